@@ -1,0 +1,1 @@
+//! The inventory: one TOML file that describes a Restate fleet.

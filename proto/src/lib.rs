@@ -1,0 +1,1 @@
+//! Wire contracts shared by the coordinator and the agent.
