@@ -1,18 +1,8 @@
-//! `restate-fleet`: the coordinator. `main` only parses, runs and maps the outcome to an exit code.
-
-mod cli;
-mod commands;
+//! `restate-fleet`: `main` only runs the command and maps the outcome to an exit code.
 
 use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = cli::parse();
-    match commands::run(cli).await {
-        Ok(code) => code.into(),
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            commands::Outcome::from_error(&err).into()
-        }
-    }
+    restate_fleet::run(restate_fleet::cli::parse()).await
 }

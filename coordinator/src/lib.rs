@@ -1,0 +1,18 @@
+//! The coordinator: reads the inventory, reaches hosts over SSH, drives the agent, checks the cluster
+//! through Restate's admin gRPC API.
+
+pub mod cli;
+pub mod commands;
+
+use std::process::ExitCode;
+
+/// Runs one command line and turns its outcome into the contract's exit code.
+pub async fn run(cli: cli::Cli) -> ExitCode {
+    match commands::run(cli).await {
+        Ok(outcome) => outcome.into(),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            commands::Outcome::from_error(&err).into()
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Restate admin gRPC subset.

@@ -1,0 +1,1 @@
+//! Coordinator <-> agent messages.
