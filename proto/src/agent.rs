@@ -1,1 +1,701 @@
 //! Coordinator <-> agent messages.
+//!
+//! Every request and every answer is one JSON object carrying `protocol` (see [`PROTOCOL_VERSION`])
+//! and an `op` tag. One-shot mode reads one request from stdin until EOF; `serve` mode reads one
+//! request per line and answers each with one line. `docs/agent.md` is the reference with examples.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped on every incompatible change of these types. The agent refuses any other version with a
+/// [`ErrorKind::ProtocolMismatch`] error, and the coordinator refuses answers of another version.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Default time a node gets to report `Alive` after a start or restart.
+pub const DEFAULT_HEALTH_TIMEOUT_MS: u64 = 60_000;
+
+/// Default time a service manager command (e.g. `systemctl restart`) may take.
+pub const DEFAULT_SERVICE_TIMEOUT_MS: u64 = 120_000;
+
+/// Key names whose values never appear in a diff, whatever the request marks secret.
+pub const SECRET_KEYS: &[&str] = &["aws-secret-access-key", "aws-session-token"];
+
+/// One request to the agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    pub protocol: u32,
+    #[serde(flatten)]
+    pub op: Operation,
+}
+
+impl Request {
+    /// A request of the current protocol version.
+    pub fn new(op: Operation) -> Self {
+        Self {
+            protocol: PROTOCOL_VERSION,
+            op,
+        }
+    }
+}
+
+/// What the agent is asked to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Operation {
+    /// Report what the node is and runs; changes nothing.
+    Facts {
+        #[serde(flatten)]
+        node: NodeTarget,
+        /// restate-server binary; looked up on `PATH` when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        restate_server: Option<PathBuf>,
+    },
+    /// Compute the effect of a patch on the config file; changes nothing.
+    Plan {
+        config_path: PathBuf,
+        patch: Vec<PatchOp>,
+    },
+    /// Patch the config file (atomically, with a backup) and, when `restart` is set and the file
+    /// changed, restart the node, wait for health and roll back when it does not come up.
+    Apply {
+        #[serde(flatten)]
+        node: NodeTarget,
+        patch: Vec<PatchOp>,
+        #[serde(default)]
+        restart: bool,
+    },
+    /// Run the service manager's start, stop or restart; start and restart wait for health.
+    Service {
+        #[serde(flatten)]
+        node: NodeTarget,
+        action: ServiceAction,
+    },
+    /// Restore the newest backup of the config file, restart and wait for health.
+    Rollback {
+        #[serde(flatten)]
+        node: NodeTarget,
+    },
+    /// Take the node lock and hold it until the agent exits (`serve` mode only).
+    Lock {
+        config_path: PathBuf,
+        /// Who is running the coordinator, shown to anyone who finds the lock taken.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        holder: Option<String>,
+    },
+    /// Release a lock taken with [`Operation::Lock`] in this session.
+    Unlock { config_path: PathBuf },
+}
+
+impl Operation {
+    /// The `op` tag, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Operation::Facts { .. } => "facts",
+            Operation::Plan { .. } => "plan",
+            Operation::Apply { .. } => "apply",
+            Operation::Service { .. } => "service",
+            Operation::Rollback { .. } => "rollback",
+            Operation::Lock { .. } => "lock",
+            Operation::Unlock { .. } => "unlock",
+        }
+    }
+}
+
+/// Where a node's config lives, how its service is driven and where it answers health checks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeTarget {
+    pub config_path: PathBuf,
+    /// Needed by every operation that starts, stops or restarts the node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceManager>,
+    /// Fabric address (`http://host:5122/`) used for `/health` when the file has no
+    /// `advertised-address`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advertised_address: Option<String>,
+    /// The server's working directory, against which a relative `base-dir` is resolved
+    /// (default `/`, systemd's default for system services).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<PathBuf>,
+    #[serde(default = "default_health_timeout_ms")]
+    pub health_timeout_ms: u64,
+    #[serde(default = "default_service_timeout_ms")]
+    pub service_timeout_ms: u64,
+}
+
+impl NodeTarget {
+    /// A target with defaults for everything but the config path.
+    pub fn new(config_path: impl Into<PathBuf>) -> Self {
+        Self {
+            config_path: config_path.into(),
+            service: None,
+            advertised_address: None,
+            working_dir: None,
+            health_timeout_ms: DEFAULT_HEALTH_TIMEOUT_MS,
+            service_timeout_ms: DEFAULT_SERVICE_TIMEOUT_MS,
+        }
+    }
+}
+
+fn default_health_timeout_ms() -> u64 {
+    DEFAULT_HEALTH_TIMEOUT_MS
+}
+
+fn default_service_timeout_ms() -> u64 {
+    DEFAULT_SERVICE_TIMEOUT_MS
+}
+
+/// How the restate-server service is driven. Commands run directly (argv), never through a shell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "manager", rename_all = "snake_case")]
+pub enum ServiceManager {
+    /// `systemctl start|stop|restart UNIT`; state from `systemctl is-active UNIT`.
+    Systemd { unit: String },
+    /// One argv per action; `status` exits 0 when the server runs.
+    Command {
+        start: Vec<String>,
+        stop: Vec<String>,
+        restart: Vec<String>,
+        status: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceAction {
+    Start,
+    Stop,
+    Restart,
+}
+
+impl fmt::Display for ServiceAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ServiceAction::Start => "start",
+            ServiceAction::Stop => "stop",
+            ServiceAction::Restart => "restart",
+        })
+    }
+}
+
+/// One edit of restate.toml. `path` is the key's dotted path split into segments, e.g.
+/// `["worker", "snapshots", "destination"]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum PatchOp {
+    /// Set a key. A table value is merged key by key into the existing table.
+    Set {
+        path: Vec<String>,
+        value: ConfigValue,
+        /// Redact this key's values in diffs.
+        #[serde(default, skip_serializing_if = "is_false")]
+        secret: bool,
+    },
+    /// Remove a key or table; absent keys are no change.
+    Remove {
+        path: Vec<String>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        secret: bool,
+    },
+}
+
+impl PatchOp {
+    pub fn set(path: &[&str], value: impl Into<ConfigValue>) -> Self {
+        PatchOp::Set {
+            path: path.iter().map(|s| s.to_string()).collect(),
+            value: value.into(),
+            secret: false,
+        }
+    }
+
+    pub fn remove(path: &[&str]) -> Self {
+        PatchOp::Remove {
+            path: path.iter().map(|s| s.to_string()).collect(),
+            secret: false,
+        }
+    }
+
+    /// The same op with its values redacted in diffs.
+    pub fn secret(mut self) -> Self {
+        match &mut self {
+            PatchOp::Set { secret, .. } | PatchOp::Remove { secret, .. } => *secret = true,
+        }
+        self
+    }
+
+    pub fn path(&self) -> &[String] {
+        match self {
+            PatchOp::Set { path, .. } | PatchOp::Remove { path, .. } => path,
+        }
+    }
+
+    pub fn is_secret(&self) -> bool {
+        match self {
+            PatchOp::Set { secret, .. } | PatchOp::Remove { secret, .. } => *secret,
+        }
+    }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// A TOML value as JSON: string, integer, float, bool, array or table (JSON object).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ConfigValue {
+    Bool(bool),
+    Integer(i64),
+    Float(f64),
+    String(String),
+    Array(Vec<ConfigValue>),
+    Table(BTreeMap<String, ConfigValue>),
+}
+
+impl From<&str> for ConfigValue {
+    fn from(s: &str) -> Self {
+        ConfigValue::String(s.to_string())
+    }
+}
+
+impl From<String> for ConfigValue {
+    fn from(s: String) -> Self {
+        ConfigValue::String(s)
+    }
+}
+
+impl From<bool> for ConfigValue {
+    fn from(b: bool) -> Self {
+        ConfigValue::Bool(b)
+    }
+}
+
+impl From<i64> for ConfigValue {
+    fn from(i: i64) -> Self {
+        ConfigValue::Integer(i)
+    }
+}
+
+impl From<f64> for ConfigValue {
+    fn from(f: f64) -> Self {
+        ConfigValue::Float(f)
+    }
+}
+
+impl<T: Into<ConfigValue>> From<Vec<T>> for ConfigValue {
+    fn from(items: Vec<T>) -> Self {
+        ConfigValue::Array(items.into_iter().map(Into::into).collect())
+    }
+}
+
+/// One answer of the agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub protocol: u32,
+    #[serde(flatten)]
+    pub reply: Reply,
+}
+
+impl Response {
+    pub fn new(reply: Reply) -> Self {
+        Self {
+            protocol: PROTOCOL_VERSION,
+            reply,
+        }
+    }
+
+    /// The reply, or the agent's error (also for an answer of another protocol version).
+    pub fn into_result(self) -> Result<Reply, AgentError> {
+        if self.protocol != PROTOCOL_VERSION {
+            return Err(AgentError::new(
+                ErrorKind::ProtocolMismatch,
+                format!(
+                    "agent answered with protocol {}, this coordinator speaks {PROTOCOL_VERSION}",
+                    self.protocol
+                ),
+            )
+            .with_hint("upload the agent that ships with this coordinator"));
+        }
+        match self.reply {
+            Reply::Error(e) => Err(e),
+            other => Ok(other),
+        }
+    }
+}
+
+/// The result of an operation; `op` matches the request's, or is `error`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Reply {
+    Facts(Box<Facts>),
+    Plan(PatchPreview),
+    Apply(ApplyReport),
+    Service(ServiceReport),
+    Rollback(RollbackReport),
+    Lock(LockInfo),
+    Unlock(LockInfo),
+    Error(AgentError),
+}
+
+/// What a node is, runs and says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Facts {
+    pub agent_version: String,
+    pub protocol: u32,
+    /// `std::env::consts::OS`, e.g. `linux`.
+    pub os: String,
+    /// `uname -m`, e.g. `x86_64`, `aarch64`.
+    pub arch: String,
+    pub hostname: Option<String>,
+    pub restate_server: Option<ServerBinary>,
+    pub config: ConfigFacts,
+    pub data_dir: Option<DataDirFacts>,
+    /// `None` when the request named no service manager.
+    pub service: Option<ServiceState>,
+    /// The node's own `/health` answer; `None` when nothing answered.
+    pub health: Option<Health>,
+    /// Why `health` is `None` (connection refused, timeout, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerBinary {
+    pub path: PathBuf,
+    /// Raw first line of `restate-server --version`, or why it could not run.
+    pub version_output: String,
+    /// `1.7.12` parsed from it.
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigFacts {
+    pub path: PathBuf,
+    pub exists: bool,
+    /// Set when the file exists but is not valid TOML.
+    pub parse_error: Option<ParseErrorInfo>,
+    /// What the file says; all `None` when it does not exist or does not parse.
+    pub values: ConfigValues,
+}
+
+/// The keys the fleet tool reasons about, as written in the file (absent = server default).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConfigValues {
+    pub cluster_name: Option<String>,
+    pub node_name: Option<String>,
+    pub roles: Option<Vec<String>>,
+    pub auto_provision: Option<bool>,
+    pub metadata_client_addresses: Option<Vec<String>>,
+    pub bifrost_default_provider: Option<String>,
+    pub snapshots_destination: Option<String>,
+    pub base_dir: Option<String>,
+    pub advertised_address: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParseErrorInfo {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// The node's data directory, `<base-dir>/<node-name>/`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataDirFacts {
+    pub path: PathBuf,
+    pub exists: bool,
+    /// From `.cluster-marker`, which restate-server writes on first start.
+    pub cluster_name: Option<String>,
+    pub cluster_fingerprint: Option<u64>,
+    /// Version of the server that last ran on this data.
+    pub server_version: Option<String>,
+    /// Why the marker could not be read, when the directory exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marker_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    Running,
+    Stopped,
+    /// The status command itself failed to run.
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceState {
+    pub state: RunState,
+    pub detail: String,
+}
+
+/// A `GET /health` answer of the node's fabric port.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    pub address: String,
+    /// `Alive` when every role of the node is ready.
+    pub status: String,
+    pub node_id: Option<String>,
+    pub cluster_name: Option<String>,
+    pub roles: Vec<String>,
+    /// The whole JSON document, for fields not modelled here.
+    pub raw: serde_json::Value,
+}
+
+impl Health {
+    pub fn is_alive(&self) -> bool {
+        self.status == "Alive"
+    }
+}
+
+/// What a patch does to a file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PatchPreview {
+    pub path: PathBuf,
+    pub changed: bool,
+    /// Unified diff, secret values shown as `<redacted>`; empty when nothing changes.
+    pub diff: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplyReport {
+    #[serde(flatten)]
+    pub preview: PatchPreview,
+    /// Copy of the previous file, when the file changed and existed before.
+    pub backup: Option<PathBuf>,
+    /// The restart after the change (`None` without `restart` or when nothing changed).
+    pub restart: Option<ServiceReport>,
+    /// Present when the node did not become healthy after the change and the old file was put back.
+    pub rollback: Option<RollbackReport>,
+}
+
+impl ApplyReport {
+    /// The change is in place and, when a restart was asked, the node is healthy with it.
+    pub fn succeeded(&self) -> bool {
+        self.rollback.is_none() && self.restart.as_ref().is_none_or(|r| r.healthy())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceReport {
+    pub action: ServiceAction,
+    /// The health wait after a start or restart; `None` after a stop.
+    pub health: Option<HealthWait>,
+}
+
+impl ServiceReport {
+    pub fn healthy(&self) -> bool {
+        self.health.as_ref().is_none_or(|h| h.healthy)
+    }
+}
+
+/// Outcome of polling `/health` until `Alive` or the timeout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthWait {
+    pub address: String,
+    pub healthy: bool,
+    pub waited_ms: u64,
+    pub attempts: u32,
+    /// The last status seen or the last error, for the operator.
+    pub last: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RollbackReport {
+    pub path: PathBuf,
+    /// Where the restored bytes came from: a backup file, or the agent's copy of the file taken
+    /// before a failed apply (`None`).
+    pub restored_from: Option<PathBuf>,
+    /// The restart with the restored file.
+    pub restart: ServiceReport,
+    /// In an apply: why the new file was rolled back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LockInfo {
+    pub path: PathBuf,
+    pub pid: u32,
+    /// RFC 3339 UTC time the lock was taken.
+    pub since: String,
+    pub holder: String,
+}
+
+impl fmt::Display for LockInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "locked by pid {} since {} ({})",
+            self.pid, self.since, self.holder
+        )
+    }
+}
+
+/// A structured failure the coordinator shows next to the host name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentError {
+    pub kind: ErrorKind,
+    pub message: String,
+    /// The file concerned, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// The config key concerned (dotted), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// `line:column` in the file, for parse errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// What the operator can do next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl AgentError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            path: None,
+            key: None,
+            location: None,
+            hint: None,
+        }
+    }
+
+    pub fn with_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.path = Some(path.into());
+        self
+    }
+
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    pub fn with_location(mut self, line: usize, column: usize) -> Self {
+        self.location = Some(format!("{line}:{column}"));
+        self
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for AgentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.message)?;
+        if let Some(path) = &self.path {
+            write!(f, " [{}", path.display())?;
+            if let Some(location) = &self.location {
+                write!(f, ":{location}")?;
+            }
+            write!(f, "]")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, " (key {key})")?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "; {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for AgentError {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The request is not valid JSON or not a known operation.
+    BadRequest,
+    /// The request's protocol version is not the agent's.
+    ProtocolMismatch,
+    /// The config file is not valid TOML (see `location`).
+    ConfigParse,
+    /// A patch op cannot be applied (e.g. a key path runs into a non-table value).
+    Patch,
+    /// Another run holds the node lock.
+    Locked,
+    /// Reading or writing a file failed.
+    Io,
+    /// The service manager command failed or timed out.
+    Service,
+    /// The node did not report `Alive` in time.
+    Unhealthy,
+    /// `rollback` found no backup to restore.
+    NoBackup,
+    /// The operation is not possible in this mode or with these inputs.
+    Unsupported,
+    /// A bug in the agent; the message says where.
+    Internal,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_json_shape_is_flat_and_tagged() {
+        let req = Request::new(Operation::Apply {
+            node: NodeTarget::new("/etc/restate/restate.toml"),
+            patch: vec![
+                PatchOp::set(&["worker", "snapshots", "destination"], "s3://b/p"),
+                PatchOp::set(&["worker", "snapshots", "aws-secret-access-key"], "x").secret(),
+                PatchOp::remove(&["auto-provision"]),
+            ],
+            restart: true,
+        });
+        let json = serde_json::to_value(&req).unwrap();
+        assert_eq!(json["protocol"], PROTOCOL_VERSION);
+        assert_eq!(json["op"], "apply");
+        assert_eq!(json["config_path"], "/etc/restate/restate.toml");
+        assert_eq!(json["patch"][0]["op"], "set");
+        assert_eq!(json["patch"][1]["secret"], true);
+        let back: Request = serde_json::from_value(json).unwrap();
+        assert_eq!(back, req);
+    }
+
+    #[test]
+    fn config_values_keep_their_json_types() {
+        let v: ConfigValue =
+            serde_json::from_str(r#"{"a": 1, "b": 1.5, "c": [true, "x"], "d": {"e": "f"}}"#)
+                .unwrap();
+        let ConfigValue::Table(t) = v else {
+            panic!("not a table")
+        };
+        assert_eq!(t["a"], ConfigValue::Integer(1));
+        assert_eq!(t["b"], ConfigValue::Float(1.5));
+        assert_eq!(t["c"], ConfigValue::Array(vec![true.into(), "x".into()]));
+    }
+
+    #[test]
+    fn error_reply_round_trips_and_becomes_err() {
+        let resp = Response::new(Reply::Error(
+            AgentError::new(ErrorKind::Locked, "locked by pid 7").with_hint("wait"),
+        ));
+        let text = serde_json::to_string(&resp).unwrap();
+        let back: Response = serde_json::from_str(&text).unwrap();
+        let err = back.into_result().unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Locked);
+    }
+
+    #[test]
+    fn other_protocol_answer_is_refused() {
+        let mut resp = Response::new(Reply::Unlock(LockInfo {
+            path: "/x".into(),
+            pid: 1,
+            since: "t".into(),
+            holder: "h".into(),
+        }));
+        resp.protocol = PROTOCOL_VERSION + 1;
+        assert_eq!(
+            resp.into_result().unwrap_err().kind,
+            ErrorKind::ProtocolMismatch
+        );
+    }
+}
