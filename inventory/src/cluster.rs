@@ -1,0 +1,262 @@
+//! `[cluster]`: settings shared by every node, read as written; checks that need the hosts are
+//! done in `resolve`.
+
+use std::path::{Path, PathBuf};
+
+use crate::address;
+use crate::layer::Spanned;
+use crate::model::{Arch, RestateServer, ServerBinary, Snapshots};
+use crate::reader::Reader;
+use crate::tree::{self, Entry, Kind, Span};
+
+pub(crate) struct ClusterDraft {
+    pub name: Option<String>,
+    pub replication: Option<Spanned<u32>>,
+    pub metadata_servers: Option<Vec<(String, Span)>>,
+    pub metadata_servers_span: Option<Span>,
+    pub restate_server: Option<RestateServer>,
+    pub snapshots: Option<Snapshots>,
+}
+
+const KEYS: [&str; 5] = [
+    "name",
+    "replication",
+    "metadata-servers",
+    "restate-server",
+    "snapshots",
+];
+
+/// The oldest Restate with the replicated metadata server and loglet the rollout relies on.
+const MIN_VERSION: (u64, u64) = (1, 4);
+
+pub(crate) fn read(reader: &mut Reader, cluster: Option<&Entry>, base_dir: &Path) -> ClusterDraft {
+    let mut draft = ClusterDraft {
+        name: None,
+        replication: None,
+        metadata_servers: None,
+        metadata_servers_span: None,
+        restate_server: None,
+        snapshots: None,
+    };
+    let entries = match cluster {
+        Some(entry) => reader.table(entry).unwrap_or_default(),
+        None => &[],
+    };
+    reader.check_keys(entries, "[cluster]", &KEYS, |_| None);
+    for entry in entries {
+        match entry.key.as_str() {
+            "name" => draft.name = cluster_name(reader, entry),
+            "replication" => draft.replication = replication(reader, entry),
+            "metadata-servers" => {
+                draft.metadata_servers = reader.string_list(entry);
+                draft.metadata_servers_span = Some(entry.node.span.clone());
+            }
+            "restate-server" => draft.restate_server = restate_server(reader, entry, base_dir),
+            "snapshots" => draft.snapshots = snapshots(reader, entry),
+            _ => {}
+        }
+    }
+    if draft.name.is_none() && !entries.iter().any(|e| e.key == "name") {
+        let help = Some(
+            "add `name = \"my-cluster\"` under [cluster]; it becomes cluster-name on every node"
+                .into(),
+        );
+        match cluster {
+            Some(entry) => {
+                reader
+                    .report
+                    .error(entry.key_span.clone(), "the cluster has no name", help)
+            }
+            None => reader.report.file_error(
+                "the inventory has no [cluster] table with the cluster's name",
+                help,
+            ),
+        }
+    }
+    draft
+}
+
+fn cluster_name(reader: &mut Reader, entry: &Entry) -> Option<String> {
+    let name = reader.string(entry)?;
+    if name.trim().is_empty() {
+        reader.report.error(
+            entry.node.span.clone(),
+            "the cluster name is empty",
+            Some("use the name the existing node runs with (its `cluster-name`)".into()),
+        );
+        return None;
+    }
+    Some(name)
+}
+
+fn replication(reader: &mut Reader, entry: &Entry) -> Option<Spanned<u32>> {
+    let value = reader.integer(entry)?;
+    match u32::try_from(value) {
+        Ok(n) if n >= 1 => Some(Spanned {
+            value: n,
+            span: entry.node.span.clone(),
+        }),
+        _ => {
+            reader.report.error(
+                entry.node.span.clone(),
+                format!("replication {value} is not a positive number"),
+                Some("replication is how many copies of each log and partition: 1 or more".into()),
+            );
+            None
+        }
+    }
+}
+
+fn restate_server(reader: &mut Reader, entry: &Entry, base_dir: &Path) -> Option<RestateServer> {
+    let table = reader.table(entry)?;
+    reader.check_keys(table, "`restate-server`", &["path", "version"], |_| None);
+    let version = match tree::get(table, "version") {
+        Some(v) => version(reader, v),
+        None => {
+            missing(
+                reader,
+                entry,
+                "version",
+                "the version of the binary, e.g. version = \"1.7.12\"",
+            );
+            None
+        }
+    };
+    let binary = match tree::get(table, "path") {
+        Some(p) => binary(reader, p, base_dir),
+        None => {
+            missing(
+                reader,
+                entry,
+                "path",
+                "the restate-server binary on this machine, e.g. path = \"./bin/restate-server\"",
+            );
+            None
+        }
+    };
+    Some(RestateServer {
+        version: version?,
+        binary: binary?,
+    })
+}
+
+fn missing(reader: &mut Reader, entry: &Entry, key: &str, help: &str) {
+    reader.report.error(
+        entry.node.span.clone(),
+        format!("`{}` has no `{key}`", entry.key),
+        Some(format!("add {help}")),
+    );
+}
+
+fn version(reader: &mut Reader, entry: &Entry) -> Option<String> {
+    let version = reader.string(entry)?;
+    let numbers: Vec<Option<u64>> = version.split('.').map(|p| p.parse().ok()).collect();
+    match numbers.as_slice() {
+        [Some(major), Some(minor), Some(_)] if (*major, *minor) >= MIN_VERSION => Some(version),
+        [Some(_), Some(_), Some(_)] => {
+            reader.report.error(
+                entry.node.span.clone(),
+                format!("restate-server {version} is too old for a replicated cluster"),
+                Some("use 1.4.0 or newer (the replicated metadata server and loglet)".into()),
+            );
+            None
+        }
+        _ => {
+            reader.report.error(
+                entry.node.span.clone(),
+                format!("`{version}` is not a version"),
+                Some("write it as MAJOR.MINOR.PATCH, e.g. \"1.7.12\"".into()),
+            );
+            None
+        }
+    }
+}
+
+fn binary(reader: &mut Reader, entry: &Entry, base_dir: &Path) -> Option<ServerBinary> {
+    let resolve = |p: String| -> PathBuf { base_dir.join(p) };
+    match &entry.node.kind {
+        Kind::Table(arches) if Reader::env_var(&entry.node).is_none() => {
+            let names = Arch::ALL.map(Arch::as_str);
+            reader.check_keys(arches, "`restate-server.path`", &names, |_| None);
+            let paths: Vec<(Arch, PathBuf)> = Arch::ALL
+                .into_iter()
+                .filter_map(|arch| {
+                    let e = tree::get(arches, arch.as_str())?;
+                    Some((arch, resolve(reader.string(e)?)))
+                })
+                .collect();
+            if paths.is_empty() {
+                reader.report.error(
+                    entry.node.span.clone(),
+                    "`path` names no binary",
+                    Some(
+                        "write path = { x86_64 = \"...\", aarch64 = \"...\" } or path = \"...\""
+                            .into(),
+                    ),
+                );
+                return None;
+            }
+            Some(ServerBinary::PerArch(paths))
+        }
+        _ => reader.string(entry).map(|p| ServerBinary::Any(resolve(p))),
+    }
+}
+
+const SNAPSHOT_KEYS: [&str; 10] = [
+    "destination",
+    "snapshot-interval",
+    "snapshot-interval-num-records",
+    "aws-profile",
+    "aws-region",
+    "aws-endpoint-url",
+    "aws-allow-http",
+    "aws-access-key-id",
+    "aws-secret-access-key",
+    "aws-session-token",
+];
+
+fn snapshots(reader: &mut Reader, entry: &Entry) -> Option<Snapshots> {
+    let table = reader.table(entry)?;
+    reader.check_keys(table, "[cluster.snapshots]", &SNAPSHOT_KEYS, |_| None);
+    let mut snapshots = Snapshots::default();
+    let mut destination = None;
+    for e in table {
+        match e.key.as_str() {
+            "destination" => {
+                destination =
+                    reader
+                        .string(e)
+                        .filter(|d| match address::check_snapshot_destination(d) {
+                            Ok(()) => true,
+                            Err((message, help)) => {
+                                reader
+                                    .report
+                                    .error(e.node.span.clone(), message, Some(help));
+                                false
+                            }
+                        })
+            }
+            "snapshot-interval" => snapshots.snapshot_interval = reader.string(e),
+            "snapshot-interval-num-records" => {
+                snapshots.snapshot_interval_num_records = reader.integer(e)
+            }
+            "aws-profile" => snapshots.aws_profile = reader.string(e),
+            "aws-region" => snapshots.aws_region = reader.string(e),
+            "aws-endpoint-url" => snapshots.aws_endpoint_url = reader.string(e),
+            "aws-allow-http" => snapshots.aws_allow_http = reader.boolean(e),
+            "aws-access-key-id" => snapshots.aws_access_key_id = reader.secret(e),
+            "aws-secret-access-key" => snapshots.aws_secret_access_key = reader.secret(e),
+            "aws-session-token" => snapshots.aws_session_token = reader.secret(e),
+            _ => {}
+        }
+    }
+    if tree::get(table, "destination").is_none() {
+        reader.report.error(
+            entry.key_span.clone(),
+            "[cluster.snapshots] has no `destination`",
+            Some("add destination = \"s3://BUCKET/PREFIX\"".into()),
+        );
+    }
+    snapshots.destination = destination?;
+    Some(snapshots)
+}

@@ -1,0 +1,204 @@
+//! The resolved fleet: what the coordinator works from. Everything serializes, secrets redacted.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::{ConfigEntry, Secret};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Fleet {
+    pub cluster: Cluster,
+    /// In file order.
+    pub hosts: Vec<Host>,
+    /// In file order.
+    pub groups: Vec<Group>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Group {
+    pub name: String,
+    pub hosts: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Cluster {
+    pub name: String,
+    /// Target log and partition replication after growing.
+    pub replication: Option<u32>,
+    /// Host names (inventory keys) of the metadata servers, explicit or derived from roles.
+    pub metadata_servers: Vec<String>,
+    pub restate_server: Option<RestateServer>,
+    /// Becomes `[worker.snapshots]` on every node.
+    pub snapshots: Option<Snapshots>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RestateServer {
+    pub version: String,
+    pub binary: ServerBinary,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServerBinary {
+    /// One binary for every host.
+    Any(PathBuf),
+    /// One binary per CPU architecture.
+    PerArch(Vec<(Arch, PathBuf)>),
+}
+
+impl ServerBinary {
+    /// The binary to install on a host of `arch`; `None` when the inventory has none for it.
+    pub fn for_arch(&self, arch: Arch) -> Option<&Path> {
+        match self {
+            ServerBinary::Any(path) => Some(path),
+            ServerBinary::PerArch(paths) => paths
+                .iter()
+                .find(|(a, _)| *a == arch)
+                .map(|(_, p)| p.as_path()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arch {
+    X86_64,
+    Aarch64,
+}
+
+impl Arch {
+    pub const ALL: [Arch; 2] = [Arch::X86_64, Arch::Aarch64];
+
+    /// As `uname -m` prints it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
+        }
+    }
+}
+
+/// `[worker.snapshots]` for every node. Credentials are secrets whether written inline or read
+/// from the environment.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Snapshots {
+    pub destination: String,
+    pub snapshot_interval: Option<String>,
+    pub snapshot_interval_num_records: Option<i64>,
+    pub aws_profile: Option<String>,
+    pub aws_region: Option<String>,
+    pub aws_endpoint_url: Option<String>,
+    pub aws_allow_http: Option<bool>,
+    pub aws_access_key_id: Option<Secret>,
+    pub aws_secret_access_key: Option<Secret>,
+    pub aws_session_token: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Host {
+    /// The inventory key (`[hosts.NAME]`).
+    pub name: String,
+    /// Groups that list this host, in file order.
+    pub groups: Vec<String>,
+    pub ssh: SshTarget,
+    pub node_name: String,
+    pub advertised_address: String,
+    pub roles: Vec<Role>,
+    pub metadata_server: bool,
+    pub config_path: String,
+    pub service: Service,
+    /// The inventory's `config` keys after merging defaults < groups < host. The keys the tool
+    /// manages are not in here.
+    pub config: Vec<ConfigEntry>,
+}
+
+impl Host {
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SshTarget {
+    pub address: String,
+    pub port: u16,
+    /// `None`: whatever ssh would use (ssh config, current user).
+    pub user: Option<String>,
+    pub identity_file: Option<String>,
+    pub identity_passphrase: Option<Secret>,
+    /// Run commands through `sudo -n`.
+    #[serde(rename = "become")]
+    pub become_root: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "manager", rename_all = "kebab-case")]
+pub enum Service {
+    Systemd {
+        unit: String,
+    },
+    /// Each command is an argv, run without a shell.
+    Command {
+        start: Vec<String>,
+        stop: Vec<String>,
+        restart: Vec<String>,
+        status: Vec<String>,
+    },
+}
+
+impl Default for Service {
+    fn default() -> Self {
+        Service::Systemd {
+            unit: DEFAULT_UNIT.to_string(),
+        }
+    }
+}
+
+pub const DEFAULT_UNIT: &str = "restate.service";
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/restate/restate.toml";
+pub const DEFAULT_SSH_PORT: u16 = 22;
+pub const FABRIC_PORT: u16 = 5122;
+
+/// Restate's node roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Worker,
+    Admin,
+    MetadataServer,
+    LogServer,
+    HttpIngress,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Worker,
+        Role::Admin,
+        Role::MetadataServer,
+        Role::LogServer,
+        Role::HttpIngress,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Worker => "worker",
+            Role::Admin => "admin",
+            Role::MetadataServer => "metadata-server",
+            Role::LogServer => "log-server",
+            Role::HttpIngress => "http-ingress",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
