@@ -188,10 +188,18 @@ mod tests {
     #[test]
     fn far_apart_changes_make_two_hunks_and_insertions_count() {
         let old: String = (1..=20).map(|i| format!("{i}\n")).collect();
-        let new = old.replacen("\n2\n", "\n2\nnew\n", 1).replacen("19\n", "", 1);
+        let new = old
+            .replacen("\n2\n", "\n2\nnew\n", 1)
+            .replacen("19\n", "", 1);
         let diff = plain(&old, &new);
-        assert!(diff.contains("@@ -1,5 +1,6 @@\n 1\n 2\n+new\n 3\n 4\n 5\n"), "{diff}");
-        assert!(diff.contains("@@ -16,5 +17,4 @@\n 16\n 17\n 18\n-19\n 20\n"), "{diff}");
+        assert!(
+            diff.contains("@@ -1,5 +1,6 @@\n 1\n 2\n+new\n 3\n 4\n 5\n"),
+            "{diff}"
+        );
+        assert!(
+            diff.contains("@@ -16,5 +17,4 @@\n 16\n 17\n 18\n-19\n 20\n"),
+            "{diff}"
+        );
     }
 
     #[test]
@@ -205,7 +213,12 @@ mod tests {
     #[test]
     fn missing_final_newline_is_marked() {
         let diff = plain("a = 1", "a = 2");
-        assert!(diff.ends_with("-a = 1\n\\ No newline at end of file\n+a = 2\n\\ No newline at end of file\n"), "{diff}");
+        assert!(
+            diff.ends_with(
+                "-a = 1\n\\ No newline at end of file\n+a = 2\n\\ No newline at end of file\n"
+            ),
+            "{diff}"
+        );
     }
 
     #[test]
@@ -214,15 +227,27 @@ mod tests {
         let old = "[worker.snapshots]\naws-secret-access-key = \"OLDSECRET\"\n";
         let new = "[worker.snapshots]\naws-secret-access-key = \"NEWSECRET\"\npw = \"hunter2\"\n";
         let diff = unified(old, new, "f", &redactor);
-        assert!(!diff.contains("SECRET") && !diff.contains("hunter2"), "{diff}");
-        assert!(diff.contains("-aws-secret-access-key = \"<redacted>\"\n"), "{diff}");
-        assert!(diff.contains("+aws-secret-access-key = \"<redacted>\"\n"), "{diff}");
+        assert!(
+            !diff.contains("SECRET") && !diff.contains("hunter2"),
+            "{diff}"
+        );
+        assert!(
+            diff.contains("-aws-secret-access-key = \"<redacted>\"\n"),
+            "{diff}"
+        );
+        assert!(
+            diff.contains("+aws-secret-access-key = \"<redacted>\"\n"),
+            "{diff}"
+        );
         assert!(diff.contains("+pw = \"<redacted>\"\n"), "{diff}");
     }
 
     #[test]
     fn crlf_lines_print_without_carriage_returns() {
         let diff = plain("a = 1\r\nb = 2\r\n", "a = 1\r\nb = 3\r\n");
-        assert!(diff.contains("-b = 2\n+b = 3\n") && !diff.contains('\r'), "{diff:?}");
+        assert!(
+            diff.contains("-b = 2\n+b = 3\n") && !diff.contains('\r'),
+            "{diff:?}"
+        );
     }
 }

@@ -171,7 +171,12 @@ mod tests {
         let text = "token = \"\"\"\nline one\nline two\"\"\"\nnext = 1\n";
         assert_eq!(
             redactor().redact_lines(text),
-            vec!["token = \"<redacted>\"", "<redacted>", "<redacted>", "next = 1"]
+            vec![
+                "token = \"<redacted>\"",
+                "<redacted>",
+                "<redacted>",
+                "next = 1"
+            ]
         );
     }
 

@@ -343,7 +343,6 @@ pub enum Reply {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Facts {
     pub agent_version: String,
-    pub protocol: u32,
     /// `std::env::consts::OS`, e.g. `linux`.
     pub os: String,
     /// `uname -m`, e.g. `x86_64`, `aarch64`.
@@ -545,9 +544,12 @@ pub struct AgentError {
     /// The config key concerned (dotted), when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
-    /// `line:column` in the file, for parse errors.
+    /// 1-based line in the file, for parse errors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub location: Option<String>,
+    pub line: Option<u32>,
+    /// 1-based column (in characters), for parse errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
     /// What the operator can do next.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
@@ -560,7 +562,8 @@ impl AgentError {
             message: message.into(),
             path: None,
             key: None,
-            location: None,
+            line: None,
+            column: None,
             hint: None,
         }
     }
@@ -576,7 +579,8 @@ impl AgentError {
     }
 
     pub fn with_location(mut self, line: usize, column: usize) -> Self {
-        self.location = Some(format!("{line}:{column}"));
+        self.line = Some(u32::try_from(line).unwrap_or(u32::MAX));
+        self.column = Some(u32::try_from(column).unwrap_or(u32::MAX));
         self
     }
 
@@ -591,8 +595,8 @@ impl fmt::Display for AgentError {
         write!(f, "{}", self.message)?;
         if let Some(path) = &self.path {
             write!(f, " [{}", path.display())?;
-            if let Some(location) = &self.location {
-                write!(f, ":{location}")?;
+            if let (Some(line), Some(column)) = (self.line, self.column) {
+                write!(f, ":{line}:{column}")?;
             }
             write!(f, "]")?;
         }
@@ -615,7 +619,7 @@ pub enum ErrorKind {
     BadRequest,
     /// The request's protocol version is not the agent's.
     ProtocolMismatch,
-    /// The config file is not valid TOML (see `location`).
+    /// The config file is not valid TOML (see `line` and `column`).
     ConfigParse,
     /// A patch op cannot be applied (e.g. a key path runs into a non-table value).
     Patch,

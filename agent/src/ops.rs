@@ -1,0 +1,375 @@
+//! The operations that change a node: plan/apply a patch, start/stop/restart, roll back.
+
+use std::fs::{self, Metadata};
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+use restate_fleet_proto::agent::{
+    AgentError, ApplyReport, ErrorKind, HealthWait, NodeTarget, PatchOp, PatchPreview,
+    RollbackReport, SECRET_KEYS, ServiceAction, ServiceManager, ServiceReport,
+};
+
+use crate::files::{self, BackupKind};
+use crate::redact::Redactor;
+use crate::{diff, health, patch, service};
+
+struct Prepared {
+    old: Option<(String, Metadata)>,
+    new: String,
+    preview: PatchPreview,
+}
+
+fn prepare(config: &Path, ops: &[PatchOp]) -> Result<Prepared, AgentError> {
+    let old = files::read_config(config)?;
+    let old_text = old.as_ref().map_or("", |(text, _)| text.as_str());
+    let new = patch::patch_text(old_text, ops, config)?;
+    let redactor = Redactor::new(
+        SECRET_KEYS.iter().map(|k| k.to_string()).chain(
+            ops.iter()
+                .filter(|op| op.is_secret())
+                .filter_map(|op| op.path().last().cloned()),
+        ),
+    );
+    let preview = PatchPreview {
+        path: config.to_path_buf(),
+        changed: new != old_text,
+        diff: diff::unified(old_text, &new, &config.display().to_string(), &redactor),
+    };
+    Ok(Prepared { old, new, preview })
+}
+
+pub fn plan(config: &Path, ops: &[PatchOp]) -> Result<PatchPreview, AgentError> {
+    prepare(config, ops).map(|p| p.preview)
+}
+
+pub fn apply(node: &NodeTarget, ops: &[PatchOp], restart: bool) -> Result<ApplyReport, AgentError> {
+    let manager = if restart { Some(manager(node)?) } else { None };
+    let Prepared { old, new, preview } = prepare(&node.config_path, ops)?;
+    let mut report = ApplyReport {
+        preview,
+        backup: None,
+        restart: None,
+        rollback: None,
+    };
+    if !report.preview.changed {
+        return Ok(report);
+    }
+    // Known before writing, so a bad address never leaves a changed file behind.
+    let address = manager.map(|_| health_address(&new, node)).transpose()?;
+    let path = &node.config_path;
+    if let Some((text, meta)) = &old {
+        report.backup = Some(files::save_backup(
+            path,
+            text.as_bytes(),
+            meta,
+            BackupKind::BeforeChange,
+        )?);
+    }
+    files::write_atomic(path, new.as_bytes(), None)?;
+    let (Some(manager), Some(address)) = (manager, address) else {
+        return Ok(report);
+    };
+
+    let after_change = restart_and_wait(manager, node, ServiceAction::Restart, &address);
+    if after_change.healthy() {
+        report.restart = Some(after_change);
+        return Ok(report);
+    }
+    let reason = format!(
+        "the node did not report Alive at {address} within {} ms after the change ({})",
+        node.health_timeout_ms,
+        after_change.health.as_ref().map_or("", |h| h.last.as_str())
+    );
+    report.restart = Some(after_change);
+    report.rollback = Some(match &old {
+        Some((text, meta)) => {
+            // Exact previous bytes, owner and mode.
+            files::write_atomic(path, text.as_bytes(), Some(meta))?;
+            let old_address = health_address(text, node).unwrap_or(address);
+            RollbackReport {
+                path: path.clone(),
+                restored_from: None,
+                restart: restart_and_wait(manager, node, ServiceAction::Restart, &old_address),
+                reason: Some(reason),
+            }
+        }
+        None => {
+            // There was no file: the node never ran from this config. Put that state back.
+            remove_if_present(path)?;
+            RollbackReport {
+                path: path.clone(),
+                restored_from: None,
+                restart: restart_and_wait(manager, node, ServiceAction::Stop, &address),
+                reason: Some(reason),
+            }
+        }
+    });
+    Ok(report)
+}
+
+/// Restores the newest backup (and removes it, so a second rollback goes one step further back),
+/// keeping the replaced file as a `.replaced` backup; then restarts and waits for health.
+pub fn rollback(node: &NodeTarget) -> Result<RollbackReport, AgentError> {
+    let manager = manager(node)?;
+    let path = &node.config_path;
+    let newest = files::list_backups(path, BackupKind::BeforeChange)?
+        .pop()
+        .ok_or_else(|| {
+            AgentError::new(
+                ErrorKind::NoBackup,
+                "no backup of the config file to restore",
+            )
+            .with_path(path)
+            .with_hint(format!(
+                "backups are kept in {} by `apply`; restore the file by hand",
+                files::backup_dir(path).display()
+            ))
+        })?;
+    let bytes = fs::read(&newest).map_err(|e| files::io_error("read the backup", &newest, &e))?;
+    let backup_meta =
+        fs::metadata(&newest).map_err(|e| files::io_error("stat the backup", &newest, &e))?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let address = health_address(&text, node)?;
+    match fs::read(path) {
+        Ok(current) => {
+            let meta = fs::metadata(path).map_err(|e| files::io_error("stat", path, &e))?;
+            files::save_backup(path, &current, &meta, BackupKind::Replaced)?;
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(files::io_error("read the config file", path, &e)),
+    }
+    files::write_atomic(path, &bytes, Some(&backup_meta))?;
+    fs::remove_file(&newest)
+        .map_err(|e| files::io_error("remove the restored backup", &newest, &e))?;
+    Ok(RollbackReport {
+        path: path.clone(),
+        restart: restart_and_wait(manager, node, ServiceAction::Restart, &address),
+        restored_from: Some(newest),
+        reason: None,
+    })
+}
+
+/// Explicit start/stop/restart. A failing command is an error; an unhealthy node is a report
+/// with `healthy: false`.
+pub fn service(node: &NodeTarget, action: ServiceAction) -> Result<ServiceReport, AgentError> {
+    let manager = manager(node)?;
+    let address = match files::read_config(&node.config_path)? {
+        Some((text, _)) => health_address(&text, node),
+        None => fallback_address(node),
+    };
+    // A stop needs no address; start and restart must know where to look.
+    let address = match (action, address) {
+        (ServiceAction::Stop, a) => a.unwrap_or_default(),
+        (_, a) => a?,
+    };
+    service::perform(manager, action, service_timeout(node))?;
+    Ok(ServiceReport {
+        action,
+        health: wait_unless_stop(action, node, &address),
+    })
+}
+
+/// Like [`service`], but a failing command becomes an unhealthy report, so apply can roll back.
+fn restart_and_wait(
+    manager: &ServiceManager,
+    node: &NodeTarget,
+    action: ServiceAction,
+    address: &str,
+) -> ServiceReport {
+    match service::perform(manager, action, service_timeout(node)) {
+        Ok(()) => ServiceReport {
+            action,
+            health: wait_unless_stop(action, node, address),
+        },
+        Err(e) => ServiceReport {
+            action,
+            health: Some(HealthWait {
+                address: address.to_string(),
+                healthy: false,
+                waited_ms: 0,
+                attempts: 0,
+                last: e.message,
+            }),
+        },
+    }
+}
+
+fn wait_unless_stop(action: ServiceAction, node: &NodeTarget, address: &str) -> Option<HealthWait> {
+    (action != ServiceAction::Stop)
+        .then(|| health::wait_alive(address, Duration::from_millis(node.health_timeout_ms)))
+}
+
+fn service_timeout(node: &NodeTarget) -> Duration {
+    Duration::from_millis(node.service_timeout_ms)
+}
+
+fn manager(node: &NodeTarget) -> Result<&ServiceManager, AgentError> {
+    node.service.as_ref().ok_or_else(|| {
+        AgentError::new(
+            ErrorKind::BadRequest,
+            "this operation restarts the node, but the request names no service manager",
+        )
+        .with_hint(
+            "set `service` (systemd unit or start/stop/restart/status commands) in the request",
+        )
+    })
+}
+
+/// The node's fabric address from the config text (as it will run), else from the request.
+fn health_address(config_text: &str, node: &NodeTarget) -> Result<String, AgentError> {
+    let from_file = config_text
+        .parse::<toml_edit::DocumentMut>()
+        .ok()
+        .and_then(|doc| crate::facts::config_values(&doc).advertised_address);
+    match from_file {
+        Some(address) => Ok(address),
+        None => fallback_address(node),
+    }
+}
+
+fn fallback_address(node: &NodeTarget) -> Result<String, AgentError> {
+    node.advertised_address.clone().ok_or_else(|| {
+        AgentError::new(
+            ErrorKind::BadRequest,
+            "cannot tell where the node answers health checks: no advertised-address in the \
+             config and none in the request",
+        )
+        .with_path(&node.config_path)
+        .with_key("advertised-address")
+        .with_hint("set advertised-address in the config, or advertised_address in the request")
+    })
+}
+
+fn remove_if_present(path: &Path) -> Result<(), AgentError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(files::io_error("remove", path, &e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn tempdir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("rfa-ops-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn plan_redacts_secrets_marked_and_known() {
+        let dir = tempdir("plan");
+        let config = dir.join("restate.toml");
+        fs::write(
+            &config,
+            "[worker.snapshots]\naws-session-token = \"OLDTOKEN\"\n",
+        )
+        .unwrap();
+        let preview = plan(
+            &config,
+            &[
+                PatchOp::set(&["worker", "snapshots", "aws-session-token"], "NEWTOKEN"),
+                PatchOp::set(&["worker", "snapshots", "aws-access-key-id"], "KEYID").secret(),
+            ],
+        )
+        .unwrap();
+        assert!(preview.changed);
+        assert!(
+            !preview.diff.contains("TOKEN") && !preview.diff.contains("KEYID"),
+            "{}",
+            preview.diff
+        );
+        assert_eq!(
+            preview.diff.matches("<redacted>").count(),
+            3,
+            "{}",
+            preview.diff
+        );
+        // Planning changes nothing.
+        assert_eq!(
+            fs::read_to_string(&config).unwrap(),
+            "[worker.snapshots]\naws-session-token = \"OLDTOKEN\"\n"
+        );
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn apply_without_restart_writes_and_backs_up_and_is_idempotent() {
+        let dir = tempdir("apply");
+        let config = dir.join("restate.toml");
+        fs::write(&config, "# mine\ncluster-name = \"c\"\n").unwrap();
+        fs::set_permissions(&config, fs::Permissions::from_mode(0o640)).unwrap();
+        let node = NodeTarget::new(&config);
+        let ops = [PatchOp::set(&["auto-provision"], false)];
+        let first = apply(&node, &ops, false).unwrap();
+        assert!(first.preview.changed && first.succeeded());
+        assert_eq!(
+            fs::read_to_string(&config).unwrap(),
+            "# mine\ncluster-name = \"c\"\nauto-provision = false\n"
+        );
+        assert_eq!(
+            fs::metadata(&config).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+        let backup = first.backup.unwrap();
+        assert_eq!(
+            fs::read_to_string(backup).unwrap(),
+            "# mine\ncluster-name = \"c\"\n"
+        );
+        let second = apply(&node, &ops, false).unwrap();
+        assert!(
+            !second.preview.changed && second.backup.is_none() && second.preview.diff.is_empty()
+        );
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn refuses_a_file_that_does_not_parse_and_leaves_it_alone() {
+        let dir = tempdir("broken");
+        let config = dir.join("restate.toml");
+        fs::write(&config, "cluster-name = \"c\"\nroles = [\n").unwrap();
+        let err = apply(
+            &NodeTarget::new(&config),
+            &[PatchOp::set(&["a"], 1i64)],
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::ConfigParse);
+        assert_eq!((err.line, err.column), (Some(2), Some(10)));
+        assert_eq!(
+            fs::read_to_string(&config).unwrap(),
+            "cluster-name = \"c\"\nroles = [\n"
+        );
+        assert!(!files::backup_dir(&config).exists());
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn restart_needs_a_service_manager_before_anything_is_written() {
+        let dir = tempdir("nomanager");
+        let config = dir.join("restate.toml");
+        let err = apply(
+            &NodeTarget::new(&config),
+            &[PatchOp::set(&["a"], 1i64)],
+            true,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::BadRequest);
+        assert!(!config.exists());
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn rollback_without_backups_is_no_backup() {
+        let dir = tempdir("nobackup");
+        let mut node = NodeTarget::new(dir.join("restate.toml"));
+        node.service = Some(ServiceManager::Systemd { unit: "x".into() });
+        assert_eq!(rollback(&node).unwrap_err().kind, ErrorKind::NoBackup);
+        fs::remove_dir_all(dir).unwrap();
+    }
+}

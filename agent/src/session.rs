@@ -1,0 +1,292 @@
+//! Turns request text into a response: protocol check, decoding, dispatch, node lock.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::path::Path;
+
+use restate_fleet_proto::agent::{
+    AgentError, ErrorKind, Operation, PROTOCOL_VERSION, Reply, Request, Response,
+};
+
+use crate::lock::{self, NodeLock};
+use crate::{facts, ops};
+
+/// One run of the agent: a single request (one-shot) or many (serve). Locks taken with `lock`
+/// live as long as the session, i.e. the process.
+pub struct Session {
+    serve: bool,
+    locks: Vec<NodeLock>,
+}
+
+impl Session {
+    pub fn new(serve: bool) -> Self {
+        Self {
+            serve,
+            locks: Vec::new(),
+        }
+    }
+
+    /// Never panics and never fails: every problem is an `error` reply.
+    pub fn handle(&mut self, text: &str) -> Response {
+        let reply = match decode(text) {
+            Ok(op) => {
+                panic::catch_unwind(AssertUnwindSafe(|| self.dispatch(op))).unwrap_or_else(|_| {
+                    Err(AgentError::new(
+                        ErrorKind::Internal,
+                        "the agent crashed handling this request (see its stderr)",
+                    )
+                    .with_hint("report this as a bug of restate-fleet-agent"))
+                })
+            }
+            Err(e) => Err(e),
+        };
+        Response::new(reply.unwrap_or_else(Reply::Error))
+    }
+
+    fn dispatch(&mut self, op: Operation) -> Result<Reply, AgentError> {
+        match op {
+            Operation::Facts {
+                node,
+                restate_server,
+            } => facts::gather(&node, restate_server.as_deref()).map(|f| Reply::Facts(Box::new(f))),
+            Operation::Plan { config_path, patch } => {
+                ops::plan(&config_path, &patch).map(Reply::Plan)
+            }
+            Operation::Apply {
+                node,
+                patch,
+                restart,
+            } => {
+                let _guard = self.guard(&node.config_path)?;
+                ops::apply(&node, &patch, restart).map(Reply::Apply)
+            }
+            Operation::Service { node, action } => {
+                let _guard = self.guard(&node.config_path)?;
+                ops::service(&node, action).map(Reply::Service)
+            }
+            Operation::Rollback { node } => {
+                let _guard = self.guard(&node.config_path)?;
+                ops::rollback(&node).map(Reply::Rollback)
+            }
+            Operation::Lock {
+                config_path,
+                holder,
+            } => self.lock(&config_path, holder.as_deref()).map(Reply::Lock),
+            Operation::Unlock { config_path } => self.unlock(&config_path).map(Reply::Unlock),
+        }
+    }
+
+    fn held(&self, config: &Path) -> Option<usize> {
+        let path = lock::lock_path(config);
+        self.locks.iter().position(|l| l.info.path == path)
+    }
+
+    /// The lock for one mutating operation, unless this session already holds it.
+    fn guard(&self, config: &Path) -> Result<Option<NodeLock>, AgentError> {
+        match self.held(config) {
+            Some(_) => Ok(None),
+            None => lock::acquire(config, None).map(Some),
+        }
+    }
+
+    fn lock(
+        &mut self,
+        config: &Path,
+        holder: Option<&str>,
+    ) -> Result<restate_fleet_proto::agent::LockInfo, AgentError> {
+        if !self.serve {
+            return Err(AgentError::new(
+                ErrorKind::Unsupported,
+                "`lock` only makes sense in a session: a one-shot agent exits (and drops the lock) \
+                 right after answering",
+            )
+            .with_hint("run `restate-fleet-agent serve`; mutating operations lock by themselves"));
+        }
+        if let Some(i) = self.held(config) {
+            return Ok(self.locks[i].info.clone());
+        }
+        let lock = lock::acquire(config, holder)?;
+        let info = lock.info.clone();
+        self.locks.push(lock);
+        Ok(info)
+    }
+
+    fn unlock(
+        &mut self,
+        config: &Path,
+    ) -> Result<restate_fleet_proto::agent::LockInfo, AgentError> {
+        match self.held(config) {
+            Some(i) => Ok(self.locks.remove(i).info),
+            None => Err(AgentError::new(
+                ErrorKind::Unsupported,
+                "this session does not hold the lock of that config",
+            )
+            .with_path(lock::lock_path(config))),
+        }
+    }
+}
+
+fn bad_request(message: String) -> AgentError {
+    AgentError::new(ErrorKind::BadRequest, message).with_hint(
+        "the coordinator and the agent disagree on the request format; use matching versions",
+    )
+}
+
+/// Checks the protocol version before the shape, so an agent of another version says so instead
+/// of failing on a field it does not know.
+fn decode(text: &str) -> Result<Operation, AgentError> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        bad_request(format!(
+            "request is not valid JSON (line {}, column {}): {e}",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let Some(object) = value.as_object() else {
+        return Err(bad_request("request is not a JSON object".into()));
+    };
+    match object.get("protocol") {
+        None => {
+            return Err(AgentError::new(
+                ErrorKind::ProtocolMismatch,
+                format!("request has no `protocol`; this agent speaks protocol {PROTOCOL_VERSION}"),
+            )
+            .with_hint("send {\"protocol\": N, \"op\": ...}"));
+        }
+        Some(v) if v.as_u64() == Some(u64::from(PROTOCOL_VERSION)) => {}
+        Some(v) => {
+            return Err(AgentError::new(
+                ErrorKind::ProtocolMismatch,
+                format!("request speaks protocol {v}, this agent speaks {PROTOCOL_VERSION}"),
+            )
+            .with_hint("upload the agent that ships with this restate-fleet (it does so by itself when the hash differs)"));
+        }
+    }
+    serde_json::from_value::<Request>(value)
+        .map(|r| r.op)
+        .map_err(|e| bad_request(format!("invalid request: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_kind(response: &Response) -> Option<ErrorKind> {
+        match &response.reply {
+            Reply::Error(e) => Some(e.kind),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn protocol_mismatch_and_missing_protocol() {
+        let mut s = Session::new(false);
+        let r = s.handle(r#"{"protocol": 999, "op": "facts", "config_path": "/x"}"#);
+        assert_eq!(error_kind(&r), Some(ErrorKind::ProtocolMismatch));
+        assert_eq!(r.protocol, PROTOCOL_VERSION);
+        let Reply::Error(e) = &r.reply else {
+            unreachable!()
+        };
+        assert!(e.message.contains("999") && e.message.contains(&PROTOCOL_VERSION.to_string()));
+        // Even an op this agent does not know: the version is what matters first.
+        let r = s.handle(r#"{"protocol": 2, "op": "teleport"}"#);
+        assert_eq!(error_kind(&r), Some(ErrorKind::ProtocolMismatch));
+        let r = s.handle(r#"{"op": "facts", "config_path": "/x"}"#);
+        assert_eq!(error_kind(&r), Some(ErrorKind::ProtocolMismatch));
+    }
+
+    #[test]
+    fn garbage_never_panics_and_is_a_bad_request() {
+        let mut s = Session::new(true);
+        let inputs = [
+            "",
+            " ",
+            "null",
+            "[]",
+            "42",
+            "\"protocol\"",
+            "{",
+            "{\"protocol\":1}",
+            "{\"protocol\":1,\"op\":\"nope\"}",
+            "{\"protocol\":1,\"op\":\"plan\"}",
+            "{\"protocol\":1,\"op\":\"plan\",\"config_path\":7,\"patch\":[]}",
+            "{\"protocol\":1,\"op\":\"plan\",\"config_path\":\"/x\",\"patch\":[{\"op\":\"set\",\"path\":[\"a\"]}]}",
+            "{\"protocol\":1,\"op\":\"plan\",\"config_path\":\"/x\",\"patch\":[{\"op\":\"set\",\"path\":[\"a\"],\"value\":null}]}",
+            "{\"protocol\":1,\"op\":\"service\",\"config_path\":\"/x\",\"action\":\"explode\"}",
+            "{\"protocol\":1,\"op\":\"apply\",\"config_path\":\"/x\",\"patch\":[],\"service\":{\"manager\":\"upstart\"}}",
+            "{\"protocol\":1.5,\"op\":\"facts\"}",
+            "{\"protocol\":-1}",
+            "{\"protocol\":18446744073709551617}",
+        ];
+        for input in inputs {
+            let r = s.handle(input);
+            let kind = error_kind(&r);
+            assert!(
+                matches!(
+                    kind,
+                    Some(ErrorKind::BadRequest | ErrorKind::ProtocolMismatch)
+                ),
+                "{input:?} -> {r:?}"
+            );
+        }
+        // Every prefix and a byte-flipped copy of a valid request.
+        let valid = r#"{"protocol":1,"op":"plan","config_path":"/nonexistent/r.toml","patch":[{"op":"set","path":["worker","snapshots","destination"],"value":"s3://b"},{"op":"remove","path":["x"],"secret":true}]}"#;
+        for end in 0..valid.len() {
+            let _ = s.handle(&valid[..end]);
+        }
+        for i in 0..valid.len() {
+            let mut bytes = valid.as_bytes().to_vec();
+            bytes[i] = bytes[i].wrapping_add(1);
+            if let Ok(text) = String::from_utf8(bytes) {
+                let _ = s.handle(&text);
+            }
+        }
+        let r = s.handle(valid);
+        assert!(matches!(r.reply, Reply::Plan(ref p) if p.changed), "{r:?}");
+    }
+
+    #[test]
+    fn lock_is_refused_in_one_shot_mode() {
+        let mut s = Session::new(false);
+        let r = s.handle(r#"{"protocol":1,"op":"lock","config_path":"/tmp/x/restate.toml"}"#);
+        assert_eq!(error_kind(&r), Some(ErrorKind::Unsupported));
+    }
+
+    #[test]
+    fn a_session_holding_the_lock_can_apply_and_others_cannot() {
+        let dir = std::env::temp_dir().join(format!("rfa-session-{}", std::process::id()));
+        let config = dir.join("restate.toml");
+        let config_json = serde_json::to_string(&config).unwrap();
+        let mut holder = Session::new(true);
+        let r = holder.handle(&format!(
+            r#"{{"protocol":1,"op":"lock","config_path":{config_json},"holder":"alice@laptop"}}"#
+        ));
+        assert!(matches!(r.reply, Reply::Lock(_)), "{r:?}");
+        let apply = format!(
+            r#"{{"protocol":1,"op":"apply","config_path":{config_json},"patch":[{{"op":"set","path":["a"],"value":1}}]}}"#
+        );
+        let r = holder.handle(&apply);
+        assert!(
+            matches!(r.reply, Reply::Apply(ref a) if a.preview.changed),
+            "{r:?}"
+        );
+
+        let mut other = Session::new(false);
+        let r = other.handle(&apply);
+        let Reply::Error(e) = &r.reply else {
+            panic!("{r:?}")
+        };
+        assert_eq!(e.kind, ErrorKind::Locked);
+        assert!(e.message.contains("alice@laptop"));
+
+        let r = holder.handle(&format!(
+            r#"{{"protocol":1,"op":"unlock","config_path":{config_json}}}"#
+        ));
+        assert!(matches!(r.reply, Reply::Unlock(_)), "{r:?}");
+        let r = other.handle(&apply);
+        assert!(
+            matches!(r.reply, Reply::Apply(ref a) if !a.preview.changed),
+            "{r:?}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
