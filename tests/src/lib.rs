@@ -1,1 +1,300 @@
-//! The lab.
+//! The lab: real hosts on one machine for the end-to-end tests and the demo.
+//!
+//! Each host is a network namespace on one bridge with its own sshd (OpenSSH), host key, hostname
+//! and private Restate folders; restate-server and restatectl are the pinned npm builds; snapshots go
+//! to a moto S3 store on the bridge. The lab writes an inventory and a known_hosts file for its hosts,
+//! ends only the processes it started, and removes everything it created when dropped, also when a
+//! test fails or panics.
+
+mod cmd;
+pub mod host;
+pub mod http;
+mod net;
+pub mod paths;
+pub mod s3;
+mod state;
+
+use std::fmt::Write as _;
+use std::fs;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+pub use host::{Host, Kind};
+pub use state::{LabState, gc, list, load, running};
+
+/// How long a lab waits for a restate-server to report Alive.
+pub const RESTATE_START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What to bring up: hosts `n1..nN`, each of a [`Kind`].
+#[derive(Debug, Clone)]
+pub struct Spec {
+    kinds: Vec<Kind>,
+    persistent: bool,
+}
+
+impl Spec {
+    /// `count` fresh hosts (restate-server installed, not configured).
+    pub fn new(count: usize) -> Self {
+        Spec {
+            kinds: vec![Kind::Fresh; count],
+            persistent: false,
+        }
+    }
+
+    pub fn with(mut self, host: usize, kind: Kind) -> Self {
+        if let Some(slot) = self.kinds.get_mut(host.wrapping_sub(1)) {
+            *slot = kind;
+        }
+        self
+    }
+
+    /// The lab outlives this process (for `restate-lab up`): only `restate-lab down` removes it.
+    pub fn persistent(mut self) -> Self {
+        self.persistent = true;
+        self
+    }
+}
+
+pub struct Lab {
+    pub state: LabState,
+    children: Vec<Child>,
+    persistent: bool,
+    torn_down: bool,
+}
+
+impl Lab {
+    pub fn up(spec: Spec) -> Result<Lab> {
+        if spec.kinds.is_empty() || spec.kinds.len() > net::MAX_HOSTS {
+            bail!(
+                "a lab has 1 to {} hosts, not {}",
+                net::MAX_HOSTS,
+                spec.kinds.len()
+            );
+        }
+        let seed = state::seed();
+        let id = format!("{seed:06x}");
+        let dir = paths::labs_dir().join(&id);
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let bridge = format!("rfb{id}");
+        let mut lab = Lab {
+            state: LabState {
+                id: id.clone(),
+                dir: dir.clone(),
+                bridge: bridge.clone(),
+                gateway: Ipv4Addr::UNSPECIFIED,
+                cluster_name: format!("lab-{id}"),
+                owner_pid: (!spec.persistent).then(std::process::id),
+                moto_pid: None,
+                hosts: Vec::new(),
+            },
+            children: Vec::new(),
+            persistent: spec.persistent,
+            torn_down: false,
+        };
+        // From here on, Drop cleans up whatever part of the lab exists.
+        lab.state.save()?;
+        let (subnet, _lock) = net::allocate_subnet(seed, &bridge)?;
+        lab.state.gateway = subnet.gateway();
+        lab.state.save()?;
+
+        lab.client_key()?;
+        for (index, kind) in spec.kinds.iter().enumerate() {
+            let name = format!("n{}", index + 1);
+            let ns = format!("rf-{id}-{name}");
+            let veth = format!("rf{id}v{}", index + 1);
+            let address = subnet.host(index);
+            net::add_host(&ns, &veth, &bridge, address)?;
+            let (host, child) = host::create(host::Spec {
+                name: &name,
+                kind: *kind,
+                address,
+                ns,
+                veth,
+                dir: dir.join("hosts").join(&name),
+                authorized_keys: &dir.join("authorized_keys"),
+            })?;
+            lab.children.push(child);
+            lab.state.hosts.push(host);
+            lab.state.save()?;
+        }
+        let moto = s3::start(lab.state.gateway, &dir)?;
+        lab.state.moto_pid = Some(moto.id());
+        lab.children.push(moto);
+        lab.state.save()?;
+
+        lab.write_client_files()?;
+        for host in lab.state.hosts.clone() {
+            if matches!(host.kind, Kind::Existing | Kind::OldStyle) {
+                lab.make_existing(&host)?;
+            }
+        }
+        Ok(lab)
+    }
+
+    /// Makes `host` a provisioned single node of the lab's cluster, running.
+    fn make_existing(&self, host: &Host) -> Result<()> {
+        let config =
+            host::existing_config(host, &self.state.cluster_name, host.kind == Kind::OldStyle);
+        fs::write(host.path("/etc/restate/restate.toml")?, config)?;
+        host.start_restate(RESTATE_START_TIMEOUT)
+    }
+
+    fn client_key(&self) -> Result<PathBuf> {
+        let key = self.state.dir.join("id_ed25519");
+        if !key.exists() {
+            cmd::run(
+                "ssh-keygen",
+                [
+                    "-q",
+                    "-t",
+                    "ed25519",
+                    "-N",
+                    "",
+                    "-C",
+                    "restate-lab-client",
+                    "-f",
+                    &key.to_string_lossy(),
+                ],
+            )?;
+            fs::copy(
+                key.with_extension("pub"),
+                self.state.dir.join("authorized_keys"),
+            )?;
+        }
+        Ok(key)
+    }
+
+    /// known_hosts, an ssh_config for people (`ssh -F <lab>/ssh_config n1`) and the inventory.
+    fn write_client_files(&self) -> Result<()> {
+        let dir = &self.state.dir;
+        let mut known_hosts = String::new();
+        let mut ssh_config = String::new();
+        for host in &self.state.hosts {
+            writeln!(known_hosts, "{}", host.known_hosts_line)?;
+            writeln!(
+                ssh_config,
+                "Host {name}\n  HostName {addr}\n  User root\n  IdentityFile {key}\n  \
+                 UserKnownHostsFile {kh}\n  StrictHostKeyChecking yes\n",
+                name = host.name,
+                addr = host.address,
+                key = dir.join("id_ed25519").display(),
+                kh = dir.join("known_hosts").display(),
+            )?;
+        }
+        fs::write(dir.join("known_hosts"), known_hosts)?;
+        fs::write(dir.join("ssh_config"), ssh_config)?;
+        fs::write(dir.join("inventory.toml"), self.inventory())?;
+        Ok(())
+    }
+
+    /// The inventory for every host of the lab, in the contract format of design.md.
+    pub fn inventory(&self) -> String {
+        let s = &self.state;
+        let svc = host::SERVICE_SCRIPT;
+        let mut text = format!(
+            "# Inventory of lab {id}, written by restate-lab.\n\
+             [cluster]\n\
+             name = \"{cluster}\"\n\
+             \n\
+             [cluster.snapshots]\n\
+             destination = \"s3://{bucket}/{cluster}\"\n\
+             aws-region = \"us-east-1\"\n\
+             aws-endpoint-url = \"http://{gw}:{port}\"\n\
+             aws-allow-http = true\n\
+             aws-access-key-id = \"test\"\n\
+             aws-secret-access-key = \"test\"\n\
+             \n\
+             [defaults]\n\
+             user = \"root\"\n\
+             identity-file = \"{key}\"\n\
+             service = {{ manager = \"command\", start = \"{svc} start\", stop = \"{svc} stop\", \
+             restart = \"{svc} restart\", status = \"{svc} status\" }}\n\
+             \n\
+             [defaults.config]\n\
+             rocksdb-total-memory-size = \"512 MiB\"\n",
+            id = s.id,
+            cluster = s.cluster_name,
+            bucket = s3::BUCKET,
+            gw = s.gateway,
+            port = s3::PORT,
+            key = s.dir.join("id_ed25519").display(),
+        );
+        for host in &s.hosts {
+            let _ = write!(
+                text,
+                "\n[hosts.{}]\naddress = \"{}\"\n",
+                host.name, host.address
+            );
+        }
+        text
+    }
+
+    pub fn id(&self) -> &str {
+        &self.state.id
+    }
+    pub fn dir(&self) -> &Path {
+        &self.state.dir
+    }
+    pub fn cluster_name(&self) -> &str {
+        &self.state.cluster_name
+    }
+    pub fn inventory_path(&self) -> PathBuf {
+        self.state.dir.join("inventory.toml")
+    }
+    pub fn known_hosts_path(&self) -> PathBuf {
+        self.state.dir.join("known_hosts")
+    }
+    pub fn client_key_path(&self) -> PathBuf {
+        self.state.dir.join("id_ed25519")
+    }
+    pub fn s3_address(&self) -> Ipv4Addr {
+        self.state.gateway
+    }
+    pub fn hosts(&self) -> &[Host] {
+        &self.state.hosts
+    }
+
+    pub fn host(&self, name: &str) -> &Host {
+        match self.state.hosts.iter().find(|h| h.name == name) {
+            Some(host) => host,
+            None => panic!("lab {} has no host {name}", self.state.id),
+        }
+    }
+
+    /// Runs restatectl against `host`'s fabric port, from the root namespace.
+    pub fn restatectl(&self, host: &str, args: &[&str]) -> Result<Output> {
+        self.state.restatectl(host, args)
+    }
+
+    /// Takes a host's link down (a fault) or up again.
+    pub fn set_link(&self, host: &str, up: bool) -> Result<()> {
+        net::set_link(&self.host(host).veth, up)
+    }
+
+    pub fn down(mut self) {
+        self.teardown();
+    }
+
+    fn teardown(&mut self) {
+        if std::mem::replace(&mut self.torn_down, true) {
+            return;
+        }
+        self.state.teardown();
+        for child in &mut self.children {
+            let _ = child.wait();
+        }
+        self.children.clear();
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if !self.persistent {
+            self.teardown();
+        }
+    }
+}

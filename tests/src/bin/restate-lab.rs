@@ -1,1 +1,184 @@
-fn main() {}
+//! `restate-lab`: bring a lab up by hand, look around with ssh and restatectl, take it down.
+
+use std::os::unix::process::CommandExt;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use lab::{Kind, Lab, LabState, Spec};
+
+#[derive(Parser)]
+#[command(
+    name = "restate-lab",
+    version,
+    about = "Real Restate hosts on one machine, for tests and demos"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Bring up a lab of COUNT hosts n1..nN (fresh: restate-server installed, not configured).
+    Up {
+        #[arg(default_value_t = 3)]
+        count: usize,
+        /// Hosts that already run a provisioned single node (e.g. --existing n1).
+        #[arg(long, value_delimiter = ',')]
+        existing: Vec<String>,
+        /// Hosts that run an old-style single node (local loglet, no log-server role).
+        #[arg(long, value_delimiter = ',')]
+        old_style: Vec<String>,
+        /// Hosts with sshd only, no restate-server.
+        #[arg(long, value_delimiter = ',')]
+        bare: Vec<String>,
+    },
+    /// Take a lab down (all labs with --all).
+    Down {
+        id: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// The labs on this machine, their hosts and files.
+    List,
+    /// Remove labs whose test process is gone.
+    Gc,
+    /// Open a shell (or run a command) on a lab host over SSH.
+    Ssh {
+        host: String,
+        #[arg(long)]
+        lab: Option<String>,
+        #[arg(trailing_var_arg = true)]
+        command: Vec<String>,
+    },
+    /// Run restatectl against a lab host's fabric port.
+    Restatectl {
+        host: String,
+        #[arg(long)]
+        lab: Option<String>,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("restate-lab: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Up {
+            count,
+            existing,
+            old_style,
+            bare,
+        } => {
+            let mut spec = Spec::new(count).persistent();
+            for (names, kind) in [
+                (existing, Kind::Existing),
+                (old_style, Kind::OldStyle),
+                (bare, Kind::Bare),
+            ] {
+                for name in names {
+                    spec = spec.with(host_index(&name, count)?, kind);
+                }
+            }
+            let lab = Lab::up(spec)?;
+            describe(&lab.state);
+            Ok(())
+        }
+        Command::Down { id, all } => {
+            let labs = if all { lab::list() } else { vec![pick(id)?] };
+            for lab in labs {
+                lab.teardown();
+                println!("lab {} is down", lab.id);
+            }
+            Ok(())
+        }
+        Command::List => {
+            let labs = lab::list();
+            if labs.is_empty() {
+                println!("no labs");
+            }
+            labs.iter().for_each(describe);
+            Ok(())
+        }
+        Command::Gc => {
+            for id in lab::gc() {
+                println!("removed lab {id}");
+            }
+            Ok(())
+        }
+        Command::Ssh { host, lab, command } => {
+            let lab = pick(lab)?;
+            let err = std::process::Command::new("ssh")
+                .arg("-F")
+                .arg(lab.dir.join("ssh_config"))
+                .arg(host)
+                .args(command)
+                .exec();
+            Err(err).context("cannot run ssh")
+        }
+        Command::Restatectl { host, lab, args } => {
+            let lab = pick(lab)?;
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = lab.restatectl(&host, &args)?;
+            print!("{}", String::from_utf8_lossy(&out.stdout));
+            Ok(())
+        }
+    }
+}
+
+fn host_index(name: &str, count: usize) -> Result<usize> {
+    match name.strip_prefix('n').and_then(|n| n.parse::<usize>().ok()) {
+        Some(n) if (1..=count).contains(&n) => Ok(n),
+        _ => bail!("no host {name} in a lab of {count} hosts (they are n1..n{count})"),
+    }
+}
+
+/// The lab named, or the only one there is.
+fn pick(id: Option<String>) -> Result<LabState> {
+    if let Some(id) = id {
+        return lab::load(&id);
+    }
+    let mut labs = lab::list();
+    match labs.len() {
+        1 => Ok(labs.remove(0)),
+        0 => bail!("no lab is up: `restate-lab up 3 --existing n1` makes one"),
+        n => bail!("{n} labs are up: name one (`restate-lab list`)"),
+    }
+}
+
+fn describe(lab: &LabState) {
+    println!(
+        "lab {}  cluster {}  files {}",
+        lab.id,
+        lab.cluster_name,
+        lab.dir.display()
+    );
+    for host in &lab.hosts {
+        println!("  {:<5} {:<15} {:?}", host.name, host.address, host.kind);
+    }
+    println!(
+        "  s3     http://{}:{}/{}",
+        lab.gateway,
+        lab::s3::PORT,
+        lab::s3::BUCKET
+    );
+    println!(
+        "  inventory    {}",
+        lab.dir.join("inventory.toml").display()
+    );
+    println!("  known_hosts  {}", lab.dir.join("known_hosts").display());
+    println!(
+        "  ssh          ssh -F {} n1",
+        lab.dir.join("ssh_config").display()
+    );
+}

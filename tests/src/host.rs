@@ -1,0 +1,305 @@
+//! One lab host: a network namespace with its own sshd, hostname and private `/etc/restate`,
+//! `/var/lib/restate`, `/var/lib/restate-fleet`, `/usr/local/bin` and `/tmp` (bind mounts in a mount
+//! namespace of its own), so that what one host's SSH session writes the others never see.
+
+use std::fs;
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::{cmd, paths};
+
+/// Directories each host gets a private copy of: (folder name under the host dir, path on the host).
+const PRIVATE_DIRS: [(&str, &str); 5] = [
+    ("etc-restate", "/etc/restate"),
+    ("var-lib-restate", "/var/lib/restate"),
+    ("var-lib-restate-fleet", "/var/lib/restate-fleet"),
+    ("usr-local-bin", "/usr/local/bin"),
+    ("tmp", "/tmp"),
+];
+
+/// The service script lab hosts use in place of systemd (the inventory's `command` manager).
+pub const SERVICE_SCRIPT: &str = "/usr/local/bin/restate-service";
+
+/// What a host looks like when the lab brings it up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Kind {
+    /// restate-server installed, not configured, not running.
+    Fresh,
+    /// A provisioned single node, running, configured the current way.
+    Existing,
+    /// A provisioned single node, running, configured the old way: no `log-server` role, the local
+    /// loglet pinned, no snapshot repository.
+    OldStyle,
+    /// sshd only: no restate-server on the machine.
+    Bare,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Host {
+    pub name: String,
+    pub address: Ipv4Addr,
+    pub ns: String,
+    pub veth: String,
+    pub dir: PathBuf,
+    pub kind: Kind,
+    pub sshd_pid: u32,
+    /// The line of the lab's known_hosts file for this host.
+    pub known_hosts_line: String,
+}
+
+impl Host {
+    pub fn fabric(&self) -> SocketAddr {
+        SocketAddr::from((self.address, 5122))
+    }
+
+    pub fn advertised_address(&self) -> String {
+        format!("http://{}:5122/", self.address)
+    }
+
+    /// A path on this host, as seen from the root namespace (for tests to read what the host sees).
+    pub fn path(&self, on_host: &str) -> Result<PathBuf> {
+        for (folder, mount) in PRIVATE_DIRS {
+            if let Ok(rest) = Path::new(on_host).strip_prefix(mount) {
+                return Ok(self.dir.join(folder).join(rest));
+            }
+        }
+        bail!("{on_host} is not private to lab host {}", self.name)
+    }
+
+    /// Runs a command inside the host (its network, mount and UTS namespaces), as its sshd would.
+    pub fn exec(&self, argv: &[&str]) -> Result<Output> {
+        let mut command = self.command(argv);
+        cmd::checked(&mut command).with_context(|| format!("on lab host {}", self.name))
+    }
+
+    pub fn command(&self, argv: &[&str]) -> Command {
+        let mut command = Command::new("nsenter");
+        command
+            .args(["-t", &self.sshd_pid.to_string(), "-n", "-m", "-u", "--"])
+            .args(argv)
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Starts restate-server through the host's service script and waits until it reports Alive.
+    pub fn start_restate(&self, timeout: Duration) -> Result<()> {
+        self.exec(&[SERVICE_SCRIPT, "start"])?;
+        self.wait_alive(timeout)
+    }
+
+    pub fn stop_restate(&self) -> Result<()> {
+        self.exec(&[SERVICE_SCRIPT, "stop"]).map(drop)
+    }
+
+    /// The pid of the host's restate-server, if it runs.
+    pub fn restate_pid(&self) -> Option<u32> {
+        let pidfile = self.path("/var/lib/restate/restate-server.pid").ok()?;
+        let pid: u32 = fs::read_to_string(pidfile).ok()?.trim().parse().ok()?;
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        String::from_utf8_lossy(&cmdline)
+            .contains("restate-server")
+            .then_some(pid)
+    }
+
+    pub fn health(&self) -> Result<String> {
+        Ok(crate::http::get(self.fabric(), "/health")?.body)
+    }
+
+    pub fn wait_alive(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut last = String::from("no answer");
+        while Instant::now() < deadline {
+            match self.health() {
+                Ok(body) if body.contains("\"Alive\"") => return Ok(()),
+                Ok(body) => last = body,
+                Err(err) => last = format!("{err:#}"),
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let log = self
+            .path("/var/lib/restate/restate-server.log")
+            .ok()
+            .and_then(|p| fs::read_to_string(p).ok())
+            .unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(15).collect();
+        bail!(
+            "restate-server on lab host {} is not Alive after {timeout:?}: {last}\nlast log lines:\n{}",
+            self.name,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        )
+    }
+}
+
+/// Everything needed to bring a host up.
+pub struct Spec<'a> {
+    pub name: &'a str,
+    pub kind: Kind,
+    pub address: Ipv4Addr,
+    pub ns: String,
+    pub veth: String,
+    pub dir: PathBuf,
+    pub authorized_keys: &'a Path,
+}
+
+/// Creates the host's folders, its sshd (running inside the namespace) and its service script.
+/// Returns the host and the sshd child (kept by the lab so it can be reaped).
+pub fn create(spec: Spec<'_>) -> Result<(Host, Child)> {
+    let dir = &spec.dir;
+    for (folder, mount) in PRIVATE_DIRS {
+        fs::create_dir_all(dir.join(folder))?;
+        // The mount point must exist in the root namespace; an empty folder there is harmless.
+        fs::create_dir_all(mount).with_context(|| format!("cannot create mount point {mount}"))?;
+    }
+    fs::set_permissions(dir.join("tmp"), fs::Permissions::from_mode(0o1777))?;
+    fs::create_dir_all("/run/sshd")?; // sshd's privilege separation directory
+    install_binaries(&spec)?;
+
+    let ssh = dir.join("ssh");
+    fs::create_dir_all(&ssh)?;
+    let host_key = ssh.join("ssh_host_ed25519_key");
+    cmd::run(
+        "ssh-keygen",
+        [
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            spec.name,
+            "-f",
+            &host_key.to_string_lossy(),
+        ],
+    )?;
+    let public = fs::read_to_string(ssh.join("ssh_host_ed25519_key.pub"))?;
+    let key: Vec<&str> = public.split_whitespace().take(2).collect();
+    let known_hosts_line = format!("{} {}", spec.address, key.join(" "));
+
+    let config = ssh.join("sshd_config");
+    fs::write(
+        &config,
+        format!(
+            "# sshd of lab host {name}\n\
+             ListenAddress {addr}:22\n\
+             HostKey {key}\n\
+             PidFile none\n\
+             AuthorizedKeysFile {auth}\n\
+             PasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\n\
+             PubkeyAuthentication yes\n\
+             PermitRootLogin prohibit-password\n\
+             UsePAM no\n\
+             StrictModes no\n\
+             AllowTcpForwarding yes\n\
+             MaxStartups 500\n\
+             MaxSessions 200\n\
+             Subsystem sftp /usr/lib/openssh/sftp-server\n",
+            name = spec.name,
+            addr = spec.address,
+            key = host_key.display(),
+            auth = spec.authorized_keys.display(),
+        ),
+    )?;
+
+    let log = fs::File::create(ssh.join("sshd.log"))?;
+    // `ip netns exec` and `unshare` exec in place, and so does `sh`'s `exec`: the child's pid is
+    // sshd's, which is what the lab records and later ends.
+    let mut mounts = String::new();
+    for (folder, mount) in PRIVATE_DIRS {
+        mounts.push_str(&format!("mount --bind \"$1/{folder}\" {mount} && "));
+    }
+    let script = format!("{mounts}hostname \"$2\" && exec /usr/sbin/sshd -D -e -f \"$3\"");
+    let child = Command::new("ip")
+        .args(["netns", "exec", &spec.ns, "unshare", "--mount", "--uts"])
+        .args([
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            &script,
+            "lab-host",
+        ])
+        .arg(dir)
+        .arg(spec.name)
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("cannot start sshd in the lab host's namespace")?;
+    let host = Host {
+        name: spec.name.to_string(),
+        address: spec.address,
+        ns: spec.ns,
+        veth: spec.veth,
+        dir: spec.dir,
+        kind: spec.kind,
+        sshd_pid: child.id(),
+        known_hosts_line,
+    };
+    wait_listening(&host, Duration::from_secs(10))?;
+    Ok((host, child))
+}
+
+fn install_binaries(spec: &Spec<'_>) -> Result<()> {
+    let bin = spec.dir.join("usr-local-bin");
+    let script = bin.join("restate-service");
+    fs::write(&script, include_str!("restate-service.sh"))?;
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755))?;
+    if spec.kind != Kind::Bare {
+        std::os::unix::fs::symlink(paths::restate_server()?, bin.join("restate-server"))?;
+        std::os::unix::fs::symlink(paths::restatectl()?, bin.join("restatectl"))?;
+    }
+    Ok(())
+}
+
+fn wait_listening(host: &Host, timeout: Duration) -> Result<()> {
+    let addr = SocketAddr::from((host.address, 22));
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = fs::read_to_string(host.dir.join("ssh/sshd.log")).unwrap_or_default();
+    bail!(
+        "sshd of lab host {} does not listen on {addr} after {timeout:?}: {log}",
+        host.name
+    )
+}
+
+/// The host's restate.toml when the lab makes it an existing node. Comments and layout are the kind
+/// an operator writes by hand, so that tests can check they survive.
+pub fn existing_config(host: &Host, cluster: &str, old_style: bool) -> String {
+    let mut text = format!(
+        "# Restate on {name}: hand-written by the operator.\n\
+         # Keep these comments: restate-fleet must not lose them.\n\
+         cluster-name = \"{cluster}\"\n\
+         node-name = \"{name}\"  # never change this once the node has data\n\
+         advertised-address = \"{adv}\"\n\
+         \n\
+         # Small memory budget: the lab runs several nodes on one machine.\n\
+         rocksdb-total-memory-size = \"512 MiB\"\n",
+        name = host.name,
+        adv = host.advertised_address(),
+    );
+    if old_style {
+        text.push_str(
+            "roles = [\"worker\", \"admin\", \"metadata-server\", \"http-ingress\"]\n\
+             \n\
+             [bifrost]\n\
+             # Written before the replicated loglet existed.\n\
+             default-provider = \"local\"\n",
+        );
+    }
+    text.push_str("\n[admin]\nbind-address = \"0.0.0.0:9070\"\n");
+    text
+}
