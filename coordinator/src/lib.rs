@@ -1,6 +1,7 @@
 //! The coordinator: reads the inventory, reaches hosts over SSH, drives the agent, checks the cluster
 //! through Restate's admin gRPC API.
 
+pub mod admin;
 pub mod cli;
 pub mod commands;
 

@@ -1,0 +1,52 @@
+//! The replicated metadata cluster as one metadata server sees it (`MetadataServerSvc.Status`).
+
+use serde::Serialize;
+
+use super::ident::RoleStatus;
+use super::{AdminClient, AdminError};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MetadataServerState {
+    /// This server's own state: `member` once it serves the metadata cluster.
+    pub status: RoleStatus,
+    /// Version of the metadata cluster configuration this server knows, if it knows one.
+    pub configuration_version: Option<u32>,
+    /// Plain node ids of the metadata cluster's members, ascending.
+    pub members: Vec<u32>,
+    /// Plain node id of the leader this server follows.
+    pub leader: Option<u32>,
+}
+
+impl MetadataServerState {
+    pub fn is_member(&self) -> bool {
+        self.status == RoleStatus::Member
+    }
+}
+
+impl AdminClient {
+    /// Answers UNIMPLEMENTED on nodes without the metadata-server role.
+    pub async fn metadata_server_status(&self) -> Result<MetadataServerState, AdminError> {
+        let answer = self
+            .call(
+                "MetadataServerSvc.Status",
+                self.metadata_server().status(self.request(())),
+            )
+            .await?;
+        let mut members: Vec<u32> = answer
+            .configuration
+            .as_ref()
+            .map(|c| c.members.keys().copied().collect())
+            .unwrap_or_default();
+        members.sort_unstable();
+        Ok(MetadataServerState {
+            status: RoleStatus::from(answer.status()),
+            configuration_version: answer
+                .configuration
+                .as_ref()
+                .and_then(|c| c.version.as_ref())
+                .map(|v| v.value),
+            members,
+            leader: answer.leader,
+        })
+    }
+}

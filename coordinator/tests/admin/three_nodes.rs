@@ -1,0 +1,95 @@
+//! Three nodes on loopback, two of them joining: names map to the ids the cluster handed out, every
+//! node is alive and a metadata member, and a stopped node shows as dead.
+
+use std::time::Duration;
+
+use restate_fleet::admin::{self, AdminClient};
+
+use crate::harness::{Node, NodeSpec, free_port, restatectl, table, wait_for};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_alive_then_a_stopped_one_dead() {
+    let ports = [free_port(), free_port(), free_port()];
+    let addresses: Vec<String> = ports
+        .iter()
+        .map(|port| format!("\"http://127.0.0.1:{port}/\""))
+        .collect();
+    let metadata_client = format!(
+        "[metadata-client]\naddresses = [{}]\n",
+        addresses.join(", ")
+    );
+    let mut nodes: Vec<Node> = ["m1", "m2", "m3"]
+        .iter()
+        .zip(ports)
+        .enumerate()
+        .map(|(i, (name, port))| {
+            Node::start(
+                NodeSpec {
+                    cluster: "adm-three",
+                    name,
+                    auto_provision: i == 0,
+                    extra: metadata_client.clone(),
+                },
+                port,
+            )
+        })
+        .collect();
+    let clients: Vec<AdminClient> = nodes.iter().map(Node::client).collect();
+
+    let view = wait_for(
+        "three nodes alive and members",
+        Duration::from_secs(120),
+        || {
+            let clients = clients.clone();
+            async move {
+                let view = admin::gather(&clients).await?;
+                let ready = view.nodes.len() == 3
+                    && ["m1", "m2", "m3"].iter().all(|name| view.is_healthy(name))
+                    && view
+                        .nodes
+                        .iter()
+                        .all(|n| n.ident.as_ref().is_some_and(|i| i.is_alive()));
+                Ok(ready.then_some(view))
+            }
+        },
+    )
+    .await;
+    let status = restatectl(&nodes[0].url(), &["status"]);
+    let rows = table(&status, "NODE-ID");
+    assert_eq!(rows.len(), 3, "{status}");
+    for node in &view.nodes {
+        let row = rows
+            .iter()
+            .find(|row| row["NAME"] == node.name)
+            .unwrap_or_else(|| panic!("{} missing in:\n{status}", node.name));
+        assert_eq!(row["NODE-ID"], format!("N{}:{}", node.id, node.generation));
+        assert_eq!(row["METADATA"], "Member");
+        // Each node's own answer agrees with the nodes configuration about who it is.
+        let ident = node.ident.as_ref().unwrap();
+        assert_eq!(ident.node_id.map(|id| id.id), Some(node.id));
+    }
+    assert_eq!(view.metadata.members.len(), 3);
+    assert!(view.metadata.leader.is_some());
+
+    let stopped_name = nodes[2].name.clone();
+    let stopped_id = view.node(&stopped_name).unwrap().id;
+    nodes[2].stop();
+    let view = wait_for("the stopped node dead", Duration::from_secs(90), || {
+        let clients = clients.clone();
+        let stopped_name = stopped_name.clone();
+        async move {
+            let view = admin::gather(&clients).await?;
+            let dead = view.node(&stopped_name).is_some_and(|n| !n.alive);
+            Ok(dead.then_some(view))
+        }
+    })
+    .await;
+    assert!(!view.all_alive());
+    assert!(!view.is_healthy(&stopped_name));
+    assert_eq!(view.unreachable.len(), 1);
+    let state = clients[0].cluster_state().await.unwrap();
+    assert!(!state.is_alive(stopped_id));
+    assert_eq!(state.alive_nodes().count(), 2);
+    let json = serde_json::to_value(&view).unwrap();
+    assert_eq!(json["nodes"].as_array().unwrap().len(), 3);
+}
