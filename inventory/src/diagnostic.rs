@@ -56,7 +56,8 @@ impl fmt::Display for Diagnostic {
             writeln!(f, "{pad} | {indent}{}", "^".repeat(self.width.max(1)))?;
         }
         if let Some(help) = &self.help {
-            writeln!(f, "  = help: {help}")?;
+            let pad = " ".repeat(self.line.max(1).to_string().len());
+            writeln!(f, "{pad} = help: {help}")?;
         }
         Ok(())
     }

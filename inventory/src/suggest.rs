@@ -5,11 +5,14 @@ pub(crate) fn closest<'c>(
     word: &str,
     candidates: impl IntoIterator<Item = &'c str>,
 ) -> Option<&'c str> {
-    let limit = (word.chars().count() / 3).max(2);
+    // Swapped letters count as one edit; a short word may differ by one, a long one by a third,
+    // and never by all of it ("zz" is not a typo of "n1").
+    let length = word.chars().count();
+    let limit = (length / 3).max(1);
     candidates
         .into_iter()
-        .map(|c| (strsim::levenshtein(word, c), c))
-        .filter(|(distance, _)| *distance <= limit)
+        .map(|c| (strsim::osa_distance(word, c), c))
+        .filter(|(distance, _)| *distance <= limit && *distance < length)
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, c)| c)
 }
@@ -34,5 +37,7 @@ mod tests {
             Some("identity-file")
         );
         assert_eq!(closest("zzz", ["address", "port"]), None);
+        assert_eq!(closest("unti", ["manager", "unit"]), Some("unit"));
+        assert_eq!(closest("zz", ["n1"]), None);
     }
 }

@@ -205,6 +205,3 @@ fn set_var(vars: &mut Vec<(String, String)>, key: String, value: String) {
         None => vars.push((key, value)),
     }
 }
-
-#[cfg(test)]
-mod tests;
