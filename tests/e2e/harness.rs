@@ -1,7 +1,9 @@
 //! What every end-to-end test shares: bringing a lab up (after clearing labs that killed test runs
 //! left behind) and running the workspace's binaries.
 
-use std::process::{Command, Output};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use lab::{Lab, Spec};
 
@@ -32,7 +34,12 @@ fn is_root() -> bool {
 /// Runs `ssh` (OpenSSH's client) to a lab host with the lab's key and known_hosts, host key checking
 /// strict.
 pub fn ssh(lab: &Lab, host: &str, remote: &str) -> Output {
-    Command::new("ssh")
+    ssh_with_input(lab, host, remote, &[])
+}
+
+/// Like [`ssh`], feeding `input` to the remote command's stdin.
+pub fn ssh_with_input(lab: &Lab, host: &str, remote: &str, input: &[u8]) -> Output {
+    let mut child = Command::new("ssh")
         .arg("-F")
         .arg(lab.dir().join("ssh_config"))
         .args([
@@ -43,10 +50,45 @@ pub fn ssh(lab: &Lab, host: &str, remote: &str) -> Output {
             host,
             remote,
         ])
-        .output()
-        .expect("ssh client runs")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ssh client runs");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input).expect("write to ssh");
+    }
+    child.wait_with_output().expect("ssh client ends")
 }
 
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Runs restatectl until its output (stdout and stderr) satisfies `done`, for answers that lag a
+/// restart by a moment (an admin node reports no nodes for ~1.5 s after it starts). Fails the test
+/// with the last output after `timeout`.
+pub fn restatectl_until(
+    lab: &Lab,
+    host: &str,
+    args: &[&str],
+    timeout: Duration,
+    done: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let text = match lab.restatectl(host, args) {
+            Ok(out) => format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr)),
+            Err(err) => format!("{err:#}"),
+        };
+        if done(&text) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "restatectl {} on {host} after {timeout:?}:\n{text}",
+            args.join(" ")
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }

@@ -1,5 +1,6 @@
 //! End-to-end suites on the lab: real sshd, restate-server, restatectl and S3. One test binary with
 //! a module per area and a shared harness, as ripgrep's tests/ does. Needs root (namespaces).
 
+mod agent;
 mod harness;
 mod smoke;
