@@ -86,6 +86,12 @@ pub fn apply(node: &NodeTarget, ops: &[PatchOp], restart: bool) -> Result<ApplyR
         Some((text, meta)) => {
             // Exact previous bytes, owner and mode.
             files::write_atomic(path, text.as_bytes(), Some(meta))?;
+            // That backup now equals the file: drop it, so an explicit rollback goes one step
+            // further back instead of restoring the same bytes.
+            if let Some(backup) = report.backup.take() {
+                fs::remove_file(&backup)
+                    .map_err(|e| files::io_error("remove the redundant backup", &backup, &e))?;
+            }
             let old_address = health_address(text, node).unwrap_or(address);
             RollbackReport {
                 path: path.clone(),

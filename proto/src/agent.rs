@@ -462,7 +462,8 @@ pub struct PatchPreview {
 pub struct ApplyReport {
     #[serde(flatten)]
     pub preview: PatchPreview,
-    /// Copy of the previous file, when the file changed and existed before.
+    /// Copy of the previous file, when the file changed and existed before. `None` after an
+    /// automatic rollback: the file is the previous one again, and that copy was dropped.
     pub backup: Option<PathBuf>,
     /// The restart after the change (`None` without `restart` or when nothing changed).
     pub restart: Option<ServiceReport>,

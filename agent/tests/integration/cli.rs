@@ -1,0 +1,141 @@
+//! The binary's contract without a server: modes, exit codes, errors, the lock across processes.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+use restate_fleet_proto::agent::{ErrorKind, Reply};
+use serde_json::json;
+
+use crate::harness::{AGENT, TempDir, agent, agent_raw, request};
+
+fn error(reply: &Reply) -> &restate_fleet_proto::agent::AgentError {
+    match reply {
+        Reply::Error(e) => e,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[test]
+fn protocol_mismatch_is_a_structured_error_with_exit_code_1() {
+    let (response, code) = agent(&json!({"protocol": 99, "op": "facts", "config_path": "/x"}));
+    assert_eq!(code, 1);
+    let e = error(&response.reply);
+    assert_eq!(e.kind, ErrorKind::ProtocolMismatch);
+    assert!(e.hint.is_some());
+}
+
+#[test]
+fn garbage_on_stdin_gets_a_json_error_not_a_crash() {
+    for input in [&b""[..], b"\xff\xfe", b"{\"protocol\":1", b"[1,2]", b"{}"] {
+        let (response, code) = agent_raw(input);
+        assert_eq!(code, 1);
+        assert!(matches!(
+            error(&response.reply).kind,
+            ErrorKind::BadRequest | ErrorKind::ProtocolMismatch
+        ));
+    }
+}
+
+#[test]
+fn plan_shows_a_redacted_diff_and_changes_nothing() {
+    let dir = TempDir::new("plan");
+    let config = dir.path().join("restate.toml");
+    std::fs::write(&config, "# keep me\ncluster-name = \"c\"\n").unwrap();
+    let (response, code) = agent(&request(
+        "plan",
+        json!({"config_path": config, "patch": [
+            {"op": "set", "path": ["worker", "snapshots", "aws-secret-access-key"], "value": "TOPSECRET"},
+            {"op": "set", "path": ["worker", "snapshots", "aws-access-key-id"], "value": "KEYID", "secret": true},
+            {"op": "set", "path": ["auto-provision"], "value": false},
+        ]}),
+    ));
+    assert_eq!(code, 0);
+    let Reply::Plan(plan) = response.reply else {
+        panic!("{response:?}")
+    };
+    assert!(plan.changed);
+    assert!(!plan.diff.contains("TOPSECRET") && !plan.diff.contains("KEYID"));
+    assert!(
+        plan.diff.contains("+auto-provision = false"),
+        "{}",
+        plan.diff
+    );
+    assert_eq!(
+        std::fs::read_to_string(&config).unwrap(),
+        "# keep me\ncluster-name = \"c\"\n"
+    );
+}
+
+#[test]
+fn broken_config_is_refused_with_its_location() {
+    let dir = TempDir::new("broken");
+    let config = dir.path().join("restate.toml");
+    std::fs::write(&config, "cluster-name = \"c\"\nnode-name = n1\n").unwrap();
+    let (response, code) = agent(&request(
+        "apply",
+        json!({"config_path": config, "patch": [{"op": "set", "path": ["a"], "value": 1}]}),
+    ));
+    assert_eq!(code, 1);
+    let e = error(&response.reply);
+    assert_eq!(e.kind, ErrorKind::ConfigParse);
+    assert_eq!(e.path.as_deref(), Some(config.as_path()));
+    assert_eq!(e.line, Some(2));
+}
+
+#[test]
+fn serve_lock_keeps_other_processes_out_until_stdin_closes() {
+    let dir = TempDir::new("lock");
+    let config = dir.path().join("etc/restate.toml");
+    let mut session = Command::new(AGENT)
+        .arg("serve")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut to_session = session.stdin.take().unwrap();
+    let mut from_session = BufReader::new(session.stdout.take().unwrap());
+    let mut ask = move |req: serde_json::Value| {
+        writeln!(to_session, "{req}").unwrap();
+        let mut line = String::new();
+        from_session.read_line(&mut line).unwrap();
+        serde_json::from_str::<restate_fleet_proto::agent::Response>(&line).unwrap()
+    };
+    let locked = ask(request(
+        "lock",
+        json!({"config_path": config, "holder": "alice@laptop"}),
+    ));
+    let Reply::Lock(info) = locked.reply else {
+        panic!("{locked:?}")
+    };
+    assert_eq!(info.pid, session.id());
+    // The session itself may change the node while it holds the lock.
+    let apply = request(
+        "apply",
+        json!({"config_path": config, "patch": [{"op": "set", "path": ["cluster-name"], "value": "c"}]}),
+    );
+    let own = ask(apply.clone());
+    assert!(
+        matches!(own.reply, Reply::Apply(ref a) if a.preview.changed),
+        "{own:?}"
+    );
+
+    // Another process may not.
+    let (response, code) = agent(&apply);
+    assert_eq!(code, 1);
+    let e = error(&response.reply);
+    assert_eq!(e.kind, ErrorKind::Locked);
+    assert!(
+        e.message
+            .contains(&format!("locked by pid {}", session.id()))
+            && e.message.contains("alice@laptop"),
+        "{}",
+        e.message
+    );
+
+    // Closing stdin ends the session and frees the lock.
+    drop(ask);
+    let status = session.wait().unwrap();
+    assert!(status.success());
+    let (response, code) = agent(&apply);
+    assert_eq!(code, 0, "{response:?}");
+}
