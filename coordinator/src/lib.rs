@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod cli;
 pub mod commands;
+pub mod ssh;
 
 use std::process::ExitCode;
 
