@@ -537,4 +537,73 @@ default-provider = "replicated"
         assert_eq!(new, "\"a b\" = 1\n");
         assert!(patch_text("", &[PatchOp::set(&[], 1i64)], Path::new("f")).is_err());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn segment() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("worker".to_string()),
+                Just("snapshots".to_string()),
+                Just("admin".to_string()),
+                Just("roles".to_string()),
+                Just("cluster-name".to_string()),
+                "[a-z][a-z0-9-]{0,8}",
+                "[ -~]{1,6}",
+            ]
+        }
+
+        fn leaf() -> impl Strategy<Value = ConfigValue> {
+            prop_oneof![
+                any::<bool>().prop_map(ConfigValue::Bool),
+                any::<i64>().prop_map(ConfigValue::Integer),
+                (-1.0e9f64..1.0e9).prop_map(ConfigValue::Float),
+                "[ -~]{0,12}".prop_map(ConfigValue::String),
+                proptest::collection::vec("[a-z]{0,5}".prop_map(ConfigValue::String), 0..4)
+                    .prop_map(ConfigValue::Array),
+            ]
+        }
+
+        fn read_back(text: &str, path: &[String]) -> Option<Value> {
+            let doc: DocumentMut = text.parse().ok()?;
+            let (first, rest) = path.split_first()?;
+            let item = rest.iter().try_fold(doc.get(first)?, |i, k| i.get(k))?;
+            item.as_value().cloned()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+
+            /// A set either fails cleanly or yields a valid file holding the value, a second
+            /// identical set is no change, and a remove takes the key away again.
+            #[test]
+            fn set_reads_back_and_is_idempotent(
+                path in proptest::collection::vec(segment(), 1..4),
+                value in leaf(),
+                crlf in any::<bool>(),
+            ) {
+                let base = if crlf { REAL.replace('\n', "\r\n") } else { REAL.to_string() };
+                let op = PatchOp::Set { path: path.clone(), value: value.clone(), secret: false };
+                let Ok(once) = patch_text(&base, std::slice::from_ref(&op), Path::new("f")) else {
+                    return Ok(());
+                };
+                let got = read_back(&once, &path).expect("value is in the patched file");
+                prop_assert!(same_value(&got, &to_toml(&value)), "{got} in {once}");
+                let twice = patch_text(&once, &[op], Path::new("f")).unwrap();
+                prop_assert_eq!(&twice, &once);
+                if crlf {
+                    prop_assert_eq!(once.matches('\n').count(), once.matches("\r\n").count());
+                }
+                let removed = patch_text(&once, &[PatchOp::Remove { path: path.clone(), secret: false }], Path::new("f")).unwrap();
+                prop_assert!(read_back(&removed, &path).is_none());
+            }
+
+            /// Arbitrary text never panics the parser or the patcher.
+            #[test]
+            fn arbitrary_text_never_panics(text in "[ -~\n\r\t\\[\\]{}=\"'#.]{0,120}") {
+                let _ = patch_text(&text, &[PatchOp::set(&["worker", "snapshots", "destination"], "s3://b")], Path::new("f"));
+            }
+        }
+    }
 }

@@ -630,8 +630,6 @@ pub enum ErrorKind {
     Io,
     /// The service manager command failed or timed out.
     Service,
-    /// The node did not report `Alive` in time.
-    Unhealthy,
     /// `rollback` found no backup to restore.
     NoBackup,
     /// The operation is not possible in this mode or with these inputs.
