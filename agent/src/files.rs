@@ -69,6 +69,9 @@ pub fn read_config(path: &Path) -> Result<Option<(String, Metadata)>, AgentError
 /// the same directory, fsync, rename, fsync of the directory. Owner, group and mode come from the
 /// existing file, else from `like`, else 0600 and the agent's user. Missing parents are made 0755.
 pub fn write_atomic(path: &Path, bytes: &[u8], like: Option<&Metadata>) -> Result<(), AgentError> {
+    // A symlinked config (e.g. into a config-management checkout) stays a symlink: write its target.
+    let resolved = fs::canonicalize(path).ok();
+    let path = resolved.as_deref().unwrap_or(path);
     let dir = parent_dir(path);
     DirBuilder::new()
         .recursive(true)
@@ -252,6 +255,24 @@ mod tests {
         if is_root {
             assert_eq!((meta.uid(), meta.gid()), (4242, 4343));
         }
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_symlinked_config_stays_a_symlink() {
+        let dir = tempdir("symlink");
+        let target = dir.join("real.toml");
+        let link = dir.join("restate.toml");
+        fs::write(&target, "a = 1\n").unwrap();
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_atomic(&link, b"a = 2\n", None).unwrap();
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(fs::read_to_string(&target).unwrap(), "a = 2\n");
         fs::remove_dir_all(dir).unwrap();
     }
 
