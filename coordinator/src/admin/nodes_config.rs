@@ -124,6 +124,8 @@ mod tests {
 
     /// Recorded from restate-server 1.7.12, single node `probe1`, cluster `adm-probe`.
     const SINGLE: &[u8] = include_bytes!("testdata/nodes-config-single.bin");
+    /// Recorded from a 1.7.12 cluster whose nodes started in the order n1, n3, n2.
+    const THREE_JOIN_ORDER: &[u8] = include_bytes!("testdata/nodes-config-three-join-order.bin");
 
     #[test]
     fn decodes_a_recorded_single_node_configuration() {
@@ -141,6 +143,27 @@ mod tests {
         assert_eq!(config.id_of("probe1"), Some(1));
         assert_eq!(config.name_of(1), Some("probe1"));
         assert_eq!(config.id_of("n1"), None);
+    }
+
+    #[test]
+    fn ids_follow_join_order_not_names() {
+        let config = NodesConfiguration::decode(THREE_JOIN_ORDER).unwrap();
+        assert_eq!(config.cluster_name, "adm-fixture");
+        let ids: Vec<(u32, &str)> = config
+            .nodes
+            .iter()
+            .map(|(id, node)| (*id, node.name.as_str()))
+            .collect();
+        assert_eq!(ids, [(1, "n1"), (2, "n3"), (3, "n2")]);
+        assert_eq!(config.id_of("n2"), Some(3));
+        assert_eq!(config.nodes[&3].address, "http://127.0.0.1:36222/");
+        assert_eq!(config.nodes[&2].generation, 1);
+        assert!(
+            config
+                .nodes
+                .values()
+                .all(|n| n.metadata_server_state.as_deref() == Some("member"))
+        );
     }
 
     #[test]
