@@ -43,6 +43,19 @@ pub struct Global {
     /// Only errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// known_hosts file to verify host keys against (default ~/.ssh/known_hosts).
+    #[arg(long, global = true)]
+    pub known_hosts: Option<PathBuf>,
+    /// Record the keys of hosts not yet in known_hosts (never accepts a changed key).
+    #[arg(long, global = true)]
+    pub accept_new_host_keys: bool,
+    /// The agent binary to push (or a folder of restate-fleet-agent-<arch> files); default: next
+    /// to this program.
+    #[arg(long, global = true)]
+    pub agent: Option<PathBuf>,
+    /// How gRPC reaches each node's port 5122: through its SSH session, or direct.
+    #[arg(long, global = true, value_enum, default_value_t = crate::reach::GrpcPath::Tunnel)]
+    pub grpc: crate::reach::GrpcPath,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -53,6 +66,16 @@ pub enum Output {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Connect, gather facts, check the guide's preconditions; changes nothing.
+    Check(crate::commands::check::CheckArgs),
+    /// Show per-host restate.toml diffs (secrets redacted) and the ordered steps; changes nothing.
+    Plan(crate::commands::check::CheckArgs),
+    /// Carry out the plan: grow the cluster to what the inventory says.
+    Apply(crate::commands::apply::ApplyArgs),
+    /// The cluster through its admin gRPC API: nodes, metadata members, log provider, replication.
+    Status,
+    /// Restore the previous restate.toml on the selected hosts, restarting them one at a time.
+    Rollback(crate::commands::rollback::RollbackArgs),
     /// Print the resolved inventory, or convert an Ansible inventory.
     Inventory(crate::commands::inventory::InventoryArgs),
 }

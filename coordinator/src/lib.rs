@@ -4,6 +4,9 @@
 pub mod admin;
 pub mod cli;
 pub mod commands;
+pub mod progress;
+pub mod reach;
+pub mod rollout;
 pub mod ssh;
 
 use std::process::ExitCode;

@@ -1,10 +1,19 @@
 //! One file per subcommand, each thin: parse arguments, call into the libraries, print.
 
+pub mod apply;
+pub mod check;
 pub mod inventory;
+pub mod rollback;
+pub mod status;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command};
+use restate_fleet_inventory::{Fleet, Host};
+
+use crate::cli::{Cli, Command, Global};
+use crate::progress::Progress;
+use crate::reach::{self, ReachOptions, Reached};
+use crate::ssh::{SshClient, SshOptions};
 
 /// Exit codes of the contract: 0 done and verified, 1 a host failed or the cluster did not verify,
 /// 2 bad input.
@@ -41,7 +50,72 @@ impl From<Outcome> for ExitCode {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    init_tracing(&cli.global);
     match cli.command {
+        Command::Check(args) => check::run(&cli.global, args, crate::rollout::Mode::Check).await,
+        Command::Plan(args) => check::run(&cli.global, args, crate::rollout::Mode::Plan).await,
+        Command::Apply(args) => apply::run(&cli.global, args).await,
+        Command::Status => status::run(&cli.global).await,
+        Command::Rollback(args) => rollback::run(&cli.global, args).await,
         Command::Inventory(args) => inventory::run(&cli.global, args),
     }
+}
+
+/// `-v` shows the coordinator's own tracing, `-vv` everything's; `RUST_LOG` overrides.
+fn init_tracing(global: &Global) {
+    let level = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "restate_fleet=debug,warn",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Every selected host reached (session, agent, admin client), and the ones that could not be,
+/// with the reason. Nothing is changed on any host here.
+pub(crate) async fn reach_hosts(
+    global: &Global,
+    fleet: &Fleet,
+    hosts: &[Host],
+    start_agent: bool,
+    progress: &Progress,
+) -> anyhow::Result<(Vec<Reached>, Vec<(String, String)>)> {
+    let passphrase = fleet
+        .hosts
+        .iter()
+        .find_map(|h| h.ssh.identity_passphrase.as_ref())
+        .map(|s| s.expose().to_string());
+    let mut options =
+        SshOptions::from_env(global.known_hosts.clone(), global.accept_new_host_keys, passphrase)?;
+    options.forks = global.forks.max(1);
+    let client = SshClient::new(options);
+    progress.step(&format!("reaching {} host(s)", hosts.len()));
+    let results = reach::reach_all(
+        &client,
+        hosts,
+        &ReachOptions {
+            agent: global.agent.clone(),
+            start_agent,
+            grpc: global.grpc,
+        },
+    )
+    .await;
+    let mut reached = Vec::new();
+    let mut unreachable = Vec::new();
+    for (host, result) in hosts.iter().zip(results) {
+        match result {
+            Ok(r) => reached.push(r),
+            Err(err) => {
+                progress.host(&host.name, &format!("unreachable: {err}"));
+                unreachable.push((host.name.clone(), err.to_string()));
+            }
+        }
+    }
+    Ok((reached, unreachable))
 }

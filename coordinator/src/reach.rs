@@ -1,0 +1,213 @@
+//! Reaching the fleet: one SSH session per host (opened in parallel, reused for the whole run), the
+//! agent pushed and kept running in `serve` mode on it, and an admin gRPC client to the host's
+//! fabric port, through the session (default) or direct.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use restate_fleet_inventory::Host;
+use restate_fleet_proto::agent::{
+    self as wire, AgentError, NodeTarget, Operation, Reply, Request, Response, ServiceManager,
+};
+use tokio::sync::Mutex;
+
+use crate::admin::{self, AdminClient, Timeouts};
+use crate::ssh::{AGENT_REMOTE_DIR, AgentLocator, ExecStream, Session, SshClient, SshError, Target};
+
+/// How gRPC calls reach a node's fabric port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GrpcPath {
+    /// A direct-tcpip channel on the host's SSH session: only SSH needs to be reachable.
+    Tunnel,
+    /// A TCP connection from this machine to the advertised address.
+    Direct,
+}
+
+/// A host whose session, agent and admin client are ready.
+pub struct Reached {
+    pub host: Host,
+    pub session: Session,
+    pub admin: AdminClient,
+    pub bytes_uploaded: u64,
+    /// The agent in `serve` mode; `None` when the command only needs gRPC (status).
+    agent: Option<Mutex<ExecStream>>,
+}
+
+/// Why a host could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ReachError {
+    #[error(transparent)]
+    Ssh(#[from] SshError),
+    #[error("{host}: {error}")]
+    Agent { host: String, error: AgentError },
+    #[error("{host}: the agent ended: {detail}")]
+    AgentGone { host: String, detail: String },
+    #[error("{host}: cannot build the admin client: {detail}")]
+    Admin { host: String, detail: String },
+}
+
+impl ReachError {
+    fn agent(host: &str, error: AgentError) -> Self {
+        ReachError::Agent {
+            host: host.to_string(),
+            error,
+        }
+    }
+}
+
+pub struct ReachOptions {
+    /// `--agent PATH`; `None` looks beside the coordinator binary.
+    pub agent: Option<PathBuf>,
+    /// Push and start the agent (every command but `status`).
+    pub start_agent: bool,
+    pub grpc: GrpcPath,
+}
+
+/// Connects every host at once (at most `--forks` handshakes at a time), pushes the agent where it
+/// is missing and starts it. Results come back in host order, one per host.
+pub async fn reach_all(
+    client: &SshClient,
+    hosts: &[Host],
+    options: &ReachOptions,
+) -> Vec<Result<Reached, ReachError>> {
+    let targets: Vec<Target> = hosts.iter().map(target).collect();
+    let sessions = client.connect_all(&targets).await;
+    let locator = AgentLocator::new(options.agent.clone());
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, (host, session)) in hosts.iter().cloned().zip(sessions).enumerate() {
+        let (locator, grpc, start_agent) = (locator.clone(), options.grpc, options.start_agent);
+        tasks.spawn(async move {
+            let result = match session {
+                Ok(session) => setup(host, session, start_agent.then_some(&locator), grpc).await,
+                Err(err) => Err(err.into()),
+            };
+            (index, result)
+        });
+    }
+    let mut results: Vec<Option<Result<Reached, ReachError>>> = hosts.iter().map(|_| None).collect();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((index, result)) => results[index] = Some(result),
+            // Tasks are never aborted: a join error is a panic, which must surface.
+            Err(err) => std::panic::resume_unwind(err.into_panic()),
+        }
+    }
+    results.into_iter().flatten().collect()
+}
+
+fn target(host: &Host) -> Target {
+    Target {
+        name: host.name.clone(),
+        address: host.ssh.address.clone(),
+        port: Some(host.ssh.port),
+        user: host.ssh.user.clone(),
+        identity_file: host.ssh.identity_file.as_ref().map(PathBuf::from),
+        become_root: host.ssh.become_root,
+    }
+}
+
+async fn setup(
+    host: Host,
+    session: Session,
+    locator: Option<&AgentLocator>,
+    grpc: GrpcPath,
+) -> Result<Reached, ReachError> {
+    let (mut agent, mut bytes_uploaded) = (None, 0);
+    if let Some(locator) = locator {
+        let pushed = session.push_agent(locator, AGENT_REMOTE_DIR).await?;
+        bytes_uploaded = pushed.bytes_uploaded;
+        let stream = session.exec_streaming(&pushed.command(&["serve"])).await?;
+        agent = Some(Mutex::new(stream));
+    }
+    let timeouts = Timeouts::default();
+    let admin_error = |detail: String| ReachError::Admin {
+        host: host.name.clone(),
+        detail,
+    };
+    let admin = match grpc {
+        GrpcPath::Direct => AdminClient::lazy(&host.advertised_address, timeouts)
+            .map_err(|e| admin_error(e.to_string()))?,
+        GrpcPath::Tunnel => {
+            let channel = admin::endpoint(&host.advertised_address, timeouts)
+                .map_err(|e| admin_error(e.to_string()))?
+                .connect_with_connector_lazy(crate::ssh::TunnelConnector::new(session.clone()));
+            AdminClient::from_channel(
+                channel,
+                format!("{} (via ssh {})", host.advertised_address, host.name),
+                timeouts,
+            )
+        }
+    };
+    Ok(Reached {
+        host,
+        session,
+        admin,
+        bytes_uploaded,
+        agent,
+    })
+}
+
+impl Reached {
+    pub fn name(&self) -> &str {
+        &self.host.name
+    }
+
+    /// One request to the host's agent, one answer.
+    pub async fn call(&self, op: Operation) -> Result<Reply, ReachError> {
+        let line = serde_json::to_string(&Request::new(op)).map_err(|e| {
+            ReachError::agent(
+                self.name(),
+                AgentError::new(wire::ErrorKind::Internal, e.to_string()),
+            )
+        })?;
+        let Some(agent) = &self.agent else {
+            return Err(ReachError::AgentGone {
+                host: self.name().to_string(),
+                detail: "this command did not start the agent".to_string(),
+            });
+        };
+        let mut agent = agent.lock().await;
+        agent.send_line(&line).await?;
+        let Some(answer) = agent.recv_line().await? else {
+            return Err(ReachError::AgentGone {
+                host: self.name().to_string(),
+                detail: String::from_utf8_lossy(agent.stderr()).trim().to_string(),
+            });
+        };
+        let response: Response = serde_json::from_str(&answer).map_err(|e| ReachError::AgentGone {
+            host: self.name().to_string(),
+            detail: format!("unreadable answer ({e}): {answer}"),
+        })?;
+        response
+            .into_result()
+            .map_err(|error| ReachError::agent(self.name(), error))
+    }
+
+    /// What the agent needs to find, restart and health-check this node.
+    pub fn node_target(&self, health_timeout: Duration) -> NodeTarget {
+        let mut node = NodeTarget::new(&self.host.config_path);
+        node.service = Some(service_manager(&self.host.service));
+        node.advertised_address = Some(self.host.advertised_address.clone());
+        node.health_timeout_ms = health_timeout.as_millis() as u64;
+        node
+    }
+}
+
+fn service_manager(service: &restate_fleet_inventory::Service) -> ServiceManager {
+    match service {
+        restate_fleet_inventory::Service::Systemd { unit } => ServiceManager::Systemd {
+            unit: unit.clone(),
+        },
+        restate_fleet_inventory::Service::Command {
+            start,
+            stop,
+            restart,
+            status,
+        } => ServiceManager::Command {
+            start: start.clone(),
+            stop: stop.clone(),
+            restart: restart.clone(),
+            status: status.clone(),
+        },
+    }
+}

@@ -1,0 +1,189 @@
+//! What each host's restate.toml must say: the keys the tool manages (from the inventory's cluster
+//! and host settings) followed by the host's own `config` keys, as agent patch operations.
+
+use restate_fleet_inventory::{self as inventory, Fleet, Host};
+use restate_fleet_proto::agent::{ConfigValue, PatchOp};
+
+/// Which part of the managed keys to write. Existing members first get everything but the new
+/// metadata server list (the guide gives them the full list only after the new nodes joined).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything the inventory says, metadata-client addresses included.
+    Full,
+    /// Everything except `[metadata-client] addresses`.
+    KeepMetadataList,
+}
+
+/// The fabric addresses of the metadata servers, in inventory order.
+pub fn metadata_addresses(fleet: &Fleet) -> Vec<String> {
+    fleet
+        .cluster
+        .metadata_servers
+        .iter()
+        .filter_map(|name| fleet.hosts.iter().find(|h| &h.name == name))
+        .map(|h| h.advertised_address.clone())
+        .collect()
+}
+
+/// The patch that takes `host`'s file to what the inventory says. `pinned_provider` is the file's
+/// current `[bifrost] default-provider`, which is rewritten only when it pins something other than
+/// the replicated loglet.
+pub fn patch(fleet: &Fleet, host: &Host, scope: Scope, pinned_provider: Option<&str>) -> Vec<PatchOp> {
+    let mut ops = vec![
+        PatchOp::set(&["cluster-name"], fleet.cluster.name.as_str()),
+        PatchOp::set(&["node-name"], host.node_name.as_str()),
+        // Never let a node provision a cluster of its own (split brain); harmless once provisioned.
+        PatchOp::set(&["auto-provision"], false),
+        PatchOp::set(&["advertised-address"], host.advertised_address.as_str()),
+        PatchOp::set(
+            &["roles"],
+            host.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+        ),
+    ];
+    if scope == Scope::Full {
+        ops.push(PatchOp::set(
+            &["metadata-client", "addresses"],
+            metadata_addresses(fleet),
+        ));
+    }
+    if pinned_provider.is_some_and(|p| p != "replicated") {
+        ops.push(PatchOp::set(&["bifrost", "default-provider"], "replicated"));
+    }
+    if let Some(snapshots) = &fleet.cluster.snapshots {
+        ops.extend(snapshot_ops(snapshots));
+    }
+    ops.extend(host.config.iter().map(config_op));
+    ops
+}
+
+fn snapshot_ops(s: &inventory::Snapshots) -> Vec<PatchOp> {
+    let key = |k: &'static str| ["worker", "snapshots", k];
+    let mut ops = vec![PatchOp::set(&key("destination"), s.destination.as_str())];
+    let text = [
+        ("snapshot-interval", &s.snapshot_interval),
+        ("aws-profile", &s.aws_profile),
+        ("aws-region", &s.aws_region),
+        ("aws-endpoint-url", &s.aws_endpoint_url),
+    ];
+    for (name, value) in text {
+        if let Some(value) = value {
+            ops.push(PatchOp::set(&key(name), value.as_str()));
+        }
+    }
+    if let Some(n) = s.snapshot_interval_num_records {
+        ops.push(PatchOp::set(&key("snapshot-interval-num-records"), n));
+    }
+    if let Some(allow) = s.aws_allow_http {
+        ops.push(PatchOp::set(&key("aws-allow-http"), allow));
+    }
+    let secrets = [
+        ("aws-access-key-id", &s.aws_access_key_id),
+        ("aws-secret-access-key", &s.aws_secret_access_key),
+        ("aws-session-token", &s.aws_session_token),
+    ];
+    for (name, value) in secrets {
+        if let Some(value) = value {
+            ops.push(PatchOp::set(&key(name), value.expose()).secret());
+        }
+    }
+    ops
+}
+
+fn config_op(entry: &inventory::ConfigEntry) -> PatchOp {
+    let path: Vec<&str> = entry.path.iter().map(String::as_str).collect();
+    let op = PatchOp::set(&path, value(&entry.value));
+    if entry.secret { op.secret() } else { op }
+}
+
+fn value(v: &inventory::ConfigValue) -> ConfigValue {
+    use inventory::ConfigValue as In;
+    match v {
+        In::String(s) | In::Datetime(s) => ConfigValue::String(s.clone()),
+        In::Secret(secret) => ConfigValue::String(secret.expose().to_string()),
+        In::Integer(i) => ConfigValue::Integer(*i),
+        In::Float(f) => ConfigValue::Float(*f),
+        In::Bool(b) => ConfigValue::Bool(*b),
+        In::Array(items) => ConfigValue::Array(items.iter().map(value).collect()),
+        In::Table(entries) => {
+            ConfigValue::Table(entries.iter().map(|(k, v)| (k.clone(), value(v))).collect())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fleet() -> Fleet {
+        let text = r#"
+[cluster]
+name = "prod"
+[cluster.snapshots]
+destination = "s3://bucket/prod"
+aws-region = "eu-west-1"
+aws-secret-access-key = { env = "SECRET" }
+[defaults.config]
+rocksdb-total-memory-size = "512 MiB"
+[hosts.n1]
+address = "10.0.0.1"
+[hosts.n2]
+address = "10.0.0.2"
+[hosts.n3]
+address = "10.0.0.3"
+roles = ["worker", "log-server"]
+"#;
+        let env = |name: &str| (name == "SECRET").then(|| "s3cr3t".to_string());
+        match inventory::parse("inventory.toml", text, &env) {
+            Ok(loaded) => loaded.fleet,
+            Err(err) => panic!("{err}"),
+        }
+    }
+
+    fn find<'a>(ops: &'a [PatchOp], dotted: &str) -> Option<&'a PatchOp> {
+        ops.iter().find(|op| op.path().join(".") == dotted)
+    }
+
+    #[test]
+    fn new_nodes_get_the_guides_keys() {
+        let fleet = fleet();
+        let ops = patch(&fleet, &fleet.hosts[2], Scope::Full, None);
+        let set = |dotted: &str| match find(&ops, dotted) {
+            Some(PatchOp::Set { value, .. }) => value.clone(),
+            other => panic!("{dotted}: {other:?}"),
+        };
+        assert_eq!(set("cluster-name"), ConfigValue::from("prod"));
+        assert_eq!(set("node-name"), ConfigValue::from("n3"));
+        assert_eq!(set("auto-provision"), ConfigValue::Bool(false));
+        assert_eq!(set("advertised-address"), ConfigValue::from("http://10.0.0.3:5122/"));
+        assert_eq!(set("roles"), ConfigValue::from(vec!["worker", "log-server"]));
+        // Only n1 and n2 run a metadata server.
+        assert_eq!(
+            set("metadata-client.addresses"),
+            ConfigValue::from(vec!["http://10.0.0.1:5122/", "http://10.0.0.2:5122/"])
+        );
+        assert_eq!(set("worker.snapshots.destination"), ConfigValue::from("s3://bucket/prod"));
+        assert_eq!(set("rocksdb-total-memory-size"), ConfigValue::from("512 MiB"));
+        let secret = find(&ops, "worker.snapshots.aws-secret-access-key").expect("secret key");
+        assert!(secret.is_secret());
+        assert!(find(&ops, "bifrost.default-provider").is_none());
+    }
+
+    #[test]
+    fn members_keep_their_metadata_list_until_asked() {
+        let fleet = fleet();
+        let ops = patch(&fleet, &fleet.hosts[0], Scope::KeepMetadataList, None);
+        assert!(find(&ops, "metadata-client.addresses").is_none());
+    }
+
+    #[test]
+    fn a_local_loglet_pin_is_rewritten_and_a_replicated_one_left_alone() {
+        let fleet = fleet();
+        let ops = patch(&fleet, &fleet.hosts[0], Scope::Full, Some("local"));
+        assert!(matches!(
+            find(&ops, "bifrost.default-provider"),
+            Some(PatchOp::Set { value, .. }) if *value == ConfigValue::from("replicated")
+        ));
+        let ops = patch(&fleet, &fleet.hosts[0], Scope::Full, Some("replicated"));
+        assert!(find(&ops, "bifrost.default-provider").is_none());
+    }
+}

@@ -1,0 +1,353 @@
+//! Carrying out the plan, step by step, each gated on the cluster's own view. The first failure
+//! stops the run: what was done stays done and verified, what was not is named in the recap.
+
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use restate_fleet_inventory::Fleet;
+use restate_fleet_proto::agent::{ApplyReport, Operation, Reply, ServiceAction};
+
+use super::gate;
+use super::plan::{self, Step};
+use super::recap::Recap;
+use super::survey::{Survey, Surveyed};
+use crate::admin::{KIND_LOCAL, KIND_REPLICATED, Provision, Retry};
+use crate::progress::Progress;
+
+pub struct Timeouts {
+    /// A restarted node reporting Alive on its own `/health`.
+    pub restart: Duration,
+    /// New nodes alive in the cluster state and metadata members.
+    pub join: Duration,
+    /// Logs moving to replicated segments, replication changes settling.
+    pub settle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            restart: Duration::from_secs(90),
+            join: Duration::from_secs(180),
+            settle: Duration::from_secs(120),
+        }
+    }
+}
+
+pub struct Executor<'a> {
+    pub fleet: &'a Fleet,
+    pub survey: &'a Survey,
+    pub progress: &'a Progress,
+    pub recap: &'a mut Recap,
+    pub timeouts: Timeouts,
+}
+
+impl<'a> Executor<'a> {
+    pub async fn run(&mut self, steps: &[Step]) -> Result<(), String> {
+        for step in steps {
+            self.progress.step(&step.to_string());
+            let started = Instant::now();
+            self.run_step(step).await?;
+            self.recap.step_done(step, started.elapsed());
+        }
+        Ok(())
+    }
+
+    fn host(&self, name: &str) -> Result<&'a Surveyed, String> {
+        self.survey
+            .host(name)
+            .ok_or_else(|| format!("{name}: not among the reached hosts"))
+    }
+
+    async fn run_step(&mut self, step: &Step) -> Result<(), String> {
+        match step {
+            Step::FixMember { host } => {
+                let host = self.host(host)?;
+                let patch = plan::fix_patch(self.fleet, host);
+                self.restart_member(host, patch, "fix").await
+            }
+            Step::RollMember { host } => {
+                let host = self.host(host)?;
+                let patch = plan::full_patch(self.fleet, host);
+                self.restart_member(host, patch, "metadata list").await
+            }
+            Step::ReplicatedLoglet => self.replicated_loglet().await,
+            Step::Snapshot => self.snapshot().await,
+            Step::JoinNew { hosts } => self.join(hosts).await,
+            Step::Provision { hosts, on } => self.provision(hosts, on).await,
+            Step::RaiseReplication { to } => self.raise_replication(*to).await,
+        }
+    }
+
+    fn clients(&self) -> Vec<crate::admin::AdminClient> {
+        self.survey.admin_clients()
+    }
+
+    /// Patches a member and restarts it, only while the metadata cluster keeps a quorum without
+    /// it, then waits for consecutive healthy reads.
+    async fn restart_member(
+        &mut self,
+        host: &Surveyed,
+        patch: Vec<restate_fleet_proto::agent::PatchOp>,
+        what: &str,
+    ) -> Result<(), String> {
+        let name = host.name().to_string();
+        let node_name = host.reached.host.node_name.clone();
+        if !plan::preview(host, patch.clone())
+            .await
+            .map_err(|e| e.to_string())?
+            .changed
+        {
+            self.progress.host(&name, &format!("{what}: restate.toml already up to date"));
+            return Ok(());
+        }
+        let view = gate::healthy(&self.clients(), std::slice::from_ref(&node_name), self.timeouts.join)
+            .await
+            .map_err(|e| format!("{name}: not healthy before its restart: {e}"))?;
+        gate::quorum_without(&view, &node_name).map_err(|e| format!("{name}: refused: {e}"))?;
+        let generation = view.node(&node_name).map(|n| n.generation).unwrap_or(0);
+        self.progress.host(&name, "writing restate.toml and restarting");
+        let report = self.apply(host, patch, true).await?;
+        self.recap.changed(&name, &format!("restate.toml ({what}) and restart"));
+        if !report.succeeded() {
+            let why = report
+                .rollback
+                .as_ref()
+                .and_then(|r| r.reason.clone())
+                .unwrap_or_else(|| "the node did not become healthy".into());
+            self.recap.failed(&name, &why);
+            return Err(format!(
+                "{name}: did not come back after the change ({why}); the agent restored the previous restate.toml. Fix the cause and re-run"
+            ));
+        }
+        let view = gate::healthy(&self.clients(), std::slice::from_ref(&node_name), self.timeouts.restart)
+            .await
+            .map_err(|e| format!("{name}: not healthy after its restart: {e}"))?;
+        let now = view.node(&node_name).map(|n| n.generation).unwrap_or(0);
+        self.progress.host(&name, &format!("healthy (generation {generation} -> {now})"));
+        Ok(())
+    }
+
+    async fn apply(
+        &self,
+        host: &Surveyed,
+        patch: Vec<restate_fleet_proto::agent::PatchOp>,
+        restart: bool,
+    ) -> Result<ApplyReport, String> {
+        let op = Operation::Apply {
+            node: host.reached.node_target(self.timeouts.restart),
+            patch,
+            restart,
+        };
+        match host.reached.call(op).await.map_err(|e| e.to_string())? {
+            Reply::Apply(report) => Ok(report),
+            other => Err(format!("{}: agent answered {other:?} to apply", host.name())),
+        }
+    }
+
+    async fn start(&self, host: &Surveyed, timeout: Duration) -> Result<(), String> {
+        let op = Operation::Service {
+            node: host.reached.node_target(timeout),
+            action: ServiceAction::Start,
+        };
+        match host.reached.call(op).await.map_err(|e| e.to_string())? {
+            Reply::Service(report) if report.healthy() => Ok(()),
+            Reply::Service(report) => Err(format!(
+                "{}: started but not healthy: {}",
+                host.name(),
+                report.health.map(|h| h.last).unwrap_or_default()
+            )),
+            other => Err(format!("{}: agent answered {other:?} to start", host.name())),
+        }
+    }
+
+    async fn replicated_loglet(&mut self) -> Result<(), String> {
+        let clients = self.clients();
+        let any = |what: &str| format!("cluster: {what}");
+        let answered = crate::admin::first_answer(&clients, "cluster configuration", |c| async move {
+            c.cluster_config().await
+        })
+        .await
+        .map_err(|e| any(&e.to_string()))?;
+        if answered.value.log_provider != KIND_REPLICATED {
+            self.progress.step("switching the log provider to replicated (log replication 1)");
+            crate::admin::first_answer(&clients, "set log provider", |c| async move {
+                c.set_log_provider_replicated(1).await
+            })
+            .await
+            .map_err(|e| any(&e.to_string()))?;
+            self.recap.cluster_changed("log provider switched to replicated");
+        }
+        // The logs move over a few seconds after the switch: wait for every tail.
+        let deadline = Instant::now() + self.timeouts.settle;
+        loop {
+            let logs = crate::admin::first_answer(&clients, "list logs", |c| async move { c.logs().await })
+                .await
+                .map_err(|e| any(&e.to_string()))?;
+            if logs.value.all_tails_are(KIND_REPLICATED) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(any(&format!(
+                    "logs still without a replicated tail after {:?}; check that log-server nodes run",
+                    self.timeouts.settle
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    async fn snapshot(&mut self) -> Result<(), String> {
+        let clients = self.clients();
+        let report = crate::admin::first_answer(&clients, "snapshots", |c| async move {
+            c.snapshot_all_partitions(true, Retry::default()).await
+        })
+        .await
+        .map_err(|e| format!("cluster: snapshots: {e}"))?
+        .value;
+        let failures: Vec<String> = report
+            .failures()
+            .map(|(p, e)| format!("partition {p}: {e}"))
+            .collect();
+        if !failures.is_empty() {
+            return Err(format!(
+                "cluster: {} of {} partition snapshots failed, so no new node starts: {}; check the snapshot repository (address, bucket, credentials) and re-run",
+                failures.len(),
+                report.outcomes.len(),
+                failures.join("; ")
+            ));
+        }
+        self.recap
+            .cluster_changed(&format!("{} partitions snapshotted with trim", report.outcomes.len()));
+        let deadline = Instant::now() + self.timeouts.settle;
+        loop {
+            let logs = crate::admin::first_answer(&clients, "list logs", |c| async move { c.logs().await })
+                .await
+                .map_err(|e| format!("cluster: {e}"))?;
+            let holding = logs.value.logs_holding(KIND_LOCAL);
+            if holding.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "cluster: logs {holding:?} still reference a local segment after snapshots with trim; new nodes could not read them. Re-run to snapshot again"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    async fn write_and_start(&self, names: &[String], health: Duration) -> Vec<Result<(), String>> {
+        join_all(names.iter().map(|name| async move {
+            let host = self.host(name)?;
+            self.progress.host(name, "writing restate.toml and starting");
+            let report = self.apply(host, plan::full_patch(self.fleet, host), false).await?;
+            if !report.succeeded() {
+                return Err(format!("{name}: writing restate.toml failed"));
+            }
+            self.start(host, health).await
+        }))
+        .await
+    }
+
+    fn settle_hosts(&mut self, names: &[String], results: Vec<Result<(), String>>) -> Result<(), String> {
+        let mut errors = Vec::new();
+        for (name, result) in names.iter().zip(results) {
+            match result {
+                Ok(()) => self.recap.changed(name, "restate.toml written, started"),
+                Err(err) => {
+                    self.recap.failed(name, &err);
+                    errors.push(err);
+                }
+            }
+        }
+        if errors.is_empty() { Ok(()) } else { Err(errors.join("; ")) }
+    }
+
+    async fn join(&mut self, names: &[String]) -> Result<(), String> {
+        let results = self.write_and_start(names, self.timeouts.join).await;
+        self.settle_hosts(names, results)?;
+        let node_names = self.node_names(names);
+        gate::healthy(&self.clients(), &node_names, self.timeouts.join)
+            .await
+            .map(drop)
+            .map_err(|e| format!("new nodes did not join: {e}"))
+    }
+
+    fn node_names(&self, names: &[String]) -> Vec<String> {
+        names
+            .iter()
+            .filter_map(|n| self.survey.host(n))
+            .map(|h| h.reached.host.node_name.clone())
+            .collect()
+    }
+
+    /// From zero: every node starts unprovisioned (none can become healthy alone), then the first
+    /// metadata server provisions the cluster.
+    async fn provision(&mut self, names: &[String], on: &str) -> Result<(), String> {
+        let replication = self.fleet.cluster.replication;
+        let first = self.host(on)?;
+        let provision = async {
+            let deadline = Instant::now() + self.timeouts.join;
+            loop {
+                let request = Provision {
+                    partition_replication: replication,
+                    log_provider: Some(KIND_REPLICATED.to_string()),
+                    log_replication: replication,
+                    ..Provision::default()
+                };
+                match first.reached.admin.provision_cluster(&request).await {
+                    Ok(_) => return Ok(()),
+                    Err(err) if Instant::now() >= deadline => {
+                        return Err(format!("{on}: provisioning failed: {err}"));
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+                }
+            }
+        };
+        let (started, provisioned) =
+            tokio::join!(self.write_and_start(names, self.timeouts.join), provision);
+        provisioned?;
+        self.recap.cluster_changed(&format!("cluster provisioned on {on}"));
+        self.settle_hosts(names, started)?;
+        let node_names = self.node_names(names);
+        gate::healthy(&self.clients(), &node_names, self.timeouts.join)
+            .await
+            .map(drop)
+            .map_err(|e| format!("nodes did not all come up: {e}"))
+    }
+
+    async fn raise_replication(&mut self, to: u32) -> Result<(), String> {
+        let view = crate::admin::gather(&self.clients())
+            .await
+            .map_err(|e| format!("cluster: {e}"))?;
+        let alive = view.nodes.iter().filter(|n| n.alive).count() as u32;
+        if alive < to {
+            return Err(format!(
+                "cluster: replication {to} needs {to} alive nodes, {alive} are; add hosts or lower replication"
+            ));
+        }
+        let change = crate::admin::first_answer(&self.clients(), "set replication", |c| async move {
+            c.set_replication(to, to).await
+        })
+        .await
+        .map_err(|e| format!("cluster: {e}"))?;
+        if change.value.changed() {
+            self.recap.cluster_changed(&format!("replication raised to {to}"));
+        }
+        // Tails show `sealed` for a moment before the new segment with the new replication.
+        let clients = self.clients();
+        let deadline = Instant::now() + self.timeouts.settle;
+        loop {
+            let logs = crate::admin::first_answer(&clients, "list logs", |c| async move { c.logs().await })
+                .await
+                .map_err(|e| format!("cluster: {e}"))?;
+            if logs.value.all_tails_are(KIND_REPLICATED) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err("cluster: logs did not settle on replicated tails after the replication change".into());
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}

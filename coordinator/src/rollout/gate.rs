@@ -1,0 +1,75 @@
+//! Health gates: a step is done only when the cluster itself says so, several reads in a row.
+
+use std::time::{Duration, Instant};
+
+use crate::admin::{self, AdminClient, ClusterView};
+
+/// Reads in a row that must all see the nodes healthy: one good read can be a stale answer.
+const CONSECUTIVE: u32 = 3;
+const INTERVAL: Duration = Duration::from_millis(200);
+
+/// Waits until every named node is alive in the cluster state (and a metadata member when it
+/// runs a metadata server), `CONSECUTIVE` reads in a row.
+pub async fn healthy(
+    clients: &[AdminClient],
+    node_names: &[String],
+    timeout: Duration,
+) -> Result<ClusterView, String> {
+    let deadline = Instant::now() + timeout;
+    let mut streak = 0;
+    let mut last = String::from("no admin node answered yet");
+    loop {
+        match admin::gather(clients).await {
+            Ok(view) => {
+                let sick: Vec<&String> = node_names.iter().filter(|n| !view.is_healthy(n)).collect();
+                if sick.is_empty() {
+                    streak += 1;
+                    if streak >= CONSECUTIVE {
+                        return Ok(view);
+                    }
+                } else {
+                    streak = 0;
+                    last = format!(
+                        "not yet alive and a metadata member: {}",
+                        sick.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    );
+                }
+            }
+            Err(err) => {
+                streak = 0;
+                last = err.to_string();
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("after {timeout:?}: {last}"));
+        }
+        tokio::time::sleep(INTERVAL).await;
+    }
+}
+
+/// Whether `node` may restart now: the metadata cluster keeps a majority of its members alive
+/// without it. A single-member metadata cluster cannot (its one restart is the guide's own
+/// downtime); that case is allowed and reported by the caller.
+pub fn quorum_without(view: &ClusterView, node: &str) -> Result<(), String> {
+    let Some(me) = view.node(node) else {
+        return Err(format!("{node} is not in the cluster's nodes configuration"));
+    };
+    let members = &view.metadata.members;
+    if !members.contains(&me.id) || members.len() <= 1 {
+        return Ok(());
+    }
+    let alive_others = members
+        .iter()
+        .filter(|id| **id != me.id)
+        .filter(|id| view.nodes.iter().any(|n| n.id == **id && n.alive))
+        .count();
+    let majority = members.len() / 2 + 1;
+    if alive_others >= majority {
+        Ok(())
+    } else {
+        Err(format!(
+            "restarting {node} would leave {alive_others} of {} metadata servers alive, fewer than the {majority} a quorum needs; bring the dead metadata servers back first",
+            members.len()
+        ))
+    }
+}

@@ -1,0 +1,233 @@
+//! The rollout: the scaling guide as a reconcile loop. Reach every host, survey (facts, classes,
+//! cluster view, preflight), plan (ordered steps and file diffs), then carry the steps out behind
+//! health gates and verify. `check` and `plan` stop before anything changes.
+
+pub mod desired;
+mod execute;
+mod gate;
+pub mod plan;
+pub mod recap;
+pub mod survey;
+
+use std::time::Duration;
+
+use restate_fleet_inventory::Fleet;
+use restate_fleet_proto::agent::{Operation, Reply};
+use serde::Serialize;
+
+use crate::admin::ClusterView;
+use crate::progress::Progress;
+use crate::reach::{ReachError, Reached};
+pub use execute::Timeouts;
+use plan::Plan;
+use recap::Recap;
+use survey::Survey;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Check,
+    Plan,
+    Apply,
+}
+
+pub struct Options {
+    pub mode: Mode,
+    /// `--replication N`, over the inventory's.
+    pub replication: Option<u32>,
+    /// Who runs this, recorded in each node's lock.
+    pub holder: String,
+    /// Hosts that may be changed (`--limit`); every host is still surveyed.
+    pub limit: Option<Vec<String>>,
+    pub timeouts: Timeouts,
+    /// Asked with the plan before anything changes; an error stops the run unchanged.
+    pub confirm: Box<dyn Fn(&Plan) -> Result<(), String> + Send + Sync>,
+}
+
+/// Everything a run found and did, for the human report and `--output json`.
+#[derive(Serialize)]
+pub struct Report {
+    pub hosts: Vec<HostReport>,
+    pub problems: Vec<String>,
+    pub warnings: Vec<String>,
+    pub plan: Option<Plan>,
+    pub recap: Recap,
+    pub error: Option<String>,
+    /// The cluster after the run (or as found, for check and plan).
+    pub cluster: Option<ClusterView>,
+}
+
+#[derive(Serialize)]
+pub struct HostReport {
+    pub host: String,
+    #[serde(flatten)]
+    pub class: survey::Class,
+    pub restate_version: Option<String>,
+    pub running: bool,
+    pub agent_bytes_uploaded: u64,
+}
+
+impl Report {
+    pub fn succeeded(&self) -> bool {
+        self.problems.is_empty() && self.error.is_none()
+    }
+}
+
+/// Runs check, plan or apply over hosts already reached (`unreachable` lists the others).
+pub async fn run(
+    fleet: &Fleet,
+    reached: Vec<Reached>,
+    unreachable: Vec<(String, String)>,
+    options: Options,
+    progress: &Progress,
+) -> Report {
+    let mut recap = Recap::new(fleet.hosts.iter().map(|h| h.name.as_str()));
+    let mut report = Report {
+        hosts: Vec::new(),
+        problems: Vec::new(),
+        warnings: Vec::new(),
+        plan: None,
+        recap: Recap::default(),
+        error: None,
+        cluster: None,
+    };
+    for (host, why) in &unreachable {
+        recap.unreachable(host, why);
+        report
+            .problems
+            .push(format!("{why}; nothing was changed on any host"));
+    }
+    if !report.problems.is_empty() {
+        report.recap = recap;
+        return report;
+    }
+    if options.mode == Mode::Apply
+        && let Err(err) = lock_all(&reached, &options.holder).await
+    {
+        report.problems.push(format!("{err}; nothing was changed"));
+        report.recap = recap;
+        return report;
+    }
+    progress.step("surveying hosts and the cluster");
+    let survey = match survey::survey(fleet, reached).await {
+        Ok(survey) => survey,
+        Err(err) => {
+            report.problems.push(err.to_string());
+            report.recap = recap;
+            return report;
+        }
+    };
+    report.hosts = survey
+        .hosts
+        .iter()
+        .map(|h| HostReport {
+            host: h.name().to_string(),
+            class: h.class.clone(),
+            restate_version: h.facts.restate_server.as_ref().and_then(|b| b.version.clone()),
+            running: h.facts.health.is_some(),
+            agent_bytes_uploaded: h.reached.bytes_uploaded,
+        })
+        .collect();
+    report.problems.extend(survey.problems.iter().cloned());
+    report.warnings.extend(survey.warnings.iter().cloned());
+    report.cluster = survey.view.clone();
+    for warning in &survey.warnings {
+        progress.warn(warning);
+    }
+    if !report.problems.is_empty() {
+        report.recap = recap;
+        return report;
+    }
+    let mut plan = match plan::plan(fleet, &survey, options.replication).await {
+        Ok(plan) => plan,
+        Err(err) => {
+            report.problems.push(err.to_string());
+            report.recap = recap;
+            return report;
+        }
+    };
+    if let Some(limit) = &options.limit {
+        plan.restrict_to(limit);
+    }
+    if options.mode != Mode::Apply {
+        report.plan = Some(plan);
+        report.recap = recap;
+        return report;
+    }
+    if let Err(why) = (options.confirm)(&plan) {
+        report.problems.push(format!("{why}; nothing was changed"));
+        report.plan = Some(plan);
+        report.recap = recap;
+        return report;
+    }
+    let mut executor = execute::Executor {
+        fleet,
+        survey: &survey,
+        progress,
+        recap: &mut recap,
+        timeouts: options.timeouts,
+    };
+    if let Err(err) = executor.run(&plan.steps).await {
+        report.error = Some(err);
+    }
+    if report.error.is_none() {
+        progress.step("verifying");
+        match verify(fleet, &survey, options.replication).await {
+            Ok(view) => report.cluster = Some(view),
+            Err(err) => report.error = Some(err),
+        }
+    }
+    report.plan = Some(plan);
+    report.recap = recap;
+    report
+}
+
+/// One lock per node, held by the agent session for the whole run: a second run refuses, and a
+/// killed coordinator's locks go with its SSH sessions.
+async fn lock_all(reached: &[Reached], holder: &str) -> Result<(), ReachError> {
+    let locks = reached.iter().map(|host| {
+        host.call(Operation::Lock {
+            config_path: host.host.config_path.clone().into(),
+            holder: Some(holder.to_string()),
+        })
+    });
+    for result in futures_util::future::join_all(locks).await {
+        match result? {
+            Reply::Lock(_) => {}
+            other => {
+                return Err(ReachError::AgentGone {
+                    host: String::new(),
+                    detail: format!("answered {other:?} to lock"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Step 7: every host alive under its node-name, every metadata server a member, the loglet
+/// replicated and replication as asked.
+async fn verify(fleet: &Fleet, survey: &Survey, replication: Option<u32>) -> Result<ClusterView, String> {
+    let names: Vec<String> = fleet.hosts.iter().map(|h| h.node_name.clone()).collect();
+    let view = gate::healthy(&survey.admin_clients(), &names, Duration::from_secs(60))
+        .await
+        .map_err(|e| format!("verify: {e}"))?;
+    if view.config.log_provider != crate::admin::KIND_REPLICATED {
+        return Err(format!(
+            "verify: the log provider is {}, not replicated",
+            view.config.log_provider
+        ));
+    }
+    if let Some(to) = replication.or(fleet.cluster.replication) {
+        let parse = |r: &Option<String>| r.as_deref().and_then(plan::replication_count);
+        let (p, l) = (
+            parse(&view.config.partition_replication),
+            parse(&view.config.log_replication),
+        );
+        if p != Some(to) && p.is_some_and(|p| p < to) || l.is_some_and(|l| l < to) {
+            return Err(format!(
+                "verify: replication is partitions {p:?}, logs {l:?}; asked for {to}"
+            ));
+        }
+    }
+    Ok(view)
+}

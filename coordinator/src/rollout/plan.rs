@@ -1,0 +1,232 @@
+//! The ordered steps that take the surveyed fleet to what the inventory says, following the
+//! scaling guide. Planning asks the agents for diffs but changes nothing.
+
+use restate_fleet_inventory::Fleet;
+use restate_fleet_proto::agent::{Operation, PatchOp, PatchPreview, Reply};
+use serde::Serialize;
+
+use super::desired::{self, Scope};
+use super::survey::{Class, Survey, Surveyed};
+use crate::admin::KIND_REPLICATED;
+use crate::reach::ReachError;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    /// Guide steps 2-4 on a member: roles, loglet pin, snapshot repository. Restarts it.
+    FixMember { host: String },
+    /// Guide step 3: the cluster's log provider to `replicated`, then every log's tail on it.
+    ReplicatedLoglet,
+    /// Guide step 5: every partition snapshotted with trim, then no `local` segment left.
+    Snapshot,
+    /// Guide step 6: write the new nodes' files and start them; wait until they joined.
+    JoinNew { hosts: Vec<String> },
+    /// No cluster yet: start every node and provision the cluster on the first metadata server.
+    Provision { hosts: Vec<String>, on: String },
+    /// Guide step 6: a member gets the full metadata server list; restarted one at a time.
+    RollMember { host: String },
+    /// Guide step 8: raise partition and log replication.
+    RaiseReplication { to: u32 },
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::FixMember { host } => write!(
+                f,
+                "{host}: write roles, loglet and snapshot repository settings, restart, wait until healthy"
+            ),
+            Step::ReplicatedLoglet => write!(
+                f,
+                "cluster: switch the log provider to replicated and wait until every log's tail is replicated"
+            ),
+            Step::Snapshot => write!(
+                f,
+                "cluster: snapshot every partition with log trim; check that no log keeps a local segment"
+            ),
+            Step::JoinNew { hosts } => write!(
+                f,
+                "{}: write restate.toml (auto-provision = false), start, wait until alive and joined",
+                hosts.join(", ")
+            ),
+            Step::Provision { hosts, on } => write!(
+                f,
+                "{}: write restate.toml, start; provision the cluster on {on}",
+                hosts.join(", ")
+            ),
+            Step::RollMember { host } => write!(
+                f,
+                "{host}: write the full metadata server list, restart (quorum kept), wait until healthy"
+            ),
+            Step::RaiseReplication { to } => {
+                write!(f, "cluster: raise partition and log replication to {to}")
+            }
+        }
+    }
+}
+
+/// One host's planned change of restate.toml.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileChange {
+    pub host: String,
+    pub class: Class,
+    #[serde(flatten)]
+    pub preview: PatchPreview,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+    pub files: Vec<FileChange>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+}
+
+/// The patch a host gets in the end.
+pub fn full_patch(fleet: &Fleet, host: &Surveyed) -> Vec<PatchOp> {
+    let pinned = host.facts.config.values.bifrost_default_provider.as_deref();
+    desired::patch(fleet, &host.reached.host, Scope::Full, pinned)
+}
+
+/// The patch a member gets before new nodes join: everything but the new metadata server list.
+pub fn fix_patch(fleet: &Fleet, host: &Surveyed) -> Vec<PatchOp> {
+    let pinned = host.facts.config.values.bifrost_default_provider.as_deref();
+    desired::patch(fleet, &host.reached.host, Scope::KeepMetadataList, pinned)
+}
+
+pub async fn preview(host: &Surveyed, patch: Vec<PatchOp>) -> Result<PatchPreview, ReachError> {
+    let op = Operation::Plan {
+        config_path: host.reached.host.config_path.clone().into(),
+        patch,
+    };
+    match host.reached.call(op).await? {
+        Reply::Plan(preview) => Ok(preview),
+        other => Err(ReachError::AgentGone {
+            host: host.name().to_string(),
+            detail: format!("answered {other:?} to plan"),
+        }),
+    }
+}
+
+pub async fn plan(fleet: &Fleet, survey: &Survey, replication: Option<u32>) -> Result<Plan, ReachError> {
+    let mut steps = Vec::new();
+    let mut files = Vec::new();
+    let members: Vec<&Surveyed> = survey.members().collect();
+    let new: Vec<String> = survey.new_hosts().map(|h| h.name().to_string()).collect();
+
+    for host in &survey.hosts {
+        let full = preview(host, full_patch(fleet, host)).await?;
+        if full.changed {
+            files.push(FileChange {
+                host: host.name().to_string(),
+                class: host.class.clone(),
+                preview: full,
+            });
+        }
+    }
+
+    if members.is_empty() {
+        if !new.is_empty() {
+            let on = fleet
+                .cluster
+                .metadata_servers
+                .first()
+                .cloned()
+                .unwrap_or_else(|| new[0].clone());
+            steps.push(Step::Provision { hosts: new, on });
+        }
+    } else {
+        for member in &members {
+            if preview(member, fix_patch(fleet, member)).await?.changed {
+                steps.push(Step::FixMember {
+                    host: member.name().to_string(),
+                });
+            }
+        }
+        let loglet_ready = survey.view.as_ref().is_some_and(|v| {
+            v.config.log_provider == KIND_REPLICATED
+                && v.logs.all_tails_replicated
+                && v.logs.holding_local_segments.is_empty()
+        });
+        if !loglet_ready {
+            steps.push(Step::ReplicatedLoglet);
+        }
+        if !new.is_empty() {
+            steps.push(Step::Snapshot);
+            steps.push(Step::JoinNew { hosts: new });
+            for member in &members {
+                steps.push(Step::RollMember {
+                    host: member.name().to_string(),
+                });
+            }
+        } else {
+            // No one joins: a member's remaining change (e.g. the metadata list) still rolls.
+            for member in &members {
+                let fixing = steps
+                    .iter()
+                    .any(|s| matches!(s, Step::FixMember { host } if host == member.name()));
+                let changes = files.iter().any(|f| f.host == member.name());
+                if changes && !fixing {
+                    steps.push(Step::RollMember {
+                        host: member.name().to_string(),
+                    });
+                }
+            }
+        }
+    }
+
+    if let Some(to) = replication.or(fleet.cluster.replication) {
+        let current = survey.view.as_ref().map(|v| {
+            let parse = |r: &Option<String>| r.as_deref().and_then(replication_count).unwrap_or(1);
+            parse(&v.config.partition_replication).min(parse(&v.config.log_replication))
+        });
+        if current.is_none_or(|c| c < to) && !matches!(steps.first(), Some(Step::Provision { .. })) {
+            steps.push(Step::RaiseReplication { to });
+        }
+    }
+    Ok(Plan { steps, files })
+}
+
+/// `{node: 2}` or `2` as the number of nodes.
+pub fn replication_count(text: &str) -> Option<u32> {
+    text.trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .split(':')
+        .next_back()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replication_count;
+
+    #[test]
+    fn replication_reads_both_forms() {
+        assert_eq!(replication_count("{node: 2}"), Some(2));
+        assert_eq!(replication_count("3"), Some(3));
+        assert_eq!(replication_count("{zone: x}"), None);
+    }
+}
+
+impl Plan {
+    /// Keeps the cluster-wide steps and the host steps of the `--limit` hosts only.
+    pub fn restrict_to(&mut self, hosts: &[String]) {
+        let kept = |h: &String| hosts.contains(h);
+        self.steps.retain_mut(|step| match step {
+            Step::FixMember { host } | Step::RollMember { host } => kept(host),
+            Step::JoinNew { hosts } | Step::Provision { hosts, .. } => {
+                hosts.retain(kept);
+                !hosts.is_empty()
+            }
+            _ => true,
+        });
+        self.files.retain(|f| kept(&f.host));
+    }
+}

@@ -1,0 +1,147 @@
+//! The end of a run, per host: ok, changed, unreachable or failed, with what changed; and for the
+//! cluster, what changed and how long each step took.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::plan::Step;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Ok,
+    Changed,
+    Unreachable,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostRecap {
+    pub host: String,
+    pub status: Status,
+    pub changes: Vec<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepTiming {
+    pub step: Step,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Recap {
+    pub hosts: Vec<HostRecap>,
+    pub cluster_changes: Vec<String>,
+    pub steps: Vec<StepTiming>,
+}
+
+impl Recap {
+    pub fn new<'a>(hosts: impl Iterator<Item = &'a str>) -> Self {
+        Recap {
+            hosts: hosts
+                .map(|h| HostRecap {
+                    host: h.to_string(),
+                    status: Status::Ok,
+                    changes: Vec::new(),
+                    error: None,
+                })
+                .collect(),
+            ..Recap::default()
+        }
+    }
+
+    fn entry(&mut self, host: &str) -> &mut HostRecap {
+        if let Some(index) = self.hosts.iter().position(|h| h.host == host) {
+            return &mut self.hosts[index];
+        }
+        self.hosts.push(HostRecap {
+            host: host.to_string(),
+            status: Status::Ok,
+            changes: Vec::new(),
+            error: None,
+        });
+        let last = self.hosts.len() - 1;
+        &mut self.hosts[last]
+    }
+
+    pub fn changed(&mut self, host: &str, what: &str) {
+        let entry = self.entry(host);
+        if entry.status == Status::Ok {
+            entry.status = Status::Changed;
+        }
+        entry.changes.push(what.to_string());
+    }
+
+    pub fn failed(&mut self, host: &str, why: &str) {
+        let entry = self.entry(host);
+        entry.status = Status::Failed;
+        entry.error = Some(why.to_string());
+    }
+
+    pub fn unreachable(&mut self, host: &str, why: &str) {
+        let entry = self.entry(host);
+        entry.status = Status::Unreachable;
+        entry.error = Some(why.to_string());
+    }
+
+    pub fn cluster_changed(&mut self, what: &str) {
+        self.cluster_changes.push(what.to_string());
+    }
+
+    pub fn step_done(&mut self, step: &Step, took: Duration) {
+        self.steps.push(StepTiming {
+            step: step.clone(),
+            seconds: took.as_secs_f64(),
+        });
+    }
+
+    pub fn anything_changed(&self) -> bool {
+        !self.cluster_changes.is_empty() || self.hosts.iter().any(|h| h.status == Status::Changed)
+    }
+
+    /// Hosts to re-run with `--limit`, when some failed or were not reached.
+    pub fn retry_limit(&self) -> Option<String> {
+        let bad: Vec<&str> = self
+            .hosts
+            .iter()
+            .filter(|h| matches!(h.status, Status::Failed | Status::Unreachable))
+            .map(|h| h.host.as_str())
+            .collect();
+        (!bad.is_empty()).then(|| bad.join(","))
+    }
+
+    pub fn human(&self) -> String {
+        let mut out = String::from("RECAP\n");
+        for h in &self.hosts {
+            let status = match h.status {
+                Status::Ok => "ok",
+                Status::Changed => "changed",
+                Status::Unreachable => "unreachable",
+                Status::Failed => "failed",
+            };
+            out.push_str(&format!("  {:<16} {status:<12}", h.host));
+            if !h.changes.is_empty() {
+                out.push_str(&h.changes.join("; "));
+            }
+            if let Some(err) = &h.error {
+                out.push_str(&format!(" {err}"));
+            }
+            out.push('\n');
+        }
+        for change in &self.cluster_changes {
+            out.push_str(&format!("  cluster          {change}\n"));
+        }
+        if !self.anything_changed() {
+            out.push_str("  nothing changed: the fleet already matches the inventory\n");
+        }
+        for t in &self.steps {
+            out.push_str(&format!("  {:>6.1}s  {}\n", t.seconds, t.step));
+        }
+        if let Some(limit) = self.retry_limit() {
+            out.push_str(&format!("  re-run just these hosts with: --limit {limit}\n"));
+        }
+        out
+    }
+}

@@ -1,0 +1,275 @@
+//! Steps 1 and 2 of the guide, changing nothing: every host's facts, its class (member, new or
+//! conflicting), the cluster as its admin API sees it, and what stands in the way of growing it.
+
+use restate_fleet_inventory::{Fleet, Role};
+use restate_fleet_proto::agent::{Facts, Operation, Reply};
+use futures_util::future::join_all;
+use serde::Serialize;
+
+use crate::admin::{self, AdminClient, ClusterView};
+use crate::reach::{ReachError, Reached};
+
+/// The oldest Restate with the replicated metadata server and loglet.
+const MIN_VERSION: (u64, u64, u64) = (1, 4, 0);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "class", content = "reason")]
+pub enum Class {
+    /// Already a node of the inventory's cluster.
+    Member,
+    /// Joins the cluster.
+    New,
+    /// Must not be touched; the run stops before any change.
+    Conflicting(String),
+}
+
+pub struct Surveyed {
+    pub reached: Reached,
+    pub facts: Facts,
+    pub class: Class,
+}
+
+impl Surveyed {
+    pub fn name(&self) -> &str {
+        self.reached.name()
+    }
+}
+
+pub struct Survey {
+    pub hosts: Vec<Surveyed>,
+    /// The cluster the members form, when any host runs one.
+    pub view: Option<ClusterView>,
+    /// What stops the run, each naming the host and the fix.
+    pub problems: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+impl Survey {
+    pub fn host(&self, name: &str) -> Option<&Surveyed> {
+        self.hosts.iter().find(|h| h.name() == name)
+    }
+
+    pub fn members(&self) -> impl Iterator<Item = &Surveyed> {
+        self.hosts.iter().filter(|h| h.class == Class::Member)
+    }
+
+    pub fn new_hosts(&self) -> impl Iterator<Item = &Surveyed> {
+        self.hosts.iter().filter(|h| h.class == Class::New)
+    }
+
+    pub fn admin_clients(&self) -> Vec<AdminClient> {
+        admin_clients(self.hosts.iter().map(|h| &h.reached))
+    }
+}
+
+/// Members first: they answer cluster-wide calls; new nodes would only fail first.
+pub fn admin_clients<'a>(hosts: impl Iterator<Item = &'a Reached>) -> Vec<AdminClient> {
+    hosts.map(|h| h.admin.clone()).collect()
+}
+
+pub async fn survey(fleet: &Fleet, reached: Vec<Reached>) -> Result<Survey, ReachError> {
+    let facts = gather_facts(&reached).await?;
+    let running_ours: Vec<AdminClient> = reached
+        .iter()
+        .zip(&facts)
+        .filter(|(_, f)| {
+            f.health
+                .as_ref()
+                .is_some_and(|h| h.cluster_name.as_deref() == Some(fleet.cluster.name.as_str()))
+        })
+        .map(|(r, _)| r.admin.clone())
+        .collect();
+    let view = if running_ours.is_empty() {
+        None
+    } else {
+        admin::gather(&running_ours).await.ok()
+    };
+    let mut survey = Survey {
+        hosts: Vec::new(),
+        view,
+        problems: Vec::new(),
+        warnings: Vec::new(),
+    };
+    for (reached, facts) in reached.into_iter().zip(facts) {
+        let class = classify(fleet, &reached, &facts, survey.view.as_ref());
+        survey.hosts.push(Surveyed {
+            reached,
+            facts,
+            class,
+        });
+    }
+    preflight(fleet, &mut survey);
+    Ok(survey)
+}
+
+async fn gather_facts(reached: &[Reached]) -> Result<Vec<Facts>, ReachError> {
+    let calls = reached.iter().map(|host| async move {
+        let op = Operation::Facts {
+            node: host.node_target(std::time::Duration::from_secs(1)),
+            restate_server: None,
+        };
+        match host.call(op).await? {
+            Reply::Facts(facts) => Ok(*facts),
+            other => Err(ReachError::AgentGone {
+                host: host.name().to_string(),
+                detail: format!("answered {other:?} to facts"),
+            }),
+        }
+    });
+    let mut all = Vec::with_capacity(reached.len());
+    for result in join_all(calls).await {
+        all.push(result?);
+    }
+    Ok(all)
+}
+
+fn classify(fleet: &Fleet, reached: &Reached, facts: &Facts, view: Option<&ClusterView>) -> Class {
+    let host = &reached.host;
+    let ours = fleet.cluster.name.as_str();
+    if let Some(err) = &facts.config.parse_error {
+        return Class::Conflicting(format!(
+            "{} does not parse at line {}, column {}: {}; fix the file by hand, restate-fleet never rewrites a file it cannot read",
+            host.config_path, err.line, err.column, err.message
+        ));
+    }
+    let data = facts.data_dir.as_ref().filter(|d| d.exists);
+    if let Some(theirs) = data.and_then(|d| d.cluster_name.as_deref())
+        && theirs != ours
+    {
+        return Class::Conflicting(format!(
+            "its data directory {} belongs to cluster {theirs:?}, not {ours:?}; move that data away or remove the host from the inventory",
+            data.map(|d| d.path.display().to_string()).unwrap_or_default()
+        ));
+    }
+    let values = &facts.config.values;
+    let has_history = data.is_some() || facts.health.is_some();
+    if let Some(name) = values.node_name.as_deref()
+        && name != host.node_name
+        && has_history
+    {
+        return Class::Conflicting(format!(
+            "its node-name would change from {name:?} to {:?}, but a node keeps its name once it has data; set node-name = {name:?} for this host in the inventory",
+            host.node_name
+        ));
+    }
+    if let Some(view) = view {
+        if let Some(node) = view.node(&host.node_name) {
+            let here = node.address.trim_end_matches('/') == host.advertised_address.trim_end_matches('/');
+            if here || has_history {
+                return Class::Member;
+            }
+            if node.alive {
+                return Class::Conflicting(format!(
+                    "node-name {:?} is taken by live node N{} at {}; give this host another node-name",
+                    host.node_name, node.id, node.address
+                ));
+            }
+        }
+    }
+    if data.is_some() {
+        // Data of our cluster but unknown to it (or no cluster answered): it was a member.
+        return Class::Member;
+    }
+    Class::New
+}
+
+fn preflight(fleet: &Fleet, survey: &mut Survey) {
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    let mut versions = std::collections::BTreeSet::new();
+    for host in &survey.hosts {
+        let name = host.name();
+        if let Class::Conflicting(reason) = &host.class {
+            problems.push(format!("{name}: {reason}"));
+        }
+        match host.facts.restate_server.as_ref() {
+            None => problems.push(format!(
+                "{name}: no restate-server found on the host's PATH; install Restate 1.4.0 or newer"
+            )),
+            Some(binary) => match binary.version.as_deref().and_then(parse_version) {
+                Some(v) if v < MIN_VERSION => problems.push(format!(
+                    "{name}: restate-server {}.{}.{} at {} is older than 1.4.0, which brought the replicated metadata server and loglet; upgrade it first",
+                    v.0, v.1, v.2, binary.path.display()
+                )),
+                Some(v) => {
+                    versions.insert(v);
+                }
+                None => problems.push(format!(
+                    "{name}: cannot tell the version of {} ({}); check that it runs",
+                    binary.path.display(),
+                    binary.version_output
+                )),
+            },
+        }
+        if !host.reached.host.has_role(Role::LogServer) && host.reached.host.has_role(Role::Worker) {
+            warnings.push(format!(
+                "{name}: no log-server role; the replicated loglet stores no logs on this node"
+            ));
+        }
+    }
+    if versions.len() > 1 {
+        let list: Vec<String> = versions.iter().map(|v| format!("{}.{}.{}", v.0, v.1, v.2)).collect();
+        warnings.push(format!("mixed restate-server versions: {}", list.join(", ")));
+    }
+    let members: Vec<&Surveyed> = survey.members().collect();
+    match &survey.view {
+        None if !members.is_empty() => problems.push(format!(
+            "{}: member(s) of cluster {:?} but no node answers the admin API; start them and re-run",
+            members.iter().map(|m| m.name()).collect::<Vec<_>>().join(", "),
+            fleet.cluster.name
+        )),
+        None => {}
+        Some(view) => {
+            for member in &members {
+                let name = member.name();
+                let node_name = &member.reached.host.node_name;
+                match view.node(node_name) {
+                    Some(node) if !node.alive => problems.push(format!(
+                        "{name}: member N{} is dead in the cluster state; bring it back before changing the cluster",
+                        node.id
+                    )),
+                    Some(node)
+                        if node.roles.iter().any(|r| r == "metadata-server") && !node.metadata_member =>
+                    {
+                        problems.push(format!(
+                            "{name}: runs metadata-server but is not a member of the replicated metadata cluster; migrate it to the replicated metadata server first (Restate docs: metadata server)"
+                        ))
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    if survey.new_hosts().next().is_some()
+        && fleet.cluster.snapshots.is_none()
+        && !members.iter().any(|m| m.facts.config.values.snapshots_destination.is_some())
+        && !members.is_empty()
+    {
+        problems.push(
+            "no snapshot repository: new nodes can only join after every partition is snapshotted; add [cluster.snapshots] with an s3:// destination to the inventory".to_string(),
+        );
+    }
+    survey.problems.extend(problems);
+    survey.warnings.extend(warnings);
+}
+
+/// `1.7.12` (also `v1.7.12`, `1.7.12-dev`) as numbers.
+pub fn parse_version(text: &str) -> Option<(u64, u64, u64)> {
+    let core = text.trim().trim_start_matches('v');
+    let core = core.split(['-', '+', ' ']).next()?;
+    let mut parts = core.split('.').map(|p| p.parse::<u64>().ok());
+    Some((parts.next()??, parts.next()??, parts.next().flatten().unwrap_or(0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_version;
+
+    #[test]
+    fn versions_parse_and_order() {
+        assert_eq!(parse_version("1.7.12"), Some((1, 7, 12)));
+        assert_eq!(parse_version("v1.4.0-dev"), Some((1, 4, 0)));
+        assert!(parse_version("1.3.9").unwrap_or_default() < super::MIN_VERSION);
+        assert_eq!(parse_version("restate"), None);
+    }
+}
