@@ -92,3 +92,29 @@ pub fn restatectl_until(
         std::thread::sleep(Duration::from_millis(250));
     }
 }
+
+/// Runs `restate-fleet` on the lab's inventory and known_hosts, with `args` after them.
+pub fn fleet(lab: &Lab, args: &[&str]) -> Output {
+    let binary = lab::paths::workspace_binary("restate-fleet").expect("restate-fleet is built");
+    Command::new(binary)
+        .arg("-i")
+        .arg(lab.inventory_path())
+        .arg("--known-hosts")
+        .arg(lab.known_hosts_path())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("restate-fleet runs")
+}
+
+/// Fails the test with everything the command printed unless it exited with `code`.
+pub fn assert_exit(output: &Output, code: i32, what: &str) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{what}: exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status.code(),
+        stdout(output),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

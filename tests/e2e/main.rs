@@ -2,5 +2,6 @@
 //! a module per area and a shared harness, as ripgrep's tests/ does. Needs root (namespaces).
 
 mod agent;
+mod apply;
 mod harness;
 mod smoke;
