@@ -78,6 +78,10 @@ impl Guard {
         Guard { child, what }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn stop(&mut self) {
         if matches!(self.child.try_wait(), Ok(Some(_))) {
             return;
@@ -177,6 +181,10 @@ bind-address = "127.0.0.1:{ingress}"
 
     pub fn stop(&mut self) {
         self.process.stop();
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
     }
 
     pub fn client(&self) -> AdminClient {

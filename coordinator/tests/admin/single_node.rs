@@ -7,7 +7,10 @@ use restate_fleet::admin::{
     self, AdminClient, AdminError, KIND_REPLICATED, NodeStatus, Retry, RoleStatus, Timeouts,
 };
 
-use crate::harness::{Node, NodeSpec, free_port, restatectl, table, tree_values, wait_until_ready};
+use crate::harness::{
+    Node, NodeSpec, free_port, restatectl, table, tree_values, wait_until_partitions_led,
+    wait_until_ready,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_node_view_matches_restatectl() {
@@ -23,6 +26,8 @@ async fn single_node_view_matches_restatectl() {
     let started = Instant::now();
     wait_until_ready(&node).await;
     eprintln!("single node ready after {:?}", started.elapsed());
+    // restatectl counts partitions still taking over as "10+14": compare once all have a leader.
+    wait_until_partitions_led(&node).await;
     let url = node.url();
     let client = node.client();
 
@@ -199,6 +204,32 @@ async fn assert_config_matches_restatectl(client: &AdminClient, url: &str) {
         config.log_replication.as_ref()
     );
     assert_eq!(shown["Nodeset size"], config.nodeset_size.to_string());
+}
+
+/// A test that panics still ends the servers it started (the guards' Drop runs while unwinding).
+#[test]
+fn a_panicking_test_still_stops_its_server() {
+    let (pid_tx, pid_rx) = std::sync::mpsc::channel();
+    let outcome = std::thread::spawn(move || {
+        let node = Node::start(
+            NodeSpec {
+                cluster: "adm-panic",
+                name: "doomed",
+                auto_provision: true,
+                extra: String::new(),
+            },
+            free_port(),
+        );
+        pid_tx.send(node.pid()).unwrap();
+        panic!("failing on purpose with restate-server running");
+    })
+    .join();
+    assert!(outcome.is_err());
+    let pid = pid_rx.recv().unwrap();
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "restate-server {pid} outlived the panicking test"
+    );
 }
 
 /// Right after start the admin role answers an empty cluster state; the client must call that
