@@ -54,12 +54,12 @@ pub enum SshError {
         fingerprint: String,
         file: PathBuf,
     },
-    #[error("{host}: HOST KEY CHANGED for {host_port}: it sent {algorithm} key {fingerprint} but {}:{line} records another one; this may be an attack. If the host was reinstalled, remove line {line} from that file and connect again", file.display())]
+    #[error("{host}: HOST KEY CHANGED for {host_port}: it sent {key} but {}:{line} records another key of that type; this may be an attack. If the host was reinstalled, remove line {line} from that file and connect again", file.display())]
     HostKeyChanged {
         host: String,
         host_port: String,
-        fingerprint: String,
-        algorithm: String,
+        /// Algorithm and fingerprint of the key the host sent.
+        key: String,
         file: PathBuf,
         line: usize,
     },

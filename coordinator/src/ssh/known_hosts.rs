@@ -170,8 +170,7 @@ impl KnownHosts {
             Verdict::Changed { line } => SshError::HostKeyChanged {
                 host,
                 host_port,
-                fingerprint,
-                algorithm: key.algorithm().to_string(),
+                key: format!("{} key {fingerprint}", key.algorithm()),
                 file,
                 line,
             },

@@ -1,6 +1,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use restate_fleet_proto::admin::NodeCtlSvcClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::harness::{Guarded, Sshd, client, free_port, wait_until};
@@ -50,15 +51,6 @@ async fn bytes_flow_through_direct_tcpip() {
         err.to_string().contains(&format!("127.0.0.1:{closed}")),
         "{err}"
     );
-}
-
-/// The subset of `restate.node_ctl_svc.IdentResponse` this test reads.
-#[derive(Clone, PartialEq, prost::Message)]
-struct Ident {
-    #[prost(int32, tag = "1")]
-    status: i32,
-    #[prost(string, tag = "3")]
-    cluster_name: String,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,25 +110,16 @@ async fn grpc_and_http_to_a_real_restate_server_through_the_tunnel() {
     let response = String::from_utf8_lossy(&response);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
 
-    // A unary gRPC call through tonic's connector.
+    // GetIdent with the generated client, over tonic's connector.
     let channel = session
         .grpc_channel(&format!("http://127.0.0.1:{fabric}"))
         .await
         .unwrap();
-    let mut grpc = tonic::client::Grpc::new(channel);
+    let mut node_ctl = NodeCtlSvcClient::new(channel);
     let ident = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
-            grpc.ready().await.unwrap();
-            let answer = grpc
-                .unary(
-                    tonic::Request::new(()),
-                    http::uri::PathAndQuery::from_static(
-                        "/restate.node_ctl_svc.NodeCtlSvc/GetIdent",
-                    ),
-                    tonic_prost::ProstCodec::<(), Ident>::default(),
-                )
-                .await;
-            match answer {
+            match node_ctl.get_ident(()).await {
+                // 1 = NodeStatus ALIVE.
                 Ok(ident) if ident.get_ref().status == 1 => break ident.into_inner(),
                 _ => tokio::time::sleep(Duration::from_millis(200)).await,
             }
