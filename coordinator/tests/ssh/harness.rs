@@ -257,7 +257,7 @@ impl User {
         let _lock = USER_DB
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let _ = Command::new("userdel").arg(&user.name).output();
+        let _ = Command::new("userdel").arg("-f").arg(&user.name).output();
         run(Command::new("useradd")
             .args(["-M", "-d", "/nonexistent", "-s", "/bin/sh"])
             .arg(&user.name));
@@ -275,6 +275,17 @@ impl Drop for User {
         let _lock = USER_DB
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let _ = Command::new("userdel").arg(&self.name).output();
+        // -f: the user's sshd session processes may still be exiting.
+        for _ in 0..50 {
+            let removed = Command::new("userdel").arg("-f").arg(&self.name).output();
+            if removed.is_ok_and(|output| output.status.success()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!(
+            "could not remove test user {0}; run `userdel -f {0}`",
+            self.name
+        );
     }
 }
