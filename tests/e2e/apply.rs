@@ -30,7 +30,7 @@ fn assert_cluster_of_all(lab: &Lab, host: &str) {
         .map(|h| format!(" {} ", h.name))
         .collect();
     let status = restatectl_until(lab, host, &["status"], WAIT, |out| {
-        names.iter().all(|n| out.contains(n.as_str())) && !out.contains("DEAD")
+        names.iter().all(|n| out.contains(n.as_str())) && !out.contains("offline")
     });
     let members = status.matches("Member").count();
     assert_eq!(

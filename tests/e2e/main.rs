@@ -5,3 +5,4 @@ mod agent;
 mod apply;
 mod harness;
 mod smoke;
+mod status;

@@ -140,7 +140,18 @@ impl Lab {
         let config =
             host::existing_config(host, &self.state.cluster_name, host.kind == Kind::OldStyle);
         fs::write(host.path("/etc/restate/restate.toml")?, config)?;
-        host.start_restate(RESTATE_START_TIMEOUT)
+        host.start_restate(RESTATE_START_TIMEOUT)?;
+        // Alive comes before the partitions run; an existing node is one whose logs exist.
+        let deadline = std::time::Instant::now() + RESTATE_START_TIMEOUT;
+        loop {
+            match self.state.restatectl(&host.name, &["logs", "list"]) {
+                Ok(_) => return Ok(()),
+                Err(err) if std::time::Instant::now() >= deadline => {
+                    return Err(err.context(format!("{}: no logs after start", host.name)));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
     }
 
     fn client_key(&self) -> Result<PathBuf> {
