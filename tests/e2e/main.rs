@@ -6,3 +6,4 @@ mod apply;
 mod harness;
 mod smoke;
 mod status;
+mod transport;
