@@ -249,6 +249,17 @@ fn preflight(fleet: &Fleet, survey: &mut Survey) {
             "no snapshot repository: new nodes can only join after every partition is snapshotted; add [cluster.snapshots] with an s3:// destination to the inventory".to_string(),
         );
     }
+    // Members get the new metadata list by a rolling restart, which keeps a quorum only with
+    // three or more metadata servers: two would stop the run half way, so refuse up front.
+    let joining_metadata = survey
+        .new_hosts()
+        .any(|h| fleet.cluster.metadata_servers.contains(&h.reached.host.name));
+    if fleet.cluster.metadata_servers.len() == 2 && !members.is_empty() && joining_metadata {
+        problems.push(format!(
+            "the inventory names 2 metadata servers ({}): the existing node could then not restart without losing the metadata quorum; name 1 or 3 or more in [cluster] metadata-servers",
+            fleet.cluster.metadata_servers.join(", ")
+        ));
+    }
     survey.problems.extend(problems);
     survey.warnings.extend(warnings);
 }
