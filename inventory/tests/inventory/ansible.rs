@@ -21,7 +21,9 @@ fn import(name: &str, cluster: Option<&str>) -> String {
 }
 
 fn import_err(name: &str, text: &str) -> String {
-    ansible::import(name, text, None, None).unwrap_err().to_string()
+    ansible::import(name, text, None, None)
+        .unwrap_err()
+        .to_string()
 }
 
 /// Converted TOML, parsed back by the inventory's own parser.
@@ -41,7 +43,10 @@ fn members<'a>(inventory: &'a AnsibleInventory, group: &str) -> Vec<&'a str> {
 fn detects_the_format_from_extension_or_content() {
     assert_eq!(ansible::detect("hosts.yml", ""), Format::Yaml);
     assert_eq!(ansible::detect("hosts.ini", "all:\n"), Format::Ini);
-    assert_eq!(ansible::detect("hosts", "# c\n\nall:\n  hosts:\n"), Format::Yaml);
+    assert_eq!(
+        ansible::detect("hosts", "# c\n\nall:\n  hosts:\n"),
+        Format::Yaml
+    );
     assert_eq!(ansible::detect("hosts", "---\nall:\n"), Format::Yaml);
     assert_eq!(ansible::detect("hosts", "; c\n[web]\nfoo\n"), Format::Ini);
     assert_eq!(ansible::detect("hosts", "foo.example.com\n"), Format::Ini);
@@ -50,13 +55,28 @@ fn detects_the_format_from_extension_or_content() {
 #[test]
 fn ini_groups_ranges_ports_children_and_vars() {
     let inventory = read("docs.ini");
-    assert_eq!(members(&inventory, "ungrouped"), ["mail.example.com", "jumper"]);
+    assert_eq!(
+        members(&inventory, "ungrouped"),
+        ["mail.example.com", "jumper"]
+    );
     assert_eq!(
         members(&inventory, "webservers"),
-        ["foo.example.com", "bar.example.com", "www01.example.com", "www02.example.com", "www03.example.com"]
+        [
+            "foo.example.com",
+            "bar.example.com",
+            "www01.example.com",
+            "www02.example.com",
+            "www03.example.com"
+        ]
     );
-    assert_eq!(members(&inventory, "southeast"), ["host1", "host2", "host3"]);
-    assert_eq!(inventory.group("southeast").unwrap().children, ["atlanta", "raleigh"]);
+    assert_eq!(
+        members(&inventory, "southeast"),
+        ["host1", "host2", "host3"]
+    );
+    assert_eq!(
+        inventory.group("southeast").unwrap().children,
+        ["atlanta", "raleigh"]
+    );
     let host2 = inventory.host("host2").unwrap();
     assert_eq!(
         host2.vars,
@@ -66,7 +86,10 @@ fn ini_groups_ranges_ports_children_and_vars() {
             ("maxRequestsPerChild".into(), "909".into())
         ]
     );
-    assert_eq!(inventory.host("host3").unwrap().vars, [("ansible_host".to_string(), "192.0.2.53".to_string())]);
+    assert_eq!(
+        inventory.host("host3").unwrap().vars,
+        [("ansible_host".to_string(), "192.0.2.53".to_string())]
+    );
     assert_eq!(
         inventory.host("db-b.example.com").unwrap().vars,
         [("ansible_user".to_string(), "postgres".to_string())]
@@ -80,14 +103,20 @@ fn ini_groups_ranges_ports_children_and_vars() {
 fn yaml_groups_children_and_vars() {
     let inventory = read("docs.yaml");
     assert_eq!(members(&inventory, "all").len(), 8);
-    assert_eq!(members(&inventory, "prod"), ["foo.example.com", "one.example.com", "two.example.com"]);
+    assert_eq!(
+        members(&inventory, "prod"),
+        ["foo.example.com", "one.example.com", "two.example.com"]
+    );
     assert_eq!(members(&inventory, "test"), ["bar.example.com"]);
     assert_eq!(
         inventory.host("one.example.com").unwrap().vars,
         [("ansible_port".to_string(), "2201".to_string())]
     );
     let all = inventory.group("all").unwrap();
-    assert!(all.vars.contains(&("ntp_servers".into(), "[ntp1.example.com, ntp2.example.com]".into())));
+    assert!(all.vars.contains(&(
+        "ntp_servers".into(),
+        "[ntp1.example.com, ntp2.example.com]".into()
+    )));
 }
 
 #[test]
@@ -117,14 +146,55 @@ fn converted_docs_inventories_parse() {
 fn realistic_inventory_round_trips_in_both_formats() {
     let expected: Vec<(&str, &str, u16, &str, &str, bool, Vec<&str>)> = {
         let mut hosts = vec![
-            ("restate-01", "10.20.0.11", 22, "ops", "~/.ssh/restate_ops", true, vec!["seed"]),
-            ("restate-02", "10.20.0.12", 22, "ops", "~/.ssh/restate_core", true, vec!["core"]),
-            ("restate-03", "10.20.0.13", 2203, "ops", "~/.ssh/restate_core", true, vec!["core"]),
-            ("restate-04", "10.20.0.14", 22, "ubuntu", "~/.ssh/restate_core", true, vec!["core"]),
+            (
+                "restate-01",
+                "10.20.0.11",
+                22,
+                "ops",
+                "~/.ssh/restate_ops",
+                true,
+                vec!["seed"],
+            ),
+            (
+                "restate-02",
+                "10.20.0.12",
+                22,
+                "ops",
+                "~/.ssh/restate_core",
+                true,
+                vec!["core"],
+            ),
+            (
+                "restate-03",
+                "10.20.0.13",
+                2203,
+                "ops",
+                "~/.ssh/restate_core",
+                true,
+                vec!["core"],
+            ),
+            (
+                "restate-04",
+                "10.20.0.14",
+                22,
+                "ubuntu",
+                "~/.ssh/restate_core",
+                true,
+                vec!["core"],
+            ),
         ];
         for n in 1..=6 {
-            let name: &'static str = Box::leak(format!("edge0{n}.dc1.example.net").into_boxed_str());
-            hosts.push((name, name, 2222, "edge", "~/.ssh/restate_ops", false, vec!["edge"]));
+            let name: &'static str =
+                Box::leak(format!("edge0{n}.dc1.example.net").into_boxed_str());
+            hosts.push((
+                name,
+                name,
+                2222,
+                "edge",
+                "~/.ssh/restate_ops",
+                false,
+                vec!["edge"],
+            ));
         }
         hosts.sort_by_key(|h| h.0);
         hosts
@@ -175,28 +245,48 @@ fn yaml_errors_point_at_the_node() {
         "hosts.yml",
         "all:\n  hosts:\n    - web1\n    - web2\n  children:\n    db:\n      hosts:\n        db[9:1]:\n      vars: [1]\n"
     ));
-    insta::assert_snapshot!("yaml_syntax_error", import_err("hosts.yml", "all:\n  hosts: [\n"));
+    insta::assert_snapshot!(
+        "yaml_syntax_error",
+        import_err("hosts.yml", "all:\n  hosts: [\n")
+    );
 }
 
 #[test]
 fn yaml_keys_ansible_ignores_are_warnings() {
-    let imported = ansible::import("hosts.yml", "all:\n  hosts:\n    a:\n  host:\n    b:\n", None, None).unwrap();
+    let imported = ansible::import(
+        "hosts.yml",
+        "all:\n  hosts:\n    a:\n  host:\n    b:\n",
+        None,
+        None,
+    )
+    .unwrap();
     assert_eq!(imported.warnings.len(), 1);
-    assert!(imported.warnings[0].message.contains("`host`"), "{:?}", imported.warnings);
+    assert!(
+        imported.warnings[0].message.contains("`host`"),
+        "{:?}",
+        imported.warnings
+    );
 }
 
 #[test]
 fn comments_cannot_break_out_onto_a_toml_line() {
     let yaml = "all:\n  hosts:\n    a:\n      note: \"x\\n[cluster]\\nname = 'evil'\"\n";
-    let toml = ansible::import("h.yml", yaml, None, Some("c")).unwrap().toml;
+    let toml = ansible::import("h.yml", yaml, None, Some("c"))
+        .unwrap()
+        .toml;
     let fleet = parse("i.toml", &toml, &|_| None).unwrap().fleet;
     assert_eq!(fleet.cluster.name, "c");
-    assert!(toml.contains("# ansible: note=x\\n[cluster]\\nname = 'evil'"), "{toml}");
+    assert!(
+        toml.contains("# ansible: note=x\\n[cluster]\\nname = 'evil'"),
+        "{toml}"
+    );
 }
 
 #[test]
 fn host_names_that_need_quoting_in_toml_survive() {
-    let toml = ansible::import("h.ini", "[a.b]\nweb.example.com\n", None, Some("c")).unwrap().toml;
+    let toml = ansible::import("h.ini", "[a.b]\nweb.example.com\n", None, Some("c"))
+        .unwrap()
+        .toml;
     assert!(toml.contains("[groups.\"a.b\"]"), "{toml}");
     assert!(toml.contains("[hosts.\"web.example.com\"]"), "{toml}");
     let fleet = parse("i.toml", &toml, &|_| None).unwrap().fleet;

@@ -6,7 +6,13 @@ use crate::support::{CLUSTER, ok};
 
 fn fleet() -> Fleet {
     let mut text = String::from(CLUSTER);
-    for (name, n) in [("web1", 1), ("web2", 2), ("db1", 3), ("db2", 4), ("cache", 5)] {
+    for (name, n) in [
+        ("web1", 1),
+        ("web2", 2),
+        ("db1", 3),
+        ("db2", 4),
+        ("cache", 5),
+    ] {
         text += &format!("[hosts.{name}]\naddress = \"10.0.0.{n}\"\n");
     }
     text += "[groups.web]\nhosts = [\"web1\", \"web2\"]\n[groups.db]\nhosts = [\"db1\", \"db2\"]\n[groups.primary]\nhosts = [\"web1\", \"db1\"]\n";
@@ -54,8 +60,19 @@ fn exclusion_and_intersection_like_ansible() {
 fn a_pattern_that_matches_nothing_is_an_error_naming_it() {
     let fleet = fleet();
     let err = fleet.select("web,nope*").unwrap_err();
-    assert_eq!(err, LimitError::NoMatch { pattern: "nope*".into() });
-    assert_eq!(err.to_string(), "--limit pattern `nope*` matches no host or group");
-    assert!(matches!(fleet.select("!zz"), Err(LimitError::NoMatch { .. })));
+    assert_eq!(
+        err,
+        LimitError::NoMatch {
+            pattern: "nope*".into()
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "--limit pattern `nope*` matches no host or group"
+    );
+    assert!(matches!(
+        fleet.select("!zz"),
+        Err(LimitError::NoMatch { .. })
+    ));
     assert!(matches!(fleet.select(" , "), Err(LimitError::Empty { .. })));
 }

@@ -14,8 +14,14 @@ fn the_labs_inventory_parses_with_defaults_filled_in() {
     let snapshots = fleet.cluster.snapshots.as_ref().unwrap();
     assert_eq!(snapshots.destination, "s3://snapshots/lab-x");
     assert_eq!(snapshots.aws_allow_http, Some(true));
-    assert_eq!(snapshots.aws_access_key_id.as_ref().unwrap().expose(), "test");
-    assert_eq!(snapshots.aws_secret_access_key.as_ref().unwrap().expose(), "s3-secret-value");
+    assert_eq!(
+        snapshots.aws_access_key_id.as_ref().unwrap().expose(),
+        "test"
+    );
+    assert_eq!(
+        snapshots.aws_secret_access_key.as_ref().unwrap().expose(),
+        "s3-secret-value"
+    );
 
     let n1 = &fleet.hosts[0];
     assert_eq!(n1.name, "n1");
@@ -23,7 +29,10 @@ fn the_labs_inventory_parses_with_defaults_filled_in() {
     assert_eq!(n1.ssh.address, "198.18.0.11");
     assert_eq!(n1.ssh.port, 22);
     assert_eq!(n1.ssh.user.as_deref(), Some("root"));
-    assert_eq!(n1.ssh.identity_file.as_deref(), Some("/work/main/.lab/x/id_ed25519"));
+    assert_eq!(
+        n1.ssh.identity_file.as_deref(),
+        Some("/work/main/.lab/x/id_ed25519")
+    );
     assert!(!n1.ssh.become_root);
     assert_eq!(n1.advertised_address, "http://198.18.0.11:5122/");
     assert_eq!(n1.roles, Role::ALL);
@@ -51,7 +60,10 @@ fn precedence_is_defaults_then_groups_in_file_order_then_host() {
     // Group over defaults.
     assert_eq!(host("n4").ssh.user.as_deref(), Some("restate"));
     assert!(host("n4").ssh.become_root);
-    assert_eq!(host("n4").roles, [Role::Worker, Role::LogServer, Role::HttpIngress]);
+    assert_eq!(
+        host("n4").roles,
+        [Role::Worker, Role::LogServer, Role::HttpIngress]
+    );
     assert!(!host("n4").metadata_server);
     // Host over group.
     assert_eq!(host("n5").ssh.user.as_deref(), Some("admin"));
@@ -80,7 +92,15 @@ fn precedence_is_defaults_then_groups_in_file_order_then_host() {
             status: vec!["/usr/local/bin/restate-ctl".into(), "status".into()],
         }
     );
-    assert_eq!(host("n1").ssh.identity_passphrase.as_ref().unwrap().expose(), "passphrase-value");
+    assert_eq!(
+        host("n1")
+            .ssh
+            .identity_passphrase
+            .as_ref()
+            .unwrap()
+            .expose(),
+        "passphrase-value"
+    );
 }
 
 #[test]
@@ -90,24 +110,61 @@ fn config_tables_merge_per_key_into_a_flat_ordered_patch() {
         let host = fleet.hosts.iter().find(|h| h.name == name).unwrap();
         host.config
             .iter()
-            .map(|e| (e.dotted_path(), serde_json::to_string(&e.value).unwrap(), e.secret))
+            .map(|e| {
+                (
+                    e.dotted_path(),
+                    serde_json::to_string(&e.value).unwrap(),
+                    e.secret,
+                )
+            })
             .collect::<Vec<_>>()
     };
     assert_eq!(
         config("n1"),
         [
-            ("rocksdb-total-memory-size".into(), "\"512 MiB\"".into(), false),
-            ("worker.storage.rocksdb-max-background-jobs".into(), "2".into(), false),
+            (
+                "rocksdb-total-memory-size".into(),
+                "\"512 MiB\"".into(),
+                false
+            ),
+            (
+                "worker.storage.rocksdb-max-background-jobs".into(),
+                "2".into(),
+                false
+            ),
         ]
     );
-    assert_eq!(config("n4")[0], ("rocksdb-total-memory-size".into(), "\"1 GiB\"".into(), false));
+    assert_eq!(
+        config("n4")[0],
+        (
+            "rocksdb-total-memory-size".into(),
+            "\"1 GiB\"".into(),
+            false
+        )
+    );
     assert_eq!(
         config("n5"),
         [
-            ("rocksdb-total-memory-size".into(), "\"2 GiB\"".into(), false),
-            ("worker.storage.rocksdb-max-background-jobs".into(), "2".into(), false),
-            ("ingress.bind-address".into(), "\"0.0.0.0:8080\"".into(), false),
-            ("admin.query-engine.memory-size".into(), "\"1 GiB\"".into(), false),
+            (
+                "rocksdb-total-memory-size".into(),
+                "\"2 GiB\"".into(),
+                false
+            ),
+            (
+                "worker.storage.rocksdb-max-background-jobs".into(),
+                "2".into(),
+                false
+            ),
+            (
+                "ingress.bind-address".into(),
+                "\"0.0.0.0:8080\"".into(),
+                false
+            ),
+            (
+                "admin.query-engine.memory-size".into(),
+                "\"1 GiB\"".into(),
+                false
+            ),
             ("metrics-secret".into(), "\"<redacted>\"".into(), true),
         ]
     );
@@ -132,7 +189,10 @@ fn a_later_config_key_replaces_overlapping_keys() {
         .collect();
     assert_eq!(
         entries,
-        [("a".into(), ConfigValue::Integer(3)), ("c.d".into(), ConfigValue::Integer(4))]
+        [
+            ("a".into(), ConfigValue::Integer(3)),
+            ("c.d".into(), ConfigValue::Integer(4))
+        ]
     );
 }
 
@@ -143,15 +203,24 @@ fn cluster_settings_are_kept_apart_from_the_host_patch() {
     assert_eq!(fleet.cluster.metadata_servers, ["n1", "n2", "n3"]);
     let server = fleet.cluster.restate_server.as_ref().unwrap();
     assert_eq!(server.version, "1.7.12");
-    let ServerBinary::PerArch(_) = &server.binary else { panic!("{server:?}") };
+    let ServerBinary::PerArch(_) = &server.binary else {
+        panic!("{server:?}")
+    };
     // Relative paths are relative to the inventory file.
-    assert_eq!(server.binary.for_arch(Arch::X86_64).unwrap().to_str(), Some("bin/restate-server-x86_64"));
+    assert_eq!(
+        server.binary.for_arch(Arch::X86_64).unwrap().to_str(),
+        Some("bin/restate-server-x86_64")
+    );
     assert_eq!(
         server.binary.for_arch(Arch::Aarch64).unwrap().to_str(),
         Some("/opt/restate-server-aarch64")
     );
     for host in &fleet.hosts {
-        assert!(host.config.iter().all(|e| e.path[0] != "worker" || e.path[1] != "snapshots"));
+        assert!(
+            host.config
+                .iter()
+                .all(|e| e.path[0] != "worker" || e.path[1] != "snapshots")
+        );
     }
 }
 
@@ -161,7 +230,8 @@ fn relative_binary_paths_resolve_against_the_inventory_directory() {
         "{}restate-server = {{ version = \"1.7.12\", path = \"bin/restate-server\" }}\n[hosts.n1]\naddress = \"h\"\n",
         crate::support::CLUSTER
     );
-    let loaded = restate_fleet_inventory::parse("/etc/fleet/inventory.toml", &text, &|_| None).unwrap();
+    let loaded =
+        restate_fleet_inventory::parse("/etc/fleet/inventory.toml", &text, &|_| None).unwrap();
     let server = loaded.fleet.cluster.restate_server.unwrap();
     assert_eq!(
         server.binary.for_arch(Arch::Aarch64).unwrap().to_str(),
@@ -173,12 +243,26 @@ fn relative_binary_paths_resolve_against_the_inventory_directory() {
 fn serialized_fleet_redacts_every_secret() {
     let fleet = ok(&fixture("full.toml")).fleet;
     let json = serde_json::to_string_pretty(&fleet).unwrap();
-    for secret in ["s3-secret-value", "passphrase-value", "db-password-value", "AKIAEXAMPLE"] {
+    for secret in [
+        "s3-secret-value",
+        "passphrase-value",
+        "db-password-value",
+        "AKIAEXAMPLE",
+    ] {
         assert!(!json.contains(secret), "{secret} leaked into JSON");
-        assert!(!format!("{fleet:?}").contains(secret), "{secret} leaked into Debug");
+        assert!(
+            !format!("{fleet:?}").contains(secret),
+            "{secret} leaked into Debug"
+        );
     }
-    assert!(json.contains("\"aws_secret_access_key\": \"<redacted>\""), "{json}");
-    assert!(json.contains("\"identity_passphrase\": \"<redacted>\""), "{json}");
+    assert!(
+        json.contains("\"aws_secret_access_key\": \"<redacted>\""),
+        "{json}"
+    );
+    assert!(
+        json.contains("\"identity_passphrase\": \"<redacted>\""),
+        "{json}"
+    );
 }
 
 #[test]
@@ -195,7 +279,11 @@ fn metadata_servers_default_to_hosts_with_the_role() {
 
 #[test]
 fn ipv6_addresses_get_a_bracketed_default_advertised_address() {
-    let fleet = ok(&format!("{}[hosts.a]\naddress = \"fd00::1\"\n", crate::support::CLUSTER)).fleet;
+    let fleet = ok(&format!(
+        "{}[hosts.a]\naddress = \"fd00::1\"\n",
+        crate::support::CLUSTER
+    ))
+    .fleet;
     assert_eq!(fleet.hosts[0].advertised_address, "http://[fd00::1]:5122/");
 }
 

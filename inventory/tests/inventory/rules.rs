@@ -20,17 +20,23 @@ fn unknown_top_level_key() {
 
 #[test]
 fn unknown_host_key_with_did_you_mean() {
-    assert_snapshot!(err(&format!("{CLUSTER}[hosts.n1]\nadress = \"10.0.0.1\"\n")));
+    assert_snapshot!(err(&format!(
+        "{CLUSTER}[hosts.n1]\nadress = \"10.0.0.1\"\n"
+    )));
 }
 
 #[test]
 fn host_only_key_in_defaults_says_where_it_belongs() {
-    assert_snapshot!(err(&with_hosts("[defaults]\nadvertised-address = \"http://x:5122/\"\n")));
+    assert_snapshot!(err(&with_hosts(
+        "[defaults]\nadvertised-address = \"http://x:5122/\"\n"
+    )));
 }
 
 #[test]
 fn restate_setting_outside_config_points_at_the_config_table() {
-    assert_snapshot!(err(&with_hosts("[defaults]\nrocksdb-total-memory-size = \"1 GiB\"\n")));
+    assert_snapshot!(err(&with_hosts(
+        "[defaults]\nrocksdb-total-memory-size = \"1 GiB\"\n"
+    )));
 }
 
 #[test]
@@ -50,7 +56,10 @@ fn wrong_types() {
 #[test]
 fn missing_cluster_name() {
     assert_snapshot!(err("[hosts.n1]\naddress = \"a\"\n"));
-    assert_snapshot!("missing_cluster_name_in_table", err("[cluster]\nreplication = 1\n[hosts.n1]\naddress = \"a\"\n"));
+    assert_snapshot!(
+        "missing_cluster_name_in_table",
+        err("[cluster]\nreplication = 1\n[hosts.n1]\naddress = \"a\"\n")
+    );
 }
 
 #[test]
@@ -65,19 +74,25 @@ fn missing_address() {
 
 #[test]
 fn duplicate_node_names() {
-    assert_snapshot!(err(&with_hosts("[hosts.n2]\naddress = \"10.0.0.2\"\nnode-name = \"n1\"\n")));
+    assert_snapshot!(err(&with_hosts(
+        "[hosts.n2]\naddress = \"10.0.0.2\"\nnode-name = \"n1\"\n"
+    )));
 }
 
 #[test]
 fn two_hosts_on_the_same_address_and_port() {
     assert_snapshot!(err(&with_hosts("[hosts.n2]\naddress = \"10.0.0.1\"\n")));
     // Another port on the same address is another machine (e.g. containers behind NAT).
-    ok(&with_hosts("[hosts.n2]\naddress = \"10.0.0.1\"\nport = 2222\nroles = [\"worker\"]\n"));
+    ok(&with_hosts(
+        "[hosts.n2]\naddress = \"10.0.0.1\"\nport = 2222\nroles = [\"worker\"]\n",
+    ));
 }
 
 #[test]
 fn group_naming_an_unknown_host() {
-    assert_snapshot!(err(&with_hosts("[groups.g]\nhosts = [\"n1\", \"n11\", \"zz\"]\n")));
+    assert_snapshot!(err(&with_hosts(
+        "[groups.g]\nhosts = [\"n1\", \"n11\", \"zz\"]\n"
+    )));
 }
 
 #[test]
@@ -89,7 +104,9 @@ fn metadata_servers_naming_unknown_hosts_or_hosts_without_the_role() {
 
 #[test]
 fn no_metadata_server_at_all() {
-    assert_snapshot!(err(&format!("{CLUSTER}[defaults]\nroles = [\"worker\"]\n[hosts.n1]\naddress = \"a\"\n")));
+    assert_snapshot!(err(&format!(
+        "{CLUSTER}[defaults]\nroles = [\"worker\"]\n[hosts.n1]\naddress = \"a\"\n"
+    )));
 }
 
 #[test]
@@ -104,7 +121,9 @@ fn replication_larger_than_the_hosts_that_can_hold_it() {
 
 #[test]
 fn replication_must_be_positive() {
-    assert_snapshot!(err(&format!("[cluster]\nname = \"c\"\nreplication = 0\n[hosts.n1]\naddress = \"a\"\n")));
+    assert_snapshot!(err(&format!(
+        "[cluster]\nname = \"c\"\nreplication = 0\n[hosts.n1]\naddress = \"a\"\n"
+    )));
 }
 
 #[test]
@@ -121,17 +140,26 @@ fn port_out_of_range() {
 
 #[test]
 fn snapshot_destination_restate_rejects() {
-    assert_snapshot!(err(&with_hosts("[cluster.snapshots]\ndestination = \"file:///var/snapshots\"\n")));
+    assert_snapshot!(err(&with_hosts(
+        "[cluster.snapshots]\ndestination = \"file:///var/snapshots\"\n"
+    )));
     assert_snapshot!(
         "snapshot_destination_unknown_scheme",
-        err(&with_hosts("[cluster.snapshots]\ndestination = \"http://minio:9000/b\"\n"))
+        err(&with_hosts(
+            "[cluster.snapshots]\ndestination = \"http://minio:9000/b\"\n"
+        ))
     );
-    assert_snapshot!("snapshot_destination_missing", err(&with_hosts("[cluster.snapshots]\naws-region = \"x\"\n")));
+    assert_snapshot!(
+        "snapshot_destination_missing",
+        err(&with_hosts("[cluster.snapshots]\naws-region = \"x\"\n"))
+    );
 }
 
 #[test]
 fn unknown_role_names() {
-    assert_snapshot!(err(&with_hosts("[defaults]\nroles = [\"worker\", \"ingress\", \"metadata\"]\n")));
+    assert_snapshot!(err(&with_hosts(
+        "[defaults]\nroles = [\"worker\", \"ingress\", \"metadata\"]\n"
+    )));
     assert_snapshot!("empty_roles", err(&with_hosts("[defaults]\nroles = []\n")));
 }
 
@@ -170,7 +198,9 @@ fn restate_server_version_and_path() {
     )));
     assert_snapshot!(
         "restate_server_missing_keys",
-        err(&format!("[cluster]\nname = \"c\"\nrestate-server = {{ version = \"latest\" }}\n[hosts.n1]\naddress = \"a\"\n"))
+        err(&format!(
+            "[cluster]\nname = \"c\"\nrestate-server = {{ version = \"latest\" }}\n[hosts.n1]\naddress = \"a\"\n"
+        ))
     );
 }
 
