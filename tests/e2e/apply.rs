@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use lab::{Kind, Lab, Spec};
 
-use crate::harness::{self, assert_exit, fleet, restatectl_until, stdout};
+use crate::harness::{self, assert_exit, fleet, fleet_with, restatectl_until, stdout};
 
 const CONFIG: &str = "/etc/restate/restate.toml";
 const WAIT: Duration = Duration::from_secs(60);
@@ -146,4 +146,65 @@ fn makes_a_cluster_from_zero() {
             host.name
         );
     }
+}
+
+#[test]
+fn grows_three_nodes_to_five_with_two_worker_hosts() {
+    let lab = harness::lab(Spec::new(5));
+    let full = lab.inventory();
+    // First a 3-node cluster from an inventory without n4 and n5.
+    let cut = full.find("\n[hosts.n4]").expect("n4 in the inventory");
+    let three = lab.dir().join("three.toml");
+    std::fs::write(&three, &full[..cut]).expect("write");
+    assert_exit(
+        &fleet_with(&lab, &three, &["apply", "--yes"]),
+        0,
+        "apply 3 from zero",
+    );
+
+    // Then all five, n4 and n5 in a group of worker hosts without the metadata server.
+    let five = lab.dir().join("five.toml");
+    let groups = "\n[groups.workers]\nhosts = [\"n4\", \"n5\"]\nroles = [\"worker\", \"log-server\", \"http-ingress\"]\n";
+    std::fs::write(&five, format!("{full}{groups}")).expect("write");
+    let apply = fleet_with(&lab, &five, &["apply", "--yes", "--replication", "2"]);
+    assert_exit(&apply, 0, "apply 3 -> 5");
+
+    let status = restatectl_until(&lab, "n1", &["status"], WAIT, |out| {
+        [" n4 ", " n5 "].iter().all(|n| out.contains(n)) && !out.contains("offline")
+    });
+    assert_eq!(
+        status.matches("Member").count(),
+        3,
+        "three metadata servers:\n{status}"
+    );
+    for worker in ["n4", "n5"] {
+        let line = status
+            .lines()
+            .find(|l| l.contains(&format!(" {worker} ")))
+            .unwrap_or_default();
+        assert!(
+            !line.contains("metadata-server") && line.contains("worker"),
+            "{line}"
+        );
+        let file =
+            std::fs::read_to_string(lab.host(worker).path(CONFIG).expect("path")).expect("read");
+        // The worker hosts know the three metadata servers, not themselves.
+        for server in ["n1", "n2", "n3"] {
+            assert!(
+                file.contains(&lab.host(server).advertised_address()),
+                "{file}"
+            );
+        }
+        assert!(
+            !file.contains(
+                &lab.host(worker)
+                    .advertised_address()
+                    .replace("5122/", "5122/\",")
+            ),
+            "{file}"
+        );
+    }
+    restatectl_until(&lab, "n2", &["config", "get"], WAIT, |out| {
+        out.contains("{node: 2}")
+    });
 }

@@ -95,10 +95,15 @@ pub fn restatectl_until(
 
 /// Runs `restate-fleet` on the lab's inventory and known_hosts, with `args` after them.
 pub fn fleet(lab: &Lab, args: &[&str]) -> Output {
+    fleet_with(lab, &lab.inventory_path(), args)
+}
+
+/// Like [`fleet`] with another inventory file.
+pub fn fleet_with(lab: &Lab, inventory: &std::path::Path, args: &[&str]) -> Output {
     let binary = lab::paths::workspace_binary("restate-fleet").expect("restate-fleet is built");
     Command::new(binary)
         .arg("-i")
-        .arg(lab.inventory_path())
+        .arg(inventory)
         .arg("--known-hosts")
         .arg(lab.known_hosts_path())
         .args(args)

@@ -97,17 +97,24 @@ impl<'a> Executor<'a> {
             .map_err(|e| e.to_string())?
             .changed
         {
-            self.progress.host(&name, &format!("{what}: restate.toml already up to date"));
+            self.progress
+                .host(&name, &format!("{what}: restate.toml already up to date"));
             return Ok(());
         }
-        let view = gate::healthy(&self.clients(), std::slice::from_ref(&node_name), self.timeouts.join)
-            .await
-            .map_err(|e| format!("{name}: not healthy before its restart: {e}"))?;
+        let view = gate::healthy(
+            &self.clients(),
+            std::slice::from_ref(&node_name),
+            self.timeouts.join,
+        )
+        .await
+        .map_err(|e| format!("{name}: not healthy before its restart: {e}"))?;
         gate::quorum_without(&view, &node_name).map_err(|e| format!("{name}: refused: {e}"))?;
         let generation = view.node(&node_name).map(|n| n.generation).unwrap_or(0);
-        self.progress.host(&name, "writing restate.toml and restarting");
+        self.progress
+            .host(&name, "writing restate.toml and restarting");
         let report = self.apply(host, patch, true).await?;
-        self.recap.changed(&name, &format!("restate.toml ({what}) and restart"));
+        self.recap
+            .changed(&name, &format!("restate.toml ({what}) and restart"));
         if !report.succeeded() {
             let why = report
                 .rollback
@@ -119,11 +126,18 @@ impl<'a> Executor<'a> {
                 "{name}: did not come back after the change ({why}); the agent restored the previous restate.toml. Fix the cause and re-run"
             ));
         }
-        let view = gate::healthy(&self.clients(), std::slice::from_ref(&node_name), self.timeouts.restart)
-            .await
-            .map_err(|e| format!("{name}: not healthy after its restart: {e}"))?;
+        let view = gate::healthy(
+            &self.clients(),
+            std::slice::from_ref(&node_name),
+            self.timeouts.restart,
+        )
+        .await
+        .map_err(|e| format!("{name}: not healthy after its restart: {e}"))?;
         let now = view.node(&node_name).map(|n| n.generation).unwrap_or(0);
-        self.progress.host(&name, &format!("healthy (generation {generation} -> {now})"));
+        self.progress.host(
+            &name,
+            &format!("healthy (generation {generation} -> {now})"),
+        );
         Ok(())
     }
 
@@ -140,7 +154,10 @@ impl<'a> Executor<'a> {
         };
         match host.reached.call(op).await.map_err(|e| e.to_string())? {
             Reply::Apply(report) => Ok(report),
-            other => Err(format!("{}: agent answered {other:?} to apply", host.name())),
+            other => Err(format!(
+                "{}: agent answered {other:?} to apply",
+                host.name()
+            )),
         }
     }
 
@@ -156,31 +173,42 @@ impl<'a> Executor<'a> {
                 host.name(),
                 report.health.map(|h| h.last).unwrap_or_default()
             )),
-            other => Err(format!("{}: agent answered {other:?} to start", host.name())),
+            other => Err(format!(
+                "{}: agent answered {other:?} to start",
+                host.name()
+            )),
         }
     }
 
     async fn replicated_loglet(&mut self) -> Result<(), String> {
         let clients = self.clients();
         let any = |what: &str| format!("cluster: {what}");
-        let answered = crate::admin::first_answer(&clients, "cluster configuration", |c| async move {
-            c.cluster_config().await
-        })
-        .await
-        .map_err(|e| any(&e.to_string()))?;
+        let answered =
+            crate::admin::first_answer(&clients, "cluster configuration", |c| async move {
+                c.cluster_config().await
+            })
+            .await
+            .map_err(|e| any(&e.to_string()))?;
         if answered.value.log_provider != KIND_REPLICATED {
-            self.progress.step("switching the log provider to replicated (log replication 1)");
+            self.progress
+                .step("switching the log provider to replicated (log replication 1)");
             crate::admin::first_answer(&clients, "set log provider", |c| async move {
                 c.set_log_provider_replicated(1).await
             })
             .await
             .map_err(|e| any(&e.to_string()))?;
-            self.recap.cluster_changed("log provider switched to replicated");
+            self.recap
+                .cluster_changed("log provider switched to replicated");
         }
         // The logs move over a few seconds after the switch: wait for every tail.
         let deadline = Instant::now() + self.timeouts.settle;
         loop {
-            let logs = crate::admin::first_answer(&clients, "list logs", |c| async move { c.logs().await })
+            let logs =
+                crate::admin::first_answer(
+                    &clients,
+                    "list logs",
+                    |c| async move { c.logs().await },
+                )
                 .await
                 .map_err(|e| any(&e.to_string()))?;
             if logs.value.all_tails_are(KIND_REPLICATED) {
@@ -198,6 +226,11 @@ impl<'a> Executor<'a> {
 
     async fn snapshot(&mut self) -> Result<(), String> {
         let clients = self.clients();
+        gate::partitions_led(&clients, self.timeouts.settle)
+            .await
+            .map_err(|e| {
+                format!("cluster: partitions not running, so they cannot be snapshotted: {e}")
+            })?;
         let report = crate::admin::first_answer(&clients, "snapshots", |c| async move {
             c.snapshot_all_partitions(true, Retry::default()).await
         })
@@ -216,11 +249,18 @@ impl<'a> Executor<'a> {
                 failures.join("; ")
             ));
         }
-        self.recap
-            .cluster_changed(&format!("{} partitions snapshotted with trim", report.outcomes.len()));
+        self.recap.cluster_changed(&format!(
+            "{} partitions snapshotted with trim",
+            report.outcomes.len()
+        ));
         let deadline = Instant::now() + self.timeouts.settle;
         loop {
-            let logs = crate::admin::first_answer(&clients, "list logs", |c| async move { c.logs().await })
+            let logs =
+                crate::admin::first_answer(
+                    &clients,
+                    "list logs",
+                    |c| async move { c.logs().await },
+                )
                 .await
                 .map_err(|e| format!("cluster: {e}"))?;
             let holding = logs.value.logs_holding(KIND_LOCAL);
@@ -239,8 +279,11 @@ impl<'a> Executor<'a> {
     async fn write_and_start(&self, names: &[String], health: Duration) -> Vec<Result<(), String>> {
         join_all(names.iter().map(|name| async move {
             let host = self.host(name)?;
-            self.progress.host(name, "writing restate.toml and starting");
-            let report = self.apply(host, plan::full_patch(self.fleet, host), false).await?;
+            self.progress
+                .host(name, "writing restate.toml and starting");
+            let report = self
+                .apply(host, plan::full_patch(self.fleet, host), false)
+                .await?;
             if !report.succeeded() {
                 return Err(format!("{name}: writing restate.toml failed"));
             }
@@ -249,7 +292,11 @@ impl<'a> Executor<'a> {
         .await
     }
 
-    fn settle_hosts(&mut self, names: &[String], results: Vec<Result<(), String>>) -> Result<(), String> {
+    fn settle_hosts(
+        &mut self,
+        names: &[String],
+        results: Vec<Result<(), String>>,
+    ) -> Result<(), String> {
         let mut errors = Vec::new();
         for (name, result) in names.iter().zip(results) {
             match result {
@@ -260,7 +307,11 @@ impl<'a> Executor<'a> {
                 }
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors.join("; ")) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
     }
 
     async fn join(&mut self, names: &[String]) -> Result<(), String> {
@@ -307,7 +358,8 @@ impl<'a> Executor<'a> {
         let (started, provisioned) =
             tokio::join!(self.write_and_start(names, self.timeouts.join), provision);
         provisioned?;
-        self.recap.cluster_changed(&format!("cluster provisioned on {on}"));
+        self.recap
+            .cluster_changed(&format!("cluster provisioned on {on}"));
         self.settle_hosts(names, started)?;
         let node_names = self.node_names(names);
         gate::healthy(&self.clients(), &node_names, self.timeouts.join)
@@ -326,26 +378,36 @@ impl<'a> Executor<'a> {
                 "cluster: replication {to} needs {to} alive nodes, {alive} are; add hosts or lower replication"
             ));
         }
-        let change = crate::admin::first_answer(&self.clients(), "set replication", |c| async move {
-            c.set_replication(to, to).await
-        })
-        .await
-        .map_err(|e| format!("cluster: {e}"))?;
+        let change =
+            crate::admin::first_answer(&self.clients(), "set replication", |c| async move {
+                c.set_replication(to, to).await
+            })
+            .await
+            .map_err(|e| format!("cluster: {e}"))?;
         if change.value.changed() {
-            self.recap.cluster_changed(&format!("replication raised to {to}"));
+            self.recap
+                .cluster_changed(&format!("replication raised to {to}"));
         }
         // Tails show `sealed` for a moment before the new segment with the new replication.
         let clients = self.clients();
         let deadline = Instant::now() + self.timeouts.settle;
         loop {
-            let logs = crate::admin::first_answer(&clients, "list logs", |c| async move { c.logs().await })
+            let logs =
+                crate::admin::first_answer(
+                    &clients,
+                    "list logs",
+                    |c| async move { c.logs().await },
+                )
                 .await
                 .map_err(|e| format!("cluster: {e}"))?;
             if logs.value.all_tails_are(KIND_REPLICATED) {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                return Err("cluster: logs did not settle on replicated tails after the replication change".into());
+                return Err(
+                    "cluster: logs did not settle on replicated tails after the replication change"
+                        .into(),
+                );
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }

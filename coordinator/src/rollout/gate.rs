@@ -21,7 +21,8 @@ pub async fn healthy(
     loop {
         match admin::gather(clients).await {
             Ok(view) => {
-                let sick: Vec<&String> = node_names.iter().filter(|n| !view.is_healthy(n)).collect();
+                let sick: Vec<&String> =
+                    node_names.iter().filter(|n| !view.is_healthy(n)).collect();
                 if sick.is_empty() {
                     streak += 1;
                     if streak >= CONSECUTIVE {
@@ -31,7 +32,10 @@ pub async fn healthy(
                     streak = 0;
                     last = format!(
                         "not yet alive and a metadata member: {}",
-                        sick.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                        sick.iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     );
                 }
             }
@@ -47,12 +51,47 @@ pub async fn healthy(
     }
 }
 
+/// Waits until every partition has a leader: snapshots, and the end of a run, need running
+/// partition processors, which come a few seconds after the nodes report alive.
+pub async fn partitions_led(
+    clients: &[AdminClient],
+    timeout: Duration,
+) -> Result<ClusterView, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last = match admin::gather(clients).await {
+            Ok(view) => {
+                let led: usize = view
+                    .nodes
+                    .iter()
+                    .filter(|n| n.alive)
+                    .map(|n| n.leader_partitions)
+                    .sum();
+                if led >= view.config.num_partitions as usize {
+                    return Ok(view);
+                }
+                format!(
+                    "{led} of {} partitions have a leader",
+                    view.config.num_partitions
+                )
+            }
+            Err(err) => err.to_string(),
+        };
+        if Instant::now() >= deadline {
+            return Err(format!("after {timeout:?}: {last}"));
+        }
+        tokio::time::sleep(INTERVAL).await;
+    }
+}
+
 /// Whether `node` may restart now: the metadata cluster keeps a majority of its members alive
 /// without it. A single-member metadata cluster cannot (its one restart is the guide's own
 /// downtime); that case is allowed and reported by the caller.
 pub fn quorum_without(view: &ClusterView, node: &str) -> Result<(), String> {
     let Some(me) = view.node(node) else {
-        return Err(format!("{node} is not in the cluster's nodes configuration"));
+        return Err(format!(
+            "{node} is not in the cluster's nodes configuration"
+        ));
     };
     let members = &view.metadata.members;
     if !members.contains(&me.id) || members.len() <= 1 {

@@ -11,7 +11,7 @@ pub mod survey;
 
 use std::time::Duration;
 
-use restate_fleet_inventory::Fleet;
+use restate_fleet_inventory::{Fleet, Role};
 use restate_fleet_proto::agent::{Operation, Reply};
 use serde::Serialize;
 
@@ -122,7 +122,11 @@ pub async fn run(
         .map(|h| HostReport {
             host: h.name().to_string(),
             class: h.class.clone(),
-            restate_version: h.facts.restate_server.as_ref().and_then(|b| b.version.clone()),
+            restate_version: h
+                .facts
+                .restate_server
+                .as_ref()
+                .and_then(|b| b.version.clone()),
             running: h.facts.health.is_some(),
             agent_bytes_uploaded: h.reached.bytes_uploaded,
         })
@@ -132,6 +136,9 @@ pub async fn run(
     report.cluster = survey.view.clone();
     for warning in &survey.warnings {
         progress.warn(warning);
+    }
+    if let Some(problem) = replication_problem(fleet, &survey, options.replication) {
+        report.problems.push(problem);
     }
     if !report.problems.is_empty() {
         report.recap = recap;
@@ -181,6 +188,39 @@ pub async fn run(
     report
 }
 
+/// Replication asked for (`--replication` or the inventory's) that the grown cluster cannot hold:
+/// found before any change, not after new nodes joined. Counts the inventory's hosts and the
+/// cluster's other nodes by role (log-server for logs, worker for partitions).
+fn replication_problem(fleet: &Fleet, survey: &Survey, replication: Option<u32>) -> Option<String> {
+    let to = replication.or(fleet.cluster.replication)?;
+    for (role, name, what) in [
+        (Role::LogServer, "log-server", "logs"),
+        (Role::Worker, "worker", "partitions"),
+    ] {
+        let mut holders: Vec<&str> = fleet
+            .hosts
+            .iter()
+            .filter(|h| h.has_role(role))
+            .map(|h| h.node_name.as_str())
+            .collect();
+        if let Some(view) = &survey.view {
+            for node in &view.nodes {
+                if node.roles.iter().any(|r| r == name) && !holders.contains(&node.name.as_str()) {
+                    holders.push(&node.name);
+                }
+            }
+        }
+        if (holders.len() as u64) < u64::from(to) {
+            return Some(format!(
+                "replication {to} needs {to} nodes with the `{name}` role ({what}), the cluster would have {}: {}; lower --replication or add hosts to the inventory; nothing was changed",
+                holders.len(),
+                holders.join(", ")
+            ));
+        }
+    }
+    None
+}
+
 /// One lock per node, held by the agent session for the whole run: a second run refuses, and a
 /// killed coordinator's locks go with its SSH sessions.
 async fn lock_all(reached: &[Reached], holder: &str) -> Result<(), ReachError> {
@@ -206,11 +246,25 @@ async fn lock_all(reached: &[Reached], holder: &str) -> Result<(), ReachError> {
 
 /// Step 7: every host alive under its node-name, every metadata server a member, the loglet
 /// replicated and replication as asked.
-async fn verify(fleet: &Fleet, survey: &Survey, replication: Option<u32>) -> Result<ClusterView, String> {
+async fn verify(
+    fleet: &Fleet,
+    survey: &Survey,
+    replication: Option<u32>,
+) -> Result<ClusterView, String> {
     let names: Vec<String> = fleet.hosts.iter().map(|h| h.node_name.clone()).collect();
     let view = gate::healthy(&survey.admin_clients(), &names, Duration::from_secs(60))
         .await
         .map_err(|e| format!("verify: {e}"))?;
+    let view = gate::partitions_led(&survey.admin_clients(), Duration::from_secs(60))
+        .await
+        .map_err(|e| format!("verify: {e}"))
+        .map(|led| {
+            if led.nodes.len() >= view.nodes.len() {
+                led
+            } else {
+                view
+            }
+        })?;
     if view.config.log_provider != crate::admin::KIND_REPLICATED {
         return Err(format!(
             "verify: the log provider is {}, not replicated",
