@@ -411,7 +411,7 @@ fn managed(path: &[String]) -> Option<&'static str> {
 fn config_value(reader: &mut Reader, key: &str, node: &Node) -> Option<ConfigValue> {
     if let Some((var, span)) = Reader::env_var(node) {
         return reader
-            .from_env(key, var, span)
+            .env_value(key, var, span)
             .map(|v| ConfigValue::Secret(Secret::new(v)));
     }
     Some(match &node.kind {

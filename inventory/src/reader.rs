@@ -66,7 +66,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads `{ env = "VAR" }`; a missing variable is an error naming it and the key.
-    pub(crate) fn from_env(&mut self, key: &str, var: &str, span: &Span) -> Option<String> {
+    pub(crate) fn env_value(&mut self, key: &str, var: &str, span: &Span) -> Option<String> {
         match (self.env)(var) {
             Some(value) => Some(value),
             None => {
@@ -85,7 +85,7 @@ impl<'a> Reader<'a> {
     /// A string as written or read from the environment.
     pub(crate) fn string(&mut self, entry: &Entry) -> Option<String> {
         if let Some((var, span)) = Self::env_var(&entry.node) {
-            return self.from_env(&entry.key, var, span);
+            return self.env_value(&entry.key, var, span);
         }
         match &entry.node.kind {
             Kind::Str(s) => Some(s.clone()),

@@ -309,7 +309,7 @@ fn metadata_servers(reader: &mut Reader, cluster: &ClusterDraft, hosts: &[Host])
                     .into(),
             ),
         );
-    } else if servers.len() % 2 == 0 && !servers.is_empty() {
+    } else if servers.len().is_multiple_of(2) && !servers.is_empty() {
         let message = format!(
             "{} metadata servers ({}): an even number adds no fault tolerance over {}",
             servers.len(),

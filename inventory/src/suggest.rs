@@ -18,7 +18,7 @@ pub(crate) fn closest<'c>(
 }
 
 /// A help line: the closest candidate, or the full list when nothing is close.
-pub(crate) fn help<'c>(word: &str, candidates: &[&'c str]) -> String {
+pub(crate) fn help(word: &str, candidates: &[&str]) -> String {
     match closest(word, candidates.iter().copied()) {
         Some(c) => format!("did you mean `{c}`?"),
         None => format!("expected one of: {}", candidates.join(", ")),

@@ -141,10 +141,13 @@ fn converted_docs_inventories_parse() {
     }
 }
 
+/// name, address, port, user, identity file, become, groups.
+type SshView<'a> = (&'a str, &'a str, u16, &'a str, &'a str, bool, Vec<&'a str>);
+
 /// The acceptance test of the issue: 3 groups, 10 hosts, both formats, through our own parser.
 #[test]
 fn realistic_inventory_round_trips_in_both_formats() {
-    let expected: Vec<(&str, &str, u16, &str, &str, bool, Vec<&str>)> = {
+    let expected: Vec<SshView> = {
         let mut hosts = vec![
             (
                 "restate-01",

@@ -41,16 +41,16 @@ fn restate_setting_outside_config_points_at_the_config_table() {
 
 #[test]
 fn unknown_cluster_and_snapshot_keys() {
-    assert_snapshot!(err(&format!(
+    assert_snapshot!(err(
         "[cluster]\nname = \"c\"\nreplicaton = 2\n[cluster.snapshots]\ndestination = \"s3://b/p\"\naws-secret-key = \"x\"\n[hosts.n1]\naddress = \"a\"\n"
-    )));
+    ));
 }
 
 #[test]
 fn wrong_types() {
-    assert_snapshot!(err(&format!(
+    assert_snapshot!(err(
         "[cluster]\nname = 3\n[defaults]\nport = \"22\"\nbecome = \"yes\"\nroles = \"worker\"\n[hosts.n1]\naddress = [\"a\"]\n"
-    )));
+    ));
 }
 
 #[test]
@@ -97,9 +97,9 @@ fn group_naming_an_unknown_host() {
 
 #[test]
 fn metadata_servers_naming_unknown_hosts_or_hosts_without_the_role() {
-    assert_snapshot!(err(&format!(
+    assert_snapshot!(err(
         "[cluster]\nname = \"c\"\nmetadata-servers = [\"n1\", \"n3\", \"n2\"]\n[hosts.n1]\naddress = \"a\"\n[hosts.n2]\naddress = \"b\"\nroles = [\"worker\"]\n"
-    )));
+    ));
 }
 
 #[test]
@@ -111,19 +111,19 @@ fn no_metadata_server_at_all() {
 
 #[test]
 fn replication_larger_than_the_hosts_that_can_hold_it() {
-    assert_snapshot!(err(&format!(
+    assert_snapshot!(err(
         "[cluster]\nname = \"c\"\nreplication = 2\n[hosts.n1]\naddress = \"a\"\n[hosts.n2]\naddress = \"b\"\nroles = [\"worker\", \"admin\"]\n[hosts.n3]\naddress = \"c\"\nroles = [\"admin\"]\n"
-    )));
-    ok(&format!(
-        "[cluster]\nname = \"c\"\nreplication = 2\n[hosts.n1]\naddress = \"a\"\n[hosts.n2]\naddress = \"b\"\nroles = [\"worker\", \"log-server\"]\n"
     ));
+    ok(
+        "[cluster]\nname = \"c\"\nreplication = 2\n[hosts.n1]\naddress = \"a\"\n[hosts.n2]\naddress = \"b\"\nroles = [\"worker\", \"log-server\"]\n",
+    );
 }
 
 #[test]
 fn replication_must_be_positive() {
-    assert_snapshot!(err(&format!(
+    assert_snapshot!(err(
         "[cluster]\nname = \"c\"\nreplication = 0\n[hosts.n1]\naddress = \"a\"\n"
-    )));
+    ));
 }
 
 #[test]
@@ -193,22 +193,22 @@ fn missing_environment_variable_is_named() {
 
 #[test]
 fn restate_server_version_and_path() {
-    assert_snapshot!(err(&format!(
-        "[cluster]\nname = \"c\"\nrestate-server = {{ version = \"1.3.2\", path = {{ x86_64 = \"a\", arm = \"b\" }} }}\n[hosts.n1]\naddress = \"a\"\n"
-    )));
+    assert_snapshot!(err(
+        "[cluster]\nname = \"c\"\nrestate-server = { version = \"1.3.2\", path = { x86_64 = \"a\", arm = \"b\" } }\n[hosts.n1]\naddress = \"a\"\n"
+    ));
     assert_snapshot!(
         "restate_server_missing_keys",
-        err(&format!(
-            "[cluster]\nname = \"c\"\nrestate-server = {{ version = \"latest\" }}\n[hosts.n1]\naddress = \"a\"\n"
-        ))
+        err(
+            "[cluster]\nname = \"c\"\nrestate-server = { version = \"latest\" }\n[hosts.n1]\naddress = \"a\"\n"
+        )
     );
 }
 
 #[test]
 fn every_error_is_reported_not_just_the_first() {
-    let text = err(&format!(
-        "[cluster]\nname = \"c\"\n[hosts.n1]\nadress = \"a\"\n[hosts.n2]\naddress = \"b\"\nroles = [\"wrker\"]\nport = 0\n"
-    ));
+    let text = err(
+        "[cluster]\nname = \"c\"\n[hosts.n1]\nadress = \"a\"\n[hosts.n2]\naddress = \"b\"\nroles = [\"wrker\"]\nport = 0\n",
+    );
     assert!(text.contains("unknown key `adress`"), "{text}");
     assert!(text.contains("`wrker` is not a Restate role"), "{text}");
     assert!(text.contains("port 0 is out of range"), "{text}");
