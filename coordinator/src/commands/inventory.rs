@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use restate_fleet_inventory::ansible::{self, Format};
-use restate_fleet_inventory::{Diagnostic, Diagnostics, Fleet, Host, Loaded, Role, Service};
+use restate_fleet_inventory::{
+    Diagnostic, Diagnostics, Fleet, Host, Loaded, Role, ServerBinary, Service,
+};
 use serde_json::json;
 
 use super::{BadInput, Outcome};
@@ -219,10 +221,17 @@ fn human(fleet: &Fleet, hosts: &[&Host]) -> String {
         cluster.metadata_servers.join(", ")
     ));
     if let Some(server) = &cluster.restate_server {
+        let binary = match &server.binary {
+            ServerBinary::Any(path) => path.display().to_string(),
+            ServerBinary::PerArch(paths) => paths
+                .iter()
+                .map(|(arch, path)| format!("{}: {}", arch.as_str(), path.display()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
         out.push_str(&format!(
-            "  restate-server: {} {}\n",
-            server.version,
-            serde_json::to_string(&server.binary).unwrap_or_default()
+            "  restate-server: {} ({binary})\n",
+            server.version
         ));
     }
     if let Some(snapshots) = &cluster.snapshots {
