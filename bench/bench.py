@@ -1,0 +1,248 @@
+"""restate-fleet against Ansible and pyinfra on the lab: the four cases of issue 9.
+
+Run through `bash bench/run` (it installs the peers and builds release binaries first). Each case
+brings up its own lab, measures every peer in the same run on the same hosts, and takes the lab down.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+
+import peers
+import report
+from lab import ROOT, Lab, env_without_proxies
+
+VENV = ROOT / ".lab" / "bench-venv"
+WORK = ROOT / ".lab" / "bench"
+RESULTS = ROOT / "bench" / "results"
+RESTATECTL = ROOT / ".lab/npm/node_modules/@restatedev/restatectl-linux-x64/bin/restatectl"
+RUN_TIMEOUT = 600  # seconds: no single measured command may take longer
+
+
+class Tools:
+    def __init__(self, bin_dir: Path):
+        self.fleet = bin_dir / "restate-fleet"
+        self.agent = bin_dir / "restate-fleet-agent"
+        self.lab = bin_dir / "restate-lab"
+        for path in (self.fleet, self.agent, self.lab):
+            if not path.exists():
+                sys.exit(f"bench: {path} is missing: cargo build --release --workspace --bins")
+
+
+def timed(argv, *, cwd=None, env=None, stdin=None, check=True) -> dict:
+    """Runs argv under GNU time: wall seconds, peak RSS (KiB, the largest process), exit code, output."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+        start = time.monotonic()
+        out = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", tf.name, *map(str, argv)],
+                             cwd=cwd, env=env if env is not None else env_without_proxies(),
+                             input=stdin, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+        seconds = time.monotonic() - start
+        rss = int((tf.read().strip().splitlines() or ["0"])[-1] or 0)
+    if check and out.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, argv))} exited {out.returncode}:\n"
+                           f"{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    return {"seconds": seconds, "max_rss_kib": rss, "rc": out.returncode,
+            "stdout": out.stdout, "stderr": out.stderr}
+
+
+def fleet_argv(tools: Tools, lab: Lab, *args) -> list:
+    return [tools.fleet, "-i", lab.inventory, "--known-hosts", lab.known_hosts,
+            "--agent", tools.agent, *args]
+
+
+def restate_pids(lab: Lab) -> dict[str, str]:
+    pids = {}
+    for name, folder in lab.host_dirs.items():
+        pidfile = folder / "var-lib-restate" / "restate-server.pid"
+        pids[name] = pidfile.read_text().strip() if pidfile.exists() else None
+    return pids
+
+
+def summary(samples: list[float]) -> dict:
+    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples),
+            "samples": samples}
+
+
+def case_converged(tools: Tools, reps: int) -> dict:
+    """1. A converged 3-node cluster: a re-run that must change and restart nothing."""
+    print("case 1: converged re-run on 3 hosts", flush=True)
+    with Lab(tools.lab, 3, existing=["n1"]) as lab:
+        grow = timed(fleet_argv(tools, lab, "apply", "--yes"))
+        templates = {name: lab.config_of(name) for name in lab.hosts}
+        work = WORK / lab.id
+        peers.write_projects(lab, work, templates)
+        before = restate_pids(lab)
+        runs = {
+            "restate-fleet": lambda: timed(fleet_argv(tools, lab, "apply", "--yes")),
+            "ansible": lambda: timed(peers.ansible_playbook(work, VENV, "converge.yml", 100),
+                                     env=peers.ansible_env(work, VENV)),
+            "pyinfra": lambda: timed(peers.pyinfra(work, VENV, "converge.py", 100), cwd=work),
+        }
+        result = {"grow_seconds": grow["seconds"], "reps": reps}
+        for peer, run in runs.items():
+            samples = []
+            for _ in range(reps):
+                r = run()
+                samples.append(r["seconds"])
+            result[peer] = summary(samples)
+            result[peer]["last_output"] = r["stdout"][-1500:]
+            print(f"  {peer:<14} median {result[peer]['median']:.3f} s", flush=True)
+        if "changed=0" not in result["ansible"]["last_output"]:
+            raise RuntimeError("ansible changed something on a converged lab:\n"
+                               + result["ansible"]["last_output"])
+        after = restate_pids(lab)
+        if before != after:
+            raise RuntimeError(f"a converged re-run restarted Restate: {before} -> {after}")
+        result["restarts"] = 0
+        profile = timed(fleet_argv(tools, lab, "-vv", "apply", "--yes"))
+        (RESULTS / "converged-apply-vv.log").write_text(profile["stderr"] + profile["stdout"])
+    return result
+
+
+def case_fleet(tools: Tools, sizes: list[int], forks: int) -> dict:
+    """2. Reaching a fleet of fresh hosts (sshd, restate-server installed, not running)."""
+    result = {}
+    for count in sizes:
+        print(f"case 2: check on {count} fresh hosts", flush=True)
+        with Lab(tools.lab, count) as lab:
+            work = WORK / lab.id
+            peers.write_projects(lab, work)
+            row = {"lab_up_seconds": lab.up_seconds}
+            for run in ("first", "second"):
+                r = timed(fleet_argv(tools, lab, "--forks", str(forks), "--output", "json", "check"),
+                          check=False)
+                try:
+                    doc = json.loads(r["stdout"])
+                except ValueError:
+                    raise RuntimeError(f"check printed no JSON (exit {r['rc']}):\n{r['stderr'][-3000:]}")
+                hosts = doc.get("hosts", [])
+                row[f"fleet_{run}"] = {
+                    "seconds": r["seconds"], "rc": r["rc"], "max_rss_kib": r["max_rss_kib"],
+                    "hosts": len(hosts),
+                    "agent_bytes_uploaded": sum(h.get("agent_bytes_uploaded", 0) for h in hosts),
+                }
+            for run in ("first", "second"):
+                r = timed(peers.ansible_playbook(work, VENV, "facts.yml", forks),
+                          env=peers.ansible_env(work, VENV))
+                row[f"ansible_{run}"] = {"seconds": r["seconds"], "max_rss_kib": r["max_rss_kib"]}
+            for run in ("first", "second"):
+                r = timed(peers.pyinfra(work, VENV, "facts.py", forks), cwd=work)
+                row[f"pyinfra_{run}"] = {"seconds": r["seconds"], "max_rss_kib": r["max_rss_kib"]}
+            if count == max(sizes):
+                profile = timed(fleet_argv(tools, lab, "--forks", str(forks), "-vv", "check"),
+                                check=False)
+                (RESULTS / f"check-{count}-vv.log").write_text(profile["stderr"])
+            result[str(count)] = row
+            print("  " + ", ".join(f"{k} {v['seconds']:.2f} s" for k, v in row.items()
+                                   if isinstance(v, dict)), flush=True)
+    return result
+
+
+STEP_LINE = re.compile(r"^step (\S+) ([0-9.]+)$", re.M)
+
+
+def lab_snapshots_table(lab: Lab) -> str:
+    """The inventory's [cluster.snapshots], as the [worker.snapshots] table of restate.toml."""
+    inv = tomllib.loads(lab.inventory.read_text())
+    lines = ["[worker.snapshots]"]
+    for key, value in inv["cluster"]["snapshots"].items():
+        lines.append(f"{key} = {json.dumps(value)}")
+    return "\n".join(lines)
+
+
+def case_scale_out(tools: Tools, reps: int) -> dict:
+    """3. The guide's 1 -> 3 scale-out: restate-fleet apply against the floor script."""
+    result = {"fleet": [], "floor": [], "fleet_recap": "", "floor_steps": []}
+    for rep in range(reps):
+        print(f"case 3: scale-out 1 -> 3, repetition {rep + 1}/{reps}", flush=True)
+        with Lab(tools.lab, 3, existing=["n1"]) as lab:
+            r = timed(fleet_argv(tools, lab, "apply", "--yes"))
+            result["fleet"].append(r["seconds"])
+            result["fleet_recap"] = r["stdout"][-4000:]
+        with Lab(tools.lab, 3, existing=["n1"]) as lab:
+            env = env_without_proxies() | {
+                "LAB_DIR": str(lab.dir), "RESTATECTL": str(RESTATECTL),
+                "CLUSTER": tomllib.loads(lab.inventory.read_text())["cluster"]["name"],
+                "N1": lab.hosts["n1"], "N2": lab.hosts["n2"], "N3": lab.hosts["n3"],
+                "SNAPSHOTS": lab_snapshots_table(lab),
+            }
+            r = timed(["bash", ROOT / "bench" / "floor-scaleout.sh"], env=env)
+            result["floor"].append(r["seconds"])
+            result["floor_steps"].append({m[1]: float(m[2]) for m in STEP_LINE.finditer(r["stdout"])})
+        print(f"  restate-fleet {result['fleet'][-1]:.2f} s, floor {result['floor'][-1]:.2f} s",
+              flush=True)
+    result["fleet_median"] = statistics.median(result["fleet"])
+    result["floor_median"] = statistics.median(result["floor"])
+    return result
+
+
+def case_agent(tools: Tools) -> dict:
+    """4. The agent: stripped size (the bytes a first run uploads to each host)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        stripped = Path(tmp) / "agent"
+        shutil.copy(tools.agent, stripped)
+        subprocess.run(["strip", stripped], check=True)
+        return {"stripped_bytes": stripped.stat().st_size,
+                "release_bytes": tools.agent.stat().st_size}
+
+
+def machine() -> dict:
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")), "unknown")
+    mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    version = lambda argv: subprocess.run(argv, capture_output=True, text=True).stdout.strip()
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_kib / 2**20, 1),
+        "kernel": os.uname().release,
+        "openssh": subprocess.run(["ssh", "-V"], capture_output=True, text=True).stderr.strip(),
+        "python": sys.version.split()[0],
+        "ansible-core": version([str(VENV / "bin" / "ansible"), "--version"]).split("\n")[0],
+        "pyinfra": version([str(VENV / "bin" / "pyinfra"), "--version"]),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bin-dir", type=Path, required=True)
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions, 20 hosts only")
+    parser.add_argument("--case", type=int, action="append", choices=[1, 2, 3, 4])
+    parser.add_argument("--forks", type=int, default=100)
+    args = parser.parse_args()
+    tools = Tools(args.bin_dir)
+    cases = set(args.case or [1, 2, 3, 4])
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    WORK.mkdir(parents=True, exist_ok=True)
+
+    results = {"quick": args.quick, "forks": args.forks, "machine": machine()}
+    results["machine"]["restate-fleet"] = subprocess.run(
+        [str(tools.fleet), "--version"], capture_output=True, text=True).stdout.strip()
+    if 4 in cases:
+        results["agent"] = case_agent(tools)
+    if 1 in cases:
+        results["converged"] = case_converged(tools, 3 if args.quick else 7)
+    if 2 in cases:
+        results["fleet"] = case_fleet(tools, [20] if args.quick else [20, 50, 100], args.forks)
+    if 3 in cases:
+        results["scale_out"] = case_scale_out(tools, 1 if args.quick else 3)
+
+    name = "results-quick" if args.quick else "results"
+    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    table = report.table(results)
+    (RESULTS / f"{name}.md").write_text(table)
+    print("\n" + table)
+    if "fleet" in results:
+        report.chart(results, RESULTS / f"{name}-hosts.png")
+
+
+if __name__ == "__main__":
+    main()
