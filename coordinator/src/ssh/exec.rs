@@ -96,15 +96,30 @@ impl Session {
         let (mut reader, writer) = self.start(&command).await?;
         let protocol = self.protocol_error("sending a command's input");
         // Feed stdin while reading output: a command that writes before it has read all of
-        // its input would otherwise stall on the channel window.
+        // its input would otherwise stall on the channel window. A command that exits without
+        // reading all of it closes the channel, which ends the feed; its exit status and stderr
+        // then say more than the write error.
         let feed = async {
             writer.data(stdin).await?;
             writer.eof().await
         };
         let mut collected = Collected::default();
-        let drain = collected.drain(&mut reader, None);
-        let (fed, ()) = tokio::join!(feed, drain);
-        fed.map_err(protocol)?;
+        let fed = {
+            let drain = collected.drain(&mut reader, None);
+            tokio::pin!(feed, drain);
+            let mut fed = None;
+            loop {
+                tokio::select! {
+                    result = &mut feed, if fed.is_none() => fed = Some(result),
+                    () = &mut drain => break fed,
+                }
+            }
+        };
+        if let Some(Err(err)) = fed
+            && collected.status == ExitStatus::Unknown
+        {
+            return Err(protocol(err));
+        }
         self.check_sudo(&collected.stderr)?;
         Ok(ExecOutput {
             status: collected.status,

@@ -53,6 +53,15 @@ async fn stdin_status_stderr_and_many_channels() {
     assert_eq!(echoed.stdout.len(), big.len());
     assert!(echoed.stdout == big);
 
+    let early = session
+        .exec(&["sh", "-c", "echo early >&2; exit 3"], &big)
+        .await
+        .unwrap();
+    assert_eq!(
+        (early.status, early.stderr),
+        (ExitStatus::Code(3), b"early\n".to_vec())
+    );
+
     let output = session
         .exec(&["sh", "-c", "echo out; echo err >&2; exit 7"], b"")
         .await
