@@ -24,6 +24,7 @@ from lab import ROOT, Lab, env_without_proxies
 VENV = ROOT / ".lab" / "bench-venv"
 WORK = ROOT / ".lab" / "bench"
 RESULTS = ROOT / "bench" / "results"
+LOGS = WORK / "logs"  # -vv traces of restate-fleet: large, kept out of git
 RESTATECTL = ROOT / ".lab/npm/node_modules/@restatedev/restatectl-linux-x64/bin/restatectl"
 RUN_TIMEOUT = 600  # seconds: no single measured command may take longer
 
@@ -39,18 +40,20 @@ class Tools:
 
 
 def timed(argv, *, cwd=None, env=None, stdin=None, check=True) -> dict:
-    """Runs argv under GNU time: wall seconds, peak RSS (KiB, the largest process), exit code, output."""
+    """Runs argv under GNU time: wall seconds, peak RSS (KiB, of the largest process), CPU seconds
+    (user + system, with its waited-for children), exit code, output."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
         start = time.monotonic()
-        out = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", tf.name, *map(str, argv)],
+        out = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", tf.name, *map(str, argv)],
                              cwd=cwd, env=env if env is not None else env_without_proxies(),
                              input=stdin, capture_output=True, text=True, timeout=RUN_TIMEOUT)
         seconds = time.monotonic() - start
-        rss = int((tf.read().strip().splitlines() or ["0"])[-1] or 0)
+        rss, user, system = (tf.read().strip().splitlines() or ["0 0 0"])[-1].split()
     if check and out.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, argv))} exited {out.returncode}:\n"
                            f"{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
-    return {"seconds": seconds, "max_rss_kib": rss, "rc": out.returncode,
+    return {"seconds": seconds, "max_rss_kib": int(rss), "cpu_seconds": float(user) + float(system),
+            "rc": out.returncode,
             "stdout": out.stdout, "stderr": out.stderr}
 
 
@@ -104,7 +107,7 @@ def case_converged(tools: Tools, reps: int) -> dict:
             raise RuntimeError(f"a converged re-run restarted Restate: {before} -> {after}")
         result["restarts"] = 0
         profile = timed(fleet_argv(tools, lab, "-vv", "apply", "--yes"))
-        (RESULTS / "converged-apply-vv.log").write_text(profile["stderr"] + profile["stdout"])
+        (LOGS / "converged-apply-vv.log").write_text(profile["stderr"] + profile["stdout"])
     return result
 
 
@@ -118,8 +121,10 @@ def case_fleet(tools: Tools, sizes: list[int], forks: int) -> dict:
             peers.write_projects(lab, work)
             row = {"lab_up_seconds": lab.up_seconds}
             for run in ("first", "second"):
+                hosts_cpu = lab.hosts_cpu_seconds()
                 r = timed(fleet_argv(tools, lab, "--forks", str(forks), "--output", "json", "check"),
                           check=False)
+                hosts_cpu = lab.hosts_cpu_seconds() - hosts_cpu
                 try:
                     doc = json.loads(r["stdout"])
                 except ValueError:
@@ -127,20 +132,28 @@ def case_fleet(tools: Tools, sizes: list[int], forks: int) -> dict:
                 hosts = doc.get("hosts", [])
                 row[f"fleet_{run}"] = {
                     "seconds": r["seconds"], "rc": r["rc"], "max_rss_kib": r["max_rss_kib"],
+                    "cpu_seconds": r["cpu_seconds"], "hosts_cpu_seconds": hosts_cpu,
                     "hosts": len(hosts),
                     "agent_bytes_uploaded": sum(h.get("agent_bytes_uploaded", 0) for h in hosts),
                 }
-            for run in ("first", "second"):
-                r = timed(peers.ansible_playbook(work, VENV, "facts.yml", forks),
-                          env=peers.ansible_env(work, VENV))
-                row[f"ansible_{run}"] = {"seconds": r["seconds"], "max_rss_kib": r["max_rss_kib"]}
-            for run in ("first", "second"):
-                r = timed(peers.pyinfra(work, VENV, "facts.py", forks), cwd=work)
-                row[f"pyinfra_{run}"] = {"seconds": r["seconds"], "max_rss_kib": r["max_rss_kib"]}
+            peer_runs = {
+                "ansible": lambda: timed(peers.ansible_playbook(work, VENV, "facts.yml", forks),
+                                         env=peers.ansible_env(work, VENV)),
+                "pyinfra": lambda: timed(peers.pyinfra(work, VENV, "facts.py", forks), cwd=work),
+            }
+            for peer, run_peer in peer_runs.items():
+                for run in ("first", "second"):
+                    hosts_cpu = lab.hosts_cpu_seconds()
+                    r = run_peer()
+                    row[f"{peer}_{run}"] = {
+                        "seconds": r["seconds"], "max_rss_kib": r["max_rss_kib"],
+                        "cpu_seconds": r["cpu_seconds"],
+                        "hosts_cpu_seconds": lab.hosts_cpu_seconds() - hosts_cpu,
+                    }
             if count == max(sizes):
                 profile = timed(fleet_argv(tools, lab, "--forks", str(forks), "-vv", "check"),
                                 check=False)
-                (RESULTS / f"check-{count}-vv.log").write_text(profile["stderr"])
+                (LOGS / f"check-{count}-vv.log").write_text(profile["stderr"])
             result[str(count)] = row
             print("  " + ", ".join(f"{k} {v['seconds']:.2f} s" for k, v in row.items()
                                    if isinstance(v, dict)), flush=True)
@@ -203,6 +216,8 @@ def machine() -> dict:
     return {
         "cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_kib / 2**20, 1),
         "kernel": os.uname().release,
+        # The machine may be shared: the load says how much else ran beside the benchmark.
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "openssh": subprocess.run(["ssh", "-V"], capture_output=True, text=True).stderr.strip(),
         "python": sys.version.split()[0],
         "ansible-core": version([str(VENV / "bin" / "ansible"), "--version"]).split("\n")[0],
@@ -217,11 +232,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, 20 hosts only")
     parser.add_argument("--case", type=int, action="append", choices=[1, 2, 3, 4])
     parser.add_argument("--forks", type=int, default=100)
+    parser.add_argument("--hosts", help="fleet sizes of case 2, comma-separated (default 20,50,100)")
     args = parser.parse_args()
     tools = Tools(args.bin_dir)
     cases = set(args.case or [1, 2, 3, 4])
     RESULTS.mkdir(parents=True, exist_ok=True)
-    WORK.mkdir(parents=True, exist_ok=True)
+    LOGS.mkdir(parents=True, exist_ok=True)
 
     results = {"quick": args.quick, "forks": args.forks, "machine": machine()}
     results["machine"]["restate-fleet"] = subprocess.run(
@@ -231,11 +247,16 @@ def main() -> None:
     if 1 in cases:
         results["converged"] = case_converged(tools, 3 if args.quick else 7)
     if 2 in cases:
-        results["fleet"] = case_fleet(tools, [20] if args.quick else [20, 50, 100], args.forks)
+        sizes = [int(n) for n in args.hosts.split(",")] if args.hosts else (
+            [20] if args.quick else [20, 50, 100])
+        results["fleet"] = case_fleet(tools, sizes, args.forks)
     if 3 in cases:
         results["scale_out"] = case_scale_out(tools, 1 if args.quick else 3)
 
-    name = "results-quick" if args.quick else "results"
+    results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    # A partial run (some cases, other sizes) never overwrites the full results.
+    name = "results-quick" if args.quick else "results" if not (args.case or args.hosts) else (
+        "results-partial")
     (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
     table = report.table(results)
     (RESULTS / f"{name}.md").write_text(table)

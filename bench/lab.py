@@ -78,6 +78,7 @@ class Lab:
         state = json.loads((self.dir / "lab.json").read_text())
         self.hosts = {h["name"]: h["address"] for h in state["hosts"]}
         self.host_dirs = {h["name"]: Path(h["dir"]) for h in state["hosts"]}
+        self.namespaces = [h["ns"] for h in state["hosts"]]
         self.inventory = self.dir / "inventory.toml"
         self.known_hosts = self.dir / "known_hosts"
         self.key = self.dir / "id_ed25519"
@@ -86,6 +87,24 @@ class Lab:
     def config_of(self, host: str) -> str:
         """The host's /etc/restate/restate.toml, read through the lab's private folder."""
         return (self.host_dirs[host] / "etc-restate" / "restate.toml").read_text()
+
+    def hosts_cpu_seconds(self) -> float:
+        """CPU time spent so far by every process on the lab hosts, ended ones included: a
+        process's time adds to its parent's when reaped, and every process on a host descends from
+        the host's sshd. Live ones (e.g. sessions Ansible keeps open) count with their own time."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for ns in self.namespaces:
+            pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
+            for pid in pids.stdout.split():
+                try:
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                # A live process's own time plus that of the children it reaped; a live child
+                # is not yet in its parent's, so nothing counts twice.
+                total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+        return total / ticks
 
     def down(self) -> None:
         if self.id in _UP:

@@ -12,7 +12,9 @@ def _verdict(ok: bool) -> str:
 def table(r: dict) -> str:
     out = [f"Machine: {r['machine']['cpu']}, {r['machine']['cores']} cores, "
            f"{r['machine']['memory_gib']} GiB, Linux {r['machine']['kernel']}, "
-           f"{r['machine']['date']}{' (--quick)' if r['quick'] else ''}.", ""]
+           f"{r['machine']['date']}{' (--quick)' if r['quick'] else ''}; load average (1/5/15 min) "
+           f"{r['machine']['load_average_at_start']} at start, "
+           f"{r['machine'].get('load_average_at_end')} at end.", ""]
     if "converged" in r:
         c = r["converged"]
         fleet = c["restate-fleet"]["median"]
@@ -44,6 +46,16 @@ def table(r: dict) -> str:
                 f"{row['pyinfra_second']['seconds']:.2f} | "
                 f"{row['ansible_second']['seconds'] / fl2['seconds']:.1f}x | "
                 f"{row['pyinfra_second']['seconds'] / fl2['seconds']:.1f}x |")
+        if all("hosts_cpu_seconds" in row["fleet_second"] for row in f.values()):
+            out += ["", "CPU seconds spent, second run: by the tool on this machine / by all lab "
+                    "hosts together (sshd, shells, agent or Python modules), per host:", "",
+                    "| hosts | restate-fleet | ansible | pyinfra |", "|---|---|---|---|"]
+            for count, row in f.items():
+                cells = [f"{row[f'{t}_second']['cpu_seconds']:.2f} / "
+                         f"{row[f'{t}_second']['hosts_cpu_seconds']:.2f} "
+                         f"({row[f'{t}_second']['hosts_cpu_seconds'] / int(count) * 1000:.0f} ms/host)"
+                         for t in ("fleet", "ansible", "pyinfra")]
+                out.append(f"| {count} | " + " | ".join(cells) + " |")
         big = f[max(f, key=int)]
         second = big["fleet_second"]["seconds"]
         rss = max(big["fleet_first"]["max_rss_kib"], big["fleet_second"]["max_rss_kib"]) / 1024
