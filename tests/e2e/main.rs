@@ -3,7 +3,10 @@
 
 mod agent;
 mod apply;
+mod bad_input;
+mod faults;
 mod harness;
+mod security;
 mod smoke;
 mod status;
 mod transport;

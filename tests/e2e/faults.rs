@@ -1,0 +1,414 @@
+//! Faults during a run, on the lab: a host unreachable before or lost during the run, a node that
+//! does not come back after its restart, the S3 store down while snapshotting, the coordinator
+//! interrupted and killed, two runs at once, a metadata server down. Each leaves the fleet in a
+//! known state (no half-written file, no lost config, no split cluster) and a re-run after the
+//! cause is fixed converges. The matrix is in docs/reliability.md.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use lab::{Kind, Lab, Spec};
+
+use crate::harness::{self, assert_exit, fleet, restatectl_until, stdout};
+
+pub const CONFIG: &str = "/etc/restate/restate.toml";
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A host's restate.toml, if it has one.
+pub fn config_of(lab: &Lab, host: &str) -> Option<Vec<u8>> {
+    std::fs::read(lab.host(host).path(CONFIG).expect("private path")).ok()
+}
+
+/// Every host's restate.toml bytes and restate-server pid: what "changes nothing" compares.
+pub fn footprint(lab: &Lab) -> Vec<(String, Option<Vec<u8>>, Option<u32>)> {
+    lab.hosts()
+        .iter()
+        .map(|h| (h.name.clone(), config_of(lab, &h.name), h.restate_pid()))
+        .collect()
+}
+
+/// Everything a command printed, for messages and `contains` checks.
+pub fn printed(output: &Output) -> String {
+    format!(
+        "{}{}",
+        stdout(output),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Replaces the lab's inventory (the file `fleet` runs with).
+pub fn set_inventory(lab: &Lab, text: &str) {
+    std::fs::write(lab.inventory_path(), text).expect("write the inventory");
+}
+
+/// The lab's inventory with one `[defaults.config]` value changed.
+pub fn inventory_with_memory(lab: &Lab, value: &str) -> String {
+    let original = lab.inventory();
+    let changed = original.replace(
+        "rocksdb-total-memory-size = \"512 MiB\"",
+        &format!("rocksdb-total-memory-size = \"{value}\""),
+    );
+    assert_ne!(
+        changed, original,
+        "the lab inventory sets rocksdb-total-memory-size"
+    );
+    changed
+}
+
+/// Polls `done` until it holds; fails the test naming `what` after `timeout`.
+pub fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not after {timeout:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// restate-fleet running in the background, ended by its pid when dropped.
+pub struct Background {
+    child: Option<Child>,
+}
+
+impl Background {
+    pub fn start(lab: &Lab, args: &[&str]) -> Background {
+        let binary = lab::paths::workspace_binary("restate-fleet").expect("restate-fleet is built");
+        let child = Command::new(binary)
+            .arg("-i")
+            .arg(lab.inventory_path())
+            .arg("--known-hosts")
+            .arg(lab.known_hosts_path())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("restate-fleet runs");
+        Background { child: Some(child) }
+    }
+
+    fn child(&mut self) -> &mut Child {
+        self.child.as_mut().expect("not finished")
+    }
+
+    pub fn signal(&mut self, signal: &str) {
+        let pid = self.child().id().to_string();
+        let status = Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+
+    pub fn ended(&mut self) -> bool {
+        self.child().try_wait().expect("wait").is_some()
+    }
+
+    /// Waits for the exit (bounded) and returns what it printed.
+    pub fn finish(mut self, timeout: Duration) -> Output {
+        let deadline = Instant::now() + timeout;
+        while self.child().try_wait().expect("wait").is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "restate-fleet still runs after {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let child = self.child.take().expect("not finished");
+        child.wait_with_output().expect("collect output")
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// No host has a temporary file left from an interrupted write, and every restate.toml parses.
+pub fn assert_no_half_written_file(lab: &Lab) {
+    for host in lab.hosts() {
+        let dir: PathBuf = host.path("/etc/restate").expect("private path");
+        for entry in std::fs::read_dir(&dir).expect("list /etc/restate") {
+            let name = entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned();
+            assert!(
+                !name.contains(".tmp"),
+                "{}: temporary file {name} left in /etc/restate",
+                host.name
+            );
+        }
+        if let Some(bytes) = config_of(lab, &host.name) {
+            let text = String::from_utf8(bytes).expect("UTF-8 config");
+            // Written whole or not at all: the tool's own keys are all there.
+            assert!(
+                text.contains("cluster-name") && text.contains("node-name"),
+                "{}: incomplete restate.toml:\n{text}",
+                host.name
+            );
+        }
+    }
+}
+
+/// restatectl (through `via`) lists exactly these nodes, all alive and metadata members.
+pub fn assert_cluster_of(lab: &Lab, via: &str, names: &[&str]) {
+    let padded: Vec<String> = names.iter().map(|n| format!(" {n} ")).collect();
+    let status = restatectl_until(lab, via, &["status"], WAIT, |out| {
+        padded.iter().all(|n| out.contains(n.as_str())) && !out.contains("offline")
+    });
+    assert_eq!(
+        status.matches("Member").count(),
+        names.len(),
+        "every node a metadata member:\n{status}"
+    );
+}
+
+/// Runs `apply --yes` until it is no longer refused for a lock an ended run's agent still holds
+/// (it lets go once its last operation ends), at most `timeout`.
+fn apply_after_locks_drop(lab: &Lab, timeout: Duration) -> Output {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let out = fleet(lab, &["apply", "--yes"]);
+        if !(printed(&out).contains("lock") && out.status.code() == Some(1))
+            || Instant::now() > deadline
+        {
+            return out;
+        }
+        eprintln!(
+            "re-run refused for a lock still held, retrying:\n{}",
+            printed(&out)
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+#[test]
+fn a_new_host_unreachable_before_or_lost_during_the_run() {
+    let lab = harness::lab(Spec::new(3).with(1, Kind::Existing));
+
+    // Before the run: nothing changes anywhere, the error names the host.
+    lab.set_link("n3", false).expect("cut n3");
+    let before = footprint(&lab);
+    let out = fleet(&lab, &["apply", "--yes"]);
+    assert_exit(&out, 1, "apply with n3 unreachable");
+    let text = printed(&out);
+    assert!(
+        text.contains("n3") && text.contains("unreachable"),
+        "{text}"
+    );
+    assert!(text.contains("nothing was changed"), "{text}");
+    assert_eq!(
+        footprint(&lab),
+        before,
+        "no file written, nothing restarted"
+    );
+
+    // During the run: n3's link goes down right after its restate.toml is written.
+    lab.set_link("n3", true).expect("n3 back");
+    let run = Background::start(&lab, &["apply", "--yes"]);
+    wait_for(
+        "n3's restate.toml written",
+        Duration::from_secs(120),
+        || config_of(&lab, "n3").is_some(),
+    );
+    lab.set_link("n3", false).expect("cut n3 mid-run");
+    let out = run.finish(Duration::from_secs(300));
+    assert_exit(&out, 1, "apply losing n3 mid-run");
+    let text = printed(&out);
+    assert!(
+        text.lines().any(|l| l.contains("n3") && l.contains("fail")),
+        "the recap names n3:\n{text}"
+    );
+    // The rules: new nodes join together, then the run stops before the members' metadata list
+    // changes; n2 joined, n1 kept its file from before the join.
+    let n1 = String::from_utf8(config_of(&lab, "n1").expect("n1 config")).expect("UTF-8");
+    assert!(!n1.contains(&lab.host("n3").advertised_address()), "{n1}");
+    assert_no_half_written_file(&lab);
+
+    lab.set_link("n3", true).expect("n3 back");
+    let out = apply_after_locks_drop(&lab, Duration::from_secs(60));
+    assert_exit(&out, 0, "re-run after n3 is back");
+    assert_cluster_of(&lab, "n1", &["n1", "n2", "n3"]);
+}
+
+#[test]
+fn a_node_that_does_not_come_back_is_rolled_back_and_s3_down_stops_before_new_nodes() {
+    let lab = harness::lab(Spec::new(3).with(1, Kind::Existing));
+    let n1_before = config_of(&lab, "n1").expect("n1 has a config");
+
+    // Restate refuses this value at start ("expected a human-readable byte count string").
+    set_inventory(&lab, &inventory_with_memory(&lab, "lots"));
+    let out = fleet(&lab, &["apply", "--yes"]);
+    assert_exit(&out, 1, "apply with a config Restate rejects");
+    let text = printed(&out);
+    assert!(
+        text.contains("n1") && text.contains("restored the previous restate.toml"),
+        "{text}"
+    );
+    assert_eq!(
+        config_of(&lab, "n1").expect("n1 config"),
+        n1_before,
+        "n1 is back on its old file, byte for byte"
+    );
+    assert!(
+        lab.host("n1")
+            .health()
+            .expect("n1 answers")
+            .contains("\"Alive\"")
+    );
+    for host in ["n2", "n3"] {
+        assert!(config_of(&lab, host).is_none(), "{host} untouched: {text}");
+        assert!(lab.host(host).restate_pid().is_none(), "{host} not started");
+    }
+    assert_no_half_written_file(&lab);
+
+    // The S3 store down while snapshotting (firewalled: connections to it are reset): the run
+    // stops before any new node starts.
+    set_inventory(&lab, &lab.inventory());
+    let firewall = S3Firewall::up(&lab);
+    let out = fleet(&lab, &["apply", "--yes"]);
+    assert_exit(&out, 1, "apply with S3 down");
+    let text = printed(&out);
+    assert!(text.contains("snapshot"), "{text}");
+    for host in ["n2", "n3"] {
+        assert!(config_of(&lab, host).is_none(), "{host} untouched: {text}");
+        assert!(lab.host(host).restate_pid().is_none(), "{host} not started");
+    }
+
+    // S3 back: the re-run converges.
+    drop(firewall);
+    let out = fleet(&lab, &["apply", "--yes"]);
+    assert_exit(&out, 0, "re-run with S3 back");
+    assert_cluster_of(&lab, "n2", &["n1", "n2", "n3"]);
+}
+
+/// Resets every connection from the lab's hosts to its S3 store (moto on the bridge address),
+/// for as long as it lives. Only this lab's bridge and address are matched.
+struct S3Firewall(Vec<String>);
+
+impl S3Firewall {
+    fn up(lab: &Lab) -> S3Firewall {
+        let rule: Vec<String> = [
+            "INPUT",
+            "-i",
+            &lab.state.bridge,
+            "-p",
+            "tcp",
+            "-d",
+            &lab.s3_address().to_string(),
+            "--dport",
+            &lab::s3::PORT.to_string(),
+            "-j",
+            "REJECT",
+            "--reject-with",
+            "tcp-reset",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let ok = Command::new("iptables")
+            .arg("-I")
+            .args(&rule)
+            .status()
+            .expect("iptables");
+        assert!(ok.success(), "iptables -I {rule:?}");
+        S3Firewall(rule)
+    }
+}
+
+impl Drop for S3Firewall {
+    fn drop(&mut self) {
+        let _ = Command::new("iptables").arg("-D").args(&self.0).status();
+    }
+}
+
+#[test]
+fn two_runs_at_once_interrupted_and_killed_runs_and_a_metadata_server_down() {
+    let lab = harness::lab(Spec::new(3).with(1, Kind::Existing));
+    let n1_before = config_of(&lab, "n1").expect("n1 has a config");
+
+    // A first run changes n1; a second one started now must refuse and change nothing.
+    let mut first = Background::start(&lab, &["apply", "--yes"]);
+    wait_for("the first run changes n1", Duration::from_secs(120), || {
+        config_of(&lab, "n1").is_some_and(|c| c != n1_before)
+    });
+    let second = fleet(&lab, &["apply", "--yes"]);
+    assert_exit(&second, 1, "a second apply while one runs");
+    let text = printed(&second);
+    assert!(
+        text.contains("lock") && text.contains("nothing was changed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("restate-fleet by"),
+        "names the holder: {text}"
+    );
+
+    // SIGINT the first run in the middle.
+    first.signal("-INT");
+    let out = first.finish(Duration::from_secs(120));
+    eprintln!("interrupted run:\n{}", printed(&out));
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "an interrupted run does not claim success"
+    );
+    assert_no_half_written_file(&lab);
+
+    // A third run, SIGKILLed once n2's file is written. The interrupted run's agent lets go of
+    // its lock when its last operation (a restart behind a health wait) ends: start again until
+    // the run gets past the locks.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut third = loop {
+        let mut run = Background::start(&lab, &["apply", "--yes"]);
+        let started = Instant::now();
+        while config_of(&lab, "n2").is_none() && !run.ended() {
+            if started.elapsed() > Duration::from_secs(150) {
+                run.signal("-KILL");
+                let out = run.finish(Duration::from_secs(10));
+                panic!(
+                    "the third run neither wrote n2 nor ended:\n{}",
+                    printed(&out)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if config_of(&lab, "n2").is_some() {
+            break run;
+        }
+        let out = run.finish(Duration::from_secs(1));
+        assert!(
+            printed(&out).contains("lock") && Instant::now() < deadline,
+            "the third run ended before writing n2:\n{}",
+            printed(&out)
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    third.signal("-KILL");
+    drop(third.finish(Duration::from_secs(10)));
+    assert_no_half_written_file(&lab);
+
+    let out = apply_after_locks_drop(&lab, Duration::from_secs(90));
+    assert_exit(&out, 0, "re-run after the interrupted and killed runs");
+    assert_cluster_of(&lab, "n3", &["n1", "n2", "n3"]);
+
+    // n3 (a metadata server) down: restarting members for a config change would leave 1 of 3.
+    lab.host("n3").stop_restate().expect("stop n3");
+    restatectl_until(&lab, "n1", &["status"], WAIT, |out| {
+        out.to_lowercase().contains("dead")
+    });
+    set_inventory(&lab, &inventory_with_memory(&lab, "500 MiB"));
+    let before: Vec<_> = footprint(&lab).into_iter().take(2).collect();
+    let out = fleet(&lab, &["apply", "--yes"]);
+    assert_exit(&out, 1, "apply with a metadata server down");
+    let text = printed(&out);
+    assert!(text.contains("n3") && text.contains("dead"), "{text}");
+    let after: Vec<_> = footprint(&lab).into_iter().take(2).collect();
+    assert_eq!(after, before, "n1 and n2 neither changed nor restarted");
+}

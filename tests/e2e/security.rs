@@ -1,0 +1,290 @@
+//! Security on the lab: an inventory secret never shows in output, logs, diffs, JSON or any
+//! process's arguments; config files keep their owner and mode (0600 when new); inventory values
+//! full of shell syntax (spaces, quotes, `;`, `$(...)`, backticks) in a config path and service
+//! commands never reach a shell; a tampered agent on a host is never run.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lab::{Kind, Lab, Spec};
+
+use crate::faults::{CONFIG, assert_cluster_of, printed, set_inventory};
+use crate::harness::{self, assert_exit};
+
+/// Every shell metacharacter that matters, in a directory and a file name. If any reached a
+/// shell, `touch` would leave a `pwned-*` file behind.
+const ODD_DIR: &str = "/etc/restate/odd dir;$(touch pwned-dir)";
+const ODD_FILE: &str = "n2 'q' \"dq\" ;`touch pwned-tick` $(touch pwned-file).toml";
+
+fn odd_path() -> String {
+    format!("{ODD_DIR}/{ODD_FILE}")
+}
+
+/// A TOML basic string holding `text`.
+fn toml_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// One argument in the inventory's command syntax (POSIX single quotes).
+fn argv_word(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// restate-fleet with the secret in its environment (the inventory reads it from there).
+fn fleet_with_secret(lab: &Lab, secret: &str, args: &[&str]) -> Output {
+    let binary = lab::paths::workspace_binary("restate-fleet").expect("restate-fleet is built");
+    Command::new(binary)
+        .arg("-i")
+        .arg(lab.inventory_path())
+        .arg("--known-hosts")
+        .arg(lab.known_hosts_path())
+        .args(args)
+        .env("RF_E2E_SECRET", secret)
+        .stdin(Stdio::null())
+        .output()
+        .expect("restate-fleet runs")
+}
+
+/// Samples every process's command line on the machine (the lab's hosts share its pid
+/// namespace) until stopped; returns the ones that held `needle`.
+struct ArgvWatch {
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Vec<String>>>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl ArgvWatch {
+    fn start(needle: String) -> ArgvWatch {
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (s, f) = (stop.clone(), seen.clone());
+        let thread = std::thread::spawn(move || {
+            let mut samples = 0;
+            while !s.load(Ordering::Relaxed) {
+                for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+                    let Ok(argv) = std::fs::read(entry.path().join("cmdline")) else {
+                        continue;
+                    };
+                    let argv = String::from_utf8_lossy(&argv).replace('\0', " ");
+                    if argv.contains(&needle) {
+                        f.lock().expect("lock").push(argv);
+                    }
+                }
+                samples += 1;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            samples
+        });
+        ArgvWatch {
+            stop,
+            seen,
+            thread: Some(thread),
+        }
+    }
+
+    fn finish(mut self) -> (u64, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        let samples = self.thread.take().map_or(0, |t| t.join().expect("watcher"));
+        let seen = self.seen.lock().expect("lock").clone();
+        (samples, seen)
+    }
+}
+
+impl Drop for ArgvWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn mode_and_owner(path: &Path) -> (u32, u32, u32) {
+    let meta = std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (meta.mode() & 0o7777, meta.uid(), meta.gid())
+}
+
+/// No `pwned-*` file wherever an injected `touch` could have run.
+fn assert_nothing_injected(lab: &Lab) {
+    let mut places = vec![
+        Path::new("/root").to_path_buf(),
+        Path::new("/").to_path_buf(),
+    ];
+    for host in lab.hosts() {
+        for dir in ["/tmp", "/var/lib/restate", "/etc/restate", ODD_DIR] {
+            places.push(host.path(dir).expect("private path"));
+        }
+    }
+    for place in places {
+        for entry in std::fs::read_dir(&place).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            assert!(
+                !name.starts_with("pwned"),
+                "{}: an inventory value reached a shell",
+                entry.path().display()
+            );
+        }
+    }
+}
+
+#[test]
+fn secrets_stay_secret_modes_are_kept_and_inventory_values_never_reach_a_shell() {
+    let lab = harness::lab(Spec::new(2).with(1, Kind::Existing));
+    let secret = format!(
+        "rf-secret-{}-{:x}",
+        std::process::id(),
+        lab.state.gateway.to_bits()
+    );
+    let n2 = format!("[hosts.n2]\naddress = \"{}\"\n", lab.host("n2").address);
+    let script = lab::host::SERVICE_SCRIPT;
+    let config_env = argv_word(&format!("RESTATE_CONFIG={}", odd_path()));
+    let command = |action: &str| {
+        toml_string(&format!(
+            "env {config_env} {script} {action} '$(touch /tmp/pwned)' \"; touch /tmp/pwned\""
+        ))
+    };
+    let inventory = lab
+        .inventory()
+        .replace(
+            "aws-secret-access-key = \"test\"",
+            "aws-secret-access-key = { env = \"RF_E2E_SECRET\" }",
+        )
+        .replace(
+            &n2,
+            &format!(
+                "{n2}config-path = {}\nservice = {{ manager = \"command\", start = {}, stop = {}, restart = {}, status = {} }}\n",
+                toml_string(&odd_path()),
+                command("start"),
+                command("stop"),
+                command("restart"),
+                command("status"),
+            ),
+        );
+    set_inventory(&lab, &inventory);
+    std::fs::create_dir_all(lab.host("n2").path(ODD_DIR).expect("path")).expect("odd dir");
+
+    // n1's file has an owner and mode of its own, which must survive the change.
+    let n1_config = lab.host("n1").path(CONFIG).expect("path");
+    std::os::unix::fs::chown(&n1_config, Some(4321), Some(4321)).expect("chown");
+    std::fs::set_permissions(&n1_config, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+
+    let watch = ArgvWatch::start(secret.clone());
+    let plan = fleet_with_secret(&lab, &secret, &["plan"]);
+    assert_exit(&plan, 0, "plan");
+    assert!(printed(&plan).contains("<redacted>"), "{}", printed(&plan));
+    let plan_json = fleet_with_secret(&lab, &secret, &["plan", "--output", "json"]);
+    assert_exit(&plan_json, 0, "plan --output json");
+    let apply = fleet_with_secret(
+        &lab,
+        &secret,
+        &["-vv", "apply", "--yes", "--output", "json"],
+    );
+    assert_exit(&apply, 0, "apply");
+    let status = fleet_with_secret(&lab, &secret, &["-vv", "status", "--output", "json"]);
+    assert_exit(&status, 0, "status");
+    let (samples, seen) = watch.finish();
+    assert!(
+        samples > 10,
+        "the watcher sampled the process table ({samples} times)"
+    );
+    assert!(
+        seen.is_empty(),
+        "the secret in a process's arguments: {seen:?}"
+    );
+    for (what, out) in [
+        ("plan", &plan),
+        ("plan json", &plan_json),
+        ("apply", &apply),
+        ("status", &status),
+    ] {
+        assert!(!printed(out).contains(&secret), "{what} printed the secret");
+    }
+    serde_json::from_slice::<serde_json::Value>(&apply.stdout)
+        .expect("apply printed one JSON document");
+
+    // The secret is where it must be, in files only root (or the file's owner) can read.
+    let n1_text = std::fs::read_to_string(&n1_config).expect("read n1");
+    assert!(n1_text.contains(&secret), "n1 got the secret");
+    assert_eq!(
+        mode_and_owner(&n1_config),
+        (0o640, 4321, 4321),
+        "n1 kept owner and mode"
+    );
+    let n2_config = lab.host("n2").path(&odd_path()).expect("path");
+    assert!(
+        std::fs::read_to_string(&n2_config)
+            .expect("n2 file")
+            .contains(&secret)
+    );
+    assert_eq!(mode_and_owner(&n2_config).0, 0o600, "a new file is 0600");
+    for host in ["n1", "n2"] {
+        let dir = if host == "n1" {
+            "/etc/restate".to_string()
+        } else {
+            ODD_DIR.to_string()
+        };
+        let backups = lab
+            .host(host)
+            .path(&format!("{dir}/.restate-fleet-backups"))
+            .expect("path");
+        for entry in std::fs::read_dir(&backups).into_iter().flatten().flatten() {
+            let mode = mode_and_owner(&entry.path()).0;
+            assert_eq!(
+                mode & 0o007,
+                0,
+                "{}: backup readable by others",
+                entry.path().display()
+            );
+        }
+    }
+    assert_cluster_of(&lab, "n1", &["n1", "n2"]);
+    assert_nothing_injected(&lab);
+
+    // A tampered agent is never run: the next run finds the hash wrong and uploads it again.
+    let agents = lab
+        .host("n1")
+        .path("/var/lib/restate-fleet/agent")
+        .expect("path");
+    let agent = std::fs::read_dir(&agents)
+        .expect("agent dir")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("restate-fleet-agent-"))
+        })
+        .expect("the uploaded agent");
+    std::fs::write(&agent, "#!/bin/sh\ntouch /tmp/tampered\necho '{}'\n").expect("tamper");
+    let check = fleet_with_secret(&lab, &secret, &["check", "--output", "json"]);
+    assert_exit(&check, 0, "check after tampering");
+    let json: serde_json::Value = serde_json::from_slice(&check.stdout).expect("JSON");
+    let n1 = json["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .find(|h| h["host"] == "n1")
+        .expect("n1");
+    assert!(
+        n1["agent_bytes_uploaded"].as_u64().unwrap_or(0) > 0,
+        "re-uploaded: {n1}"
+    );
+    assert!(
+        !lab.host("n1").path("/tmp/tampered").expect("path").exists(),
+        "the tampered agent ran"
+    );
+    let sum = Command::new("sha256sum")
+        .arg(&agent)
+        .output()
+        .expect("sha256sum");
+    let sum = String::from_utf8_lossy(&sum.stdout);
+    let name = agent
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        name.ends_with(sum.split_whitespace().next().unwrap_or("-")),
+        "{name} vs {sum}"
+    );
+}
