@@ -202,14 +202,18 @@ fn broken_inventories_and_hosts_that_must_not_be_touched() {
             &format!("\n[hosts.n3]\naddress = \"{}\"\n", lab.host("n3").address),
             "\n",
         )
-        .replace("[cluster]\n", "[cluster]\nmetadata-servers = [\"n1\"]\n");
+        .replace("[cluster]\n", "[cluster]\nmetadata-servers = [\"n1\"]\n")
+        .replace(
+            &n2_table(&lab),
+            &format!("{}{WORKER_ROLES}", n2_table(&lab)),
+        );
     set_inventory(&lab, &without_n3);
     assert_exit(&fleet(&lab, &["apply", "--yes"]), 0, "n1 + n2");
-    let n2_address = format!("\n[hosts.n2]\naddress = \"{}\"\n", lab.host("n2").address);
+    let n2_address = format!("\n{}{WORKER_ROLES}", n2_table(&lab));
     let taken = without_n3.replace(
         &n2_address,
         &format!(
-            "\n[hosts.n3]\naddress = \"{}\"\nnode-name = \"n2\"\n",
+            "\n[hosts.n3]\naddress = \"{}\"\nnode-name = \"n2\"\n{WORKER_ROLES}",
             lab.host("n3").address
         ),
     );
@@ -229,6 +233,15 @@ fn broken_inventories_and_hosts_that_must_not_be_touched() {
         "a taken node-name: something changed"
     );
     assert!(config_of(&lab, "n3").is_none());
+}
+
+/// Roles without metadata-server: a metadata-server node joins the metadata cluster by itself,
+/// and two members could not lose one for n1's restart.
+pub const WORKER_ROLES: &str =
+    "roles = [\"worker\", \"admin\", \"log-server\", \"http-ingress\"]\n";
+
+pub fn n2_table(lab: &Lab) -> String {
+    format!("[hosts.n2]\naddress = \"{}\"\n", lab.host("n2").address)
 }
 
 fn faults_config() -> &'static str {

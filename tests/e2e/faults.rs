@@ -400,9 +400,7 @@ fn two_runs_at_once_interrupted_and_killed_runs_and_a_metadata_server_down() {
 
     // n3 (a metadata server) down: restarting members for a config change would leave 1 of 3.
     lab.host("n3").stop_restate().expect("stop n3");
-    restatectl_until(&lab, "n1", &["status"], WAIT, |out| {
-        out.to_lowercase().contains("dead")
-    });
+    restatectl_until(&lab, "n1", &["status"], WAIT, |out| out.contains("offline"));
     set_inventory(&lab, &inventory_with_memory(&lab, "500 MiB"));
     let before: Vec<_> = footprint(&lab).into_iter().take(2).collect();
     let out = fleet(&lab, &["apply", "--yes"]);

@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use lab::{Kind, Lab, Spec};
 
-use crate::faults::{CONFIG, assert_cluster_of, printed, set_inventory};
-use crate::harness::{self, assert_exit};
+use crate::bad_input::WORKER_ROLES;
+use crate::faults::{CONFIG, printed, set_inventory};
+use crate::harness::{self, assert_exit, restatectl_until};
 
 /// Every shell metacharacter that matters, in a directory and a file name. If any reached a
 /// shell, `touch` would leave a `pwned-*` file behind.
@@ -146,6 +147,7 @@ fn secrets_stay_secret_modes_are_kept_and_inventory_values_never_reach_a_shell()
     };
     let inventory = lab
         .inventory()
+        .replace("[cluster]\n", "[cluster]\nmetadata-servers = [\"n1\"]\n")
         .replace(
             "aws-secret-access-key = \"test\"",
             "aws-secret-access-key = { env = \"RF_E2E_SECRET\" }",
@@ -153,7 +155,7 @@ fn secrets_stay_secret_modes_are_kept_and_inventory_values_never_reach_a_shell()
         .replace(
             &n2,
             &format!(
-                "{n2}config-path = {}\nservice = {{ manager = \"command\", start = {}, stop = {}, restart = {}, status = {} }}\n",
+                "{n2}{WORKER_ROLES}config-path = {}\nservice = {{ manager = \"command\", start = {}, stop = {}, restart = {}, status = {} }}\n",
                 toml_string(&odd_path()),
                 command("start"),
                 command("stop"),
@@ -238,7 +240,9 @@ fn secrets_stay_secret_modes_are_kept_and_inventory_values_never_reach_a_shell()
             );
         }
     }
-    assert_cluster_of(&lab, "n1", &["n1", "n2"]);
+    restatectl_until(&lab, "n1", &["status"], Duration::from_secs(60), |out| {
+        out.contains(" n1 ") && out.contains(" n2 ") && !out.contains("offline")
+    });
     assert_nothing_injected(&lab);
 
     // A tampered agent is never run: the next run finds the hash wrong and uploads it again.
