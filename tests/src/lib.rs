@@ -29,6 +29,9 @@ pub use state::{LabState, gc, list, load, running};
 /// How long a lab waits for a restate-server to report Alive.
 pub const RESTATE_START_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How many hosts are created at once.
+const CREATE_BATCH: usize = 16;
+
 /// What to bring up: hosts `n1..nN`, each of a [`Kind`].
 #[derive(Debug, Clone)]
 pub struct Spec {
@@ -102,24 +105,60 @@ impl Lab {
         lab.state.save()?;
 
         lab.client_key()?;
-        for (index, kind) in spec.kinds.iter().enumerate() {
+        let authorized_keys = dir.join("authorized_keys");
+        let make = |index: usize| -> Result<(Host, Child)> {
             let name = format!("n{}", index + 1);
             let ns = format!("rf-{id}-{name}");
             let veth = format!("rf{id}v{}", index + 1);
             let address = subnet.host(index);
             net::add_host(&ns, &veth, &bridge, address)?;
-            let (host, child) = host::create(host::Spec {
+            host::create(host::Spec {
                 name: &name,
-                kind: *kind,
+                kind: spec.kinds[index],
                 address,
                 ns,
                 veth,
                 dir: dir.join("hosts").join(&name),
-                authorized_keys: &dir.join("authorized_keys"),
-            })?;
-            lab.children.push(child);
-            lab.state.hosts.push(host);
+                authorized_keys: &authorized_keys,
+            })
+        };
+        // The first host alone: `ip netns add` sets up the shared /run/netns mount on first use,
+        // which concurrent calls would race on. The rest in parallel batches, since a host is
+        // mostly waiting on ip, ssh-keygen and sshd (100 hosts one by one take most of a minute).
+        let indices: Vec<usize> = (0..spec.kinds.len()).collect();
+        let (first, rest) = indices.split_at(1);
+        for batch in std::iter::once(first).chain(rest.chunks(CREATE_BATCH)) {
+            let made: Vec<Result<(Host, Child)>> = std::thread::scope(|scope| {
+                let workers: Vec<_> = batch
+                    .iter()
+                    .map(|&index| scope.spawn(move || make(index)))
+                    .collect();
+                workers
+                    .into_iter()
+                    .map(|worker| {
+                        worker.join().unwrap_or_else(|_| {
+                            Err(anyhow::anyhow!("creating a lab host panicked"))
+                        })
+                    })
+                    .collect()
+            });
+            // Every host made is recorded before any error returns, so teardown removes it.
+            let mut failure = None;
+            for result in made {
+                match result {
+                    Ok((host, child)) => {
+                        lab.children.push(child);
+                        lab.state.hosts.push(host);
+                    }
+                    Err(err) => {
+                        failure.get_or_insert(err);
+                    }
+                }
+            }
             lab.state.save()?;
+            if let Some(err) = failure {
+                return Err(err);
+            }
         }
         let moto = s3::start(lab.state.gateway, &dir)?;
         lab.state.moto_pid = Some(moto.id());
