@@ -231,12 +231,26 @@ impl<'a> Executor<'a> {
             .map_err(|e| {
                 format!("cluster: partitions not running, so they cannot be snapshotted: {e}")
             })?;
-        let report = crate::admin::first_answer(&clients, "snapshots", |c| async move {
-            c.snapshot_all_partitions(true, Retry::default()).await
-        })
-        .await
-        .map_err(|e| format!("cluster: snapshots: {e}"))?
-        .value;
+        // Right after a node joined (a re-run after an interrupted join), partitions move to it
+        // and the node asked answers "Partition not found" for a moment: snapshots are safe to
+        // retry, so retry those until the settle timeout; any other failure stops at once.
+        let deadline = Instant::now() + self.timeouts.settle;
+        let report = loop {
+            let report = crate::admin::first_answer(&clients, "snapshots", |c| async move {
+                c.snapshot_all_partitions(true, Retry::default()).await
+            })
+            .await
+            .map_err(|e| format!("cluster: snapshots: {e}"))?
+            .value;
+            let moving = report.failures().next().is_some()
+                && report
+                    .failures()
+                    .all(|(_, e)| e.to_string().contains("Partition not found"));
+            if !moving || Instant::now() >= deadline {
+                break report;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        };
         let failures: Vec<String> = report
             .failures()
             .map(|(p, e)| format!("partition {p}: {e}"))
