@@ -166,7 +166,15 @@ fn classify(fleet: &Fleet, reached: &Reached, facts: &Facts, view: Option<&Clust
             }
         }
     }
-    if data.is_some() {
+    // A node running under our cluster-name is one, even when the view missed it: right after a
+    // restart its admin API answers with no nodes for a moment, and the data directory is not
+    // always where the agent looks (a relative base-dir under the service's working directory).
+    // Taking it for new would provision or join it again, skipping the snapshots.
+    let running_ours = facts
+        .health
+        .as_ref()
+        .is_some_and(|h| h.cluster_name.as_deref() == Some(ours));
+    if data.is_some() || running_ours {
         // Data of our cluster but unknown to it (or no cluster answered): it was a member.
         return Class::Member;
     }
