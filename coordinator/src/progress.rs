@@ -66,12 +66,17 @@ impl Progress {
 
 impl Live {
     fn host_bar(&self, host: &str) -> ProgressBar {
-        let mut hosts = self.hosts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut hosts = self
+            .hosts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         hosts
             .entry(host.to_string())
             .or_insert_with(|| {
                 let bar = self.multi.add(ProgressBar::new_spinner());
-                if let Ok(style) = ProgressStyle::with_template("  {spinner} {prefix:<16} {wide_msg}") {
+                if let Ok(style) =
+                    ProgressStyle::with_template("  {spinner} {prefix:<16} {wide_msg}")
+                {
                     bar.set_style(style);
                 }
                 bar.set_prefix(host.to_string());
@@ -85,7 +90,10 @@ impl Live {
 impl Drop for Progress {
     fn drop(&mut self) {
         if let Some(live) = &self.live {
-            let hosts = live.hosts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let hosts = live
+                .hosts
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             for bar in hosts.values() {
                 bar.finish();
             }

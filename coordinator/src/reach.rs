@@ -12,7 +12,9 @@ use restate_fleet_proto::agent::{
 use tokio::sync::Mutex;
 
 use crate::admin::{self, AdminClient, Timeouts};
-use crate::ssh::{AGENT_REMOTE_DIR, AgentLocator, ExecStream, Session, SshClient, SshError, Target};
+use crate::ssh::{
+    AGENT_REMOTE_DIR, AgentLocator, ExecStream, Session, SshClient, SshError, Target,
+};
 
 /// How gRPC calls reach a node's fabric port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -84,7 +86,8 @@ pub async fn reach_all(
             (index, result)
         });
     }
-    let mut results: Vec<Option<Result<Reached, ReachError>>> = hosts.iter().map(|_| None).collect();
+    let mut results: Vec<Option<Result<Reached, ReachError>>> =
+        hosts.iter().map(|_| None).collect();
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok((index, result)) => results[index] = Some(result),
@@ -174,10 +177,11 @@ impl Reached {
                 detail: String::from_utf8_lossy(agent.stderr()).trim().to_string(),
             });
         };
-        let response: Response = serde_json::from_str(&answer).map_err(|e| ReachError::AgentGone {
-            host: self.name().to_string(),
-            detail: format!("unreadable answer ({e}): {answer}"),
-        })?;
+        let response: Response =
+            serde_json::from_str(&answer).map_err(|e| ReachError::AgentGone {
+                host: self.name().to_string(),
+                detail: format!("unreadable answer ({e}): {answer}"),
+            })?;
         response
             .into_result()
             .map_err(|error| ReachError::agent(self.name(), error))
@@ -195,9 +199,9 @@ impl Reached {
 
 fn service_manager(service: &restate_fleet_inventory::Service) -> ServiceManager {
     match service {
-        restate_fleet_inventory::Service::Systemd { unit } => ServiceManager::Systemd {
-            unit: unit.clone(),
-        },
+        restate_fleet_inventory::Service::Systemd { unit } => {
+            ServiceManager::Systemd { unit: unit.clone() }
+        }
         restate_fleet_inventory::Service::Command {
             start,
             stop,

@@ -36,7 +36,11 @@ pub async fn run(global: &Global, args: ApplyArgs) -> anyhow::Result<Outcome> {
             .steps
             .iter()
             .any(|s| matches!(s, Step::FixMember { .. } | Step::RollMember { .. }));
-        if touches_members && !yes { confirm(plan) } else { Ok(()) }
+        if touches_members && !yes {
+            confirm(plan)
+        } else {
+            Ok(())
+        }
     });
     let report = rollout::run(fleet, reached, unreachable, options, &progress).await;
     print_report(global, &report, Mode::Apply)?;
@@ -98,7 +102,10 @@ fn holder() -> String {
     let machine = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "unknown".into());
-    format!("restate-fleet by {user}@{machine} pid {}", std::process::id())
+    format!(
+        "restate-fleet by {user}@{machine} pid {}",
+        std::process::id()
+    )
 }
 
 pub fn print_report(global: &Global, report: &Report, mode: Mode) -> anyhow::Result<()> {
@@ -118,7 +125,11 @@ pub fn print_report(global: &Global, report: &Report, mode: Mode) -> anyhow::Res
             host.host,
             class,
             host.restate_version.as_deref().unwrap_or("-"),
-            if host.running { "running" } else { "not running" }
+            if host.running {
+                "running"
+            } else {
+                "not running"
+            }
         ));
     }
     for warning in &report.warnings {
@@ -132,7 +143,12 @@ pub fn print_report(global: &Global, report: &Report, mode: Mode) -> anyhow::Res
     {
         if mode == Mode::Plan {
             for file in &plan.files {
-                out.push_str(&format!("\n{}: {}\n{}", file.host, file.preview.path.display(), file.preview.diff));
+                out.push_str(&format!(
+                    "\n{}: {}\n{}",
+                    file.host,
+                    file.preview.path.display(),
+                    file.preview.diff
+                ));
             }
         }
         if plan.steps.is_empty() {

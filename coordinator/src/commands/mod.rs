@@ -91,8 +91,11 @@ pub(crate) async fn reach_hosts(
         .iter()
         .find_map(|h| h.ssh.identity_passphrase.as_ref())
         .map(|s| s.expose().to_string());
-    let mut options =
-        SshOptions::from_env(global.known_hosts.clone(), global.accept_new_host_keys, passphrase)?;
+    let mut options = SshOptions::from_env(
+        global.known_hosts.clone(),
+        global.accept_new_host_keys,
+        passphrase,
+    )?;
     options.forks = global.forks.max(1);
     let client = SshClient::new(options);
     progress.step(&format!("reaching {} host(s)", hosts.len()));

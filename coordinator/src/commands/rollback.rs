@@ -40,7 +40,10 @@ pub async fn run(global: &Global, args: RollbackArgs) -> anyhow::Result<Outcome>
         if !unreachable.is_empty() {
             break;
         }
-        progress.host(host.name(), "restoring the previous restate.toml and restarting");
+        progress.host(
+            host.name(),
+            "restoring the previous restate.toml and restarting",
+        );
         let op = Operation::Rollback {
             node: host.node_target(timeout),
         };
@@ -56,7 +59,10 @@ pub async fn run(global: &Global, args: RollbackArgs) -> anyhow::Result<Outcome>
                 ),
             ),
             Ok(other) => {
-                recap.failed(host.name(), &format!("not healthy after the rollback: {other:?}"));
+                recap.failed(
+                    host.name(),
+                    &format!("not healthy after the rollback: {other:?}"),
+                );
                 break;
             }
             Err(err) => {

@@ -27,7 +27,8 @@ pub async fn run(global: &Global) -> anyhow::Result<Outcome> {
         .cloned()
         .collect();
     let progress = Progress::new(global.quiet || global.output == Output::Json);
-    let (reached, unreachable) = super::reach_hosts(global, fleet, &hosts, false, &progress).await?;
+    let (reached, unreachable) =
+        super::reach_hosts(global, fleet, &hosts, false, &progress).await?;
     let clients: Vec<_> = reached.iter().map(|r| r.admin.clone()).collect();
     let (view, error) = match admin::gather(&clients).await {
         Ok(view) => (Some(view), None),
@@ -81,15 +82,21 @@ pub async fn run(global: &Global) -> anyhow::Result<Outcome> {
     let healthy = view.as_ref().is_some_and(|v| v.all_alive())
         && report.unknown_to_cluster.is_empty()
         && report.unreachable.is_empty();
-    Ok(if healthy { Outcome::Done } else { Outcome::Failed })
+    Ok(if healthy {
+        Outcome::Done
+    } else {
+        Outcome::Failed
+    })
 }
 
 /// The status table: one row per node, then the cluster configuration.
 pub fn table(view: &ClusterView) -> String {
-    let mut rows = vec![[
-        "NODE", "ID", "ADDRESS", "STATE", "UPTIME", "METADATA", "LEADER", "FOLLOWER", "ROLES",
-    ]
-    .map(String::from)];
+    let mut rows = vec![
+        [
+            "NODE", "ID", "ADDRESS", "STATE", "UPTIME", "METADATA", "LEADER", "FOLLOWER", "ROLES",
+        ]
+        .map(String::from),
+    ];
     for node in &view.nodes {
         let metadata = if view.metadata.leader == Some(node.id) {
             "leader"
@@ -103,7 +110,9 @@ pub fn table(view: &ClusterView) -> String {
             format!("N{}:{}", node.id, node.generation),
             node.address.clone(),
             if node.alive { "alive" } else { "dead" }.to_string(),
-            node.uptime_s.map(|s| format!("{s}s")).unwrap_or_else(|| "-".into()),
+            node.uptime_s
+                .map(|s| format!("{s}s"))
+                .unwrap_or_else(|| "-".into()),
             metadata.to_string(),
             node.leader_partitions.to_string(),
             node.follower_partitions.to_string(),
@@ -139,7 +148,11 @@ pub fn table(view: &ClusterView) -> String {
         .iter()
         .map(|(k, n)| format!("{n} {k}"))
         .collect();
-    out.push_str(&format!("logs: {} ({} tails)\n", view.logs.count, kinds.join(", ")));
+    out.push_str(&format!(
+        "logs: {} ({} tails)\n",
+        view.logs.count,
+        kinds.join(", ")
+    ));
     out.push_str(&format!("answered by {}\n", view.answered_by));
     out
 }

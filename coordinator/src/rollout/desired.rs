@@ -28,7 +28,12 @@ pub fn metadata_addresses(fleet: &Fleet) -> Vec<String> {
 /// The patch that takes `host`'s file to what the inventory says. `pinned_provider` is the file's
 /// current `[bifrost] default-provider`, which is rewritten only when it pins something other than
 /// the replicated loglet.
-pub fn patch(fleet: &Fleet, host: &Host, scope: Scope, pinned_provider: Option<&str>) -> Vec<PatchOp> {
+pub fn patch(
+    fleet: &Fleet,
+    host: &Host,
+    scope: Scope,
+    pinned_provider: Option<&str>,
+) -> Vec<PatchOp> {
     let mut ops = vec![
         PatchOp::set(&["cluster-name"], fleet.cluster.name.as_str()),
         PatchOp::set(&["node-name"], host.node_name.as_str()),
@@ -154,15 +159,27 @@ roles = ["worker", "log-server"]
         assert_eq!(set("cluster-name"), ConfigValue::from("prod"));
         assert_eq!(set("node-name"), ConfigValue::from("n3"));
         assert_eq!(set("auto-provision"), ConfigValue::Bool(false));
-        assert_eq!(set("advertised-address"), ConfigValue::from("http://10.0.0.3:5122/"));
-        assert_eq!(set("roles"), ConfigValue::from(vec!["worker", "log-server"]));
+        assert_eq!(
+            set("advertised-address"),
+            ConfigValue::from("http://10.0.0.3:5122/")
+        );
+        assert_eq!(
+            set("roles"),
+            ConfigValue::from(vec!["worker", "log-server"])
+        );
         // Only n1 and n2 run a metadata server.
         assert_eq!(
             set("metadata-client.addresses"),
             ConfigValue::from(vec!["http://10.0.0.1:5122/", "http://10.0.0.2:5122/"])
         );
-        assert_eq!(set("worker.snapshots.destination"), ConfigValue::from("s3://bucket/prod"));
-        assert_eq!(set("rocksdb-total-memory-size"), ConfigValue::from("512 MiB"));
+        assert_eq!(
+            set("worker.snapshots.destination"),
+            ConfigValue::from("s3://bucket/prod")
+        );
+        assert_eq!(
+            set("rocksdb-total-memory-size"),
+            ConfigValue::from("512 MiB")
+        );
         let secret = find(&ops, "worker.snapshots.aws-secret-access-key").expect("secret key");
         assert!(secret.is_secret());
         assert!(find(&ops, "bifrost.default-provider").is_none());

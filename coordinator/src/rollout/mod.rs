@@ -30,6 +30,9 @@ pub enum Mode {
     Apply,
 }
 
+/// Asked with the plan before anything changes; an error stops the run unchanged.
+pub type Confirm = Box<dyn Fn(&Plan) -> Result<(), String> + Send + Sync>;
+
 pub struct Options {
     pub mode: Mode,
     /// `--replication N`, over the inventory's.
@@ -40,7 +43,7 @@ pub struct Options {
     pub limit: Option<Vec<String>>,
     pub timeouts: Timeouts,
     /// Asked with the plan before anything changes; an error stops the run unchanged.
-    pub confirm: Box<dyn Fn(&Plan) -> Result<(), String> + Send + Sync>,
+    pub confirm: Confirm,
 }
 
 /// Everything a run found and did, for the human report and `--output json`.

@@ -112,7 +112,11 @@ pub async fn preview(host: &Surveyed, patch: Vec<PatchOp>) -> Result<PatchPrevie
     }
 }
 
-pub async fn plan(fleet: &Fleet, survey: &Survey, replication: Option<u32>) -> Result<Plan, ReachError> {
+pub async fn plan(
+    fleet: &Fleet,
+    survey: &Survey,
+    replication: Option<u32>,
+) -> Result<Plan, ReachError> {
     let mut steps = Vec::new();
     let mut files = Vec::new();
     let members: Vec<&Surveyed> = survey.members().collect();
@@ -184,7 +188,8 @@ pub async fn plan(fleet: &Fleet, survey: &Survey, replication: Option<u32>) -> R
             let parse = |r: &Option<String>| r.as_deref().and_then(replication_count).unwrap_or(1);
             parse(&v.config.partition_replication).min(parse(&v.config.log_replication))
         });
-        if current.is_none_or(|c| c < to) && !matches!(steps.first(), Some(Step::Provision { .. })) {
+        if current.is_none_or(|c| c < to) && !matches!(steps.first(), Some(Step::Provision { .. }))
+        {
             steps.push(Step::RaiseReplication { to });
         }
     }
@@ -203,18 +208,6 @@ pub fn replication_count(text: &str) -> Option<u32> {
         .ok()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::replication_count;
-
-    #[test]
-    fn replication_reads_both_forms() {
-        assert_eq!(replication_count("{node: 2}"), Some(2));
-        assert_eq!(replication_count("3"), Some(3));
-        assert_eq!(replication_count("{zone: x}"), None);
-    }
-}
-
 impl Plan {
     /// Keeps the cluster-wide steps and the host steps of the `--limit` hosts only.
     pub fn restrict_to(&mut self, hosts: &[String]) {
@@ -228,5 +221,17 @@ impl Plan {
             _ => true,
         });
         self.files.retain(|f| kept(&f.host));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replication_count;
+
+    #[test]
+    fn replication_reads_both_forms() {
+        assert_eq!(replication_count("{node: 2}"), Some(2));
+        assert_eq!(replication_count("3"), Some(3));
+        assert_eq!(replication_count("{zone: x}"), None);
     }
 }

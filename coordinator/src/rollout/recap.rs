@@ -140,7 +140,9 @@ impl Recap {
             out.push_str(&format!("  {:>6.1}s  {}\n", t.seconds, t.step));
         }
         if let Some(limit) = self.retry_limit() {
-            out.push_str(&format!("  re-run just these hosts with: --limit {limit}\n"));
+            out.push_str(&format!(
+                "  re-run just these hosts with: --limit {limit}\n"
+            ));
         }
         out
     }

@@ -1,9 +1,9 @@
 //! Steps 1 and 2 of the guide, changing nothing: every host's facts, its class (member, new or
 //! conflicting), the cluster as its admin API sees it, and what stands in the way of growing it.
 
+use futures_util::future::join_all;
 use restate_fleet_inventory::{Fleet, Role};
 use restate_fleet_proto::agent::{Facts, Operation, Reply};
-use futures_util::future::join_all;
 use serde::Serialize;
 
 use crate::admin::{self, AdminClient, ClusterView};
@@ -138,7 +138,8 @@ fn classify(fleet: &Fleet, reached: &Reached, facts: &Facts, view: Option<&Clust
     {
         return Class::Conflicting(format!(
             "its data directory {} belongs to cluster {theirs:?}, not {ours:?}; move that data away or remove the host from the inventory",
-            data.map(|d| d.path.display().to_string()).unwrap_or_default()
+            data.map(|d| d.path.display().to_string())
+                .unwrap_or_default()
         ));
     }
     let values = &facts.config.values;
@@ -152,18 +153,17 @@ fn classify(fleet: &Fleet, reached: &Reached, facts: &Facts, view: Option<&Clust
             host.node_name
         ));
     }
-    if let Some(view) = view {
-        if let Some(node) = view.node(&host.node_name) {
-            let here = node.address.trim_end_matches('/') == host.advertised_address.trim_end_matches('/');
-            if here || has_history {
-                return Class::Member;
-            }
-            if node.alive {
-                return Class::Conflicting(format!(
-                    "node-name {:?} is taken by live node N{} at {}; give this host another node-name",
-                    host.node_name, node.id, node.address
-                ));
-            }
+    if let Some(node) = view.and_then(|view| view.node(&host.node_name)) {
+        let here =
+            node.address.trim_end_matches('/') == host.advertised_address.trim_end_matches('/');
+        if here || has_history {
+            return Class::Member;
+        }
+        if node.alive {
+            return Class::Conflicting(format!(
+                "node-name {:?} is taken by live node N{} at {}; give this host another node-name",
+                host.node_name, node.id, node.address
+            ));
         }
     }
     // A node running under our cluster-name is one, even when the view missed it: right after a
@@ -209,15 +209,22 @@ fn preflight(fleet: &Fleet, survey: &mut Survey) {
                 )),
             },
         }
-        if !host.reached.host.has_role(Role::LogServer) && host.reached.host.has_role(Role::Worker) {
+        if !host.reached.host.has_role(Role::LogServer) && host.reached.host.has_role(Role::Worker)
+        {
             warnings.push(format!(
                 "{name}: no log-server role; the replicated loglet stores no logs on this node"
             ));
         }
     }
     if versions.len() > 1 {
-        let list: Vec<String> = versions.iter().map(|v| format!("{}.{}.{}", v.0, v.1, v.2)).collect();
-        warnings.push(format!("mixed restate-server versions: {}", list.join(", ")));
+        let list: Vec<String> = versions
+            .iter()
+            .map(|v| format!("{}.{}.{}", v.0, v.1, v.2))
+            .collect();
+        warnings.push(format!(
+            "mixed restate-server versions: {}",
+            list.join(", ")
+        ));
     }
     let members: Vec<&Surveyed> = survey.members().collect();
     match &survey.view {
@@ -250,7 +257,9 @@ fn preflight(fleet: &Fleet, survey: &mut Survey) {
     }
     if survey.new_hosts().next().is_some()
         && fleet.cluster.snapshots.is_none()
-        && !members.iter().any(|m| m.facts.config.values.snapshots_destination.is_some())
+        && !members
+            .iter()
+            .any(|m| m.facts.config.values.snapshots_destination.is_some())
         && !members.is_empty()
     {
         problems.push(
@@ -259,9 +268,12 @@ fn preflight(fleet: &Fleet, survey: &mut Survey) {
     }
     // Members get the new metadata list by a rolling restart, which keeps a quorum only with
     // three or more metadata servers: two would stop the run half way, so refuse up front.
-    let joining_metadata = survey
-        .new_hosts()
-        .any(|h| fleet.cluster.metadata_servers.contains(&h.reached.host.name));
+    let joining_metadata = survey.new_hosts().any(|h| {
+        fleet
+            .cluster
+            .metadata_servers
+            .contains(&h.reached.host.name)
+    });
     if fleet.cluster.metadata_servers.len() == 2 && !members.is_empty() && joining_metadata {
         problems.push(format!(
             "the inventory names 2 metadata servers ({}): the existing node could then not restart without losing the metadata quorum; name 1 or 3 or more in [cluster] metadata-servers",
@@ -277,7 +289,11 @@ pub fn parse_version(text: &str) -> Option<(u64, u64, u64)> {
     let core = text.trim().trim_start_matches('v');
     let core = core.split(['-', '+', ' ']).next()?;
     let mut parts = core.split('.').map(|p| p.parse::<u64>().ok());
-    Some((parts.next()??, parts.next()??, parts.next().flatten().unwrap_or(0)))
+    Some((
+        parts.next()??,
+        parts.next()??,
+        parts.next().flatten().unwrap_or(0),
+    ))
 }
 
 #[cfg(test)]
