@@ -79,10 +79,18 @@ pub async fn survey(fleet: &Fleet, reached: Vec<Reached>) -> Result<Survey, Reac
         })
         .map(|(r, _)| r.admin.clone())
         .collect();
+    // Nodes that say Alive themselves but are dead in the cluster state were just (re)started:
+    // the cluster notices them within seconds. Wait for that rather than refuse the run.
+    let alive_by_own_word: Vec<String> = reached
+        .iter()
+        .zip(&facts)
+        .filter(|(_, f)| f.health.as_ref().is_some_and(|h| h.is_alive()))
+        .map(|(r, _)| r.host.node_name.clone())
+        .collect();
     let view = if running_ours.is_empty() {
         None
     } else {
-        admin::gather(&running_ours).await.ok()
+        settled_view(&running_ours, &alive_by_own_word).await
     };
     let mut survey = Survey {
         hosts: Vec::new(),
@@ -100,6 +108,23 @@ pub async fn survey(fleet: &Fleet, reached: Vec<Reached>) -> Result<Survey, Reac
     }
     preflight(fleet, &mut survey);
     Ok(survey)
+}
+
+/// The cluster view once every node in `alive` is alive in it too, or the last view after 20 s.
+async fn settled_view(clients: &[AdminClient], alive: &[String]) -> Option<ClusterView> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let view = admin::gather(clients).await.ok();
+        let settled = view.as_ref().is_some_and(|v| {
+            alive
+                .iter()
+                .all(|name| v.node(name).is_none_or(|node| node.alive))
+        });
+        if settled || std::time::Instant::now() >= deadline {
+            return view;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
 }
 
 async fn gather_facts(reached: &[Reached]) -> Result<Vec<Facts>, ReachError> {
