@@ -211,7 +211,13 @@ pub fn create(spec: Spec<'_>) -> Result<(Host, Child)> {
     // `ip netns exec` and `unshare` exec in place, and so does `sh`'s `exec`: the child's pid is
     // sshd's, which is what the lab records and later ends.
     let mut mounts = String::new();
-    for (folder, mount) in PRIVATE_DIRS {
+    // A folder that holds the project (a checkout under /tmp, as CI may use) stays shared:
+    // hiding it would hide the lab's own files from the host's sshd.
+    let root = paths::project_root();
+    for (folder, mount) in PRIVATE_DIRS
+        .into_iter()
+        .filter(|(_, m)| !root.starts_with(m))
+    {
         mounts.push_str(&format!("mount --bind \"$1/{folder}\" {mount} && "));
     }
     let script = format!("{mounts}hostname \"$2\" && exec /usr/sbin/sshd -D -e -f \"$3\"");
