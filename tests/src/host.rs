@@ -1,6 +1,6 @@
 //! One lab host: a network namespace with its own sshd, hostname and private `/etc/restate`,
-//! `/var/lib/restate`, `/var/lib/restate-fleet`, `/usr/local/bin` and `/tmp` (bind mounts in a mount
-//! namespace of its own), so that what one host's SSH session writes the others never see.
+//! `/var/lib/restate`, `/var/lib/restate-fleet`, `/usr/local/bin`, `/tmp` and `/root` (bind mounts in
+//! a mount namespace of its own), so that what one host's SSH session writes the others never see.
 
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -15,12 +15,15 @@ use serde::{Deserialize, Serialize};
 use crate::{cmd, paths};
 
 /// Directories each host gets a private copy of: (folder name under the host dir, path on the host).
-const PRIVATE_DIRS: [(&str, &str); 5] = [
+const PRIVATE_DIRS: [(&str, &str); 6] = [
     ("etc-restate", "/etc/restate"),
     ("var-lib-restate", "/var/lib/restate"),
     ("var-lib-restate-fleet", "/var/lib/restate-fleet"),
     ("usr-local-bin", "/usr/local/bin"),
     ("tmp", "/tmp"),
+    // A fresh machine's root home: sshd runs every command through root's login shell, which
+    // sources ~/.bashrc; this machine's own (pyenv init, ~0.13 CPU-s per command) is no lab host's.
+    ("root", "/root"),
 ];
 
 /// The service script lab hosts use in place of systemd (the inventory's `command` manager).
@@ -157,6 +160,7 @@ pub fn create(spec: Spec<'_>) -> Result<(Host, Child)> {
         fs::create_dir_all(mount).with_context(|| format!("cannot create mount point {mount}"))?;
     }
     fs::set_permissions(dir.join("tmp"), fs::Permissions::from_mode(0o1777))?;
+    fresh_root_home(&dir.join("root"))?;
     fs::create_dir_all("/run/sshd")?; // sshd's privilege separation directory
     install_binaries(&spec)?;
 
@@ -262,6 +266,18 @@ fn install_binaries(spec: &Spec<'_>) -> Result<()> {
     if spec.kind != Kind::Bare {
         std::os::unix::fs::symlink(paths::restate_server()?, bin.join("restate-server"))?;
         std::os::unix::fs::symlink(paths::restatectl()?, bin.join("restatectl"))?;
+    }
+    Ok(())
+}
+
+/// Debian's skeleton dotfiles for root, as a fresh install has them (empty where base-files is not
+/// installed).
+fn fresh_root_home(home: &Path) -> Result<()> {
+    fs::set_permissions(home, fs::Permissions::from_mode(0o700))?;
+    for name in ["bashrc", "profile"] {
+        let skeleton = Path::new("/usr/share/base-files").join(format!("dot.{name}"));
+        let text = fs::read(&skeleton).unwrap_or_default();
+        fs::write(home.join(format!(".{name}")), text)?;
     }
     Ok(())
 }
