@@ -13,7 +13,7 @@ use tokio::sync::Mutex;
 
 use crate::admin::{self, AdminClient, Timeouts};
 use crate::ssh::{
-    AGENT_REMOTE_DIR, AgentLocator, ExecStream, Session, SshClient, SshError, Target,
+    AGENT_REMOTE_DIR, AgentCatalog, AgentLocator, ExecStream, Session, SshClient, SshError, Target,
 };
 
 /// How gRPC calls reach a node's fabric port.
@@ -74,13 +74,15 @@ pub async fn reach_all(
 ) -> Vec<Result<Reached, ReachError>> {
     let targets: Vec<Target> = hosts.iter().map(target).collect();
     let sessions = client.connect_all(&targets).await;
-    let locator = AgentLocator::new(options.agent.clone());
+    let catalog = options
+        .start_agent
+        .then(|| std::sync::Arc::new(AgentCatalog::load(AgentLocator::new(options.agent.clone()))));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, (host, session)) in hosts.iter().cloned().zip(sessions).enumerate() {
-        let (locator, grpc, start_agent) = (locator.clone(), options.grpc, options.start_agent);
+        let (catalog, grpc) = (catalog.clone(), options.grpc);
         tasks.spawn(async move {
             let result = match session {
-                Ok(session) => setup(host, session, start_agent.then_some(&locator), grpc).await,
+                Ok(session) => setup(host, session, catalog.as_deref(), grpc).await,
                 Err(err) => Err(err.into()),
             };
             (index, result)
@@ -112,15 +114,16 @@ fn target(host: &Host) -> Target {
 async fn setup(
     host: Host,
     session: Session,
-    locator: Option<&AgentLocator>,
+    catalog: Option<&AgentCatalog>,
     grpc: GrpcPath,
 ) -> Result<Reached, ReachError> {
     let (mut agent, mut bytes_uploaded) = (None, 0);
-    if let Some(locator) = locator {
-        let pushed = session.push_agent(locator, AGENT_REMOTE_DIR).await?;
-        bytes_uploaded = pushed.bytes_uploaded;
-        let stream = session.exec_streaming(&pushed.command(&["serve"])).await?;
-        agent = Some(Mutex::new(stream));
+    if let Some(catalog) = catalog {
+        let launched = session
+            .launch_agent(catalog, AGENT_REMOTE_DIR, &["serve"])
+            .await?;
+        bytes_uploaded = launched.bytes_uploaded;
+        agent = Some(Mutex::new(launched.stream));
     }
     let timeouts = Timeouts::default();
     let admin_error = |detail: String| ReachError::Admin {

@@ -113,11 +113,18 @@ struct ClusterFacts {
 pub async fn gather(clients: &[AdminClient]) -> Result<ClusterView, AdminError> {
     let probes = probe_all(clients);
     let facts = first_answer(clients, "the cluster view", |client| async move {
+        // One node's answers, asked at once: four round trips cost one.
+        let (state, nodes, config, logs) = tokio::try_join!(
+            client.cluster_state(),
+            client.nodes_configuration(),
+            client.cluster_config(),
+            client.logs(),
+        )?;
         Ok(ClusterFacts {
-            state: client.cluster_state().await?,
-            nodes: client.nodes_configuration().await?,
-            config: client.cluster_config().await?,
-            logs: client.logs().await?,
+            state,
+            nodes,
+            config,
+            logs,
         })
     });
     let (probes, facts) = tokio::join!(probes, facts);

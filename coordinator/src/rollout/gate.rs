@@ -6,7 +6,7 @@ use crate::admin::{self, AdminClient, ClusterView};
 
 /// Reads in a row that must all see the nodes healthy: one good read can be a stale answer.
 const CONSECUTIVE: u32 = 3;
-const INTERVAL: Duration = Duration::from_millis(200);
+const INTERVAL: Duration = Duration::from_millis(100);
 
 /// Waits until every named node is alive in the cluster state (and a metadata member when it
 /// runs a metadata server), `CONSECUTIVE` reads in a row.
@@ -61,17 +61,12 @@ pub async fn partitions_led(
     loop {
         let last = match admin::gather(clients).await {
             Ok(view) => {
-                let led: usize = view
-                    .nodes
-                    .iter()
-                    .filter(|n| n.alive)
-                    .map(|n| n.leader_partitions)
-                    .sum();
-                if led >= view.config.num_partitions as usize {
+                if all_partitions_led(&view) {
                     return Ok(view);
                 }
                 format!(
-                    "{led} of {} partitions have a leader",
+                    "{} of {} partitions have a leader",
+                    partitions_with_leader(&view),
                     view.config.num_partitions
                 )
             }
@@ -82,6 +77,18 @@ pub async fn partitions_led(
         }
         tokio::time::sleep(INTERVAL).await;
     }
+}
+
+fn partitions_with_leader(view: &ClusterView) -> usize {
+    view.nodes
+        .iter()
+        .filter(|n| n.alive)
+        .map(|n| n.leader_partitions)
+        .sum()
+}
+
+pub fn all_partitions_led(view: &ClusterView) -> bool {
+    partitions_with_leader(view) >= view.config.num_partitions as usize
 }
 
 /// Whether `node` may restart now: the metadata cluster keeps a majority of its members alive

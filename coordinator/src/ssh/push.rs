@@ -7,14 +7,12 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::error::SshError;
+use super::exec::ExecStream;
 use super::session::Session;
 
 /// Root-owned home of uploaded agents on every host.
 pub const AGENT_REMOTE_DIR: &str = "/var/lib/restate-fleet/agent";
 const AGENT_NAME: &str = "restate-fleet-agent";
-
-/// Exit status the run wrapper uses when the agent's hash does not match.
-const MISMATCH_STATUS: u32 = 125;
 
 /// Receives the binary on stdin. `$1` the directory, `$2` the expected sha256. Writes to a
 /// temporary file in the same directory and renames only after the hash matched, so a broken
@@ -38,18 +36,33 @@ mv -f -- "$tmp" "$dir/restate-fleet-agent-$sum"
 trap - EXIT
 "#;
 
-/// Prints the sha256 of `$1`, or nothing when it is not a regular file.
-const HASH_SCRIPT: &str =
-    r#"if [ -f "$1" ]; then sum=$(sha256sum < "$1") && echo "${sum%% *}"; fi"#;
-
-/// Checks `$1` against `$2`, then execs it with the remaining arguments: the check and the run
-/// are one command, so nothing can swap the file between them.
-const RUN_SCRIPT: &str = r#"sum=$(sha256sum < "$1") || exit 125
-if [ "${sum%% *}" != "$2" ]; then
-  echo "restate-fleet: agent checksum mismatch: $1 has ${sum%% *}, expected $2" >&2; exit 125
-fi
-agent=$1; shift 2; exec "$agent" "$@"
+/// Starts the agent in one command when the host has it: `$1` the agent directory, then
+/// `<arch>=<sha256>` for every agent the coordinator holds, `--`, and the agent's arguments. The
+/// first stdout line says what happened; after `ready` the agent itself speaks. The hash check and
+/// the exec are one command, so nothing can swap the file between them, and a file whose hash is
+/// wrong is never run.
+const LAUNCH_SCRIPT: &str = r#"dir=$1; shift
+arch=$(uname -m) sum=
+while [ $# -gt 0 ] && [ "$1" != -- ]; do
+  case $1 in "$arch="*) sum=${1#*=} ;; esac
+  shift
+done
+shift
+if [ -z "$sum" ]; then echo "restate-fleet-launch unsupported $arch"; exit 0; fi
+agent=$dir/restate-fleet-agent-$sum
+if [ ! -f "$agent" ]; then echo "restate-fleet-launch missing $arch"; exit 0; fi
+got=$(sha256sum < "$agent") || exit 125
+if [ "${got%% *}" != "$sum" ]; then echo "restate-fleet-launch damaged $arch ${got%% *}"; exit 0; fi
+echo "restate-fleet-launch ready $arch"
+exec "$agent" "$@"
 "#;
+const LAUNCH_PREFIX: &str = "restate-fleet-launch ";
+
+/// `uname -m` names the launch script may see, for the architectures the ELF check knows.
+const UNAME_NAMES: [&str; 13] = [
+    "x86_64", "amd64", "aarch64", "arm64", "armv7l", "armv6l", "armhf", "riscv64", "i386", "i686",
+    "ppc64le", "ppc64", "s390x",
+];
 
 /// Where to find agent binaries on the coordinator's machine.
 #[derive(Debug, Clone)]
@@ -163,122 +176,176 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// An agent present on a host with a known hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PushedAgent {
+/// An agent binary on this machine, read once per run and shared by every host's upload.
+#[derive(Debug)]
+struct LocalAgent {
+    arch: &'static str,
+    sha256: String,
+    bytes: std::sync::Arc<[u8]>,
+}
+
+/// Every agent binary the coordinator can push, one per architecture it found.
+#[derive(Debug)]
+pub struct AgentCatalog {
+    locator: AgentLocator,
+    agents: Vec<LocalAgent>,
+}
+
+impl AgentCatalog {
+    /// Looks for an agent for every known architecture; each file is read and hashed once.
+    pub fn load(locator: AgentLocator) -> Self {
+        let mut read: Vec<(PathBuf, std::sync::Arc<[u8]>, String)> = Vec::new();
+        let mut agents = Vec::new();
+        for arch in UNAME_NAMES {
+            let Ok(path) = locator.locate("", arch) else {
+                continue;
+            };
+            if !read.iter().any(|(p, _, _)| *p == path) {
+                let Ok(bytes) = std::fs::read(&path) else {
+                    continue;
+                };
+                let sha256 = sha256_hex(&bytes);
+                read.push((path.clone(), bytes.into(), sha256));
+            }
+            if let Some((_, bytes, sha256)) = read.iter().find(|(p, _, _)| *p == path) {
+                agents.push(LocalAgent {
+                    arch,
+                    sha256: sha256.clone(),
+                    bytes: bytes.clone(),
+                });
+            }
+        }
+        Self { locator, agents }
+    }
+
+    fn for_arch(&self, host: &str, arch: &str) -> Result<&LocalAgent, SshError> {
+        if let Some(agent) = self.agents.iter().find(|a| a.arch == arch) {
+            return Ok(agent);
+        }
+        // Not found when the run started: the locator says why, naming the files it tried.
+        self.locator.locate(host, arch)?;
+        Err(SshError::AgentPush {
+            host: host.to_owned(),
+            message: format!("the agent for {arch} appeared after the run started; run again"),
+        })
+    }
+}
+
+/// The agent running on a host, its stdin and stdout open for requests.
+pub struct LaunchedAgent {
     pub arch: String,
     pub remote_path: String,
     pub sha256: String,
     /// 0 when the host already had this exact binary.
     pub bytes_uploaded: u64,
+    pub stream: ExecStream,
 }
 
 impl Session {
-    /// `uname -m` on the host.
-    pub async fn arch(&self) -> Result<String, SshError> {
-        let output = self.exec_checked(&["uname", "-m"], b"").await?;
-        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
-    }
-
-    /// Makes sure the host has the agent for its architecture in `remote_dir` (normally
-    /// [`AGENT_REMOTE_DIR`]), uploading it only when missing or different.
-    pub async fn push_agent(
+    /// Starts the agent with `args` (normally `serve`) from `remote_dir` (normally
+    /// [`AGENT_REMOTE_DIR`]): one command when the host has it, else an upload and a second try.
+    pub async fn launch_agent(
         &self,
-        locator: &AgentLocator,
+        catalog: &AgentCatalog,
         remote_dir: &str,
-    ) -> Result<PushedAgent, SshError> {
+        args: &[&str],
+    ) -> Result<LaunchedAgent, SshError> {
         if !remote_dir.starts_with('/') {
             return Err(SshError::AgentPush {
                 host: self.host().to_owned(),
                 message: format!("the agent directory {remote_dir:?} must be an absolute path"),
             });
         }
-        let arch = self.arch().await?;
-        let local = locator.locate(self.host(), &arch)?;
-        let binary = tokio::fs::read(&local)
-            .await
-            .map_err(|err| SshError::AgentPush {
-                host: self.host().to_owned(),
-                message: format!("cannot read {}: {err}", local.display()),
-            })?;
-        let sha256 = sha256_hex(&binary);
-        let remote_path = format!("{remote_dir}/{AGENT_NAME}-{sha256}");
-        let mut agent = PushedAgent {
-            arch,
-            remote_path,
-            sha256,
-            bytes_uploaded: 0,
-        };
-        if self.remote_sha256(&agent.remote_path).await?.as_deref() != Some(&agent.sha256) {
-            self.exec_checked(
-                &[
-                    "sh",
-                    "-c",
-                    UPLOAD_SCRIPT,
-                    "sh",
-                    remote_dir,
-                    agent.sha256.as_str(),
-                ],
-                &binary,
-            )
-            .await?;
-            agent.bytes_uploaded = binary.len() as u64;
-            tracing::info!(
-                "{}: uploaded {} ({} bytes) to {}",
-                self.host(),
-                local.display(),
-                binary.len(),
-                agent.remote_path
-            );
-        }
-        Ok(agent)
-    }
-
-    async fn remote_sha256(&self, path: &str) -> Result<Option<String>, SshError> {
-        let output = self
-            .exec_checked(&["sh", "-c", HASH_SCRIPT, "sh", path], b"")
-            .await?;
-        let sum = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-        Ok((!sum.is_empty()).then_some(sum))
-    }
-}
-
-impl PushedAgent {
-    /// Hashes the uploaded file on the host; refuses when it is missing or differs.
-    pub async fn verify(&self, session: &Session) -> Result<(), SshError> {
-        match session.remote_sha256(&self.remote_path).await? {
-            Some(found) if found == self.sha256 => Ok(()),
-            found => Err(SshError::AgentHashMismatch {
-                host: session.host().to_owned(),
-                path: self.remote_path.clone(),
-                expected: self.sha256.clone(),
-                found: found.unwrap_or_else(|| "nothing (file missing)".into()),
-            }),
+        let mut bytes_uploaded = 0;
+        loop {
+            let (stream, answer) = self.launch(catalog, remote_dir, args).await?;
+            let mut words = answer.split_whitespace();
+            let (state, arch) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+            // `unsupported` (no agent for the host's architecture) fails here, with the files tried.
+            let agent = catalog.for_arch(self.host(), arch)?;
+            match state {
+                "ready" => {
+                    return Ok(LaunchedAgent {
+                        arch: arch.to_owned(),
+                        remote_path: format!("{remote_dir}/{AGENT_NAME}-{}", agent.sha256),
+                        sha256: agent.sha256.clone(),
+                        bytes_uploaded,
+                        stream,
+                    });
+                }
+                // A second try that still finds no good file means the upload did not stick.
+                "missing" | "damaged" if bytes_uploaded == 0 => {
+                    stream.finish().await?;
+                    self.upload_agent(agent, remote_dir).await?;
+                    bytes_uploaded = agent.bytes.len() as u64;
+                }
+                _ => {
+                    return Err(SshError::AgentHashMismatch {
+                        host: self.host().to_owned(),
+                        path: format!("{remote_dir}/{AGENT_NAME}-{}", agent.sha256),
+                        expected: agent.sha256.clone(),
+                        found: format!("{state} right after the upload ({answer})"),
+                    });
+                }
+            }
         }
     }
 
-    /// The argv that runs the agent with `args`, after the host verified its hash in the same
-    /// command. On mismatch it exits with status 125 and a message on stderr; see
-    /// [`PushedAgent::mismatch`].
-    pub fn command<S: AsRef<str>>(&self, args: &[S]) -> Vec<String> {
-        [
-            "sh",
-            "-c",
-            RUN_SCRIPT,
-            "sh",
-            self.remote_path.as_str(),
-            self.sha256.as_str(),
-        ]
-        .into_iter()
-        .map(str::to_owned)
-        .chain(args.iter().map(|arg| arg.as_ref().to_owned()))
-        .collect()
+    /// Runs the launch script; returns the stream and its first line without the prefix.
+    async fn launch(
+        &self,
+        catalog: &AgentCatalog,
+        remote_dir: &str,
+        args: &[&str],
+    ) -> Result<(ExecStream, String), SshError> {
+        let mut argv: Vec<String> = ["sh", "-c", LAUNCH_SCRIPT, "sh", remote_dir]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        argv.extend(
+            catalog
+                .agents
+                .iter()
+                .map(|a| format!("{}={}", a.arch, a.sha256)),
+        );
+        argv.push("--".to_owned());
+        argv.extend(args.iter().map(|a| (*a).to_owned()));
+        let mut stream = self.exec_streaming(&argv).await?;
+        let line = stream.recv_line().await?;
+        match line.as_deref().and_then(|l| l.strip_prefix(LAUNCH_PREFIX)) {
+            Some(answer) => Ok((stream, answer.to_owned())),
+            None => {
+                let output = stream.finish().await?;
+                Err(SshError::CommandFailed {
+                    host: self.host().to_owned(),
+                    command: "starting restate-fleet-agent".to_owned(),
+                    status: output.status.to_string(),
+                    stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+                })
+            }
+        }
     }
 
-    /// Whether a finished [`PushedAgent::command`] was refused for a hash mismatch.
-    pub fn mismatch(output: &super::ExecOutput) -> bool {
-        output.status == super::ExitStatus::Code(MISMATCH_STATUS)
-            && String::from_utf8_lossy(&output.stderr).contains("agent checksum mismatch")
+    async fn upload_agent(&self, agent: &LocalAgent, remote_dir: &str) -> Result<(), SshError> {
+        self.exec_checked(
+            &[
+                "sh",
+                "-c",
+                UPLOAD_SCRIPT,
+                "sh",
+                remote_dir,
+                agent.sha256.as_str(),
+            ],
+            &agent.bytes,
+        )
+        .await?;
+        tracing::info!(
+            "{}: uploaded the {} agent ({} bytes) to {remote_dir}",
+            self.host(),
+            agent.arch,
+            agent.bytes.len()
+        );
+        Ok(())
     }
 }
 

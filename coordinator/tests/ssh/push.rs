@@ -1,11 +1,11 @@
 use std::os::unix::fs::PermissionsExt;
 
-use restate_fleet::ssh::{AgentLocator, PushedAgent, SshError};
+use restate_fleet::ssh::{AgentCatalog, AgentLocator};
 
 use crate::harness::{Sshd, User, client};
 
 /// A stand-in agent: a real ELF executable for this machine that ignores its arguments.
-fn fake_agent(dir: &std::path::Path) -> AgentLocator {
+fn fake_agent(dir: &std::path::Path) -> AgentCatalog {
     let arch = std::process::Command::new("uname")
         .arg("-m")
         .output()
@@ -16,11 +16,11 @@ fn fake_agent(dir: &std::path::Path) -> AgentLocator {
         dir.join(format!("restate-fleet-agent-{}", arch.trim())),
     )
     .unwrap();
-    AgentLocator::new(Some(dir.to_owned()))
+    AgentCatalog::load(AgentLocator::new(Some(dir.to_owned())))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upload_once_verify_every_run() {
+async fn upload_once_check_every_run() {
     let sshd = Sshd::start();
     let key = sshd.authorized_key("id", "ed25519", "");
     let session = client(&sshd.known_hosts_file(&[]))
@@ -28,11 +28,12 @@ async fn upload_once_verify_every_run() {
         .await
         .unwrap();
     let local = tempfile::tempdir().unwrap();
-    let locator = fake_agent(local.path());
+    let catalog = fake_agent(local.path());
     let remote = sshd.dir.path().join("var/lib/restate-fleet/agent");
     let remote_dir = remote.to_str().unwrap();
+    let launch = || session.launch_agent(&catalog, remote_dir, &["serve", "--x"]);
 
-    let first = session.push_agent(&locator, remote_dir).await.unwrap();
+    let first = launch().await.unwrap();
     let size = std::fs::metadata("/bin/true").unwrap().len();
     assert_eq!(first.bytes_uploaded, size);
     assert!(
@@ -40,6 +41,8 @@ async fn upload_once_verify_every_run() {
             .remote_path
             .ends_with(&format!("restate-fleet-agent-{}", first.sha256))
     );
+    let run = first.stream.finish().await.unwrap();
+    assert!(run.success(), "the agent ran: {run:?}");
     let mode =
         |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&remote), 0o700);
@@ -50,40 +53,26 @@ async fn upload_once_verify_every_run() {
         "no temp file left"
     );
 
-    let second = session.push_agent(&locator, remote_dir).await.unwrap();
+    let second = launch().await.unwrap();
     assert_eq!(second.bytes_uploaded, 0);
     assert_eq!(second.remote_path, first.remote_path);
-    second.verify(&session).await.unwrap();
-    let run = session
-        .exec(&second.command(&["serve", "--x"]), b"")
-        .await
-        .unwrap();
-    assert!(run.success(), "{run:?}");
+    assert!(second.stream.finish().await.unwrap().success());
 
-    // Tampering is caught by verify, by the run wrapper, and repaired by the next push.
-    session
-        .exec_checked(
-            &[
-                "sh",
-                "-c",
-                "echo >> \"$1\"",
-                "sh",
-                second.remote_path.as_str(),
-            ],
-            b"",
-        )
-        .await
-        .unwrap();
-    let err = second.verify(&session).await.err().unwrap();
-    assert!(matches!(err, SshError::AgentHashMismatch { .. }), "{err}");
-    let run = session
-        .exec(&second.command(&["serve"]), b"")
-        .await
-        .unwrap();
-    assert!(PushedAgent::mismatch(&run), "{run:?}");
-    let third = session.push_agent(&locator, remote_dir).await.unwrap();
+    // A tampered file is never run: the launch sees the wrong hash and uploads the agent again.
+    let marker = local.path().join("tampered-agent-ran");
+    std::fs::write(
+        &first.remote_path,
+        format!("#!/bin/sh\ntouch {}\n", marker.display()),
+    )
+    .unwrap();
+    let third = launch().await.unwrap();
     assert_eq!(third.bytes_uploaded, size);
-    third.verify(&session).await.unwrap();
+    assert!(third.stream.finish().await.unwrap().success());
+    assert!(!marker.exists(), "the tampered agent ran");
+    assert_eq!(
+        std::fs::read(&first.remote_path).unwrap(),
+        std::fs::read("/bin/true").unwrap()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,19 +82,23 @@ async fn upload_needs_root() {
     let client = client(&sshd.known_hosts_file(&[]));
     let user = User::create("up", "ALL=(ALL) NOPASSWD: ALL");
     let local = tempfile::tempdir().unwrap();
-    let locator = fake_agent(local.path());
+    let catalog = fake_agent(local.path());
     let remote = sshd.dir.path().join("agent-dir");
     let remote_dir = remote.to_str().unwrap();
     let mut target = sshd.target("n3", Some(&key));
     target.user = Some(user.name.clone());
 
     let plain = client.connect(&target).await.unwrap();
-    let err = plain.push_agent(&locator, remote_dir).await.err().unwrap();
+    let err = plain
+        .launch_agent(&catalog, remote_dir, &[])
+        .await
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("set become = true"), "{err}");
 
     target.become_root = true;
     let root = client.connect(&target).await.unwrap();
-    let pushed = root.push_agent(&locator, remote_dir).await.unwrap();
+    let pushed = root.launch_agent(&catalog, remote_dir, &[]).await.unwrap();
     assert!(pushed.bytes_uploaded > 0);
     use std::os::unix::fs::MetadataExt;
     assert_eq!(std::fs::metadata(&pushed.remote_path).unwrap().uid(), 0);
