@@ -11,8 +11,10 @@ use restate_fleet_proto::agent::{Health, HealthWait};
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
 const IO_TIMEOUT: Duration = Duration::from_millis(2000);
 const MAX_RESPONSE: u64 = 1 << 20;
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_millis(1000);
+// A probe is one local HTTP request; polling often costs little and ends a restart's wait within
+// 100 ms of the node coming up instead of up to a second later.
+const FIRST_BACKOFF: Duration = Duration::from_millis(25);
+const MAX_BACKOFF: Duration = Duration::from_millis(100);
 
 /// `host:port` from an advertised address such as `http://10.0.0.1:5122/`.
 pub fn host_port(address: &str) -> Result<(String, u16), String> {

@@ -11,7 +11,7 @@ use super::gate;
 use super::plan::{self, Step};
 use super::recap::Recap;
 use super::survey::{Survey, Surveyed};
-use crate::admin::{KIND_LOCAL, KIND_REPLICATED, Provision, Retry};
+use crate::admin::{AdminClient, KIND_LOCAL, KIND_REPLICATED, Logs, Provision, Retry};
 use crate::progress::Progress;
 
 pub struct Timeouts {
@@ -78,7 +78,7 @@ impl<'a> Executor<'a> {
         }
     }
 
-    fn clients(&self) -> Vec<crate::admin::AdminClient> {
+    fn clients(&self) -> Vec<AdminClient> {
         self.survey.admin_clients()
     }
 
@@ -101,13 +101,18 @@ impl<'a> Executor<'a> {
                 .host(&name, &format!("{what}: restate.toml already up to date"));
             return Ok(());
         }
-        let view = gate::healthy(
-            &self.clients(),
-            std::slice::from_ref(&node_name),
-            self.timeouts.join,
-        )
-        .await
-        .map_err(|e| format!("{name}: not healthy before its restart: {e}"))?;
+        // The survey just saw the cluster: one healthy read is enough to decide on the quorum.
+        // A node still settling (right after an interrupted run) gets the full gate.
+        let view = match crate::admin::gather(&self.clients()).await {
+            Ok(view) if view.is_healthy(&node_name) => view,
+            _ => gate::healthy(
+                &self.clients(),
+                std::slice::from_ref(&node_name),
+                self.timeouts.join,
+            )
+            .await
+            .map_err(|e| format!("{name}: not healthy before its restart: {e}"))?,
+        };
         gate::quorum_without(&view, &node_name).map_err(|e| format!("{name}: refused: {e}"))?;
         let generation = view.node(&node_name).map(|n| n.generation).unwrap_or(0);
         self.progress
@@ -201,27 +206,12 @@ impl<'a> Executor<'a> {
                 .cluster_changed("log provider switched to replicated");
         }
         // The logs move over a few seconds after the switch: wait for every tail.
-        let deadline = Instant::now() + self.timeouts.settle;
-        loop {
-            let logs =
-                crate::admin::first_answer(
-                    &clients,
-                    "list logs",
-                    |c| async move { c.logs().await },
-                )
-                .await
-                .map_err(|e| any(&e.to_string()))?;
-            if logs.value.all_tails_are(KIND_REPLICATED) {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(any(&format!(
-                    "logs still without a replicated tail after {:?}; check that log-server nodes run",
-                    self.timeouts.settle
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        logs_until(&clients, self.timeouts.settle, |logs| {
+            (!logs.all_tails_are(KIND_REPLICATED)).then(|| {
+                "logs still without a replicated tail; check that log-server nodes run".into()
+            })
+        })
+        .await
     }
 
     async fn snapshot(&mut self) -> Result<(), String> {
@@ -267,27 +257,13 @@ impl<'a> Executor<'a> {
             "{} partitions snapshotted with trim",
             report.outcomes.len()
         ));
-        let deadline = Instant::now() + self.timeouts.settle;
-        loop {
-            let logs =
-                crate::admin::first_answer(
-                    &clients,
-                    "list logs",
-                    |c| async move { c.logs().await },
-                )
-                .await
-                .map_err(|e| format!("cluster: {e}"))?;
-            let holding = logs.value.logs_holding(KIND_LOCAL);
-            if holding.is_empty() {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "cluster: logs {holding:?} still reference a local segment after snapshots with trim; new nodes could not read them. Re-run to snapshot again"
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        logs_until(&clients, self.timeouts.settle, |logs| {
+            let holding = logs.logs_holding(KIND_LOCAL);
+            (!holding.is_empty()).then(|| format!(
+                "logs {holding:?} still reference a local segment after snapshots with trim; new nodes could not read them. Re-run to snapshot again"
+            ))
+        })
+        .await
     }
 
     async fn write_and_start(&self, names: &[String], health: Duration) -> Vec<Result<(), String>> {
@@ -403,27 +379,34 @@ impl<'a> Executor<'a> {
                 .cluster_changed(&format!("replication raised to {to}"));
         }
         // Tails show `sealed` for a moment before the new segment with the new replication.
-        let clients = self.clients();
-        let deadline = Instant::now() + self.timeouts.settle;
-        loop {
-            let logs =
-                crate::admin::first_answer(
-                    &clients,
-                    "list logs",
-                    |c| async move { c.logs().await },
-                )
+        logs_until(&self.clients(), self.timeouts.settle, |logs| {
+            (!logs.all_tails_are(KIND_REPLICATED)).then(|| {
+                "logs did not settle on replicated tails after the replication change".into()
+            })
+        })
+        .await
+    }
+}
+
+/// Polls the cluster's logs every 100 ms until `pending` finds nothing left to wait for (it
+/// returns why it is still waiting), for at most `timeout`.
+async fn logs_until(
+    clients: &[AdminClient],
+    timeout: Duration,
+    pending: impl Fn(&Logs) -> Option<String>,
+) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let logs =
+            crate::admin::first_answer(clients, "list logs", |c| async move { c.logs().await })
                 .await
                 .map_err(|e| format!("cluster: {e}"))?;
-            if logs.value.all_tails_are(KIND_REPLICATED) {
-                return Ok(());
+        match pending(&logs.value) {
+            None => return Ok(()),
+            Some(why) if Instant::now() >= deadline => {
+                return Err(format!("cluster: {why} (after {timeout:?})"));
             }
-            if Instant::now() >= deadline {
-                return Err(
-                    "cluster: logs did not settle on replicated tails after the replication change"
-                        .into(),
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            Some(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }
 }
