@@ -5,7 +5,7 @@
 # per step on stdout.
 #
 # Environment: LAB_DIR (the lab folder: ssh_config), RESTATECTL, CLUSTER, N1 N2 N3 (addresses),
-# SNAPSHOTS (the [worker.snapshots] table, as TOML text).
+# SNAPSHOTS (the [worker.snapshots] table, as TOML text); PARTITIONS (default 24, Restate's default).
 set -euo pipefail
 : "${LAB_DIR:?}" "${RESTATECTL:?}" "${CLUSTER:?}" "${N1:?}" "${N2:?}" "${N3:?}" "${SNAPSHOTS:?}"
 svc=/usr/local/bin/restate-service
@@ -63,12 +63,15 @@ on n1 "$svc restart"
 wait_alive "$N1"
 step n1-metadata-restart
 
-# 5. What restate-fleet verifies: three metadata members.
+# 5. What restate-fleet verifies: three metadata members, and every partition led again (n1's
+# partitions restart with it; the cluster serves them only once they have a leader).
 for i in $(seq 600); do
   members=$("$RESTATECTL" --address "http://$N1:5122" metadata-server list-servers 2>/dev/null \
             | grep -c Member || true)
-  [ "$members" -ge 3 ] && break
-  [ "$i" -eq 600 ] && { echo "floor: $members metadata members after 60 s" >&2; exit 1; }
+  partitions=$("$RESTATECTL" --address "http://$N1:5122" partitions list 2>/dev/null || true)
+  led=$(awk '$1 ~ /^[0-9]+$/ && $3 == "Leader" {print $1}' <<<"$partitions" | sort -u | wc -l)
+  [ "$members" -ge 3 ] && [ "$led" -ge "${PARTITIONS:-24}" ] && break
+  [ "$i" -eq 600 ] && { echo "floor: $members metadata members, $led partitions led after 60 s" >&2; exit 1; }
   sleep 0.1
 done
 step verify
