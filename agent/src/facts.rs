@@ -193,8 +193,18 @@ fn find_on_path(name: &str) -> Option<PathBuf> {
 }
 
 fn server_binary(path: &Path) -> ServerBinary {
+    let (version_output, version) = version_of(path);
+    ServerBinary {
+        path: path.to_path_buf(),
+        version_output,
+        version,
+    }
+}
+
+/// The first line of `path --version` (or why it could not run) and the version parsed from it.
+pub fn version_of(path: &Path) -> (String, Option<String>) {
     let argv = vec![path.display().to_string(), "--version".to_string()];
-    let version_output = match service::run(&argv, VERSION_TIMEOUT) {
+    let output = match service::run(&argv, VERSION_TIMEOUT) {
         Ok(done) => done
             .stdout
             .lines()
@@ -204,11 +214,8 @@ fn server_binary(path: &Path) -> ServerBinary {
             .to_string(),
         Err(e) => e.message,
     };
-    ServerBinary {
-        path: path.to_path_buf(),
-        version: parse_version(&version_output),
-        version_output,
-    }
+    let version = parse_version(&output);
+    (output, version)
 }
 
 /// The first `MAJOR.MINOR.PATCH` (with optional pre-release) in the output, e.g. `1.7.12` from

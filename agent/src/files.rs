@@ -72,35 +72,60 @@ pub fn write_atomic(path: &Path, bytes: &[u8], like: Option<&Metadata>) -> Resul
     // A symlinked config (e.g. into a config-management checkout) stays a symlink: write its target.
     let resolved = fs::canonicalize(path).ok();
     let path = resolved.as_deref().unwrap_or(path);
+    let existing = fs::metadata(path).ok();
+    let template = existing.as_ref().or(like);
+    let mode = template.map_or(0o600, |m| m.permissions().mode() & 0o7777);
+    let (tmp, ()) = temp_file(path, mode, template, |file| {
+        file.write_all(bytes)
+            .map_err(|e| io_error("write", path, &e))
+    })?;
+    rename_into_place(&tmp, path)
+}
+
+/// The first half of an atomic replacement of `path`: a temp file in its directory (made, with
+/// missing parents 0755, when needed), given `owner`'s owner and group and `mode`, filled by
+/// `fill`, fsynced. Returns its path and what `fill` returned; removed again on any error.
+pub fn temp_file<T>(
+    path: &Path,
+    mode: u32,
+    owner: Option<&Metadata>,
+    fill: impl FnOnce(&mut File) -> Result<T, AgentError>,
+) -> Result<(PathBuf, T), AgentError> {
     let dir = parent_dir(path);
     DirBuilder::new()
         .recursive(true)
         .mode(0o755)
         .create(&dir)
         .map_err(|e| io_error("create the directory", &dir, &e))?;
-    let existing = fs::metadata(path).ok();
-    let template = existing.as_ref().or(like);
-    let mode = template.map_or(0o600, |m| m.permissions().mode() & 0o7777);
-
     let file_name = path
         .file_name()
         .map_or_else(|| "config".into(), |n| n.to_string_lossy().into_owned());
     let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let result = write_new_file(&tmp, bytes, mode, template)
-        .and_then(|()| fs::rename(&tmp, path).map_err(|e| io_error("rename into place", path, &e)))
-        .and_then(|()| sync_dir(&dir));
+    let result = write_new_file(&tmp, mode, owner, fill);
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
+    }
+    result.map(|value| (tmp, value))
+}
+
+/// The second half: renames `tmp` (from [`temp_file`]) over `path` and fsyncs the directory.
+/// `tmp` is removed when the rename fails.
+pub fn rename_into_place(tmp: &Path, path: &Path) -> Result<(), AgentError> {
+    let result = fs::rename(tmp, path)
+        .map_err(|e| io_error("rename into place", path, &e))
+        .and_then(|()| sync_dir(&parent_dir(path)));
+    if result.is_err() {
+        let _ = fs::remove_file(tmp);
     }
     result
 }
 
-fn write_new_file(
+fn write_new_file<T>(
     tmp: &Path,
-    bytes: &[u8],
     mode: u32,
     owner: Option<&Metadata>,
-) -> Result<(), AgentError> {
+    fill: impl FnOnce(&mut File) -> Result<T, AgentError>,
+) -> Result<T, AgentError> {
     // A temp file left by a crashed run of the same pid is ours to replace.
     let _ = fs::remove_file(tmp);
     let mut file = OpenOptions::new()
@@ -116,18 +141,19 @@ fn write_new_file(
     // After chown, which clears set-id bits.
     file.set_permissions(fs::Permissions::from_mode(mode))
         .map_err(|e| io_error("set the mode of", tmp, &e))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| io_error("write", tmp, &e))
+    let value = fill(&mut file)?;
+    file.sync_all().map_err(|e| io_error("write", tmp, &e))?;
+    Ok(value)
 }
 
-fn sync_dir(dir: &Path) -> Result<(), AgentError> {
+/// Makes a rename or removal in `dir` durable.
+pub fn sync_dir(dir: &Path) -> Result<(), AgentError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| io_error("sync the directory", dir, &e))
 }
 
-fn parent_dir(path: &Path) -> PathBuf {
+pub fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

@@ -1,15 +1,19 @@
 mod clock;
 mod diff;
+mod digest;
 mod facts;
 mod files;
 mod health;
 mod host;
+mod install;
 mod lock;
 mod ops;
 mod patch;
 mod redact;
 mod service;
 mod session;
+mod setup;
+mod unit;
 
 use std::io::{self, BufRead, Read, Write};
 use std::process::ExitCode;

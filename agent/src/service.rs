@@ -28,7 +28,7 @@ pub struct Finished {
 }
 
 impl Finished {
-    fn summary(&self) -> String {
+    pub fn summary(&self) -> String {
         let text = [self.stderr.trim(), self.stdout.trim()]
             .into_iter()
             .filter(|s| !s.is_empty())

@@ -7,7 +7,10 @@ use restate_fleet_proto::agent::{
     AgentError, ErrorKind, Operation, PROTOCOL_VERSION, Reply, Request, Response,
 };
 
+use crate::digest::HashCache;
+use crate::install::{self, Install};
 use crate::lock::{self, NodeLock};
+use crate::setup::{self, System};
 use crate::{facts, ops};
 
 /// One run of the agent: a single request (one-shot) or many (serve). Locks taken with `lock`
@@ -72,6 +75,34 @@ impl Session {
                 holder,
             } => self.lock(&config_path, holder.as_deref()).map(Reply::Lock),
             Operation::Unlock { config_path } => self.unlock(&config_path).map(Reply::Unlock),
+            Operation::ServerBinaries { paths } => Ok(Reply::ServerBinaries(install::inspect(
+                &paths,
+                &HashCache::host(),
+            ))),
+            Operation::InstallServer {
+                staged,
+                sha256,
+                target,
+                version,
+                dry_run,
+            } => install::install(
+                &Install {
+                    staged: &staged,
+                    sha256: &sha256,
+                    target: &target,
+                    version: &version,
+                    dry_run,
+                },
+                &HashCache::host(),
+            )
+            .map(Reply::InstallServer),
+            Operation::RollbackServer { target } => {
+                install::rollback(&target).map(Reply::RollbackServer)
+            }
+            Operation::EnsureService(setup) => {
+                let _guard = self.guard(&setup.config_path)?;
+                setup::ensure(&setup, &System::host()).map(Reply::EnsureService)
+            }
         }
     }
 
@@ -188,7 +219,7 @@ mod tests {
         };
         assert!(e.message.contains("999") && e.message.contains(&PROTOCOL_VERSION.to_string()));
         // Even an op this agent does not know: the version is what matters first.
-        let r = s.handle(r#"{"protocol": 2, "op": "teleport"}"#);
+        let r = s.handle(r#"{"protocol": 3, "op": "teleport"}"#);
         assert_eq!(error_kind(&r), Some(ErrorKind::ProtocolMismatch));
         let r = s.handle(r#"{"op": "facts", "config_path": "/x"}"#);
         assert_eq!(error_kind(&r), Some(ErrorKind::ProtocolMismatch));
@@ -205,17 +236,17 @@ mod tests {
             "42",
             "\"protocol\"",
             "{",
-            "{\"protocol\":1}",
-            "{\"protocol\":1,\"op\":\"nope\"}",
-            "{\"protocol\":1,\"op\":\"plan\"}",
-            "{\"protocol\":1,\"op\":\"plan\",\"config_path\":7,\"patch\":[]}",
-            "{\"protocol\":1,\"op\":\"plan\",\"config_path\":\"/x\",\"patch\":[{\"op\":\"set\",\"path\":[\"a\"]}]}",
-            "{\"protocol\":1,\"op\":\"plan\",\"config_path\":\"/x\",\"patch\":[{\"op\":\"set\",\"path\":[\"a\"],\"value\":null}]}",
-            "{\"protocol\":1,\"op\":\"service\",\"config_path\":\"/x\",\"action\":\"explode\"}",
-            "{\"protocol\":1,\"op\":\"apply\",\"config_path\":\"/x\",\"patch\":[],\"service\":{\"manager\":\"upstart\"}}",
-            "{\"protocol\":1.5,\"op\":\"facts\"}",
+            "{\"protocol\":2}",
+            "{\"protocol\":2,\"op\":\"nope\"}",
+            "{\"protocol\":2,\"op\":\"plan\"}",
+            "{\"protocol\":2,\"op\":\"plan\",\"config_path\":7,\"patch\":[]}",
+            "{\"protocol\":2,\"op\":\"plan\",\"config_path\":\"/x\",\"patch\":[{\"op\":\"set\",\"path\":[\"a\"]}]}",
+            "{\"protocol\":2,\"op\":\"plan\",\"config_path\":\"/x\",\"patch\":[{\"op\":\"set\",\"path\":[\"a\"],\"value\":null}]}",
+            "{\"protocol\":2,\"op\":\"service\",\"config_path\":\"/x\",\"action\":\"explode\"}",
+            "{\"protocol\":2,\"op\":\"apply\",\"config_path\":\"/x\",\"patch\":[],\"service\":{\"manager\":\"upstart\"}}",
+            "{\"protocol\":2.5,\"op\":\"facts\"}",
             "{\"protocol\":-1}",
-            "{\"protocol\":18446744073709551617}",
+            "{\"protocol\":28446744073709551617}",
         ];
         for input in inputs {
             let r = s.handle(input);
@@ -229,7 +260,7 @@ mod tests {
             );
         }
         // Every prefix and a byte-flipped copy of a valid request.
-        let valid = r#"{"protocol":1,"op":"plan","config_path":"/nonexistent/r.toml","patch":[{"op":"set","path":["worker","snapshots","destination"],"value":"s3://b"},{"op":"remove","path":["x"],"secret":true}]}"#;
+        let valid = r#"{"protocol":2,"op":"plan","config_path":"/nonexistent/r.toml","patch":[{"op":"set","path":["worker","snapshots","destination"],"value":"s3://b"},{"op":"remove","path":["x"],"secret":true}]}"#;
         for end in 0..valid.len() {
             let _ = s.handle(&valid[..end]);
         }
@@ -247,7 +278,7 @@ mod tests {
     #[test]
     fn lock_is_refused_in_one_shot_mode() {
         let mut s = Session::new(false);
-        let r = s.handle(r#"{"protocol":1,"op":"lock","config_path":"/tmp/x/restate.toml"}"#);
+        let r = s.handle(r#"{"protocol":2,"op":"lock","config_path":"/tmp/x/restate.toml"}"#);
         assert_eq!(error_kind(&r), Some(ErrorKind::Unsupported));
     }
 
@@ -258,11 +289,11 @@ mod tests {
         let config_json = serde_json::to_string(&config).unwrap();
         let mut holder = Session::new(true);
         let r = holder.handle(&format!(
-            r#"{{"protocol":1,"op":"lock","config_path":{config_json},"holder":"alice@laptop"}}"#
+            r#"{{"protocol":2,"op":"lock","config_path":{config_json},"holder":"alice@laptop"}}"#
         ));
         assert!(matches!(r.reply, Reply::Lock(_)), "{r:?}");
         let apply = format!(
-            r#"{{"protocol":1,"op":"apply","config_path":{config_json},"patch":[{{"op":"set","path":["a"],"value":1}}]}}"#
+            r#"{{"protocol":2,"op":"apply","config_path":{config_json},"patch":[{{"op":"set","path":["a"],"value":1}}]}}"#
         );
         let r = holder.handle(&apply);
         assert!(
@@ -279,7 +310,7 @@ mod tests {
         assert!(e.message.contains("alice@laptop"));
 
         let r = holder.handle(&format!(
-            r#"{{"protocol":1,"op":"unlock","config_path":{config_json}}}"#
+            r#"{{"protocol":2,"op":"unlock","config_path":{config_json}}}"#
         ));
         assert!(matches!(r.reply, Reply::Unlock(_)), "{r:?}");
         let r = other.handle(&apply);

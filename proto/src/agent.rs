@@ -12,13 +12,17 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped on every incompatible change of these types. The agent refuses any other version with a
 /// [`ErrorKind::ProtocolMismatch`] error, and the coordinator refuses answers of another version.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Default time a node gets to report `Alive` after a start or restart.
 pub const DEFAULT_HEALTH_TIMEOUT_MS: u64 = 60_000;
 
 /// Default time a service manager command (e.g. `systemctl restart`) may take.
 pub const DEFAULT_SERVICE_TIMEOUT_MS: u64 = 120_000;
+
+/// `LimitNOFILE` of a unit written by [`Operation::EnsureService`] when the request gives none:
+/// RocksDB keeps many files open, far more than the usual soft limit of 1024.
+pub const DEFAULT_NOFILE: u64 = 65_536;
 
 /// Key names whose values never appear in a diff, whatever the request marks secret.
 pub const SECRET_KEYS: &[&str] = &["aws-secret-access-key", "aws-session-token"];
@@ -87,6 +91,32 @@ pub enum Operation {
     },
     /// Release a lock taken with [`Operation::Lock`] in this session.
     Unlock { config_path: PathBuf },
+    /// Look at restate-server binaries (the one in use, the install target, a staged upload):
+    /// whether each exists, what it links to, its sha256 (cached on the host) and its version.
+    /// Changes nothing but the hash cache.
+    ServerBinaries { paths: Vec<PathBuf> },
+    /// Put the restate-server binary uploaded to `staged` in place at `target`: verifies its
+    /// sha256 and the version it reports, keeps the current `target` as `<target>.previous`, and
+    /// replaces `target` atomically. Nothing changes when `target` already has that sha256.
+    InstallServer {
+        /// The uploaded file, e.g. `/var/lib/restate-fleet/binaries/restate-server-<sha256>`.
+        staged: PathBuf,
+        /// Lowercase hex sha256 the staged file (and afterwards `target`) must have.
+        sha256: String,
+        /// Where the binary runs from, e.g. `/usr/local/bin/restate-server`.
+        target: PathBuf,
+        /// What `staged --version` must report, e.g. `1.7.12`.
+        version: String,
+        /// Only report what would be done; the staged file may be absent then.
+        #[serde(default, skip_serializing_if = "is_false")]
+        dry_run: bool,
+    },
+    /// Put `<target>.previous`, kept by [`Operation::InstallServer`], back in place atomically.
+    RollbackServer { target: PathBuf },
+    /// Make a node runnable: the system user (when asked), the data directory owned by it, the
+    /// config readable by it, and with systemd a unit for restate-server when there is none.
+    /// Never overwrites an existing unit; starts nothing.
+    EnsureService(ServiceSetup),
 }
 
 impl Operation {
@@ -100,6 +130,10 @@ impl Operation {
             Operation::Rollback { .. } => "rollback",
             Operation::Lock { .. } => "lock",
             Operation::Unlock { .. } => "unlock",
+            Operation::ServerBinaries { .. } => "server_binaries",
+            Operation::InstallServer { .. } => "install_server",
+            Operation::RollbackServer { .. } => "rollback_server",
+            Operation::EnsureService(_) => "ensure_service",
         }
     }
 }
@@ -160,6 +194,31 @@ pub enum ServiceManager {
         restart: Vec<String>,
         status: Vec<String>,
     },
+}
+
+/// What [`Operation::EnsureService`] sets up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceSetup {
+    /// With systemd, the unit to find or write; with `command`, no unit is involved.
+    pub service: ServiceManager,
+    /// The restate-server binary the unit runs.
+    pub binary: PathBuf,
+    pub config_path: PathBuf,
+    /// The server's working directory (where a relative `base-dir` starts), created when missing
+    /// and owned by `user`.
+    pub data_dir: PathBuf,
+    /// Dedicated system user to run as, created when missing; `None`: root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// `LimitNOFILE` of a written unit.
+    #[serde(default = "default_nofile")]
+    pub nofile: u64,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub dry_run: bool,
+}
+
+fn default_nofile() -> u64 {
+    DEFAULT_NOFILE
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -336,6 +395,10 @@ pub enum Reply {
     Rollback(RollbackReport),
     Lock(LockInfo),
     Unlock(LockInfo),
+    ServerBinaries(ServerBinaries),
+    InstallServer(InstallReport),
+    RollbackServer(ServerRollbackReport),
+    EnsureService(ServiceSetupReport),
     Error(AgentError),
 }
 
@@ -367,6 +430,79 @@ pub struct ServerBinary {
     pub version_output: String,
     /// `1.7.12` parsed from it.
     pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerBinaries {
+    /// One per requested path, in request order.
+    pub binaries: Vec<BinaryFile>,
+}
+
+/// One restate-server binary on the host, as [`Operation::ServerBinaries`] finds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BinaryFile {
+    pub path: PathBuf,
+    /// `path` leads to a regular file (through symlinks).
+    pub exists: bool,
+    /// What `path` links to, as written in the link, when it is a symlink.
+    pub link_target: Option<PathBuf>,
+    /// Lowercase hex sha256 of the content.
+    pub sha256: Option<String>,
+    /// First line of `path --version`, or why it could not run.
+    pub version_output: Option<String>,
+    /// `1.7.12` parsed from it.
+    pub version: Option<String>,
+    /// `<path>.previous` exists, so [`Operation::RollbackServer`] can put it back.
+    pub previous: Option<PathBuf>,
+    /// Why the file could not be read, when it exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstallReport {
+    pub target: PathBuf,
+    /// `target` was (or, in a dry run, would be) replaced.
+    pub changed: bool,
+    pub dry_run: bool,
+    /// The version now at `target` (or that would be).
+    pub version: String,
+    /// What was at `target` before, kept as `<target>.previous`; `None` when nothing was there or
+    /// nothing changed.
+    pub previous: Option<PreviousBinary>,
+    /// What was done (or would be), in order, for the operator.
+    pub actions: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreviousBinary {
+    /// `<target>.previous`.
+    pub path: PathBuf,
+    pub version: Option<String>,
+    /// When the previous binary was a symlink, where it pointed (kept as a symlink).
+    pub link_target: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerRollbackReport {
+    pub target: PathBuf,
+    /// The `<target>.previous` that is `target` again (and exists no more).
+    pub restored_from: PathBuf,
+    /// What `target --version` says now.
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceSetupReport {
+    /// Something was (or, in a dry run, would be) changed.
+    pub changed: bool,
+    pub dry_run: bool,
+    /// The systemd unit file found or written; `None` with the `command` manager.
+    pub unit_path: Option<PathBuf>,
+    /// The unit file was (or would be) written by this call.
+    pub unit_written: bool,
+    /// Each thing done (or that would be), in order, and what was already in place.
+    pub actions: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -630,8 +766,10 @@ pub enum ErrorKind {
     Io,
     /// The service manager command failed or timed out.
     Service,
-    /// `rollback` found no backup to restore.
+    /// `rollback` found no backup to restore (or `rollback_server` no previous binary).
     NoBackup,
+    /// A staged binary does not have the expected sha256, or does not report the expected version.
+    Verify,
     /// The operation is not possible in this mode or with these inputs.
     Unsupported,
     /// A bug in the agent; the message says where.
@@ -661,6 +799,41 @@ mod tests {
         assert_eq!(json["patch"][1]["secret"], true);
         let back: Request = serde_json::from_value(json).unwrap();
         assert_eq!(back, req);
+    }
+
+    #[test]
+    fn install_and_setup_requests_have_defaults_and_flat_shapes() {
+        let req: Request = serde_json::from_str(
+            r#"{"protocol": 2, "op": "ensure_service",
+                "service": {"manager": "systemd", "unit": "restate.service"},
+                "binary": "/usr/local/bin/restate-server",
+                "config_path": "/etc/restate/restate.toml", "data_dir": "/var/lib/restate"}"#,
+        )
+        .unwrap();
+        let Operation::EnsureService(setup) = &req.op else {
+            panic!("{req:?}")
+        };
+        assert_eq!(
+            (setup.nofile, setup.dry_run, &setup.user),
+            (DEFAULT_NOFILE, false, &None)
+        );
+        let install = Request::new(Operation::InstallServer {
+            staged: "/var/lib/restate-fleet/binaries/restate-server-ab".into(),
+            sha256: "ab".into(),
+            target: "/usr/local/bin/restate-server".into(),
+            version: "1.7.12".into(),
+            dry_run: false,
+        });
+        let json = serde_json::to_value(&install).unwrap();
+        assert_eq!(json["op"], "install_server");
+        assert!(json.get("dry_run").is_none());
+        assert_eq!(serde_json::from_value::<Request>(json).unwrap(), install);
+        let reply: Response = serde_json::from_str(
+            r#"{"protocol": 2, "op": "rollback_server", "target": "/t",
+                "restored_from": "/t.previous", "version": "1.6.2"}"#,
+        )
+        .unwrap();
+        assert!(matches!(reply.into_result(), Ok(Reply::RollbackServer(_))));
     }
 
     #[test]

@@ -26,7 +26,7 @@ fn protocol_mismatch_is_a_structured_error_with_exit_code_1() {
 
 #[test]
 fn garbage_on_stdin_gets_a_json_error_not_a_crash() {
-    for input in [&b""[..], b"\xff\xfe", b"{\"protocol\":1", b"[1,2]", b"{}"] {
+    for input in [&b""[..], b"\xff\xfe", b"{\"protocol\":2", b"[1,2]", b"{}"] {
         let (response, code) = agent_raw(input);
         assert_eq!(code, 1);
         assert!(matches!(
