@@ -109,7 +109,12 @@ fn replication(reader: &mut Reader, entry: &Entry) -> Option<Spanned<u32>> {
 
 fn restate_server(reader: &mut Reader, entry: &Entry, base_dir: &Path) -> Option<RestateServer> {
     let table = reader.table(entry)?;
-    reader.check_keys(table, "`restate-server`", &["path", "version"], |_| None);
+    reader.check_keys(
+        table,
+        "`restate-server`",
+        &["path", "version", "install-path"],
+        |_| None,
+    );
     let version = match tree::get(table, "version") {
         Some(v) => version(reader, v),
         None => {
@@ -134,10 +139,37 @@ fn restate_server(reader: &mut Reader, entry: &Entry, base_dir: &Path) -> Option
             None
         }
     };
+    // Read even when the rest is broken, so its own errors show up in the same run.
+    let install_path = match tree::get(table, "install-path") {
+        Some(p) => Some(install_path(reader, p)?),
+        None => None,
+    };
     Some(RestateServer {
         version: version?,
         binary: binary?,
+        install_path,
     })
+}
+
+/// A path on the hosts, so it is not relative to the inventory; the agent refuses anything else.
+fn install_path(reader: &mut Reader, entry: &Entry) -> Option<PathBuf> {
+    let path = reader.string(entry)?;
+    let valid = path.starts_with('/')
+        && !path.ends_with('/')
+        && !path.chars().any(char::is_control)
+        && !path.ends_with(char::is_whitespace);
+    if valid {
+        return Some(PathBuf::from(path));
+    }
+    reader.report.error(
+        entry.node.span.clone(),
+        format!("`{path}` is not an absolute file path on the hosts"),
+        Some(
+            "write the full path of the binary on the hosts, e.g. install-path = \"/usr/local/bin/restate-server\""
+                .into(),
+        ),
+    );
+    None
 }
 
 fn missing(reader: &mut Reader, entry: &Entry, key: &str, help: &str) {

@@ -31,7 +31,8 @@ pub(crate) struct Layer {
     pub identity_passphrase: Option<Secret>,
     pub become_root: Option<bool>,
     pub config_path: Option<String>,
-    pub service: Option<Service>,
+    /// The service and its `user`, replaced together by a later layer.
+    pub service: Option<(Service, Option<String>)>,
     pub roles: Option<Spanned<Vec<Role>>>,
     pub config: Vec<ConfigItem>,
     // Only in [hosts.NAME]:
@@ -244,8 +245,39 @@ fn roles(reader: &mut Reader, entry: &Entry) -> Option<Spanned<Vec<Role>>> {
     })
 }
 
-fn service(reader: &mut Reader, entry: &Entry) -> Option<Service> {
+fn service(reader: &mut Reader, entry: &Entry) -> Option<(Service, Option<String>)> {
     let table = reader.table(entry)?;
+    let user = match crate::tree::get(table, "user") {
+        Some(user) => Some(service_user(reader, user)?),
+        None => None,
+    };
+    manager(reader, entry, table).map(|service| (service, user))
+}
+
+/// The portable user names `useradd` takes without `--badname`, which the agent also insists on.
+fn service_user(reader: &mut Reader, entry: &Entry) -> Option<String> {
+    let user = reader.string(entry)?;
+    let mut bytes = user.bytes();
+    let valid = user.len() <= 32
+        && bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if valid {
+        return Some(user);
+    }
+    reader.report.error(
+        entry.node.span.clone(),
+        format!("`{user}` is not a valid system user name"),
+        Some(
+            "use lowercase letters, digits, `_` and `-`, starting with a letter, e.g. user = \"restate\""
+                .into(),
+        ),
+    );
+    None
+}
+
+fn manager(reader: &mut Reader, entry: &Entry, table: &[Entry]) -> Option<Service> {
     let label = format!("`{}`", entry.key);
     let Some(manager) = crate::tree::get(table, "manager") else {
         reader.report.error(
@@ -261,7 +293,7 @@ fn service(reader: &mut Reader, entry: &Entry) -> Option<Service> {
     };
     match reader.string(manager)?.as_str() {
         "systemd" => {
-            reader.check_keys(table, &label, &["manager", "unit"], |_| None);
+            reader.check_keys(table, &label, &["manager", "unit", "user"], |_| None);
             let unit = match crate::tree::get(table, "unit") {
                 Some(unit) => reader.string(unit)?,
                 None => crate::model::DEFAULT_UNIT.to_string(),
@@ -270,7 +302,7 @@ fn service(reader: &mut Reader, entry: &Entry) -> Option<Service> {
         }
         "command" => {
             const KEYS: [&str; 5] = ["manager", "start", "stop", "restart", "status"];
-            reader.check_keys(table, &label, &KEYS, |_| None);
+            reader.check_keys(table, &label, &[&KEYS[..], &["user"]].concat(), |_| None);
             // Every command is read before giving up, so all broken ones are reported at once.
             let argvs: Vec<Option<Vec<String>>> = KEYS[1..]
                 .iter()

@@ -38,6 +38,9 @@ pub struct Cluster {
 pub struct RestateServer {
     pub version: String,
     pub binary: ServerBinary,
+    /// Where the binary goes on the hosts (`install-path`). `None`: where a host already has
+    /// restate-server, else [`DEFAULT_INSTALL_PATH`].
+    pub install_path: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -110,6 +113,9 @@ pub struct Host {
     pub metadata_server: bool,
     pub config_path: String,
     pub service: Service,
+    /// The dedicated system user restate-server runs as (`service.user`); `None`: root, or whatever
+    /// an existing unit says.
+    pub service_user: Option<String>,
     /// The inventory's `config` keys after merging defaults < groups < host. The keys the tool
     /// manages are not in here.
     pub config: Vec<ConfigEntry>,
@@ -158,6 +164,8 @@ impl Default for Service {
 }
 
 pub const DEFAULT_UNIT: &str = "restate.service";
+/// Where restate-server is installed on a host that has none.
+pub const DEFAULT_INSTALL_PATH: &str = "/usr/local/bin/restate-server";
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/restate/restate.toml";
 pub const DEFAULT_SSH_PORT: u16 = 22;
 pub const FABRIC_PORT: u16 = 5122;

@@ -198,6 +198,8 @@ fn resolve_host(
         );
         return None;
     };
+    let (service, service_user) = merged.service.unzip();
+    let service_user = service_user.flatten();
     let advertised_address = merged
         .advertised_address
         .unwrap_or_else(|| address::default_fabric_url(&address.value, FABRIC_PORT));
@@ -221,7 +223,8 @@ fn resolve_host(
         config_path: merged
             .config_path
             .unwrap_or_else(|| DEFAULT_CONFIG_PATH.to_string()),
-        service: merged.service.unwrap_or_default(),
+        service: service.unwrap_or_default(),
+        service_user,
         config: merged
             .config
             .into_iter()

@@ -296,3 +296,39 @@ fn even_metadata_server_count_is_only_a_warning() {
     let text: String = loaded.warnings.iter().map(ToString::to_string).collect();
     insta::assert_snapshot!(text);
 }
+
+#[test]
+fn install_path_and_service_user() {
+    let text = format!(
+        "{}restate-server = {{ version = \"1.7.12\", path = \"bin/restate-server\", install-path = \"/opt/restate/bin/restate-server\" }}\n\
+         [defaults]\nservice = {{ manager = \"systemd\", user = \"restate\" }}\n\
+         [groups.legacy]\nhosts = [\"n2\"]\nservice = {{ manager = \"systemd\", unit = \"restate-legacy.service\" }}\n\
+         [hosts.n1]\naddress = \"h1\"\n[hosts.n2]\naddress = \"h2\"\n",
+        crate::support::CLUSTER
+    );
+    let fleet = ok(&text).fleet;
+    let server = fleet.cluster.restate_server.as_ref().unwrap();
+    // A path on the hosts: not resolved against the inventory's directory.
+    assert_eq!(
+        server.install_path.as_deref().and_then(|p| p.to_str()),
+        Some("/opt/restate/bin/restate-server")
+    );
+    let [n1, n2] = fleet.hosts.as_slice() else {
+        panic!("{:?}", fleet.hosts)
+    };
+    assert_eq!(
+        (&n1.service, n1.service_user.as_deref()),
+        (
+            &Service::Systemd {
+                unit: "restate.service".into()
+            },
+            Some("restate")
+        )
+    );
+    // A later layer replaces the service as a whole, user included.
+    assert_eq!(n2.service_user, None);
+
+    let plain = ok(&fixture("full.toml")).fleet;
+    assert!(plain.cluster.restate_server.unwrap().install_path.is_none());
+    assert!(plain.hosts.iter().all(|h| h.service_user.is_none()));
+}

@@ -205,6 +205,13 @@ fn restate_server_version_and_path() {
 }
 
 #[test]
+fn install_path_and_service_user() {
+    assert_snapshot!(err(
+        "[cluster]\nname = \"c\"\nrestate-server = { version = \"1.7.12\", path = \"a\", install-path = \"bin/restate-server\" }\n[defaults]\nservice = { manager = \"systemd\", user = \"Restate Server\" }\n[hosts.n1]\naddress = \"a\"\nservice = { manager = \"command\", start = \"s\", stop = \"s\", restart = \"s\", status = \"s\", usr = \"restate\" }\n"
+    ));
+}
+
+#[test]
 fn every_error_is_reported_not_just_the_first() {
     let text = err(
         "[cluster]\nname = \"c\"\n[hosts.n1]\nadress = \"a\"\n[hosts.n2]\naddress = \"b\"\nroles = [\"wrker\"]\nport = 0\n",
