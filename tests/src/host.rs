@@ -51,6 +51,9 @@ pub struct Host {
     pub veth: String,
     pub dir: PathBuf,
     pub kind: Kind,
+    /// restate-server is [`paths::OLD_SERVER_VERSION`] (`/usr/local/bin/restate-server` links to it).
+    #[serde(default)]
+    pub old_server: bool,
     pub sshd_pid: u32,
     /// The line of the lab's known_hosts file for this host.
     pub known_hosts_line: String,
@@ -143,6 +146,7 @@ impl Host {
 pub struct Spec<'a> {
     pub name: &'a str,
     pub kind: Kind,
+    pub old_server: bool,
     pub address: Ipv4Addr,
     pub ns: String,
     pub veth: String,
@@ -251,6 +255,7 @@ pub fn create(spec: Spec<'_>) -> Result<(Host, Child)> {
         veth: spec.veth,
         dir: spec.dir,
         kind: spec.kind,
+        old_server: spec.old_server,
         sshd_pid: child.id(),
         known_hosts_line,
     };
@@ -264,7 +269,12 @@ fn install_binaries(spec: &Spec<'_>) -> Result<()> {
     fs::write(&script, include_str!("restate-service.sh"))?;
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755))?;
     if spec.kind != Kind::Bare {
-        std::os::unix::fs::symlink(paths::restate_server()?, bin.join("restate-server"))?;
+        let server = if spec.old_server {
+            paths::old_restate_server()?
+        } else {
+            paths::restate_server()?
+        };
+        std::os::unix::fs::symlink(server, bin.join("restate-server"))?;
         std::os::unix::fs::symlink(paths::restatectl()?, bin.join("restatectl"))?;
     }
     Ok(())

@@ -36,6 +36,8 @@ const CREATE_BATCH: usize = 16;
 #[derive(Debug, Clone)]
 pub struct Spec {
     kinds: Vec<Kind>,
+    /// Hosts (by index) whose restate-server is [`paths::OLD_SERVER_VERSION`].
+    old_server: Vec<bool>,
     persistent: bool,
 }
 
@@ -44,8 +46,18 @@ impl Spec {
     pub fn new(count: usize) -> Self {
         Spec {
             kinds: vec![Kind::Fresh; count],
+            old_server: vec![false; count],
             persistent: false,
         }
+    }
+
+    /// Host `host` (1-based) runs restate-server [`paths::OLD_SERVER_VERSION`] instead of the
+    /// current one: the node an upgrade starts from.
+    pub fn old_server(mut self, host: usize) -> Self {
+        if let Some(slot) = self.old_server.get_mut(host.wrapping_sub(1)) {
+            *slot = true;
+        }
+        self
     }
 
     pub fn with(mut self, host: usize, kind: Kind) -> Self {
@@ -76,6 +88,14 @@ impl Lab {
                 "a lab has 1 to {} hosts, not {}",
                 net::MAX_HOSTS,
                 spec.kinds.len()
+            );
+        }
+        if let Some(index) =
+            (0..spec.kinds.len()).find(|&i| spec.old_server[i] && spec.kinds[i] == Kind::Bare)
+        {
+            bail!(
+                "host n{} is bare (no restate-server), so it cannot run an old one",
+                index + 1
             );
         }
         let seed = state::seed();
@@ -115,6 +135,7 @@ impl Lab {
             host::create(host::Spec {
                 name: &name,
                 kind: spec.kinds[index],
+                old_server: spec.old_server[index],
                 address,
                 ns,
                 veth,

@@ -42,6 +42,17 @@ pub fn restate_server() -> Result<PathBuf> {
     )
 }
 
+/// The older restate-server a lab host can start on, to be upgraded (`scripts/install-deps` pins
+/// it in `tests/deps/restate-1.6.2/package.json`).
+pub const OLD_SERVER_VERSION: &str = "1.6.2";
+
+pub fn old_restate_server() -> Result<PathBuf> {
+    installed(
+        "npm-1.6.2/node_modules/@restatedev/restate-server-linux-x64/bin/restate-server",
+        "restate-server 1.6.2",
+    )
+}
+
 pub fn restatectl() -> Result<PathBuf> {
     installed(
         "npm/node_modules/@restatedev/restatectl-linux-x64/bin/restatectl",

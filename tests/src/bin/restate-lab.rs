@@ -33,6 +33,10 @@ enum Command {
         /// Hosts with sshd only, no restate-server.
         #[arg(long, value_delimiter = ',')]
         bare: Vec<String>,
+        /// Hosts whose restate-server is the older pinned one (1.6.2), e.g. `--existing n1
+        /// --old-server n1` for a node to upgrade.
+        #[arg(long, value_delimiter = ',')]
+        old_server: Vec<String>,
     },
     /// Take a lab down (all labs with --all).
     Down {
@@ -79,6 +83,7 @@ fn run(cli: Cli) -> Result<()> {
             existing,
             old_style,
             bare,
+            old_server,
         } => {
             let mut spec = Spec::new(count).persistent();
             for (names, kind) in [
@@ -89,6 +94,9 @@ fn run(cli: Cli) -> Result<()> {
                 for name in names {
                     spec = spec.with(host_index(&name, count)?, kind);
                 }
+            }
+            for name in old_server {
+                spec = spec.old_server(host_index(&name, count)?);
             }
             let lab = Lab::up(spec)?;
             describe(&lab.state);
@@ -164,7 +172,15 @@ fn describe(lab: &LabState) {
         lab.dir.display()
     );
     for host in &lab.hosts {
-        println!("  {:<5} {:<15} {:?}", host.name, host.address, host.kind);
+        let old = if host.old_server {
+            format!("  restate-server {}", lab::paths::OLD_SERVER_VERSION)
+        } else {
+            String::new()
+        };
+        println!(
+            "  {:<5} {:<15} {:?}{old}",
+            host.name, host.address, host.kind
+        );
     }
     println!(
         "  s3     http://{}:{}/{}",
