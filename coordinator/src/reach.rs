@@ -72,8 +72,13 @@ pub async fn reach_all(
     hosts: &[Host],
     options: &ReachOptions,
 ) -> Vec<Result<Reached, ReachError>> {
+    let started = std::time::Instant::now();
     let targets: Vec<Target> = hosts.iter().map(target).collect();
     let sessions = client.connect_all(&targets).await;
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis(),
+        "reach: SSH sessions"
+    );
     let catalog = options
         .start_agent
         .then(|| std::sync::Arc::new(AgentCatalog::load(AgentLocator::new(options.agent.clone()))));
@@ -97,6 +102,10 @@ pub async fn reach_all(
             Err(err) => std::panic::resume_unwind(err.into_panic()),
         }
     }
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis(),
+        "reach: agents started"
+    );
     results.into_iter().flatten().collect()
 }
 

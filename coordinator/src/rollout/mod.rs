@@ -103,6 +103,7 @@ pub async fn run(
         report.recap = recap;
         return report;
     }
+    let started = std::time::Instant::now();
     if options.mode == Mode::Apply
         && let Err(err) = lock_all(&reached, &options.holder).await
     {
@@ -110,6 +111,7 @@ pub async fn run(
         report.recap = recap;
         return report;
     }
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "rollout: locks");
     progress.step("surveying hosts and the cluster");
     let survey = match survey::survey(fleet, reached).await {
         Ok(survey) => survey,
@@ -158,6 +160,10 @@ pub async fn run(
     if let Some(limit) = &options.limit {
         plan.restrict_to(limit);
     }
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis(),
+        "rollout: planned"
+    );
     if options.mode != Mode::Apply {
         report.plan = Some(plan);
         report.recap = recap;
@@ -187,6 +193,10 @@ pub async fn run(
             Err(err) => report.error = Some(err),
         }
     }
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis(),
+        "rollout: verified"
+    );
     report.plan = Some(plan);
     report.recap = recap;
     report

@@ -68,7 +68,12 @@ pub fn admin_clients<'a>(hosts: impl Iterator<Item = &'a Reached>) -> Vec<AdminC
 }
 
 pub async fn survey(fleet: &Fleet, reached: Vec<Reached>) -> Result<Survey, ReachError> {
+    let started = std::time::Instant::now();
     let facts = gather_facts(&reached).await?;
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis(),
+        "survey: facts of every host"
+    );
     let running_ours: Vec<AdminClient> = reached
         .iter()
         .zip(&facts)
@@ -92,6 +97,10 @@ pub async fn survey(fleet: &Fleet, reached: Vec<Reached>) -> Result<Survey, Reac
     } else {
         settled_view(&running_ours, &alive_by_own_word).await
     };
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis(),
+        "survey: cluster view"
+    );
     let mut survey = Survey {
         hosts: Vec::new(),
         view,
