@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod cli;
 pub mod commands;
+mod elf;
 pub mod progress;
 pub mod reach;
 pub mod rollout;

@@ -92,6 +92,15 @@ impl Session {
         argv: &[S],
         stdin: &[u8],
     ) -> Result<ExecOutput, SshError> {
+        self.exec_reader(argv, stdin).await
+    }
+
+    /// [`Session::exec`] with stdin streamed from `stdin` (a large file need not be in memory).
+    pub async fn exec_reader<S: AsRef<str>>(
+        &self,
+        argv: &[S],
+        stdin: impl tokio::io::AsyncRead + Unpin,
+    ) -> Result<ExecOutput, SshError> {
         let command = self.command_line(argv)?;
         let (mut reader, writer) = self.start(&command).await?;
         let protocol = self.protocol_error("sending a command's input");
@@ -135,6 +144,15 @@ impl Session {
         stdin: &[u8],
     ) -> Result<ExecOutput, SshError> {
         let output = self.exec(argv, stdin).await?;
+        self.checked(argv, output)
+    }
+
+    /// A finished command's output, or [`SshError::CommandFailed`] when it did not exit 0.
+    pub(super) fn checked<S: AsRef<str>>(
+        &self,
+        argv: &[S],
+        output: ExecOutput,
+    ) -> Result<ExecOutput, SshError> {
         if output.success() {
             return Ok(output);
         }

@@ -12,6 +12,7 @@ mod pattern;
 mod push;
 mod session;
 mod tunnel;
+mod upload;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +25,7 @@ pub use known_hosts::{KnownHosts, Verdict};
 pub use push::{AGENT_REMOTE_DIR, AgentCatalog, AgentLocator, LaunchedAgent};
 pub use session::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEPALIVE, Session, Target};
 pub use tunnel::TunnelConnector;
+pub use upload::{Encoding, RemoteFile};
 
 /// Everything sessions of one run share.
 pub struct SshOptions {

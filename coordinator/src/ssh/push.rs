@@ -9,32 +9,12 @@ use sha2::{Digest, Sha256};
 use super::error::SshError;
 use super::exec::ExecStream;
 use super::session::Session;
+use super::upload::{Encoding, RemoteFile};
+use crate::elf::{elf_machine_for, read_elf_machine};
 
 /// Root-owned home of uploaded agents on every host.
 pub const AGENT_REMOTE_DIR: &str = "/var/lib/restate-fleet/agent";
 const AGENT_NAME: &str = "restate-fleet-agent";
-
-/// Receives the binary on stdin. `$1` the directory, `$2` the expected sha256. Writes to a
-/// temporary file in the same directory and renames only after the hash matched, so a broken
-/// upload never leaves a file under the final name.
-const UPLOAD_SCRIPT: &str = r#"set -eu
-umask 077
-dir=$1 sum=$2
-if [ "$(id -u)" != 0 ]; then
-  echo "the agent directory must be root-owned: connect as root or set become = true" >&2; exit 3
-fi
-mkdir -p -- "$dir"
-chmod 0700 -- "$dir"
-if [ "$(stat -c %u -- "$dir")" != 0 ]; then echo "$dir is not owned by root" >&2; exit 3; fi
-tmp=$(mktemp "$dir/.upload.XXXXXX")
-trap 'rm -f -- "$tmp"' EXIT
-cat > "$tmp"
-got=$(sha256sum < "$tmp"); got=${got%% *}
-if [ "$got" != "$sum" ]; then echo "upload damaged: sha256 $got, expected $sum" >&2; exit 3; fi
-chmod 0700 -- "$tmp"
-mv -f -- "$tmp" "$dir/restate-fleet-agent-$sum"
-trap - EXIT
-"#;
 
 /// Starts the agent in one command when the host has it: `$1` the agent directory, then
 /// `<arch>=<sha256>` for every agent the coordinator holds, `--`, and the agent's arguments. The
@@ -133,43 +113,7 @@ fn named_in(dir: &Path, arch: &str) -> Vec<PathBuf> {
     ]
 }
 
-/// ELF `e_machine` values for `uname -m` names.
-fn elf_machine_for(arch: &str) -> Option<u16> {
-    Some(match arch {
-        "x86_64" | "amd64" => 62,
-        "aarch64" | "arm64" => 183,
-        "armv7l" | "armv6l" | "armhf" => 40,
-        "riscv64" => 243,
-        "i386" | "i686" => 3,
-        "ppc64le" | "ppc64" => 21,
-        "s390x" => 22,
-        _ => return None,
-    })
-}
-
-fn read_elf_machine(path: &Path) -> std::io::Result<u16> {
-    use std::io::Read;
-    let mut header = [0u8; 20];
-    let mut file = std::fs::File::open(path)?;
-    let complete = match file.read_exact(&mut header) {
-        Ok(()) => true,
-        Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => false,
-        Err(err) => return Err(err),
-    };
-    if !complete || &header[..4] != b"\x7fELF" {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "not an ELF executable",
-        ));
-    }
-    let bytes = [header[18], header[19]];
-    Ok(match header[5] {
-        2 => u16::from_be_bytes(bytes),
-        _ => u16::from_le_bytes(bytes),
-    })
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|byte| format!("{byte:02x}"))
@@ -327,18 +271,13 @@ impl Session {
     }
 
     async fn upload_agent(&self, agent: &LocalAgent, remote_dir: &str) -> Result<(), SshError> {
-        self.exec_checked(
-            &[
-                "sh",
-                "-c",
-                UPLOAD_SCRIPT,
-                "sh",
-                remote_dir,
-                agent.sha256.as_str(),
-            ],
-            &agent.bytes,
-        )
-        .await?;
+        let file = RemoteFile {
+            dir: remote_dir,
+            name: AGENT_NAME,
+            sha256: &agent.sha256,
+        };
+        self.upload(&file, &agent.bytes[..], Encoding::Plain)
+            .await?;
         tracing::info!(
             "{}: uploaded the {} agent ({} bytes) to {remote_dir}",
             self.host(),
