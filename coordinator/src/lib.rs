@@ -8,6 +8,7 @@ mod elf;
 pub mod progress;
 pub mod reach;
 pub mod rollout;
+pub mod server_binary;
 pub mod ssh;
 
 use std::process::ExitCode;

@@ -199,6 +199,10 @@ impl Reached {
             .map_err(|error| ReachError::agent(self.name(), error))
     }
 
+    pub fn service_manager(&self) -> ServiceManager {
+        service_manager(&self.host.service)
+    }
+
     /// What the agent needs to find, restart and health-check this node.
     pub fn node_target(&self, health_timeout: Duration) -> NodeTarget {
         let mut node = NodeTarget::new(&self.host.config_path);

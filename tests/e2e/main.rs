@@ -6,6 +6,7 @@ mod apply;
 mod bad_input;
 mod faults;
 mod harness;
+mod install;
 mod security;
 mod smoke;
 mod status;

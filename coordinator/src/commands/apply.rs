@@ -11,31 +11,45 @@ use crate::cli::{Global, Output};
 use crate::progress::Progress;
 use crate::rollout::plan::{Plan, Step};
 use crate::rollout::{self, Mode, Options, Report, Timeouts};
+use crate::server_binary::LocalServers;
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
     /// Change nodes that are already members without asking.
     #[arg(long)]
     pub yes: bool,
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
+}
+
+/// What `check`, `plan` and `apply` share.
+#[derive(Debug, Args)]
+pub struct RolloutArgs {
     /// Raise partition and log replication to N once enough nodes are alive.
     #[arg(long)]
     pub replication: Option<u32>,
+    /// Upgrade members by more than one minor version at once (Restate supports one; read its
+    /// release notes first).
+    #[arg(long)]
+    pub allow_version_skip: bool,
 }
 
 pub async fn run(global: &Global, args: ApplyArgs) -> anyhow::Result<Outcome> {
     let loaded = super::inventory::load(global)?;
     let fleet = &loaded.fleet;
     let progress = Progress::new(global.quiet);
+    let mut options = rollout_options(global, fleet, Mode::Apply, &args.rollout, &progress)?;
     let (reached, unreachable) =
         super::reach_hosts(global, fleet, &fleet.hosts, true, &progress).await?;
 
-    let mut options = rollout_options(global, fleet, Mode::Apply, args.replication)?;
     let yes = args.yes;
     options.confirm = Box::new(move |plan: &Plan| {
-        let touches_members = plan
-            .steps
-            .iter()
-            .any(|s| matches!(s, Step::FixMember { .. } | Step::RollMember { .. }));
+        let touches_members = plan.steps.iter().any(|s| {
+            matches!(
+                s,
+                Step::FixMember { .. } | Step::RollMember { .. } | Step::UpgradeMember { .. }
+            )
+        });
         if touches_members && !yes {
             confirm(plan)
         } else {
@@ -71,12 +85,26 @@ fn confirm(plan: &Plan) -> Result<(), String> {
     }
 }
 
+/// The run's options; the inventory's restate-server binary is checked here, before any host is
+/// contacted (a wrong one is bad input: exit 2, nothing uploaded).
 pub fn rollout_options(
     global: &Global,
     fleet: &Fleet,
     mode: Mode,
-    replication: Option<u32>,
+    args: &RolloutArgs,
+    progress: &Progress,
 ) -> anyhow::Result<Options> {
+    let servers = match &fleet.cluster.restate_server {
+        None => None,
+        Some(wanted) => {
+            progress.step(&format!(
+                "checking restate-server {} on this machine",
+                wanted.version
+            ));
+            let servers = LocalServers::prepare(wanted).map_err(super::BadInput)?;
+            Some(std::sync::Arc::new(servers))
+        }
+    };
     let limit = match &global.limit {
         None => None,
         Some(_) => Some(
@@ -88,11 +116,13 @@ pub fn rollout_options(
     };
     Ok(Options {
         mode,
-        replication,
+        replication: args.replication,
         holder: holder(),
         limit,
         timeouts: Timeouts::default(),
         confirm: Box::new(|_| Ok(())),
+        servers,
+        allow_version_skip: args.allow_version_skip,
     })
 }
 
@@ -120,8 +150,17 @@ pub fn print_report(global: &Global, report: &Report, mode: Mode) -> anyhow::Res
             rollout::survey::Class::New => "new".to_string(),
             rollout::survey::Class::Conflicting(_) => "CONFLICTING".to_string(),
         };
+        let server = match host.server.as_ref().map(|s| (&s.change, s)) {
+            Some((rollout::server::Change::Upgrade { .. }, s)) => {
+                format!("  upgrade to {}", s.version)
+            }
+            Some((rollout::server::Change::Install { .. }, s)) => {
+                format!("  install {}", s.version)
+            }
+            _ => String::new(),
+        };
         out.push_str(&format!(
-            "{:<16} {:<12} restate-server {:<8} {}\n",
+            "{:<16} {:<12} restate-server {:<8} {}{server}\n",
             host.host,
             class,
             host.restate_version.as_deref().unwrap_or("-"),

@@ -4,25 +4,24 @@
 use clap::Args;
 
 use super::Outcome;
-use super::apply::{print_report, rollout_options};
+use super::apply::{RolloutArgs, print_report, rollout_options};
 use crate::cli::Global;
 use crate::progress::Progress;
 use crate::rollout::{self, Mode};
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Partition and log replication to plan for (over the inventory's `[cluster] replication`).
-    #[arg(long)]
-    pub replication: Option<u32>,
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
 }
 
 pub async fn run(global: &Global, args: CheckArgs, mode: Mode) -> anyhow::Result<Outcome> {
     let loaded = super::inventory::load(global)?;
     let fleet = &loaded.fleet;
     let progress = Progress::new(global.quiet);
+    let options = rollout_options(global, fleet, mode, &args.rollout, &progress)?;
     let (reached, unreachable) =
         super::reach_hosts(global, fleet, &fleet.hosts, true, &progress).await?;
-    let options = rollout_options(global, fleet, mode, args.replication)?;
     let report = rollout::run(fleet, reached, unreachable, options, &progress).await;
     print_report(global, &report, mode)?;
     Ok(if report.succeeded() {

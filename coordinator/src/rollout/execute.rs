@@ -52,7 +52,7 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
-    fn host(&self, name: &str) -> Result<&'a Surveyed, String> {
+    pub(super) fn host(&self, name: &str) -> Result<&'a Surveyed, String> {
         self.survey
             .host(name)
             .ok_or_else(|| format!("{name}: not among the reached hosts"))
@@ -75,10 +75,16 @@ impl<'a> Executor<'a> {
             Step::JoinNew { hosts } => self.join(hosts).await,
             Step::Provision { hosts, on } => self.provision(hosts, on).await,
             Step::RaiseReplication { to } => self.raise_replication(*to).await,
+            Step::StageServer { hosts, .. } => self.stage_server(hosts).await,
+            Step::UpgradeMember { host, .. } => {
+                let host = self.host(host)?;
+                self.upgrade_member(host).await
+            }
+            Step::InstallServer { hosts, .. } => self.install_server(hosts).await,
         }
     }
 
-    fn clients(&self) -> Vec<AdminClient> {
+    pub(super) fn clients(&self) -> Vec<AdminClient> {
         self.survey.admin_clients()
     }
 
@@ -101,20 +107,7 @@ impl<'a> Executor<'a> {
                 .host(&name, &format!("{what}: restate.toml already up to date"));
             return Ok(());
         }
-        // The survey just saw the cluster: one healthy read is enough to decide on the quorum.
-        // A node still settling (right after an interrupted run) gets the full gate.
-        let view = match crate::admin::gather(&self.clients()).await {
-            Ok(view) if view.is_healthy(&node_name) => view,
-            _ => gate::healthy(
-                &self.clients(),
-                std::slice::from_ref(&node_name),
-                self.timeouts.join,
-            )
-            .await
-            .map_err(|e| format!("{name}: not healthy before its restart: {e}"))?,
-        };
-        gate::quorum_without(&view, &node_name).map_err(|e| format!("{name}: refused: {e}"))?;
-        let generation = view.node(&node_name).map(|n| n.generation).unwrap_or(0);
+        let generation = self.restart_allowed(&name, &node_name).await?;
         self.progress
             .host(&name, "writing restate.toml and restarting");
         let report = self.apply(host, patch, true).await?;
@@ -146,6 +139,25 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
+    /// Whether `node_name` may restart now (alive, and the metadata quorum holds without it);
+    /// its generation before the restart.
+    pub(super) async fn restart_allowed(&self, name: &str, node_name: &str) -> Result<u32, String> {
+        // The survey just saw the cluster: one healthy read is enough to decide on the quorum.
+        // A node still settling (right after an interrupted run) gets the full gate.
+        let view = match crate::admin::gather(&self.clients()).await {
+            Ok(view) if view.is_healthy(node_name) => view,
+            _ => gate::healthy(
+                &self.clients(),
+                &[node_name.to_string()],
+                self.timeouts.join,
+            )
+            .await
+            .map_err(|e| format!("{name}: not healthy before its restart: {e}"))?,
+        };
+        gate::quorum_without(&view, node_name).map_err(|e| format!("{name}: refused: {e}"))?;
+        Ok(view.node(node_name).map(|n| n.generation).unwrap_or(0))
+    }
+
     async fn apply(
         &self,
         host: &Surveyed,
@@ -166,20 +178,26 @@ impl<'a> Executor<'a> {
         }
     }
 
-    async fn start(&self, host: &Surveyed, timeout: Duration) -> Result<(), String> {
+    /// Starts or restarts the node; the agent waits until it reports healthy.
+    pub(super) async fn service(
+        &self,
+        host: &Surveyed,
+        action: ServiceAction,
+        timeout: Duration,
+    ) -> Result<(), String> {
         let op = Operation::Service {
             node: host.reached.node_target(timeout),
-            action: ServiceAction::Start,
+            action,
         };
         match host.reached.call(op).await.map_err(|e| e.to_string())? {
             Reply::Service(report) if report.healthy() => Ok(()),
             Reply::Service(report) => Err(format!(
-                "{}: started but not healthy: {}",
+                "{}: {action}ed but not healthy: {}",
                 host.name(),
                 report.health.map(|h| h.last).unwrap_or_default()
             )),
             other => Err(format!(
-                "{}: agent answered {other:?} to start",
+                "{}: agent answered {other:?} to {action}",
                 host.name()
             )),
         }
@@ -277,7 +295,9 @@ impl<'a> Executor<'a> {
             if !report.succeeded() {
                 return Err(format!("{name}: writing restate.toml failed"));
             }
-            self.start(host, health).await
+            // After the file exists: a dedicated user must be able to read it.
+            self.ensure_service(host).await?;
+            self.service(host, ServiceAction::Start, health).await
         }))
         .await
     }

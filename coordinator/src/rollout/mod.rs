@@ -5,8 +5,10 @@
 pub mod desired;
 mod execute;
 mod gate;
+mod install;
 pub mod plan;
 pub mod recap;
+pub mod server;
 pub mod survey;
 
 use std::time::Duration;
@@ -18,6 +20,7 @@ use serde::Serialize;
 use crate::admin::ClusterView;
 use crate::progress::Progress;
 use crate::reach::{ReachError, Reached};
+use crate::server_binary::LocalServers;
 pub use execute::Timeouts;
 use plan::Plan;
 use recap::Recap;
@@ -44,6 +47,10 @@ pub struct Options {
     pub timeouts: Timeouts,
     /// Asked with the plan before anything changes; an error stops the run unchanged.
     pub confirm: Confirm,
+    /// The inventory's restate-server, checked on this machine.
+    pub servers: Option<std::sync::Arc<LocalServers>>,
+    /// `--allow-version-skip`: upgrade members by more than one minor version.
+    pub allow_version_skip: bool,
 }
 
 /// Everything a run found and did, for the human report and `--output json`.
@@ -67,6 +74,8 @@ pub struct HostReport {
     pub restate_version: Option<String>,
     pub running: bool,
     pub agent_bytes_uploaded: u64,
+    /// What happens to its restate-server, when the inventory names one.
+    pub server: Option<server::HostServer>,
 }
 
 impl Report {
@@ -113,7 +122,14 @@ pub async fn run(
     }
     tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "rollout: locks");
     progress.step("surveying hosts and the cluster");
-    let survey = match survey::survey(fleet, reached).await {
+    let survey = match survey::survey(
+        fleet,
+        reached,
+        options.servers.as_deref(),
+        options.allow_version_skip,
+    )
+    .await
+    {
         Ok(survey) => survey,
         Err(err) => {
             report.problems.push(err.to_string());
@@ -134,6 +150,7 @@ pub async fn run(
                 .and_then(|b| b.version.clone()),
             running: h.facts.health.is_some(),
             agent_bytes_uploaded: h.reached.bytes_uploaded,
+            server: h.server.clone(),
         })
         .collect();
     report.problems.extend(survey.problems.iter().cloned());

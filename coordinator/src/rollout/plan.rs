@@ -6,6 +6,7 @@ use restate_fleet_proto::agent::{Operation, PatchOp, PatchPreview, Reply};
 use serde::Serialize;
 
 use super::desired::{self, Scope};
+use super::server::{Change, HostServer};
 use super::survey::{Class, Survey, Surveyed};
 use crate::admin::KIND_REPLICATED;
 use crate::reach::ReachError;
@@ -13,6 +14,21 @@ use crate::reach::ReachError;
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum Step {
+    /// Upload the inventory's restate-server to the hosts that lack it (changes no service).
+    StageServer {
+        hosts: Vec<String>,
+        version: String,
+        mib: u64,
+    },
+    /// Guide step 1: a member gets the new binary and restarts, behind the health gate; its old
+    /// binary comes back when it does not.
+    UpgradeMember {
+        host: String,
+        from: String,
+        to: String,
+    },
+    /// Hosts that are not members yet get the binary.
+    InstallServer { hosts: Vec<String>, version: String },
     /// Guide steps 2-4 on a member: roles, loglet pin, snapshot repository. Restarts it.
     FixMember { host: String },
     /// Guide step 3: the cluster's log provider to `replicated`, then every log's tail on it.
@@ -32,6 +48,22 @@ pub enum Step {
 impl std::fmt::Display for Step {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Step::StageServer {
+                hosts,
+                version,
+                mib,
+            } => write!(
+                f,
+                "{}: upload restate-server {version} ({mib} MiB, gzip on the wire)",
+                hosts.join(", ")
+            ),
+            Step::UpgradeMember { host, from, to } => write!(
+                f,
+                "{host}: upgrade restate-server {from} -> {to}, restart, wait until healthy and every partition led (the old binary comes back if not)"
+            ),
+            Step::InstallServer { hosts, version } => {
+                write!(f, "{}: install restate-server {version}", hosts.join(", "))
+            }
             Step::FixMember { host } => write!(
                 f,
                 "{host}: write roles, loglet and snapshot repository settings, restart, wait until healthy"
@@ -133,6 +165,7 @@ pub async fn plan(
         }
     }
 
+    server_steps(survey, &mut steps);
     if members.is_empty() {
         if !new.is_empty() {
             let on = fleet
@@ -196,6 +229,50 @@ pub async fn plan(
     Ok(Plan { steps, files })
 }
 
+/// Guide step 1 before any other: uploads, then members upgraded one at a time, then the binary
+/// on the hosts that join.
+fn server_steps(survey: &Survey, steps: &mut Vec<Step>) {
+    let changing: Vec<(&Surveyed, &HostServer)> = survey
+        .hosts
+        .iter()
+        .filter_map(|h| h.server.as_ref().filter(|s| s.changes()).map(|s| (h, s)))
+        .collect();
+    let Some((_, any)) = changing.first() else {
+        return;
+    };
+    let version = any.version.clone();
+    let uploads: Vec<String> = changing
+        .iter()
+        .filter(|(_, s)| s.upload)
+        .map(|(h, _)| h.name().to_string())
+        .collect();
+    if !uploads.is_empty() {
+        steps.push(Step::StageServer {
+            hosts: uploads,
+            version: version.clone(),
+            mib: any.local.size.div_ceil(1 << 20),
+        });
+    }
+    let mut installs = Vec::new();
+    for (host, server) in &changing {
+        match &server.change {
+            Change::Upgrade { from } => steps.push(Step::UpgradeMember {
+                host: host.name().to_string(),
+                from: from.clone(),
+                to: server.version.clone(),
+            }),
+            Change::Install { .. } => installs.push(host.name().to_string()),
+            Change::Keep => {}
+        }
+    }
+    if !installs.is_empty() {
+        steps.push(Step::InstallServer {
+            hosts: installs,
+            version,
+        });
+    }
+}
+
 /// `{node: 2}` or `2` as the number of nodes.
 pub fn replication_count(text: &str) -> Option<u32> {
     text.trim()
@@ -213,8 +290,13 @@ impl Plan {
     pub fn restrict_to(&mut self, hosts: &[String]) {
         let kept = |h: &String| hosts.contains(h);
         self.steps.retain_mut(|step| match step {
-            Step::FixMember { host } | Step::RollMember { host } => kept(host),
-            Step::JoinNew { hosts } | Step::Provision { hosts, .. } => {
+            Step::FixMember { host }
+            | Step::RollMember { host }
+            | Step::UpgradeMember { host, .. } => kept(host),
+            Step::JoinNew { hosts }
+            | Step::Provision { hosts, .. }
+            | Step::StageServer { hosts, .. }
+            | Step::InstallServer { hosts, .. } => {
                 hosts.retain(kept);
                 !hosts.is_empty()
             }

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::admin::{self, AdminClient, ClusterView};
 use crate::reach::{ReachError, Reached};
+use crate::server_binary::LocalServers;
 
 /// The oldest Restate with the replicated metadata server and loglet.
 const MIN_VERSION: (u64, u64, u64) = (1, 4, 0);
@@ -27,6 +28,8 @@ pub struct Surveyed {
     pub reached: Reached,
     pub facts: Facts,
     pub class: Class,
+    /// What happens to its restate-server, when the inventory names one.
+    pub server: Option<super::server::HostServer>,
 }
 
 impl Surveyed {
@@ -67,7 +70,12 @@ pub fn admin_clients<'a>(hosts: impl Iterator<Item = &'a Reached>) -> Vec<AdminC
     hosts.map(|h| h.admin.clone()).collect()
 }
 
-pub async fn survey(fleet: &Fleet, reached: Vec<Reached>) -> Result<Survey, ReachError> {
+pub async fn survey(
+    fleet: &Fleet,
+    reached: Vec<Reached>,
+    servers: Option<&LocalServers>,
+    allow_version_skip: bool,
+) -> Result<Survey, ReachError> {
     let started = std::time::Instant::now();
     let facts = gather_facts(&reached).await?;
     tracing::debug!(
@@ -113,7 +121,11 @@ pub async fn survey(fleet: &Fleet, reached: Vec<Reached>) -> Result<Survey, Reac
             reached,
             facts,
             class,
+            server: None,
         });
+    }
+    if let Some(servers) = servers {
+        super::server::survey(servers, &mut survey, allow_version_skip).await?;
     }
     preflight(fleet, &mut survey);
     Ok(survey)
@@ -224,7 +236,10 @@ fn preflight(fleet: &Fleet, survey: &mut Survey) {
         if let Class::Conflicting(reason) = &host.class {
             problems.push(format!("{name}: {reason}"));
         }
-        match host.facts.restate_server.as_ref() {
+        // The inventory's binary replaces whatever the host has (or lacks).
+        let replaced = host.server.as_ref().is_some_and(|s| s.changes());
+        match host.facts.restate_server.as_ref().filter(|_| !replaced) {
+            None if replaced => {}
             None => problems.push(format!(
                 "{name}: no restate-server found on the host's PATH; install Restate 1.4.0 or newer"
             )),

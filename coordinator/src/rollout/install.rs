@@ -1,0 +1,334 @@
+//! Guide step 1 carried out: the inventory's restate-server uploaded where it is missing, members
+//! upgraded one at a time behind the health gate (the old binary put back when the node does not
+//! come back), hosts that join given the binary and what their service needs.
+
+use std::path::Path;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_util::future::join_all;
+use restate_fleet_inventory::DEFAULT_INSTALL_PATH;
+use restate_fleet_proto::agent::{
+    DEFAULT_NOFILE, InstallReport, Operation, Reply, ServiceAction, ServiceSetup,
+};
+use tokio::io::{AsyncRead, ReadBuf};
+
+use super::execute::Executor;
+use super::gate;
+use super::server::HostServer;
+use super::survey::Surveyed;
+use crate::server_binary::{REMOTE_DIR, REMOTE_NAME};
+use crate::ssh::{Encoding, RemoteFile};
+
+/// Where restate-server runs from (a relative `base-dir` starts here); the unit written for a
+/// fresh host sets it as its working directory.
+const WORKING_DIR: &str = "/var/lib/restate";
+
+impl Executor<'_> {
+    pub(super) async fn stage_server(&mut self, names: &[String]) -> Result<(), String> {
+        let hosts = names
+            .iter()
+            .map(|n| {
+                let host = self.host(n)?;
+                let server = server_of(host)?;
+                Ok((host, server))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        // One gzip copy per binary, made once and cached on this machine.
+        let mut compressed = Vec::new();
+        for (_, server) in &hosts {
+            if compressed
+                .iter()
+                .any(|(sha, _)| *sha == server.local.sha256)
+            {
+                continue;
+            }
+            self.progress.host(
+                "(local)",
+                &format!("compressing {} for the upload", server.local.path.display()),
+            );
+            let local = server.local.clone();
+            let gz = tokio::task::spawn_blocking(move || local.compressed())
+                .await
+                .map_err(|e| format!("compressing restate-server: {e}"))??;
+            compressed.push((server.local.sha256.clone(), gz));
+        }
+        let this = &*self;
+        let uploads = hosts.iter().map(|(host, server)| {
+            let gz = compressed
+                .iter()
+                .find(|(sha, _)| *sha == server.local.sha256)
+                .map(|(_, gz)| gz.clone());
+            async move {
+                let gz = gz.ok_or_else(|| format!("{}: no compressed binary", host.name()))?;
+                this.upload(host, server, &gz).await
+            }
+        });
+        let results = join_all(uploads).await;
+        let mut errors = Vec::new();
+        for ((host, server), result) in hosts.iter().zip(results) {
+            match result {
+                Ok(bytes) => self.recap.changed(
+                    host.name(),
+                    &format!(
+                        "restate-server {} uploaded ({} MiB on the wire)",
+                        server.version,
+                        bytes.div_ceil(1 << 20)
+                    ),
+                ),
+                Err(err) => {
+                    self.recap.failed(host.name(), &err);
+                    errors.push(err);
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+
+    /// Streams the gzip copy to the host; returns the bytes sent.
+    async fn upload(&self, host: &Surveyed, server: &HostServer, gz: &Path) -> Result<u64, String> {
+        let name = host.name();
+        let file = tokio::fs::File::open(gz)
+            .await
+            .map_err(|e| format!("{}: {e}", gz.display()))?;
+        let total = file
+            .metadata()
+            .await
+            .map_err(|e| format!("{}: {e}", gz.display()))?
+            .len();
+        let report = |sent: u64| {
+            self.progress.host(
+                name,
+                &format!(
+                    "uploading restate-server {}: {} of {} MiB",
+                    server.version,
+                    sent >> 20,
+                    total >> 20
+                ),
+            );
+        };
+        let mut counting = Counting {
+            inner: file,
+            sent: 0,
+            step: (total / 10).max(1),
+            next: 0,
+            report: &report,
+        };
+        let remote = RemoteFile {
+            dir: REMOTE_DIR,
+            name: REMOTE_NAME,
+            sha256: &server.local.sha256,
+        };
+        host.reached
+            .session
+            .upload(&remote, &mut counting, Encoding::Gzip)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(counting.sent)
+    }
+
+    /// One member: the new binary, a restart, the gate (alive, metadata member, every partition
+    /// led); the old binary and another restart when that fails.
+    pub(super) async fn upgrade_member(&mut self, host: &Surveyed) -> Result<(), String> {
+        let server = server_of(host)?;
+        let (name, node_name) = (host.name().to_string(), host.reached.host.node_name.clone());
+        let from = match &server.change {
+            super::server::Change::Upgrade { from } => from.clone(),
+            _ => String::new(),
+        };
+        let to = &server.version;
+        self.restart_allowed(&name, &node_name).await?;
+        self.progress
+            .host(&name, &format!("installing restate-server {to}"));
+        if !self.install(host, server).await?.changed {
+            return Ok(());
+        }
+        self.progress
+            .host(&name, &format!("restarting on restate-server {to}"));
+        let restart = self.timeouts.restart;
+        let outcome = async {
+            self.service(host, ServiceAction::Restart, restart).await?;
+            let names = [node_name.clone()];
+            gate::healthy(&self.clients(), &names, restart).await?;
+            gate::partitions_led(&self.clients(), self.timeouts.settle).await
+        }
+        .await;
+        match outcome {
+            Ok(_) => {
+                self.recap
+                    .changed(&name, &format!("restate-server {from} -> {to}, restarted"));
+                self.progress
+                    .host(&name, &format!("healthy on restate-server {to}"));
+                remove_staged(host, server).await;
+                Ok(())
+            }
+            Err(why) => {
+                let back = self.roll_back(host, server).await;
+                let err = format!(
+                    "{name}: did not come back on restate-server {to} ({why}); {back}. Check the node's log, then re-run"
+                );
+                self.recap.failed(&name, &err);
+                Err(err)
+            }
+        }
+    }
+
+    async fn roll_back(&self, host: &Surveyed, server: &HostServer) -> String {
+        let op = Operation::RollbackServer {
+            target: server.target.clone(),
+        };
+        match host.reached.call(op).await {
+            Ok(Reply::RollbackServer(report)) => {
+                let version = report.version.unwrap_or_default();
+                match self
+                    .service(host, ServiceAction::Restart, self.timeouts.restart)
+                    .await
+                {
+                    Ok(()) => format!("restate-server {version} is back in place and healthy"),
+                    Err(e) => format!("restate-server {version} is back in place but: {e}"),
+                }
+            }
+            Ok(other) => format!("rolling the binary back failed: agent answered {other:?}"),
+            Err(e) => format!("rolling the binary back failed: {e}"),
+        }
+    }
+
+    pub(super) async fn install_server(&mut self, names: &[String]) -> Result<(), String> {
+        let this = &*self;
+        let installs = names.iter().map(|name| async move {
+            let host = this.host(name)?;
+            let server = server_of(host)?;
+            this.progress.host(
+                name,
+                &format!("installing restate-server {}", server.version),
+            );
+            this.install(host, server).await?;
+            remove_staged(host, server).await;
+            Ok::<_, String>(format!(
+                "restate-server {} installed at {}",
+                server.version,
+                server.target.display()
+            ))
+        });
+        let results = join_all(installs).await;
+        let mut errors = Vec::new();
+        for (name, result) in names.iter().zip(results) {
+            match result {
+                Ok(what) => self.recap.changed(name, &what),
+                Err(err) => {
+                    self.recap.failed(name, &err);
+                    errors.push(err);
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+
+    async fn install(&self, host: &Surveyed, server: &HostServer) -> Result<InstallReport, String> {
+        let op = Operation::InstallServer {
+            staged: server.staged.clone(),
+            sha256: server.local.sha256.clone(),
+            target: server.target.clone(),
+            version: server.version.clone(),
+            dry_run: false,
+        };
+        match host.reached.call(op).await.map_err(|e| e.to_string())? {
+            Reply::InstallServer(report) => Ok(report),
+            other => Err(format!(
+                "{}: agent answered {other:?} to install_server",
+                host.name()
+            )),
+        }
+    }
+
+    /// What a joining host's service needs: the user, the data directory, and with systemd a
+    /// unit when there is none. Changes nothing that is in place already.
+    pub(super) async fn ensure_service(&self, host: &Surveyed) -> Result<(), String> {
+        let binary = host
+            .server
+            .as_ref()
+            .map(|s| s.target.clone())
+            .or_else(|| host.facts.restate_server.as_ref().map(|b| b.path.clone()))
+            .unwrap_or_else(|| DEFAULT_INSTALL_PATH.into());
+        let setup = ServiceSetup {
+            service: host.reached.service_manager(),
+            binary,
+            config_path: host.reached.host.config_path.clone().into(),
+            data_dir: WORKING_DIR.into(),
+            user: host.reached.host.service_user.clone(),
+            nofile: DEFAULT_NOFILE,
+            dry_run: false,
+        };
+        match host
+            .reached
+            .call(Operation::EnsureService(setup))
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            Reply::EnsureService(report) => {
+                if report.changed {
+                    self.progress.host(host.name(), &report.actions.join("; "));
+                }
+                Ok(())
+            }
+            other => Err(format!(
+                "{}: agent answered {other:?} to ensure_service",
+                host.name()
+            )),
+        }
+    }
+}
+
+fn server_of(host: &Surveyed) -> Result<&HostServer, String> {
+    host.server
+        .as_ref()
+        .ok_or_else(|| format!("{}: no restate-server planned", host.name()))
+}
+
+/// The upload is in place now; 200+ MB need not stay twice on the host.
+async fn remove_staged(host: &Surveyed, server: &HostServer) {
+    let staged = server.staged.display().to_string();
+    if let Err(err) = host
+        .reached
+        .session
+        .exec(&["rm", "-f", "--", staged.as_str()], b"")
+        .await
+    {
+        tracing::warn!("{}: cannot remove {staged}: {err}", host.name());
+    }
+}
+
+/// Counts what the upload reads, and reports every `step` bytes.
+struct Counting<'a, R> {
+    inner: R,
+    sent: u64,
+    step: u64,
+    next: u64,
+    report: &'a (dyn Fn(u64) + Sync),
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Counting<'_, R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = (buf.filled().len() - before) as u64;
+        self.sent += read;
+        if self.sent >= self.next {
+            (self.report)(self.sent);
+            self.next = self.sent + self.step;
+        }
+        poll
+    }
+}

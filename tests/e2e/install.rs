@@ -1,0 +1,175 @@
+//! Guide step 1 on the lab: a member on restate-server 1.6.2 is upgraded to 1.7.12 before anything
+//! else, a bare host gets the binary and joins, a binary that reports another version than the
+//! inventory's is refused before any upload, and a second run uploads and restarts nothing.
+
+use std::path::{Path, PathBuf};
+
+use lab::{Kind, Lab, Spec, paths};
+use serde_json::Value;
+
+use crate::harness::{self, assert_exit, fleet_with, stdout};
+
+const BINARY: &str = "/usr/local/bin/restate-server";
+const STAGED: &str = "/var/lib/restate-fleet/binaries";
+
+/// The lab's inventory with `[cluster] restate-server` naming `binary` as `version`.
+fn inventory_with_server(lab: &Lab, file: &str, binary: &Path, version: &str) -> PathBuf {
+    let text = lab.inventory().replacen(
+        "[cluster]\n",
+        &format!(
+            "[cluster]\nrestate-server = {{ path = \"{}\", version = \"{version}\" }}\n",
+            binary.display()
+        ),
+        1,
+    );
+    assert!(
+        text.contains("restate-server = {"),
+        "no [cluster] table:\n{text}"
+    );
+    let path = lab.dir().join(file);
+    std::fs::write(&path, text).expect("write inventory");
+    path
+}
+
+fn version_on(lab: &Lab, host: &str) -> String {
+    stdout(&harness::ssh(lab, host, &format!("{BINARY} --version")))
+        .trim()
+        .to_string()
+}
+
+fn staged_files(lab: &Lab) -> Vec<String> {
+    lab.hosts()
+        .iter()
+        .flat_map(|h| {
+            let dir = h.path(STAGED).expect("private dir");
+            std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| format!("{}: {}", h.name, e.file_name().to_string_lossy()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn sha256(path: &Path) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn upgrades_installs_and_grows_then_changes_nothing() {
+    let lab = harness::lab(
+        Spec::new(3)
+            .with(1, Kind::Existing)
+            .old_server(1)
+            .with(3, Kind::Bare),
+    );
+    let current = paths::restate_server().expect("restate-server 1.7.12");
+    let old = paths::old_restate_server().expect("restate-server 1.6.2");
+    assert_eq!(version_on(&lab, "n1"), "restate-server 1.6.2");
+    let n1_pid = lab.host("n1").restate_pid();
+
+    // A binary that reports another version than the inventory says: refused before any upload.
+    let wrong = inventory_with_server(&lab, "wrong-version.toml", &old, "1.7.12");
+    let refused = fleet_with(&lab, &wrong, &["apply", "--yes"]);
+    assert_exit(&refused, 2, "apply with a 1.6.2 binary declared as 1.7.12");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("reports version 1.6.2") && stderr.contains("nothing was uploaded"),
+        "{stderr}"
+    );
+    assert!(staged_files(&lab).is_empty(), "{:?}", staged_files(&lab));
+    assert_eq!(lab.host("n1").restate_pid(), n1_pid, "n1 was restarted");
+
+    // check and plan show the upgrade and the install, with versions, and change nothing.
+    let inventory = inventory_with_server(&lab, "upgrade.toml", &current, "1.7.12");
+    let plan = fleet_with(&lab, &inventory, &["plan"]);
+    assert_exit(&plan, 0, "plan");
+    let text = stdout(&plan);
+    assert!(
+        text.contains("n1: upgrade restate-server 1.6.2 -> 1.7.12")
+            && text.contains("n3: install restate-server 1.7.12")
+            && text.contains("n1, n3: upload restate-server 1.7.12"),
+        "{text}"
+    );
+    assert!(staged_files(&lab).is_empty(), "plan uploaded something");
+    assert_eq!(version_on(&lab, "n1"), "restate-server 1.6.2");
+
+    let apply = fleet_with(&lab, &inventory, &["apply", "--yes"]);
+    assert_exit(&apply, 0, "apply");
+    let log = String::from_utf8_lossy(&apply.stderr);
+    let upgraded = log
+        .find("upgrade restate-server")
+        .expect("upgrade step ran");
+    let snapshots = log
+        .find("snapshot every partition")
+        .expect("snapshot step ran");
+    assert!(upgraded < snapshots, "the upgrade comes first:\n{log}");
+
+    // n1 runs 1.7.12 on its old data, its 1.6.2 binary kept for a rollback; n3 got the binary.
+    assert_eq!(version_on(&lab, "n1"), "restate-server 1.7.12");
+    let previous = std::fs::read_link(
+        lab.host("n1")
+            .path(&format!("{BINARY}.previous"))
+            .expect("path"),
+    )
+    .expect("n1 keeps its previous binary (a symlink to 1.6.2)");
+    assert_eq!(previous, old);
+    let n3_binary = lab.host("n3").path(BINARY).expect("path");
+    assert!(
+        !n3_binary.is_symlink(),
+        "n3's restate-server is a file of its own"
+    );
+    assert_eq!(sha256(&n3_binary), sha256(&current));
+    assert!(
+        staged_files(&lab).is_empty(),
+        "uploads left behind: {:?}",
+        staged_files(&lab)
+    );
+    let marker = lab
+        .host("n1")
+        .path("/var/lib/restate/restate-data/n1/.cluster-marker")
+        .expect("path");
+    let marker: Value =
+        serde_json::from_slice(&std::fs::read(&marker).expect("n1's cluster marker"))
+            .expect("json");
+    assert_eq!(marker["current_version"], "1.7.12", "{marker}");
+
+    let status = harness::restatectl_until(
+        &lab,
+        "n3",
+        &["status"],
+        std::time::Duration::from_secs(60),
+        |out| [" n1 ", " n2 ", " n3 "].iter().all(|n| out.contains(n)) && !out.contains("offline"),
+    );
+    assert_eq!(status.matches("Member").count(), 3, "{status}");
+
+    // Converged: nothing uploaded, installed or restarted.
+    let pids: Vec<Option<u32>> = lab.hosts().iter().map(|h| h.restate_pid()).collect();
+    let again = fleet_with(&lab, &inventory, &["--output", "json", "apply", "--yes"]);
+    assert_exit(&again, 0, "second apply");
+    let report: Value = serde_json::from_slice(&again.stdout).expect("json report");
+    for host in report["hosts"].as_array().expect("hosts") {
+        assert_eq!(host["server"]["change"], "keep", "{host}");
+        assert_eq!(host["server"]["upload"], false, "{host}");
+        assert_eq!(host["restate_version"], "1.7.12", "{host}");
+    }
+    assert!(
+        report["plan"]["steps"]
+            .as_array()
+            .is_some_and(|s| s.is_empty()),
+        "{}",
+        report["plan"]
+    );
+    let after: Vec<Option<u32>> = lab.hosts().iter().map(|h| h.restate_pid()).collect();
+    assert_eq!(after, pids, "a converged run restarted a node");
+    assert!(staged_files(&lab).is_empty());
+}
