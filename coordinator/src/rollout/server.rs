@@ -107,57 +107,147 @@ fn decide(
     staged: PathBuf,
     allow_version_skip: bool,
 ) -> Result<HostServer, String> {
-    let name = host.name();
-    let wanted = &local.version;
     let has = |file: &BinaryFile| file.sha256.as_deref() == Some(binary.sha256.as_str());
-    let change = if has(&in_place) || !in_place.exists && host.class == Class::Member {
-        // A member whose binary is elsewhere than the install path keeps what it runs.
-        Change::Keep
-    } else if !in_place.exists {
-        Change::Install { from: None }
-    } else {
-        let current = in_place.version.clone().unwrap_or_default();
-        match (parse_version(&current), parse_version(wanted)) {
-            (Some(have), Some(want)) if have == want => Change::Keep,
-            (Some(have), Some(want)) if have > want => {
-                return Err(format!(
-                    "{name}: runs restate-server {current} at {}, newer than the inventory's {wanted}; restate-fleet never downgrades a node. Set `[cluster] restate-server` to {current} or newer",
-                    target.display()
-                ));
-            }
-            (Some(have), Some(want)) if host.class == Class::Member => {
-                let skips = want.0 != have.0 || want.1 > have.1 + 1;
-                if skips && !allow_version_skip {
-                    return Err(format!(
-                        "{name}: upgrading restate-server {current} to {wanted} skips a minor version; Restate supports upgrades one minor version at a time (its data of {}.{} is read by {}.{}, not necessarily by later ones). Upgrade to {}.{}.x first, or pass --allow-version-skip if its release notes allow the jump",
-                        have.0,
-                        have.1,
-                        have.0,
-                        have.1 + 1,
-                        have.0,
-                        have.1 + 1
-                    ));
-                }
-                Change::Upgrade { from: current }
-            }
-            (_, _) if host.class == Class::Member => {
-                return Err(format!(
-                    "{name}: cannot tell the version of {} ({}); check that it runs",
-                    target.display(),
-                    in_place.version_output.unwrap_or_default()
-                ));
-            }
-            _ => Change::Install {
-                from: Some(current).filter(|c| !c.is_empty()),
-            },
-        }
+    let found = Found {
+        exists: in_place.exists,
+        same_file: has(&in_place),
+        version: in_place.version.as_deref(),
+        version_output: in_place.version_output.as_deref().unwrap_or_default(),
     };
+    let change = change_for(&host.class, &found, &local.version, allow_version_skip)
+        .map_err(|why| format!("{}: {why} ({})", host.name(), target.display()))?;
     Ok(HostServer {
         upload: change != Change::Keep && !has(&uploaded),
         change,
-        version: wanted.clone(),
+        version: local.version.clone(),
         target,
         staged,
         local: binary.clone(),
     })
+}
+
+/// What a host has at the install target.
+struct Found<'a> {
+    exists: bool,
+    /// The very file the inventory names (same sha256).
+    same_file: bool,
+    version: Option<&'a str>,
+    version_output: &'a str,
+}
+
+fn change_for(
+    class: &Class,
+    found: &Found<'_>,
+    wanted: &str,
+    allow_version_skip: bool,
+) -> Result<Change, String> {
+    let member = *class == Class::Member;
+    // A member whose binary is elsewhere than the install path keeps what it runs.
+    if found.same_file || !found.exists && member {
+        return Ok(Change::Keep);
+    }
+    if !found.exists {
+        return Ok(Change::Install { from: None });
+    }
+    let current = found.version.unwrap_or_default();
+    match (parse_version(current), parse_version(wanted)) {
+        // Another build of the same version: nothing to gain from a restart.
+        (Some(have), Some(want)) if have == want => Ok(Change::Keep),
+        (Some(have), Some(want)) if have > want => Err(format!(
+            "runs restate-server {current}, newer than the inventory's {wanted}; restate-fleet never downgrades a node. Set `[cluster] restate-server` to {current} or newer"
+        )),
+        (Some(have), Some(want)) if member => {
+            let skips = want.0 != have.0 || want.1 > have.1 + 1;
+            if skips && !allow_version_skip {
+                return Err(format!(
+                    "upgrading restate-server {current} to {wanted} skips a minor version; Restate supports upgrades one minor version at a time (data written by {}.{} is read by {}.{}, not necessarily by later ones). Upgrade to {}.{}.x first, or pass --allow-version-skip if the release notes allow the jump",
+                    have.0,
+                    have.1,
+                    have.0,
+                    have.1 + 1,
+                    have.0,
+                    have.1 + 1
+                ));
+            }
+            Ok(Change::Upgrade {
+                from: current.to_string(),
+            })
+        }
+        _ if member => Err(format!(
+            "cannot tell the version of its restate-server ({}); check that it runs",
+            found.version_output
+        )),
+        // Not a member yet: no data to carry over, any binary is simply replaced.
+        _ => Ok(Change::Install {
+            from: Some(current.to_string()).filter(|c| !c.is_empty()),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(version: &str) -> Found<'_> {
+        Found {
+            exists: true,
+            same_file: false,
+            version: Some(version),
+            version_output: "",
+        }
+    }
+
+    #[test]
+    fn members_upgrade_one_minor_at_a_time_and_never_down() {
+        let member = Class::Member;
+        assert_eq!(
+            change_for(&member, &found("1.6.2"), "1.7.12", false),
+            Ok(Change::Upgrade {
+                from: "1.6.2".into()
+            })
+        );
+        let skip = change_for(&member, &found("1.5.3"), "1.7.12", false).unwrap_err();
+        assert!(
+            skip.contains("skips a minor version") && skip.contains("1.6.x"),
+            "{skip}"
+        );
+        assert!(change_for(&member, &found("1.5.3"), "1.7.12", true).is_ok());
+        let major = change_for(&member, &found("1.7.12"), "2.0.0", false).unwrap_err();
+        assert!(major.contains("--allow-version-skip"), "{major}");
+        let down = change_for(&member, &found("1.7.12"), "1.7.10", true).unwrap_err();
+        assert!(down.contains("never downgrades"), "{down}");
+        assert_eq!(
+            change_for(&member, &found("1.7.12"), "1.7.12", false),
+            Ok(Change::Keep)
+        );
+    }
+
+    #[test]
+    fn new_hosts_get_the_binary_whatever_they_had() {
+        let new = Class::New;
+        let missing = Found {
+            exists: false,
+            same_file: false,
+            version: None,
+            version_output: "",
+        };
+        assert_eq!(
+            change_for(&new, &missing, "1.7.12", false),
+            Ok(Change::Install { from: None })
+        );
+        assert_eq!(
+            change_for(&new, &found("1.5.3"), "1.7.12", false),
+            Ok(Change::Install {
+                from: Some("1.5.3".into())
+            })
+        );
+        assert!(change_for(&new, &found("1.8.0"), "1.7.12", false).is_err());
+        let unreadable = Found {
+            version: None,
+            version_output: "exec format error",
+            ..found("")
+        };
+        assert!(change_for(&new, &unreadable, "1.7.12", false).is_ok());
+        assert!(change_for(&Class::Member, &unreadable, "1.7.12", false).is_err());
+    }
 }
