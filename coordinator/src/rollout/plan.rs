@@ -1,6 +1,7 @@
 //! The ordered steps that take the surveyed fleet to what the inventory says, following the
 //! scaling guide. Planning asks the agents for diffs but changes nothing.
 
+use futures_util::future::join_all;
 use restate_fleet_inventory::Fleet;
 use restate_fleet_proto::agent::{Operation, PatchOp, PatchPreview, Reply};
 use serde::Serialize;
@@ -154,8 +155,16 @@ pub async fn plan(
     let members: Vec<&Surveyed> = survey.members().collect();
     let new: Vec<String> = survey.new_hosts().map(|h| h.name().to_string()).collect();
 
-    for host in &survey.hosts {
-        let full = preview(host, full_patch(fleet, host)).await?;
+    // Every host's agent at once: with a hundred hosts, one after the other adds up.
+    let previews = join_all(
+        survey
+            .hosts
+            .iter()
+            .map(|host| preview(host, full_patch(fleet, host))),
+    )
+    .await;
+    for (host, full) in survey.hosts.iter().zip(previews) {
+        let full = full?;
         if full.changed {
             files.push(FileChange {
                 host: host.name().to_string(),
@@ -177,8 +186,14 @@ pub async fn plan(
             steps.push(Step::Provision { hosts: new, on });
         }
     } else {
-        for member in &members {
-            if preview(member, fix_patch(fleet, member)).await?.changed {
+        let fixes = join_all(
+            members
+                .iter()
+                .map(|member| preview(member, fix_patch(fleet, member))),
+        )
+        .await;
+        for (member, fix) in members.iter().zip(fixes) {
+            if fix?.changed {
                 steps.push(Step::FixMember {
                     host: member.name().to_string(),
                 });
