@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use restate_fleet_inventory::ansible::{self, Format};
 use restate_fleet_inventory::{
-    Diagnostic, Diagnostics, Fleet, Host, Loaded, Role, ServerBinary, Service,
+    DEFAULT_INSTALL_PATH, Diagnostic, Diagnostics, Fleet, Host, Loaded, Role, ServerBinary, Service,
 };
 use serde_json::json;
 
@@ -204,9 +204,11 @@ fn human(fleet: &Fleet, hosts: &[&Host]) -> String {
             roles(&host.roles),
             if host.metadata_server { "yes" } else { "no" }.to_string(),
             host.advertised_address.clone(),
-            match &host.service {
-                Service::Systemd { unit } => format!("systemd {unit}"),
-                Service::Command { .. } => "command".to_string(),
+            match (&host.service, &host.service_user) {
+                (Service::Systemd { unit }, None) => format!("systemd {unit}"),
+                (Service::Systemd { unit }, Some(user)) => format!("systemd {unit} as {user}"),
+                (Service::Command { .. }, None) => "command".to_string(),
+                (Service::Command { .. }, Some(user)) => format!("command as {user}"),
             },
         ]);
     }
@@ -230,8 +232,12 @@ fn human(fleet: &Fleet, hosts: &[&Host]) -> String {
                 .join(", "),
         };
         out.push_str(&format!(
-            "  restate-server: {} ({binary})\n",
-            server.version
+            "  restate-server: {} ({binary}), installed at {}\n",
+            server.version,
+            server.install_path.as_deref().map_or_else(
+                || format!("the host's own path, else {DEFAULT_INSTALL_PATH}"),
+                |p| p.display().to_string()
+            )
         ));
     }
     if let Some(snapshots) = &cluster.snapshots {
