@@ -37,31 +37,49 @@ pub fn gather(node: &NodeTarget, restate_server: Option<&Path>) -> Result<Facts,
         .advertised_address
         .clone()
         .or_else(|| node.advertised_address.clone());
-    let (health, health_error) = match address {
-        Some(address) => match health::probe(&address) {
-            Ok(h) => (Some(h), None),
-            Err(e) => (None, Some(e)),
-        },
-        None => (
-            None,
-            Some("no advertised-address in the config or the request".to_string()),
-        ),
-    };
+    // The three slow parts (running `restate-server --version`, the service's status command and
+    // the node's /health) wait on other processes: ask all three at once.
+    let (restate_server, service, (health, health_error)) = std::thread::scope(|scope| {
+        let binary = scope.spawn(|| {
+            restate_server
+                .map(Path::to_path_buf)
+                .or_else(|| find_on_path(SERVER_BINARY))
+                .map(|path| server_binary(&path))
+        });
+        let service = scope.spawn(|| {
+            node.service
+                .as_ref()
+                .map(|m| service::state(m, Duration::from_millis(node.service_timeout_ms)))
+        });
+        let health = match address {
+            Some(address) => match health::probe(&address) {
+                Ok(h) => (Some(h), None),
+                Err(e) => (None, Some(e)),
+            },
+            None => (
+                None,
+                Some("no advertised-address in the config or the request".to_string()),
+            ),
+        };
+        (
+            binary
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            service
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            health,
+        )
+    });
     Ok(Facts {
         agent_version: env!("CARGO_PKG_VERSION").to_string(),
         os: std::env::consts::OS.to_string(),
         arch: uname.map_or_else(|| std::env::consts::ARCH.to_string(), |u| u.machine),
         hostname,
-        restate_server: restate_server
-            .map(Path::to_path_buf)
-            .or_else(|| find_on_path(SERVER_BINARY))
-            .map(|path| server_binary(&path)),
+        restate_server,
         config,
         data_dir,
-        service: node
-            .service
-            .as_ref()
-            .map(|m| service::state(m, Duration::from_millis(node.service_timeout_ms))),
+        service,
         health,
         health_error,
     })

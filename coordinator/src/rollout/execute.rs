@@ -284,7 +284,11 @@ impl<'a> Executor<'a> {
         .await
     }
 
-    async fn write_and_start(&self, names: &[String], health: Duration) -> Vec<Result<(), String>> {
+    async fn write_and_start(
+        &self,
+        names: &[String],
+        health: Duration,
+    ) -> Vec<Result<String, String>> {
         join_all(names.iter().map(|name| async move {
             let host = self.host(name)?;
             self.progress
@@ -297,20 +301,23 @@ impl<'a> Executor<'a> {
             }
             // After the file exists: a dedicated user must be able to read it.
             self.ensure_service(host).await?;
-            self.service(host, ServiceAction::Start, health).await
+            self.service(host, ServiceAction::Start, health).await?;
+            Ok("restate.toml written, started".to_string())
         }))
         .await
     }
 
-    fn settle_hosts(
+    /// Records each host's outcome (what it did, or why it failed) in the recap; the step fails
+    /// when any host did.
+    pub(super) fn settle_hosts(
         &mut self,
         names: &[String],
-        results: Vec<Result<(), String>>,
+        results: Vec<Result<String, String>>,
     ) -> Result<(), String> {
         let mut errors = Vec::new();
         for (name, result) in names.iter().zip(results) {
             match result {
-                Ok(()) => self.recap.changed(name, "restate.toml written, started"),
+                Ok(what) => self.recap.changed(name, &what),
                 Err(err) => {
                     self.recap.failed(name, &err);
                     errors.push(err);

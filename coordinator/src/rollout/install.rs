@@ -65,28 +65,20 @@ impl Executor<'_> {
             }
         });
         let results = join_all(uploads).await;
-        let mut errors = Vec::new();
-        for ((host, server), result) in hosts.iter().zip(results) {
-            match result {
-                Ok(bytes) => self.recap.changed(
-                    host.name(),
-                    &format!(
+        let results = results
+            .into_iter()
+            .zip(&hosts)
+            .map(|(result, (_, server))| {
+                result.map(|bytes| {
+                    format!(
                         "restate-server {} uploaded ({} MiB on the wire)",
                         server.version,
                         bytes.div_ceil(1 << 20)
-                    ),
-                ),
-                Err(err) => {
-                    self.recap.failed(host.name(), &err);
-                    errors.push(err);
-                }
-            }
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors.join("; "))
-        }
+                    )
+                })
+            })
+            .collect();
+        self.settle_hosts(names, results)
     }
 
     /// Streams the gzip copy to the host; returns the bytes sent.
@@ -215,21 +207,7 @@ impl Executor<'_> {
             ))
         });
         let results = join_all(installs).await;
-        let mut errors = Vec::new();
-        for (name, result) in names.iter().zip(results) {
-            match result {
-                Ok(what) => self.recap.changed(name, &what),
-                Err(err) => {
-                    self.recap.failed(name, &err);
-                    errors.push(err);
-                }
-            }
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors.join("; "))
-        }
+        self.settle_hosts(names, results)
     }
 
     async fn install(&self, host: &Surveyed, server: &HostServer) -> Result<InstallReport, String> {
