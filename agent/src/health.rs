@@ -77,11 +77,21 @@ fn get_health(addr: &SocketAddr, host: &str) -> Result<Vec<u8>, String> {
     stream
         .write_all(request.as_bytes())
         .map_err(|e| e.to_string())?;
+    // restate-server writes the head and the body apart, the body held back by Nagle until we
+    // acknowledge the head, which Linux would delay by up to 40 ms: acknowledge at once, and again
+    // after every read (the kernel clears the flag).
     let mut raw = Vec::new();
-    stream
-        .take(MAX_RESPONSE)
-        .read_to_end(&mut raw)
-        .map_err(|e| e.to_string())?;
+    let mut chunk = [0u8; 8192];
+    loop {
+        let _ = std::os::linux::net::TcpStreamExt::set_quickack(&stream, true);
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) if raw.len() + n <= MAX_RESPONSE as usize => raw.extend_from_slice(&chunk[..n]),
+            Ok(_) => return Err(format!("the answer is larger than {MAX_RESPONSE} bytes")),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
     http_body(&raw)
 }
 

@@ -63,15 +63,16 @@ pub fn run(argv: &[String], timeout: Duration) -> Result<Finished, AgentError> {
     let stdout = collect(child.stdout.take());
     let stderr = collect(child.stderr.take());
     let deadline = Instant::now() + timeout;
-    // Most commands (`--version`, a status script) end within milliseconds: look again soon, then
-    // less often, so a quick command is not charged a fixed 20 ms.
-    let mut pause = Duration::from_millis(1);
+    // Most commands (`--version`, a status script) end within milliseconds: look every
+    // millisecond at first, so a quick command is not charged a whole polling interval, then
+    // every 20 ms.
+    let started = Instant::now();
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) if Instant::now() < deadline => {
-                thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(20));
+                let quick = started.elapsed() < Duration::from_millis(200);
+                thread::sleep(Duration::from_millis(if quick { 1 } else { 20 }));
             }
             Ok(None) => {
                 let _ = child.kill();

@@ -136,13 +136,12 @@ async fn probe_all(clients: &[AdminClient]) -> Vec<Probe> {
     let mut tasks = JoinSet::new();
     for (index, client) in clients.iter().cloned().enumerate() {
         tasks.spawn(async move {
-            let ident = client.ident().await;
+            // Both at once (each call can cost a ~40 ms delayed-ACK stall on the node's side);
+            // the metadata status counts only for a node that runs a metadata server.
+            let (ident, metadata_server) =
+                tokio::join!(client.ident(), client.metadata_server_status());
             let runs_metadata = matches!(&ident, Ok(ident) if ident.has_role("metadata-server"));
-            let metadata_server = if runs_metadata {
-                client.metadata_server_status().await.ok()
-            } else {
-                None
-            };
+            let metadata_server = metadata_server.ok().filter(|_| runs_metadata);
             let probe = Probe {
                 address: client.address().to_owned(),
                 ident,
@@ -161,6 +160,8 @@ fn assemble(facts: ClusterFacts, answered_by: String, probes: Vec<Probe>) -> Clu
     let mut by_id: BTreeMap<u32, (NodeIdent, Option<MetadataServerState>)> = BTreeMap::new();
     for probe in probes {
         match probe.ident {
+            // A node of another cluster is none of this one's, whatever its id.
+            Ok(ident) if ident.cluster_name != facts.nodes.cluster_name => {}
             Ok(ident) => {
                 if let Some(id) = ident.node_id.map(|id| id.id) {
                     by_id.insert(id, (ident, probe.metadata_server));

@@ -77,6 +77,13 @@ pub async fn survey(
     allow_version_skip: bool,
 ) -> Result<Survey, ReachError> {
     let started = std::time::Instant::now();
+    // The cluster view usually comes from the first hosts of the inventory: ask them while the
+    // agents gather facts, and keep the answer only if the facts then show it is the right one.
+    let early: Vec<AdminClient> = admin_clients(reached.iter().take(EARLY_VIEW_HOSTS));
+    let mut early_view = tokio::spawn({
+        let early = early.clone();
+        async move { admin::gather(&early).await }
+    });
     let facts = gather_facts(&reached).await?;
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis(),
@@ -102,9 +109,17 @@ pub async fn survey(
         .collect();
     let view = if running_ours.is_empty() {
         None
+    } else if let Ok(Ok(Ok(view))) =
+        // Never waited for long: a node that does not answer must not hold up the survey.
+        tokio::time::timeout(std::time::Duration::from_millis(200), &mut early_view)
+                .await
+        && let Some(view) = usable_early(view, fleet, &early, &running_ours, &alive_by_own_word)
+    {
+        Some(view)
     } else {
         settled_view(&running_ours, &alive_by_own_word).await
     };
+    early_view.abort();
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis(),
         "survey: cluster view"
@@ -129,6 +144,36 @@ pub async fn survey(
     }
     preflight(fleet, &mut survey);
     Ok(survey)
+}
+
+/// How many of the first hosts are asked for the cluster view before the facts say who runs it.
+const EARLY_VIEW_HOSTS: usize = 8;
+
+/// The early view, when it is exactly what [`settled_view`] would have read at once: asked of
+/// every node that runs our cluster, answered by one of them, about our cluster, every node that
+/// says Alive alive in it; the other hosts' failed probes left out.
+fn usable_early(
+    mut view: ClusterView,
+    fleet: &Fleet,
+    asked: &[AdminClient],
+    running_ours: &[AdminClient],
+    alive: &[String],
+) -> Option<ClusterView> {
+    let ours: Vec<&str> = running_ours.iter().map(AdminClient::address).collect();
+    let all_asked = ours.iter().all(|a| asked.iter().any(|c| c.address() == *a));
+    let settled = alive
+        .iter()
+        .all(|name| view.node(name).is_none_or(|node| node.alive));
+    if view.cluster_name != fleet.cluster.name
+        || !all_asked
+        || !ours.contains(&view.answered_by.as_str())
+        || !settled
+    {
+        return None;
+    }
+    view.unreachable
+        .retain(|u| ours.contains(&u.address.as_str()));
+    Some(view)
 }
 
 /// The cluster view once every node in `alive` is alive in it too, or the last view after 20 s.

@@ -10,6 +10,7 @@ mod exec;
 mod known_hosts;
 mod pattern;
 mod push;
+mod quickack;
 mod session;
 mod tunnel;
 mod upload;

@@ -16,6 +16,7 @@ use tokio::net::TcpStream;
 use super::SshOptions;
 use super::config::{JumpHost, expand_path};
 use super::error::SshError;
+use super::quickack::QuickAck;
 
 /// A host as the inventory describes it. `None` fields fall back to ~/.ssh/config, then to
 /// OpenSSH's defaults; pass only values the operator set explicitly.
@@ -229,7 +230,7 @@ pub(crate) async fn connect(
     let resolved = options.resolve(target)?;
     let Some(jump) = &resolved.jump else {
         let stream = tcp_connect(options, &target.name, &resolved).await?;
-        return establish(options, target, &resolved, stream, None).await;
+        return establish(options, target, &resolved, QuickAck(stream), None).await;
     };
     let jump_target = Target {
         name: format!("{} (jump host {})", target.name, jump.host),
@@ -250,7 +251,14 @@ pub(crate) async fn connect(
         });
     }
     let stream = tcp_connect(options, &jump_target.name, &jump_resolved).await?;
-    let jump_session = establish(options, &jump_target, &jump_resolved, stream, None).await?;
+    let jump_session = establish(
+        options,
+        &jump_target,
+        &jump_resolved,
+        QuickAck(stream),
+        None,
+    )
+    .await?;
     let channel = jump_session
         .open_direct_tcpip(&resolved.hostname, resolved.port)
         .await?;
