@@ -10,6 +10,7 @@ use restate_fleet_proto::agent::{
 };
 use toml_edit::{DocumentMut, Item};
 
+use crate::digest::{HOST_VERSION_CACHE, HashCache};
 use crate::{files, health, host, patch, service};
 
 const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
@@ -211,7 +212,21 @@ fn find_on_path(name: &str) -> Option<PathBuf> {
 }
 
 fn server_binary(path: &Path) -> ServerBinary {
-    let (version_output, version) = version_of(path);
+    let cache = HashCache::at(HOST_VERSION_CACHE);
+    let (version_output, version) = match cache.lookup(path) {
+        Some(output) => {
+            let version = parse_version(&output);
+            (output, version)
+        }
+        None => {
+            let (output, version) = version_of(path);
+            // Only an answer is worth remembering; a failure is asked again next time.
+            if version.is_some() {
+                cache.remember_current(path, &output);
+            }
+            (output, version)
+        }
+    };
     ServerBinary {
         path: path.to_path_buf(),
         version_output,
