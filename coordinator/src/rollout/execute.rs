@@ -76,9 +76,9 @@ impl<'a> Executor<'a> {
             Step::Provision { hosts, on } => self.provision(hosts, on).await,
             Step::RaiseReplication { to } => self.raise_replication(*to).await,
             Step::StageServer { hosts, .. } => self.stage_server(hosts).await,
-            Step::UpgradeMember { host, .. } => {
+            Step::UpgradeMember { host, from, .. } => {
                 let host = self.host(host)?;
-                self.upgrade_member(host).await
+                self.upgrade_member(host, from).await
             }
             Step::InstallServer { hosts, .. } => self.install_server(hosts).await,
         }

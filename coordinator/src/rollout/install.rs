@@ -125,13 +125,13 @@ impl Executor<'_> {
 
     /// One member: the new binary, a restart, the gate (alive, metadata member, every partition
     /// led); the old binary and another restart when that fails.
-    pub(super) async fn upgrade_member(&mut self, host: &Surveyed) -> Result<(), String> {
+    pub(super) async fn upgrade_member(
+        &mut self,
+        host: &Surveyed,
+        from: &str,
+    ) -> Result<(), String> {
         let server = server_of(host)?;
         let (name, node_name) = (host.name().to_string(), host.reached.host.node_name.clone());
-        let from = match &server.change {
-            super::server::Change::Upgrade { from } => from.clone(),
-            _ => String::new(),
-        };
         let to = &server.version;
         self.restart_allowed(&name, &node_name).await?;
         self.progress

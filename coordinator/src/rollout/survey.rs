@@ -161,13 +161,10 @@ fn usable_early(
 ) -> Option<ClusterView> {
     let ours: Vec<&str> = running_ours.iter().map(AdminClient::address).collect();
     let all_asked = ours.iter().all(|a| asked.iter().any(|c| c.address() == *a));
-    let settled = alive
-        .iter()
-        .all(|name| view.node(name).is_none_or(|node| node.alive));
     if view.cluster_name != fleet.cluster.name
         || !all_asked
         || !ours.contains(&view.answered_by.as_str())
-        || !settled
+        || !settled(&view, alive)
     {
         return None;
     }
@@ -176,17 +173,20 @@ fn usable_early(
     Some(view)
 }
 
+/// Every node in `alive` (alive by its own word) is alive in `view` too, or unknown to it.
+fn settled(view: &ClusterView, alive: &[String]) -> bool {
+    alive
+        .iter()
+        .all(|name| view.node(name).is_none_or(|node| node.alive))
+}
+
 /// The cluster view once every node in `alive` is alive in it too, or the last view after 20 s.
 async fn settled_view(clients: &[AdminClient], alive: &[String]) -> Option<ClusterView> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let view = admin::gather(clients).await.ok();
-        let settled = view.as_ref().is_some_and(|v| {
-            alive
-                .iter()
-                .all(|name| v.node(name).is_none_or(|node| node.alive))
-        });
-        if settled || std::time::Instant::now() >= deadline {
+        if view.as_ref().is_some_and(|v| settled(v, alive)) || std::time::Instant::now() >= deadline
+        {
             return view;
         }
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;

@@ -144,20 +144,24 @@ impl AgentCatalog {
             let Ok(path) = locator.locate("", arch) else {
                 continue;
             };
-            if !read.iter().any(|(p, _, _)| *p == path) {
-                let Ok(bytes) = std::fs::read(&path) else {
-                    continue;
-                };
-                let sha256 = sha256_hex(&bytes);
-                read.push((path.clone(), bytes.into(), sha256));
-            }
-            if let Some((_, bytes, sha256)) = read.iter().find(|(p, _, _)| *p == path) {
-                agents.push(LocalAgent {
-                    arch,
-                    sha256: sha256.clone(),
-                    bytes: bytes.clone(),
-                });
-            }
+            // The same file can serve several names (`x86_64` and `amd64`, or the plain name).
+            let index = match read.iter().position(|(p, _, _)| *p == path) {
+                Some(index) => index,
+                None => {
+                    let Ok(bytes) = std::fs::read(&path) else {
+                        continue;
+                    };
+                    let sha256 = sha256_hex(&bytes);
+                    read.push((path, bytes.into(), sha256));
+                    read.len() - 1
+                }
+            };
+            let (_, bytes, sha256) = &read[index];
+            agents.push(LocalAgent {
+                arch,
+                sha256: sha256.clone(),
+                bytes: bytes.clone(),
+            });
         }
         Self { locator, agents }
     }
