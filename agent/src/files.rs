@@ -179,18 +179,25 @@ pub fn save_backup(
         .create(&dir)
         .map_err(|e| io_error("create the backup directory", &dir, &e))?;
     let name = file_name(config);
-    // Bump the stamp by a millisecond on a clash so names stay unique and in time order.
+    // Bump the stamp by a millisecond on a clash, and while it would sort at or before the newest
+    // backup (an earlier clash can have put that ahead of the clock): rotation goes by name, so
+    // names must stay unique and in the order the backups were made. A clock set back by more
+    // than MAX_BUMPS ms only keeps them unique.
+    let newest = list_backups(config, kind)?.pop();
     let mut at = SystemTime::now();
+    let mut bumps = 0;
     let path = loop {
         let candidate = dir.join(format!(
             "{name}.{}.{}",
             clock::file_stamp(at),
             kind.suffix()
         ));
-        if !candidate.exists() {
+        let behind = bumps < MAX_BUMPS && newest.as_ref().is_some_and(|n| candidate <= *n);
+        if !candidate.exists() && !behind {
             break candidate;
         }
         at += Duration::from_millis(1);
+        bumps += 1;
     };
     write_atomic(&path, bytes, Some(meta))?;
     for old in list_backups(config, kind)?.iter().rev().skip(KEEP_BACKUPS) {
@@ -198,6 +205,9 @@ pub fn save_backup(
     }
     Ok(path)
 }
+
+/// How far (in ms) a backup's stamp may be moved past the clock to keep names in order.
+const MAX_BUMPS: u32 = 10_000;
 
 /// Backups of that kind, oldest first.
 pub fn list_backups(config: &Path, kind: BackupKind) -> Result<Vec<PathBuf>, AgentError> {
