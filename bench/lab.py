@@ -15,8 +15,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 _UP: dict[str, Path] = {}  # lab id -> restate-lab binary
-# The labs live in this checkout's .lab/, whichever checkout the binary was built from.
+# Installed dependencies come from this checkout's .lab/, whichever checkout the binary was built
+# from; running labs keep their files machine-wide (see tests/src/paths.rs).
 _ENV = {**os.environ, "RESTATE_LAB_ROOT": str(ROOT)}
+LABS = Path(os.environ.get("RESTATE_LAB_STATE", "/var/lib/restate-lab")) / "labs"
 
 
 def _down_all() -> None:
@@ -62,7 +64,7 @@ class Lab:
         argv = [str(tool), "up", str(count)]
         if existing:
             argv += ["--existing", ",".join(existing)]
-        labs = ROOT / ".lab" / "labs"
+        labs = LABS
         before = set(os.listdir(labs)) if labs.exists() else set()
         start = time.monotonic()
         try:
@@ -74,7 +76,7 @@ class Lab:
         if out.returncode != 0 or len(first) < 2 or first[0] != "lab":
             raise RuntimeError(f"restate-lab up {count} failed:\n{out.stdout}\n{out.stderr}")
         self.id = first[1]
-        self.dir = ROOT / ".lab" / "labs" / self.id
+        self.dir = LABS / self.id
         state = json.loads((self.dir / "lab.json").read_text())
         self.hosts = {h["name"]: h["address"] for h in state["hosts"]}
         self.host_dirs = {h["name"]: Path(h["dir"]) for h in state["hosts"]}

@@ -203,10 +203,15 @@ fn data_dir_facts(dir: &Path) -> DataDirFacts {
     facts
 }
 
+/// Folders searched after `PATH`: sudo's `secure_path` often leaves out `/usr/local/bin`, where
+/// binaries installed by hand (and by `install-path`'s default) live.
+const USUAL_BIN_DIRS: [&str; 3] = ["/usr/local/bin", "/usr/bin", "/opt/restate/bin"];
+
 fn find_on_path(name: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var_os("PATH")?;
+    let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
+        .chain(USUAL_BIN_DIRS.iter().map(PathBuf::from))
         .map(|dir| dir.join(name))
         .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
 }

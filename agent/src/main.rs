@@ -37,6 +37,11 @@ The protocol is described in docs/agent.md.";
 const MAX_REQUEST: u64 = 16 << 20;
 
 fn main() -> ExitCode {
+    // A deploy user's umask of 077 or 027 reaches us through sudo; files and folders the service
+    // user must read (config, binary, unit, data directory) get their modes from this program,
+    // which narrows them explicitly where they hold secrets, never from the login's umask.
+    // SAFETY: umask only sets this process's file mode mask; no other thread runs yet.
+    unsafe { libc::umask(0o022) };
     match std::env::args().nth(1).as_deref() {
         Some("--version" | "-V") => {
             println!(

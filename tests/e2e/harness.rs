@@ -37,11 +37,21 @@ pub fn ssh(lab: &Lab, host: &str, remote: &str) -> Output {
     ssh_with_input(lab, host, remote, &[])
 }
 
+/// Like [`ssh`], logged in as `user` instead of root.
+pub fn ssh_as(lab: &Lab, host: &str, user: &str, remote: &str) -> Output {
+    ssh_run(lab, host, &["-l", user], remote, &[])
+}
+
 /// Like [`ssh`], feeding `input` to the remote command's stdin.
 pub fn ssh_with_input(lab: &Lab, host: &str, remote: &str, input: &[u8]) -> Output {
+    ssh_run(lab, host, &[], remote, input)
+}
+
+fn ssh_run(lab: &Lab, host: &str, options: &[&str], remote: &str, input: &[u8]) -> Output {
     let mut child = Command::new("ssh")
         .arg("-F")
         .arg(lab.dir().join("ssh_config"))
+        .args(options)
         .args([
             "-o",
             "BatchMode=yes",

@@ -6,6 +6,7 @@ mod apply;
 mod bad_input;
 mod faults;
 mod harness;
+mod hosts_as_they_are;
 mod install;
 mod security;
 mod smoke;

@@ -219,12 +219,12 @@ pub fn create(spec: Spec<'_>) -> Result<(Host, Child)> {
     // `ip netns exec` and `unshare` exec in place, and so does `sh`'s `exec`: the child's pid is
     // sshd's, which is what the lab records and later ends.
     let mut mounts = String::new();
-    // A folder that holds the project (a checkout under /tmp, as CI may use) stays shared:
-    // hiding it would hide the lab's own files from the host's sshd.
-    let root = paths::project_root();
+    // A folder that holds the project (a checkout under /tmp, as CI may use) or the lab's state
+    // stays shared: hiding it would hide the binaries and the lab's own files from the host.
+    let shared = [paths::project_root(), paths::state_home()];
     for (folder, mount) in PRIVATE_DIRS
         .into_iter()
-        .filter(|(_, m)| !root.starts_with(m))
+        .filter(|(_, m)| !shared.iter().any(|dir| dir.starts_with(m)))
     {
         mounts.push_str(&format!("mount --bind \"$1/{folder}\" {mount} && "));
     }

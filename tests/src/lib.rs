@@ -13,15 +13,17 @@ mod net;
 pub mod paths;
 pub mod s3;
 mod state;
+pub mod user;
 
 use std::fmt::Write as _;
 use std::fs;
 use std::net::Ipv4Addr;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 pub use host::{Host, Kind};
 pub use state::{LabState, gc, list, load, running};
@@ -101,7 +103,7 @@ impl Lab {
         let seed = state::seed();
         let id = format!("{seed:06x}");
         let dir = paths::labs_dir().join(&id);
-        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        paths::create_world_readable_dir(&dir)?;
         let bridge = format!("rfb{id}");
         let mut lab = Lab {
             state: LabState {
@@ -113,6 +115,7 @@ impl Lab {
                 owner_pid: (!spec.persistent).then(std::process::id),
                 moto_pid: None,
                 hosts: Vec::new(),
+                users: Vec::new(),
             },
             children: Vec::new(),
             persistent: spec.persistent,
@@ -231,10 +234,10 @@ impl Lab {
                     &key.to_string_lossy(),
                 ],
             )?;
-            fs::copy(
-                key.with_extension("pub"),
-                self.state.dir.join("authorized_keys"),
-            )?;
+            // sshd reads it with the rights of the user logging in, who may not be root.
+            let authorized = self.state.dir.join("authorized_keys");
+            fs::copy(key.with_extension("pub"), &authorized)?;
+            fs::set_permissions(&authorized, fs::Permissions::from_mode(0o644))?;
         }
         Ok(key)
     }
@@ -302,6 +305,19 @@ impl Lab {
             );
         }
         text
+    }
+
+    /// Adds a login user to every host of the lab (they share `/etc/passwd`); removed with the
+    /// lab. Its home lives in the lab's folder.
+    pub fn add_user(&mut self, spec: &user::UserSpec) -> Result<user::LabUser> {
+        let homes = self.state.dir.join("home");
+        paths::create_world_readable_dir(&homes)?;
+        let user = user::LabUser::named(&self.state.id, &homes, spec)?;
+        // Recorded before it exists, so that teardown removes whatever part of it was made.
+        self.state.users.push(user.clone());
+        self.state.save()?;
+        user::create(&user, spec)?;
+        Ok(user)
     }
 
     pub fn id(&self) -> &str {

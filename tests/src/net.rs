@@ -36,8 +36,8 @@ impl Subnet {
 /// Picks a /24 no interface on this machine uses yet. Serialised by a lock file, since two labs
 /// starting at once would otherwise pick the same one.
 pub fn allocate_subnet(seed: u32, bridge: &str) -> Result<(Subnet, File)> {
-    std::fs::create_dir_all(paths::lab_home())?;
-    let lock_path = paths::lab_home().join("subnets.lock");
+    paths::create_world_readable_dir(&paths::state_home())?;
+    let lock_path = paths::state_home().join("subnets.lock");
     let lock = File::create(&lock_path)
         .with_context(|| format!("cannot create {}", lock_path.display()))?;
     lock.lock()

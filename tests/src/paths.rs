@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use std::fs;
+
+use anyhow::{Context, Result, bail};
 
 /// The project's root: `RESTATE_LAB_ROOT` when set, else the checkout this crate was built from.
 pub fn project_root() -> PathBuf {
@@ -15,13 +17,36 @@ pub fn project_root() -> PathBuf {
     }
 }
 
-/// `.lab/`: everything installed or created for labs lives here, git-ignored.
+/// `.lab/`: what `scripts/install-deps` installed for labs (npm packages, the S3 store), git-ignored.
 pub fn lab_home() -> PathBuf {
     project_root().join(".lab")
 }
 
+/// Where running labs keep their files: machine-wide (`RESTATE_LAB_STATE`, default
+/// `/var/lib/restate-lab`), not in the checkout. A lab host's sshd reads a test user's authorized
+/// keys with that user's rights, which a checkout under `/root` (0700) would deny; and labs of
+/// every checkout share one subnet allocator, so two checkouts never pick the same /24.
+pub fn state_home() -> PathBuf {
+    std::env::var_os("RESTATE_LAB_STATE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/lib/restate-lab"))
+}
+
 pub fn labs_dir() -> PathBuf {
-    lab_home().join("labs")
+    state_home().join("labs")
+}
+
+/// Creates `dir` under [`state_home`] with every level from the state home down root-owned and
+/// 0755, whatever the umask, so that non-root users on lab hosts can reach files meant for them.
+pub fn create_world_readable_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let home = state_home();
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for level in dir.ancestors().take_while(|level| level.starts_with(&home)) {
+        fs::set_permissions(level, fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("cannot make {} traversable", level.display()))?;
+    }
+    Ok(())
 }
 
 fn installed(relative: &str, what: &str) -> Result<PathBuf> {

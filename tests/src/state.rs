@@ -1,4 +1,4 @@
-//! A lab's record on disk (`.lab/labs/<id>/lab.json`), written after every step of bringing it up,
+//! A lab's record on disk (`/var/lib/restate-lab/labs/<id>/lab.json`), written after every step of bringing it up,
 //! so that `restate-lab down` or `gc` can remove a lab from another process, even a half-built one.
 
 use std::fs;
@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::host::Host;
+use crate::user::{self, LabUser};
 use crate::{cmd, net, paths};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -25,6 +26,9 @@ pub struct LabState {
     pub owner_pid: Option<u32>,
     pub moto_pid: Option<u32>,
     pub hosts: Vec<Host>,
+    /// Login users made for this lab's hosts (machine-wide accounts).
+    #[serde(default)]
+    pub users: Vec<LabUser>,
 }
 
 /// A fresh 24-bit lab id: names built from it (bridge, veths, namespaces) must not collide with
@@ -85,6 +89,7 @@ impl LabState {
             pids.push(moto);
         }
         end_processes(&pids);
+        self.users.iter().for_each(user::remove);
         for host in &self.hosts {
             net::remove_host(&host.ns, &host.veth);
         }

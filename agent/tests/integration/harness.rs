@@ -81,19 +81,7 @@ pub fn free_port() -> u16 {
 }
 
 pub fn restate_server() -> PathBuf {
-    let path = std::env::var_os("RESTATE_SERVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join(
-                "../.lab/npm/node_modules/@restatedev/restate-server-linux-x64/bin/restate-server",
-            )
-        });
-    assert!(
-        path.is_file(),
-        "restate-server not found at {}: run scripts/install-deps (or set RESTATE_SERVER)",
-        path.display()
-    );
-    path
+    lab::paths::restate_server().unwrap_or_else(|err| panic!("{err:#}"))
 }
 
 /// Stops the server whose pid is in `pidfile` when dropped, also when the test panics. Only that

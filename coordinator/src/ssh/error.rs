@@ -100,9 +100,22 @@ pub enum SshError {
     )]
     SudoNeedsPassword { host: String, user: String },
     #[error(
+        "{host}: sudo insists on a terminal for {user:?} (`Defaults requiretty`); allow it without one for that user with a line `Defaults:{user} !requiretty` in a file under /etc/sudoers.d/ (visudo -f), as Ansible's pipelining also needs, or connect as root"
+    )]
+    SudoRequiresTty { host: String, user: String },
+    #[error(
         "{host}: argument {argument:?} contains a NUL byte, which cannot cross a remote shell; fix the inventory value"
     )]
     NulInArgument { host: String, argument: String },
+    #[error(
+        "{host}: the login shell of {user:?} ended ({status}) without running the command; it printed: {printed:?}. Check that user's shell and its rc files (~/.bashrc, ~/.profile, ~/.zshenv, ~/.config/fish/config.fish) on the host"
+    )]
+    ShellDidNotRun {
+        host: String,
+        user: String,
+        status: String,
+        printed: String,
+    },
     #[error("{host}: `{command}` failed with {status}: {stderr}")]
     CommandFailed {
         host: String,

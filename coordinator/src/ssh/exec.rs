@@ -1,7 +1,14 @@
-//! Running commands on a session. A command is an argv: every argument is quoted for the
-//! remote POSIX shell here, so no inventory value ever reaches a shell unquoted.
+//! Running commands on a session. A command is an argv: every argument is quoted here, so no
+//! inventory value ever reaches a shell unquoted.
+//!
+//! sshd runs the command through the user's login shell, which may be bash, dash, zsh or fish,
+//! and whose rc files may print banners on stdout and stderr before the command starts. So the
+//! quoting works in all four, and the command line first prints a marker line on stdout and on
+//! stderr: what comes before it is the shell's, not the command's, and is set aside (shown with
+//! `-v`); a stdout that ends without the marker means the shell never ran the command.
 
 use std::fmt;
+use std::sync::atomic::Ordering;
 
 use russh::ChannelMsg;
 use russh::client::Msg;
@@ -13,20 +20,47 @@ use super::session::Session;
 /// stderr kept from a streaming command, for error messages.
 const STDERR_KEEP: usize = 64 * 1024;
 const SUDO_PASSWORD_PROMPT: &str = "sudo: a password is required";
+/// What sudo says under `Defaults requiretty` (older and newer wordings).
+const SUDO_WANTS_TTY: [&str; 2] = ["you must have a tty to run sudo", "a terminal is required"];
 
-/// Quotes one argument for a POSIX shell: single quotes, with each `'` written as `'\''`.
+/// The line a command line prints on stdout and stderr before the command itself runs.
+const OUTPUT_MARKER: &str = "restate-fleet:output-begins";
+/// Shell output before the marker kept for `-v` (a banner, a warning), per stream.
+const PREAMBLE_KEEP: usize = 16 * 1024;
+
+/// Quotes one argument for the login shell: single quotes, with each `'` written as `'\''` and
+/// each `\` as `'\\'`. POSIX shells and zsh read that back unchanged, and so does fish, whose
+/// single quotes would otherwise take `\\` and `\'` as escapes.
 pub fn shell_quote(argument: &str) -> String {
     let mut quoted = String::with_capacity(argument.len() + 2);
     quoted.push('\'');
     for c in argument.chars() {
-        if c == '\'' {
-            quoted.push_str("'\\''");
-        } else {
-            quoted.push(c);
+        match c {
+            '\'' => quoted.push_str(r"'\''"),
+            '\\' => quoted.push_str(r"'\\'"),
+            c => quoted.push(c),
         }
     }
     quoted.push('\'');
     quoted
+}
+
+/// Runs `$1` (sh syntax) with a controlling terminal, for sudo under `Defaults requiretty`,
+/// while the command's stdin, stdout and stderr stay the session's own pipes (fds 3, 4 and 5
+/// inside): binary data and end-of-file pass untouched, as no terminal ever carries them.
+/// script(1) (util-linux, on every Linux base system) makes the terminal; `-e` passes the exit
+/// status on; `SHELL=/bin/sh` because script runs `-c` with `$SHELL`, which may be fish.
+const SUDO_IN_A_TERMINAL: &str =
+    r#"exec env SHELL=/bin/sh script -qec "$1" /dev/null 3<&0 4>&1 5>&2 </dev/null >/dev/null"#;
+
+/// `argv` quoted as one line for the login shell, after the output markers. `echo`, `;` and
+/// `>&2` mean the same in sh, bash, zsh and fish.
+fn marked_line<'a>(argv: impl IntoIterator<Item = &'a str>) -> String {
+    let words: Vec<String> = argv.into_iter().map(shell_quote).collect();
+    format!(
+        "echo {OUTPUT_MARKER}; echo {OUTPUT_MARKER} >&2; {}",
+        words.join(" ")
+    )
 }
 
 /// How a remote command ended.
@@ -63,26 +97,44 @@ impl ExecOutput {
 }
 
 impl Session {
-    /// The command line sent to the host for `argv`: quoted, and behind `sudo -n` when the host
-    /// uses `become`.
+    /// The command line sent to the host for `argv`: the output markers, then `argv` quoted, behind
+    /// `sudo -n` when the host uses `become`.
     pub fn command_line<S: AsRef<str>>(&self, argv: &[S]) -> Result<String, SshError> {
-        let sudo = ["sudo", "-n", "--"];
-        let prefix = if self.inner.become_root {
-            &sudo[..]
-        } else {
-            &[]
-        };
-        let mut words = Vec::with_capacity(prefix.len() + argv.len());
-        for argument in prefix.iter().copied().chain(argv.iter().map(AsRef::as_ref)) {
-            if argument.contains('\0') {
-                return Err(SshError::NulInArgument {
-                    host: self.host().to_owned(),
-                    argument: argument.to_owned(),
-                });
-            }
-            words.push(shell_quote(argument));
+        let argv = argv.iter().map(AsRef::as_ref);
+        if let Some(argument) = argv.clone().find(|argument| argument.contains('\0')) {
+            return Err(SshError::NulInArgument {
+                host: self.host().to_owned(),
+                argument: argument.to_owned(),
+            });
         }
-        Ok(words.join(" "))
+        if !self.inner.become_root {
+            return Ok(marked_line(argv));
+        }
+        let sudo = ["sudo", "-n", "--"].into_iter().chain(argv);
+        if !self.inner.sudo_wants_tty.load(Ordering::Relaxed) {
+            return Ok(marked_line(sudo));
+        }
+        let words: Vec<String> = sudo.map(shell_quote).collect();
+        let inner = format!("exec {} <&3 >&4 2>&5", words.join(" "));
+        Ok(marked_line(["sh", "-c", SUDO_IN_A_TERMINAL, "sh", &inner]))
+    }
+
+    /// Runs `true` through sudo once: a password prompt fails the connection here, before any
+    /// step, and sudo that insists on a terminal switches this session to the terminal wrapper.
+    pub(super) async fn probe_sudo(&self) -> Result<(), SshError> {
+        let probe = ["true"];
+        match self.exec(&probe, b"").await {
+            Err(SshError::SudoRequiresTty { .. }) => {
+                self.inner.sudo_wants_tty.store(true, Ordering::Relaxed);
+                let output = self.exec(&probe, b"").await?;
+                self.checked(
+                    &["sudo", "-n", "true", "(in a terminal made by script(1))"],
+                    output,
+                )
+                .map(drop)
+            }
+            other => self.checked(&["sudo", "-n", "true"], other?).map(drop),
+        }
     }
 
     /// Runs `argv` with `stdin` and collects its output. A non-zero exit is not an error here
@@ -126,9 +178,11 @@ impl Session {
         };
         if let Some(Err(err)) = fed
             && collected.status == ExitStatus::Unknown
+            && collected.out.begun
         {
             return Err(protocol(err));
         }
+        self.check_shell(&mut collected)?;
         self.check_sudo(&collected.stderr)?;
         Ok(ExecOutput {
             status: collected.status,
@@ -197,15 +251,88 @@ impl Session {
         Ok(channel.split())
     }
 
+    /// Sets the login shell's preamble aside (logged for `-v`), and fails when the shell ended
+    /// without running the command at all.
+    fn check_shell(&self, collected: &mut Collected) -> Result<(), SshError> {
+        for (stream, preamble) in [
+            ("stdout", &mut collected.out),
+            ("stderr", &mut collected.err),
+        ] {
+            if preamble.begun && !preamble.bytes.is_empty() {
+                tracing::debug!(
+                    "{}: the login shell printed on {stream} before the command: {}",
+                    self.host(),
+                    String::from_utf8_lossy(&preamble.bytes).trim()
+                );
+                preamble.bytes.clear();
+            }
+        }
+        if collected.out.begun {
+            return Ok(());
+        }
+        let mut printed = std::mem::take(&mut collected.out.bytes);
+        printed.extend_from_slice(&collected.err.bytes);
+        printed.extend_from_slice(&collected.stderr);
+        Err(SshError::ShellDidNotRun {
+            host: self.host().to_owned(),
+            user: self.user().to_owned(),
+            status: collected.status.to_string(),
+            printed: String::from_utf8_lossy(&printed).trim().to_owned(),
+        })
+    }
+
     fn check_sudo(&self, stderr: &[u8]) -> Result<(), SshError> {
-        if self.inner.become_root && String::from_utf8_lossy(stderr).contains(SUDO_PASSWORD_PROMPT)
-        {
-            return Err(SshError::SudoNeedsPassword {
-                host: self.host().to_owned(),
-                user: self.user().to_owned(),
-            });
+        if !self.inner.become_root {
+            return Ok(());
+        }
+        let stderr = String::from_utf8_lossy(stderr);
+        let (host, user) = (self.host().to_owned(), self.user().to_owned());
+        if stderr.contains(SUDO_PASSWORD_PROMPT) {
+            return Err(SshError::SudoNeedsPassword { host, user });
+        }
+        if SUDO_WANTS_TTY.iter().any(|said| stderr.contains(said)) {
+            return Err(SshError::SudoRequiresTty { host, user });
         }
         Ok(())
+    }
+}
+
+/// What the login shell printed on one stream before the command's marker line.
+#[derive(Default)]
+struct Preamble {
+    /// Before the marker: everything so far (its last [`PREAMBLE_KEEP`] bytes); after: the
+    /// shell's part.
+    bytes: Vec<u8>,
+    /// The marker was seen: what follows is the command's.
+    begun: bool,
+}
+
+impl Preamble {
+    /// Appends the command's part of `data` to `out`.
+    fn split(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        if self.begun {
+            out.extend_from_slice(data);
+            return;
+        }
+        self.bytes.extend_from_slice(data);
+        let marker = [OUTPUT_MARKER.as_bytes(), b"\n"].concat();
+        match self
+            .bytes
+            .windows(marker.len())
+            .position(|window| window == marker)
+        {
+            Some(at) => {
+                out.extend_from_slice(&self.bytes[at + marker.len()..]);
+                self.bytes.truncate(at);
+                self.begun = true;
+            }
+            None if self.bytes.len() > PREAMBLE_KEEP + marker.len() => {
+                // The tail stays long enough to find a marker split across two reads.
+                let cut = self.bytes.len() - PREAMBLE_KEEP;
+                self.bytes.drain(..cut);
+            }
+            None => {}
+        }
     }
 }
 
@@ -214,6 +341,8 @@ impl Session {
 struct Collected {
     stdout: Vec<u8>,
     stderr: Vec<u8>,
+    out: Preamble,
+    err: Preamble,
     status: ExitStatus,
 }
 
@@ -221,9 +350,9 @@ impl Collected {
     /// Handles one message; false once the channel is finished.
     fn absorb(&mut self, message: Option<ChannelMsg>, stderr_cap: Option<usize>) -> bool {
         match message {
-            Some(ChannelMsg::Data { data }) => self.stdout.extend_from_slice(&data),
+            Some(ChannelMsg::Data { data }) => self.out.split(&data, &mut self.stdout),
             Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
-                self.stderr.extend_from_slice(&data);
+                self.err.split(&data, &mut self.stderr);
                 if let Some(cap) = stderr_cap
                     && self.stderr.len() > cap
                 {
@@ -280,6 +409,7 @@ impl ExecStream {
                 return self.utf8(line).map(Some);
             }
             if self.closed {
+                self.session.check_shell(&mut self.collected)?;
                 self.session.check_sudo(&self.collected.stderr)?;
                 if self.pending.is_empty() {
                     return Ok(None);
@@ -308,6 +438,7 @@ impl ExecStream {
                 .drain(&mut self.reader, Some(STDERR_KEEP))
                 .await;
         }
+        self.session.check_shell(&mut self.collected)?;
         self.session.check_sudo(&self.collected.stderr)?;
         self.pending.append(&mut self.collected.stdout);
         Ok(ExecOutput {
@@ -344,38 +475,88 @@ impl ExecStream {
 mod tests {
     use super::*;
 
-    #[test]
-    fn quoting_is_reversible_by_a_real_shell() {
-        let hostile = [
-            "plain",
-            "",
-            "with space",
-            "it's",
-            "'",
-            "a;rm -rf /tmp/x",
-            "$(touch /tmp/pwned)",
-            "`id`",
-            "\"dq\" $HOME \\ \n newline",
-            "*",
-            "-n",
-        ];
-        let line = hostile.map(shell_quote).join(" ");
-        let output = std::process::Command::new("sh")
+    const HOSTILE: [&str; 13] = [
+        "plain",
+        "",
+        "with space",
+        "it's",
+        "'",
+        "a;rm -rf /tmp/x",
+        "$(touch /tmp/pwned)",
+        "`id`",
+        "\"dq\" $HOME \\ \n newline",
+        "back\\\\slash \\' \\n",
+        "*",
+        "-n",
+        "{a,b} ~ (echo fish) %self",
+    ];
+
+    /// The login shells sshd may run a command through (`scripts/install-deps` installs them).
+    const SHELLS: [&str; 5] = ["sh", "dash", "bash", "zsh", "fish"];
+
+    /// Runs `line` as sshd would (`SHELL -c LINE`) after an rc file that prints on both streams.
+    fn through(shell: &str, line: &str) -> std::process::Output {
+        std::process::Command::new(shell)
             .arg("-c")
-            .arg(format!("printf '%s\\0' {line}"))
+            .arg(format!(
+                "echo 'Welcome to host n1'; echo 'warning: quota nearly full' >&2; printf partial; {line}"
+            ))
             .output()
-            .unwrap();
-        let got: Vec<String> = output
-            .stdout
-            .split(|b| *b == 0)
-            .filter(|_| true)
-            .map(|part| String::from_utf8(part.to_vec()).unwrap())
-            .collect();
-        assert_eq!(&got[..hostile.len()], &hostile[..]);
-        assert_eq!(
-            got.len(),
-            hostile.len() + 1,
-            "trailing empty split after last NUL"
-        );
+            .unwrap_or_else(|err| panic!("{shell}: {err} (scripts/install-deps installs it)"))
+    }
+
+    #[test]
+    fn quoting_is_reversible_by_every_login_shell() {
+        let line = marked_line(std::iter::once("printf").chain(["%s|END|"]).chain(HOSTILE));
+        for shell in SHELLS {
+            let output = through(shell, &line);
+            let mut collected = Collected::default();
+            collected.out.split(&output.stdout, &mut collected.stdout);
+            collected.err.split(&output.stderr, &mut collected.stderr);
+            assert!(
+                collected.out.begun && collected.err.begun,
+                "{shell}: {output:?}"
+            );
+            let stdout = String::from_utf8(collected.stdout).unwrap();
+            let got: Vec<&str> = stdout.split("|END|").collect();
+            assert_eq!(&got[..HOSTILE.len()], &HOSTILE[..], "{shell}");
+            assert_eq!(got.len(), HOSTILE.len() + 1, "{shell}: {stdout:?}");
+            assert_eq!(collected.stderr, b"", "{shell}");
+            assert_eq!(
+                String::from_utf8_lossy(&collected.out.bytes),
+                "Welcome to host n1\npartial",
+                "{shell}"
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&collected.err.bytes),
+                "warning: quota nearly full\n",
+                "{shell}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_marker_split_across_reads_is_found() {
+        let data = format!("banner\n{OUTPUT_MARKER}\n{{\"ok\":true}}\n");
+        for cut in 0..data.len() {
+            let mut preamble = Preamble::default();
+            let mut out = Vec::new();
+            preamble.split(&data.as_bytes()[..cut], &mut out);
+            preamble.split(&data.as_bytes()[cut..], &mut out);
+            assert!(preamble.begun, "cut at {cut}");
+            assert_eq!(out, b"{\"ok\":true}\n", "cut at {cut}");
+            assert_eq!(preamble.bytes, b"banner\n", "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn endless_noise_without_a_marker_keeps_only_a_bounded_tail() {
+        let mut preamble = Preamble::default();
+        let mut out = Vec::new();
+        for _ in 0..100 {
+            preamble.split(&[b'x'; 4096], &mut out);
+        }
+        assert!(!preamble.begun && out.is_empty());
+        assert!(preamble.bytes.len() <= PREAMBLE_KEEP + OUTPUT_MARKER.len() + 1);
     }
 }

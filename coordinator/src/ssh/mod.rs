@@ -75,8 +75,13 @@ impl SshClient {
         }
     }
 
+    /// Connects and authenticates; with `become`, also checks that sudo runs without a password.
     pub async fn connect(&self, target: &Target) -> Result<Session, SshError> {
-        session::connect(&self.options, target).await
+        let session = session::connect(&self.options, target).await?;
+        if target.become_root {
+            session.probe_sudo().await?;
+        }
+        Ok(session)
     }
 
     /// Connects every target, at most `forks` at a time; results come back in target order,

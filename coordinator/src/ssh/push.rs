@@ -264,11 +264,17 @@ impl Session {
             Some(answer) => Ok((stream, answer.to_owned())),
             None => {
                 let output = stream.finish().await?;
-                Err(SshError::CommandFailed {
+                Err(SshError::AgentPush {
                     host: self.host().to_owned(),
-                    command: "starting restate-fleet-agent".to_owned(),
-                    status: output.status.to_string(),
-                    stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+                    message: format!(
+                        "the agent's launch script answered {:?} instead of `{LAUNCH_PREFIX}...` and ended with {}{}; re-run with -v to see what the host printed",
+                        line.unwrap_or_default(),
+                        output.status,
+                        match String::from_utf8_lossy(&output.stderr).trim() {
+                            "" => String::new(),
+                            stderr => format!(" (stderr: {stderr})"),
+                        }
+                    ),
                 })
             }
         }

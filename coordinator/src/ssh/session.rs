@@ -55,6 +55,9 @@ pub(crate) struct Inner {
     pub name: String,
     pub user: String,
     pub become_root: bool,
+    /// sudo on this host wants a terminal (`Defaults requiretty`): become goes through
+    /// [`super::exec`]'s terminal wrapper. Found out by [`Session::probe_sudo`].
+    pub sudo_wants_tty: std::sync::atomic::AtomicBool,
     pub handle: Handle<ClientHandler>,
     /// Keeps the jump host's connection, which carries this one, alive.
     _jump: Option<Session>,
@@ -380,6 +383,7 @@ where
             name: target.name.clone(),
             user: resolved.user.clone(),
             become_root: target.become_root,
+            sudo_wants_tty: false.into(),
             handle,
             _jump: jump,
         }),

@@ -10,24 +10,17 @@ use std::time::{Duration, Instant};
 
 use restate_fleet::admin::{AdminClient, AdminError, Timeouts};
 
-const LAB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../.lab");
-
-fn lab_binary(relative: &str) -> PathBuf {
-    let path = Path::new(LAB).join(relative);
-    assert!(
-        path.exists(),
-        "{} is missing: run the repository's install-deps script",
-        path.display()
-    );
-    path
+/// An installed test dependency, or a panic that says how to install it.
+fn installed(found: anyhow::Result<PathBuf>) -> PathBuf {
+    found.unwrap_or_else(|err| panic!("{err:#}"))
 }
 
 pub fn restate_server() -> PathBuf {
-    lab_binary("npm/node_modules/@restatedev/restate-server-linux-x64/bin/restate-server")
+    installed(lab::paths::restate_server())
 }
 
 pub fn restatectl_binary() -> PathBuf {
-    lab_binary("npm/node_modules/@restatedev/restatectl-linux-x64/bin/restatectl")
+    installed(lab::paths::restatectl())
 }
 
 /// A loopback port nobody listens on right now.
@@ -343,7 +336,7 @@ impl S3 {
         let port = free_port();
         let process = Guard::spawn(
             "moto_server",
-            Command::new(lab_binary("venv/bin/moto_server"))
+            Command::new(installed(lab::paths::moto_server()))
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())

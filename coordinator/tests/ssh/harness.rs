@@ -244,26 +244,80 @@ static USER_DB: std::sync::Mutex<()> = std::sync::Mutex::new(());
 pub struct User {
     pub name: String,
     sudoers: PathBuf,
+    /// The home with the user's rc files, when it has one.
+    _home: Option<tempfile::TempDir>,
 }
 
 impl User {
     /// `sudo_rule`: the sudoers line's rule, e.g. `ALL=(ALL) NOPASSWD: ALL`.
     pub fn create(tag: &str, sudo_rule: &str) -> Self {
+        Self::with_defaults(tag, sudo_rule, &[])
+    }
+
+    /// [`User::create`] with options for a `Defaults:<user>` line, e.g. `requiretty`.
+    pub fn with_defaults(tag: &str, sudo_rule: &str, defaults: &[&str]) -> Self {
+        Self::make(tag, sudo_rule, defaults, "/bin/sh", &[])
+    }
+
+    /// A user with passwordless sudo whose login shell is `shell` and whose home holds `files`
+    /// (relative path, content), such as rc files that print banners.
+    pub fn login(tag: &str, shell: &str, files: &[(&str, &str)]) -> Self {
+        Self::make(tag, "ALL=(ALL) NOPASSWD: ALL", &[], shell, files)
+    }
+
+    fn make(
+        tag: &str,
+        sudo_rule: &str,
+        defaults: &[&str],
+        shell: &str,
+        files: &[(&str, &str)],
+    ) -> Self {
+        assert!(
+            Path::new(shell).is_file(),
+            "{shell} is missing: scripts/install-deps installs it"
+        );
         let name = format!("rfs{tag}{}", std::process::id());
+        let home = (!files.is_empty()).then(|| {
+            let home = tempfile::tempdir().unwrap();
+            fs::set_permissions(home.path(), fs::Permissions::from_mode(0o755)).unwrap();
+            home
+        });
         let user = Self {
             sudoers: PathBuf::from(format!("/etc/sudoers.d/{name}")),
             name,
+            _home: home,
         };
+        let home_dir = user
+            ._home
+            .as_ref()
+            .map_or(PathBuf::from("/nonexistent"), |h| h.path().to_owned());
         let _lock = USER_DB
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let _ = Command::new("userdel").arg("-f").arg(&user.name).output();
         run(Command::new("useradd")
-            .args(["-M", "-d", "/nonexistent", "-s", "/bin/sh"])
+            .args(["-M", "-d"])
+            .arg(&home_dir)
+            .args(["-s", shell])
             .arg(&user.name));
+        for (relative, content) in files {
+            let path = home_dir.join(relative);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, content).unwrap();
+        }
+        if !files.is_empty() {
+            run(Command::new("chown")
+                .arg("-R")
+                .arg(format!("{0}:{0}", user.name))
+                .arg(&home_dir));
+        }
         // "!" (locked) would make sshd refuse key logins without PAM; "*" only disables passwords.
         run(Command::new("usermod").args(["-p", "*"]).arg(&user.name));
-        fs::write(&user.sudoers, format!("{} {sudo_rule}\n", user.name)).unwrap();
+        let mut sudoers = format!("{} {sudo_rule}\n", user.name);
+        if !defaults.is_empty() {
+            sudoers.push_str(&format!("Defaults:{} {}\n", user.name, defaults.join(", ")));
+        }
+        fs::write(&user.sudoers, sudoers).unwrap();
         fs::set_permissions(&user.sudoers, fs::Permissions::from_mode(0o440)).unwrap();
         user
     }

@@ -6,9 +6,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::harness::{Guarded, Sshd, client, free_port, wait_until};
 
-const RESTATE_SERVER: &str =
-    "/work/main/.lab/npm/node_modules/@restatedev/restate-server-linux-x64/bin/restate-server";
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bytes_flow_through_direct_tcpip() {
     let sshd = Sshd::start();
@@ -80,7 +77,7 @@ async fn grpc_and_http_to_a_real_restate_server_through_the_tunnel() {
     .unwrap();
     let log = std::fs::File::create(data.path().join("server.log")).unwrap();
     let _server = Guarded(
-        Command::new(RESTATE_SERVER)
+        Command::new(lab::paths::restate_server().expect("restate-server"))
             .arg("--config-file")
             .arg(&config)
             .stdout(log.try_clone().unwrap())

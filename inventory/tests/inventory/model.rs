@@ -29,10 +29,7 @@ fn the_labs_inventory_parses_with_defaults_filled_in() {
     assert_eq!(n1.ssh.address, "198.18.0.11");
     assert_eq!(n1.ssh.port, 22);
     assert_eq!(n1.ssh.user.as_deref(), Some("root"));
-    assert_eq!(
-        n1.ssh.identity_file.as_deref(),
-        Some("/work/main/.lab/x/id_ed25519")
-    );
+    assert_eq!(n1.ssh.identity_file.as_deref(), Some("/opt/lab/id_ed25519"));
     assert!(!n1.ssh.become_root);
     assert_eq!(n1.advertised_address, "http://198.18.0.11:5122/");
     assert_eq!(n1.roles, Role::ALL);
@@ -41,10 +38,10 @@ fn the_labs_inventory_parses_with_defaults_filled_in() {
     assert_eq!(
         n1.service,
         Service::Command {
-            start: vec!["/work/main/.lab/x/restate-ctl".into(), "start".into()],
-            stop: vec!["/work/main/.lab/x/restate-ctl".into(), "stop".into()],
-            restart: vec!["/work/main/.lab/x/restate-ctl".into(), "restart".into()],
-            status: vec!["/work/main/.lab/x/restate-ctl".into(), "status".into()],
+            start: vec!["/opt/lab/restate-ctl".into(), "start".into()],
+            stop: vec!["/opt/lab/restate-ctl".into(), "stop".into()],
+            restart: vec!["/opt/lab/restate-ctl".into(), "restart".into()],
+            status: vec!["/opt/lab/restate-ctl".into(), "status".into()],
         }
     );
     assert_eq!(n1.config.len(), 1);

@@ -38,11 +38,14 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         old_server: Vec<String>,
     },
-    /// Take a lab down (all labs with --all).
+    /// Take a lab down. --all takes down every lab made by `up` and every lab whose test process
+    /// is gone; a lab whose test is still running stays unless --force is given too.
     Down {
         id: Option<String>,
         #[arg(long)]
         all: bool,
+        #[arg(long, requires = "all")]
+        force: bool,
     },
     /// The labs on this machine, their hosts and files.
     List,
@@ -102,9 +105,19 @@ fn run(cli: Cli) -> Result<()> {
             describe(&lab.state);
             Ok(())
         }
-        Command::Down { id, all } => {
+        Command::Down { id, all, force } => {
             let labs = if all { lab::list() } else { vec![pick(id)?] };
             for lab in labs {
+                if all
+                    && !force
+                    && let Some(pid) = lab.owner_pid.filter(|&pid| lab::running(pid))
+                {
+                    println!(
+                        "lab {} stays: its test (pid {pid}) is still running; --force takes it down",
+                        lab.id
+                    );
+                    continue;
+                }
                 lab.teardown();
                 println!("lab {} is down", lab.id);
             }
