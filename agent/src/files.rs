@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use restate_fleet_proto::agent::{AgentError, ErrorKind};
 
 use crate::clock;
+use crate::secrecy::Access;
 
 /// Backups of `<dir>/<name>` live in `<dir>/.restate-fleet-backups/<name>.<UTC stamp>.<kind>`.
 pub const BACKUP_DIR: &str = ".restate-fleet-backups";
@@ -69,13 +70,34 @@ pub fn read_config(path: &Path) -> Result<Option<(String, Metadata)>, AgentError
 /// the same directory, fsync, rename, fsync of the directory. Owner, group and mode come from the
 /// existing file, else from `like`, else 0600 and the agent's user. Missing parents are made 0755.
 pub fn write_atomic(path: &Path, bytes: &[u8], like: Option<&Metadata>) -> Result<(), AgentError> {
+    let existing = fs::metadata(path).ok();
+    write_atomic_as(path, bytes, access_for(existing.as_ref().or(like)))
+}
+
+/// Owner, group and mode of a file like `existing`, or 0600 and the agent's own user.
+pub fn access_for(existing: Option<&Metadata>) -> Access {
+    match existing {
+        Some(meta) => Access {
+            mode: meta.permissions().mode() & 0o7777,
+            uid: meta.uid(),
+            gid: meta.gid(),
+        },
+        // SAFETY: geteuid and getegid only read this process's ids.
+        None => Access {
+            mode: 0o600,
+            uid: unsafe { libc::geteuid() },
+            gid: unsafe { libc::getegid() },
+        },
+    }
+}
+
+/// [`write_atomic`] with the owner, group and mode given.
+pub fn write_atomic_as(path: &Path, bytes: &[u8], access: Access) -> Result<(), AgentError> {
     // A symlinked config (e.g. into a config-management checkout) stays a symlink: write its target.
     let resolved = fs::canonicalize(path).ok();
     let path = resolved.as_deref().unwrap_or(path);
-    let existing = fs::metadata(path).ok();
-    let template = existing.as_ref().or(like);
-    let mode = template.map_or(0o600, |m| m.permissions().mode() & 0o7777);
-    let (tmp, ()) = temp_file(path, mode, template, |file| {
+    let owner = Some((access.uid, access.gid));
+    let (tmp, ()) = temp_file(path, access.mode, owner, |file| {
         file.write_all(bytes)
             .map_err(|e| io_error("write", path, &e))
     })?;
@@ -83,12 +105,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8], like: Option<&Metadata>) -> Resul
 }
 
 /// The first half of an atomic replacement of `path`: a temp file in its directory (made, with
-/// missing parents 0755, when needed), given `owner`'s owner and group and `mode`, filled by
-/// `fill`, fsynced. Returns its path and what `fill` returned; removed again on any error.
+/// missing parents 0755, when needed), given `owner` (uid, gid) and `mode`, filled by `fill`,
+/// fsynced. Returns its path and what `fill` returned; removed again on any error. It is made
+/// 0600 and gets its final owner and mode before `fill` writes anything into it.
 pub fn temp_file<T>(
     path: &Path,
     mode: u32,
-    owner: Option<&Metadata>,
+    owner: Option<(u32, u32)>,
     fill: impl FnOnce(&mut File) -> Result<T, AgentError>,
 ) -> Result<(PathBuf, T), AgentError> {
     let dir = parent_dir(path);
@@ -123,7 +146,7 @@ pub fn rename_into_place(tmp: &Path, path: &Path) -> Result<(), AgentError> {
 fn write_new_file<T>(
     tmp: &Path,
     mode: u32,
-    owner: Option<&Metadata>,
+    owner: Option<(u32, u32)>,
     fill: impl FnOnce(&mut File) -> Result<T, AgentError>,
 ) -> Result<T, AgentError> {
     // A temp file left by a crashed run of the same pid is ours to replace.
@@ -134,8 +157,8 @@ fn write_new_file<T>(
         .mode(0o600)
         .open(tmp)
         .map_err(|e| io_error("create a temporary file", tmp, &e))?;
-    if let Some(meta) = owner {
-        std::os::unix::fs::fchown(&file, Some(meta.uid()), Some(meta.gid()))
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::fchown(&file, Some(uid), Some(gid))
             .map_err(|e| io_error("set owner and group of", tmp, &e))?;
     }
     // After chown, which clears set-id bits.
@@ -178,6 +201,10 @@ pub fn save_backup(
         .mode(0o700)
         .create(&dir)
         .map_err(|e| io_error("create the backup directory", &dir, &e))?;
+    // Backups hold what the config held, secrets included: only root enters, also where an
+    // older run or a person made the directory wider.
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
+        .map_err(|e| io_error("set the mode of", &dir, &e))?;
     let name = file_name(config);
     // Bump the stamp by a millisecond on a clash, and while it would sort at or before the newest
     // backup (an earlier clash can have put that ahead of the clock): rotation goes by name, so

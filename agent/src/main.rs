@@ -10,6 +10,7 @@ mod lock;
 mod ops;
 mod patch;
 mod redact;
+mod secrecy;
 mod service;
 mod session;
 mod setup;

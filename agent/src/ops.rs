@@ -12,18 +12,42 @@ use restate_fleet_proto::agent::{
 
 use crate::files::{self, BackupKind};
 use crate::redact::Redactor;
-use crate::{diff, health, patch, service};
+use crate::secrecy::{self, Access};
+use crate::{diff, health, host, patch, service};
 
 struct Prepared {
     old: Option<(String, Metadata)>,
     new: String,
+    /// Owner, group and mode of the file once written.
+    access: Access,
     preview: PatchPreview,
 }
 
-fn prepare(config: &Path, ops: &[PatchOp]) -> Result<Prepared, AgentError> {
+fn prepare(
+    config: &Path,
+    ops: &[PatchOp],
+    service_user: Option<&str>,
+) -> Result<Prepared, AgentError> {
     let old = files::read_config(config)?;
     let old_text = old.as_ref().map_or("", |(text, _)| text.as_str());
     let new = patch::patch_text(old_text, ops, config)?;
+    let current = files::access_for(old.as_ref().map(|(_, meta)| meta));
+    let access = if ops.iter().any(PatchOp::is_secret) {
+        let service = match service_user {
+            Some(user) => Some(host::account(user).ok_or_else(|| {
+                AgentError::new(
+                    ErrorKind::BadRequest,
+                    format!("service user {user} does not exist, so the config cannot be made readable by it alone"),
+                )
+                .with_path(config)
+                .with_hint("set up the service first (apply does), or fix service.user in the inventory")
+            })?),
+            None => None,
+        };
+        secrecy::for_secrets(current, service)
+    } else {
+        current
+    };
     let redactor = Redactor::new(
         SECRET_KEYS.iter().map(|k| k.to_string()).chain(
             ops.iter()
@@ -35,17 +59,33 @@ fn prepare(config: &Path, ops: &[PatchOp]) -> Result<Prepared, AgentError> {
         path: config.to_path_buf(),
         changed: new != old_text,
         diff: diff::unified(old_text, &new, &config.display().to_string(), &redactor),
+        // A file written for the first time gets its access, it does not change it.
+        access: old.as_ref().and_then(|_| secrecy::change(current, access)),
     };
-    Ok(Prepared { old, new, preview })
+    Ok(Prepared {
+        old,
+        new,
+        access,
+        preview,
+    })
 }
 
-pub fn plan(config: &Path, ops: &[PatchOp]) -> Result<PatchPreview, AgentError> {
-    prepare(config, ops).map(|p| p.preview)
+pub fn plan(
+    config: &Path,
+    ops: &[PatchOp],
+    service_user: Option<&str>,
+) -> Result<PatchPreview, AgentError> {
+    prepare(config, ops, service_user).map(|p| p.preview)
 }
 
 pub fn apply(node: &NodeTarget, ops: &[PatchOp], restart: bool) -> Result<ApplyReport, AgentError> {
     let manager = if restart { Some(manager(node)?) } else { None };
-    let Prepared { old, new, preview } = prepare(&node.config_path, ops)?;
+    let Prepared {
+        old,
+        new,
+        access,
+        preview,
+    } = prepare(&node.config_path, ops, node.service_user.as_deref())?;
     let mut report = ApplyReport {
         preview,
         backup: None,
@@ -66,7 +106,7 @@ pub fn apply(node: &NodeTarget, ops: &[PatchOp], restart: bool) -> Result<ApplyR
             BackupKind::BeforeChange,
         )?);
     }
-    files::write_atomic(path, new.as_bytes(), None)?;
+    files::write_atomic_as(path, new.as_bytes(), access)?;
     let (Some(manager), Some(address)) = (manager, address) else {
         return Ok(report);
     };
@@ -282,6 +322,7 @@ mod tests {
                 PatchOp::set(&["worker", "snapshots", "aws-session-token"], "NEWTOKEN"),
                 PatchOp::set(&["worker", "snapshots", "aws-access-key-id"], "KEYID").secret(),
             ],
+            None,
         )
         .unwrap();
         assert!(preview.changed);
@@ -331,6 +372,40 @@ mod tests {
         assert!(
             !second.preview.changed && second.backup.is_none() && second.preview.diff.is_empty()
         );
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_file_getting_secrets_is_narrowed_before_they_are_written() {
+        let dir = tempdir("secrets");
+        let config = dir.join("restate.toml");
+        fs::write(&config, "cluster-name = \"c\"\n").unwrap();
+        fs::set_permissions(&config, fs::Permissions::from_mode(0o644)).unwrap();
+        let mode = || fs::metadata(&config).unwrap().permissions().mode() & 0o777;
+        let secret =
+            [PatchOp::set(&["worker", "snapshots", "aws-secret-access-key"], "S").secret()];
+        let preview = plan(&config, &secret, None).unwrap();
+        let access = preview.access.expect("plan names the narrowing");
+        assert_eq!(
+            access.to_string(),
+            "mode 0644 -> 0640: the file now holds secrets"
+        );
+        assert_eq!(mode(), 0o644, "planning changes nothing");
+        let report = apply(&NodeTarget::new(&config), &secret, false).unwrap();
+        assert_eq!(report.preview.access, Some(access));
+        assert_eq!(mode(), 0o640);
+        // A change without secrets leaves the (narrowed) access as it is, and says nothing.
+        let plain = [PatchOp::set(&["auto-provision"], false)];
+        let report = apply(&NodeTarget::new(&config), &plain, false).unwrap();
+        assert!(report.preview.changed && report.preview.access.is_none());
+        assert_eq!(mode(), 0o640);
+        // A service user that does not exist is refused before anything is written.
+        let mut node = NodeTarget::new(&config);
+        node.service_user = Some("rf-no-such-user".into());
+        let before = fs::read(&config).unwrap();
+        let err = apply(&node, &secret, false).unwrap_err();
+        assert!(err.message.contains("rf-no-such-user"), "{err:?}");
+        assert_eq!(fs::read(&config).unwrap(), before);
         fs::remove_dir_all(dir).unwrap();
     }
 

@@ -51,9 +51,11 @@ impl Session {
                 node,
                 restate_server,
             } => facts::gather(&node, restate_server.as_deref()).map(|f| Reply::Facts(Box::new(f))),
-            Operation::Plan { config_path, patch } => {
-                ops::plan(&config_path, &patch).map(Reply::Plan)
-            }
+            Operation::Plan {
+                config_path,
+                patch,
+                service_user,
+            } => ops::plan(&config_path, &patch, service_user.as_deref()).map(Reply::Plan),
             Operation::Apply {
                 node,
                 patch,

@@ -144,6 +144,7 @@ fn seeds() -> Vec<String> {
                 PatchOp::set(&["roles"], "worker"),
                 PatchOp::remove(&["bifrost", "default-provider"]),
             ],
+            service_user: Some("restate".into()),
         },
         Operation::Apply {
             node: node.clone(),

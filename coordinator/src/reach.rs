@@ -208,6 +208,7 @@ impl Reached {
         let mut node = NodeTarget::new(&self.host.config_path);
         node.service = Some(service_manager(&self.host.service));
         node.advertised_address = Some(self.host.advertised_address.clone());
+        node.service_user = self.host.service_user.clone();
         node.health_timeout_ms = health_timeout.as_millis() as u64;
         node
     }

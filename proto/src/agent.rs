@@ -61,6 +61,9 @@ pub enum Operation {
     Plan {
         config_path: PathBuf,
         patch: Vec<PatchOp>,
+        /// As [`NodeTarget::service_user`]: who must still read the file once it holds secrets.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        service_user: Option<String>,
     },
     /// Patch the config file (atomically, with a backup) and, when `restart` is set and the file
     /// changed, restart the node, wait for health and roll back when it does not come up.
@@ -153,6 +156,10 @@ pub struct NodeTarget {
     /// (default `/`, systemd's default for system services).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub working_dir: Option<PathBuf>,
+    /// The dedicated user the server runs as (`None`: root): a config that gets secrets stays
+    /// readable by it and by nobody else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_user: Option<String>,
     #[serde(default = "default_health_timeout_ms")]
     pub health_timeout_ms: u64,
     #[serde(default = "default_service_timeout_ms")]
@@ -167,6 +174,7 @@ impl NodeTarget {
             service: None,
             advertised_address: None,
             working_dir: None,
+            service_user: None,
             health_timeout_ms: DEFAULT_HEALTH_TIMEOUT_MS,
             service_timeout_ms: DEFAULT_SERVICE_TIMEOUT_MS,
         }
@@ -592,6 +600,32 @@ pub struct PatchPreview {
     pub changed: bool,
     /// Unified diff, secret values shown as `<redacted>`; empty when nothing changes.
     pub diff: String,
+    /// The file's mode or group narrowed because it now holds secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<AccessChange>,
+}
+
+/// A narrowing of who may read a file (mode bits, numeric group).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessChange {
+    pub mode_before: u32,
+    pub mode_after: u32,
+    pub gid_before: u32,
+    pub gid_after: u32,
+}
+
+impl std::fmt::Display for AccessChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "mode {:04o} -> {:04o}",
+            self.mode_before, self.mode_after
+        )?;
+        if self.gid_before != self.gid_after {
+            write!(f, ", group {} -> {}", self.gid_before, self.gid_after)?;
+        }
+        f.write_str(": the file now holds secrets")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -51,7 +51,9 @@ fn fleet_with_secret(lab: &Lab, secret: &str, args: &[&str]) -> Output {
 }
 
 /// Samples every process's command line on the machine (the lab's hosts share its pid
-/// namespace) until stopped; returns the ones that held `needle`.
+/// namespace), and the environment of every process on a lab host (another network namespace
+/// than this test's: the coordinator, which reads the secret from its own environment by design,
+/// is on "the laptop"), until stopped; returns the ones that held `needle`.
 struct ArgvWatch {
     stop: Arc<AtomicBool>,
     seen: Arc<Mutex<Vec<String>>>,
@@ -65,6 +67,7 @@ impl ArgvWatch {
         let (s, f) = (stop.clone(), seen.clone());
         let thread = std::thread::spawn(move || {
             let mut samples = 0;
+            let laptop = std::fs::read_link("/proc/self/ns/net").ok();
             while !s.load(Ordering::Relaxed) {
                 for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
                     let Ok(argv) = std::fs::read(entry.path().join("cmdline")) else {
@@ -72,7 +75,14 @@ impl ArgvWatch {
                     };
                     let argv = String::from_utf8_lossy(&argv).replace('\0', " ");
                     if argv.contains(&needle) {
-                        f.lock().expect("lock").push(argv);
+                        f.lock().expect("lock").push(argv.clone());
+                    }
+                    let on_a_host = std::fs::read_link(entry.path().join("ns/net")).ok() != laptop;
+                    let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+                    if on_a_host && String::from_utf8_lossy(&environ).contains(&needle) {
+                        f.lock()
+                            .expect("lock")
+                            .push(format!("environment of {argv}"));
                     }
                 }
                 samples += 1;
@@ -291,4 +301,109 @@ fn secrets_stay_secret_modes_are_kept_and_inventory_values_never_reach_a_shell()
         name.ends_with(sum.split_whitespace().next().unwrap_or("-")),
         "{name} vs {sum}"
     );
+}
+
+/// Every file under `dirs` of `host` (paths as the host sees them) whose content holds `needle`.
+fn files_holding(lab: &Lab, host: &str, dirs: &[&str], needle: &str) -> Vec<String> {
+    fn walk(dir: &Path, on_host: &str, needle: &str, found: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let inside = format!("{on_host}/{name}");
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, &inside, needle, found);
+            } else if std::fs::read(&path)
+                .is_ok_and(|bytes| String::from_utf8_lossy(&bytes).contains(needle))
+            {
+                found.push(inside);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for dir in dirs {
+        let local = lab.host(host).path(dir).expect("private path");
+        walk(&local, dir, needle, &mut found);
+    }
+    found
+}
+
+#[test]
+fn a_world_readable_config_is_narrowed_before_it_holds_secrets() {
+    let lab = harness::lab(Spec::new(2).with(1, Kind::Existing));
+    let secret = format!(
+        "rf-s3-{}-{:x}",
+        std::process::id(),
+        lab.state.gateway.to_bits()
+    );
+    let inventory = lab
+        .inventory()
+        .replace("[cluster]\n", "[cluster]\nmetadata-servers = [\"n1\"]\n")
+        .replace(
+            "aws-secret-access-key = \"test\"",
+            "aws-secret-access-key = { env = \"RF_E2E_SECRET\" }",
+        );
+    // n2 without the metadata-server role: one that the list does not name would join the
+    // metadata cluster by itself and stop n1's restart (issue 17).
+    let n2 = format!("[hosts.n2]\naddress = \"{}\"\n", lab.host("n2").address);
+    let inventory = inventory.replace(&n2, &format!("{n2}{WORKER_ROLES}"));
+    set_inventory(&lab, &inventory);
+    // As an operator writes it by hand: 0644, no secrets in it yet.
+    let n1_config = lab.host("n1").path(CONFIG).expect("path");
+    std::fs::set_permissions(&n1_config, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+
+    let watch = ArgvWatch::start(secret.clone());
+    let plan = fleet_with_secret(&lab, &secret, &["plan"]);
+    assert_exit(&plan, 0, "plan");
+    let narrowed = "mode 0644 -> 0640: the file now holds secrets";
+    assert!(
+        printed(&plan).contains(narrowed),
+        "plan names the narrowing:\n{}",
+        printed(&plan)
+    );
+    let apply = fleet_with_secret(&lab, &secret, &["apply", "--yes"]);
+    assert_exit(&apply, 0, "apply");
+    assert!(
+        printed(&apply).contains(narrowed),
+        "the recap names the narrowing:\n{}",
+        printed(&apply)
+    );
+    restatectl_until(&lab, "n2", &["status"], Duration::from_secs(60), |out| {
+        out.contains(" n1 ") && out.contains(" n2 ") && !out.contains("offline")
+    });
+    let (samples, seen) = watch.finish();
+    assert!(samples > 10, "the watcher sampled ({samples} times)");
+    assert!(
+        seen.is_empty(),
+        "the secret in a command line or a host's environment: {seen:?}"
+    );
+    assert_eq!(
+        mode_and_owner(&n1_config),
+        (0o640, 0, 0),
+        "n1: narrowed, owner kept"
+    );
+
+    // No file on either host that holds the secret can be read by an unprivileged user there.
+    for host in ["n1", "n2"] {
+        let holding = files_holding(
+            &lab,
+            host,
+            &["/etc/restate", "/var/lib/restate-fleet"],
+            &secret,
+        );
+        assert!(
+            holding.iter().any(|f| f == CONFIG),
+            "{host}: restate.toml holds the secret: {holding:?}"
+        );
+        for file in &holding {
+            let read = lab
+                .host(host)
+                .command(&["runuser", "-u", "nobody", "--", "cat", file])
+                .output()
+                .expect("runuser runs");
+            assert!(
+                !read.status.success() && !String::from_utf8_lossy(&read.stdout).contains(&secret),
+                "{host}: nobody can read {file}"
+            );
+        }
+    }
 }

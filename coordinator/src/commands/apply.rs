@@ -183,11 +183,14 @@ pub fn print_report(global: &Global, report: &Report, mode: Mode) -> anyhow::Res
         if mode == Mode::Plan {
             for file in &plan.files {
                 out.push_str(&format!(
-                    "\n{}: {}\n{}",
+                    "\n{}: {}\n",
                     file.host,
-                    file.preview.path.display(),
-                    file.preview.diff
+                    file.preview.path.display()
                 ));
+                if let Some(access) = file.preview.access {
+                    out.push_str(&format!("{access}\n"));
+                }
+                out.push_str(&file.preview.diff);
             }
         }
         if plan.steps.is_empty() {

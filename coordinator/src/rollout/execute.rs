@@ -113,6 +113,9 @@ impl<'a> Executor<'a> {
         let report = self.apply(host, patch, true).await?;
         self.recap
             .changed(&name, &format!("restate.toml ({what}) and restart"));
+        if let Some(access) = report.preview.access {
+            self.recap.changed(&name, &format!("restate.toml {access}"));
+        }
         if !report.succeeded() {
             let why = report
                 .rollback

@@ -135,6 +135,7 @@ pub async fn preview(host: &Surveyed, patch: Vec<PatchOp>) -> Result<PatchPrevie
     let op = Operation::Plan {
         config_path: host.reached.host.config_path.clone().into(),
         patch,
+        service_user: host.reached.host.service_user.clone(),
     };
     match host.reached.call(op).await? {
         Reply::Plan(preview) => Ok(preview),
