@@ -15,6 +15,9 @@ use crate::redact::Redactor;
 use crate::secrecy::{self, Access};
 use crate::{diff, health, host, patch, service};
 
+/// Lines of a unit's journal that a failed restart reports.
+const JOURNAL_LINES: usize = 15;
+
 struct Prepared {
     old: Option<(String, Metadata)>,
     new: String,
@@ -33,17 +36,9 @@ fn prepare(
     let new = patch::patch_text(old_text, ops, config)?;
     let current = files::access_for(old.as_ref().map(|(_, meta)| meta));
     let access = if ops.iter().any(PatchOp::is_secret) {
-        let service = match service_user {
-            Some(user) => Some(host::account(user).ok_or_else(|| {
-                AgentError::new(
-                    ErrorKind::BadRequest,
-                    format!("service user {user} does not exist, so the config cannot be made readable by it alone"),
-                )
-                .with_path(config)
-                .with_hint("set up the service first (apply does), or fix service.user in the inventory")
-            })?),
-            None => None,
-        };
+        // A service user that does not exist yet (a joining host, before its service is set
+        // up) gets read access when `ensure_service` creates it.
+        let service = service_user.and_then(host::account);
         secrecy::for_secrets(current, service)
     } else {
         current
@@ -116,11 +111,15 @@ pub fn apply(node: &NodeTarget, ops: &[PatchOp], restart: bool) -> Result<ApplyR
         report.restart = Some(after_change);
         return Ok(report);
     }
-    let reason = format!(
+    let mut reason = format!(
         "the node did not report Alive at {address} within {} ms after the change ({})",
         node.health_timeout_ms,
         after_change.health.as_ref().map_or("", |h| h.last.as_str())
     );
+    // Read before the rollback restarts it: the operator sees why without logging in.
+    if let Some(journal) = service::journal_tail(manager, JOURNAL_LINES) {
+        reason.push_str(&format!("; its journal ended with:\n{journal}"));
+    }
     report.restart = Some(after_change);
     report.rollback = Some(match &old {
         Some((text, meta)) => {
@@ -399,13 +398,6 @@ mod tests {
         let report = apply(&NodeTarget::new(&config), &plain, false).unwrap();
         assert!(report.preview.changed && report.preview.access.is_none());
         assert_eq!(mode(), 0o640);
-        // A service user that does not exist is refused before anything is written.
-        let mut node = NodeTarget::new(&config);
-        node.service_user = Some("rf-no-such-user".into());
-        let before = fs::read(&config).unwrap();
-        let err = apply(&node, &secret, false).unwrap_err();
-        assert!(err.message.contains("rf-no-such-user"), "{err:?}");
-        assert_eq!(fs::read(&config).unwrap(), before);
         fs::remove_dir_all(dir).unwrap();
     }
 

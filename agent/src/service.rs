@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use restate_fleet_proto::agent::{
-    AgentError, ErrorKind, RunState, ServiceAction, ServiceManager, ServiceState,
+    AgentError, ErrorKind, RunState, ServiceAction, ServiceManager, ServiceState, SystemdState,
 };
 
 /// Output kept of a command, per stream: enough for an error message.
@@ -148,14 +148,40 @@ pub fn perform(
     .with_hint("look at the service's logs on the host (journalctl -u UNIT, or the log file)"))
 }
 
-/// Running or stopped, as the service manager sees it.
+/// Where systemd keeps its runtime state; it exists exactly when systemd is the init system.
+const SYSTEMD_BOOTED: &str = "/run/systemd/system";
+
+/// Running or stopped, as the service manager sees it; with systemd, also whether it runs at all
+/// and whether the unit is enabled.
 pub fn state(manager: &ServiceManager, timeout: Duration) -> ServiceState {
-    let argv = match manager {
+    let (argv, systemd) = match manager {
         ServiceManager::Systemd { unit } => {
-            vec!["systemctl".into(), "is-active".into(), unit.clone()]
+            let booted = std::path::Path::new(SYSTEMD_BOOTED).is_dir();
+            let enabled = if booted {
+                // Exits non-zero for anything but enabled; its stdout says which.
+                run(
+                    &["systemctl".into(), "is-enabled".into(), unit.clone()],
+                    timeout,
+                )
+                .map(|done| done.stdout.trim().to_string())
+                .unwrap_or_else(|e| e.message)
+            } else {
+                String::new()
+            };
+            (
+                vec!["systemctl".into(), "is-active".into(), unit.clone()],
+                Some(SystemdState { booted, enabled }),
+            )
         }
-        ServiceManager::Command { status, .. } => status.clone(),
+        ServiceManager::Command { status, .. } => (status.clone(), None),
     };
+    if systemd.as_ref().is_some_and(|s| !s.booted) {
+        return ServiceState {
+            state: RunState::Unknown,
+            detail: format!("systemd does not run on this host (no {SYSTEMD_BOOTED})"),
+            systemd,
+        };
+    }
     match run(&argv, timeout) {
         Ok(done) => ServiceState {
             state: if done.success {
@@ -164,12 +190,36 @@ pub fn state(manager: &ServiceManager, timeout: Duration) -> ServiceState {
                 RunState::Stopped
             },
             detail: done.summary(),
+            systemd,
         },
         Err(e) => ServiceState {
             state: RunState::Unknown,
             detail: e.message,
+            systemd,
         },
     }
+}
+
+/// The last `lines` lines of the unit's journal, for a node that did not come back; `None`
+/// without systemd or when journalctl has nothing to say.
+pub fn journal_tail(manager: &ServiceManager, lines: usize) -> Option<String> {
+    let ServiceManager::Systemd { unit } = manager else {
+        return None;
+    };
+    let argv = [
+        "journalctl",
+        "--no-pager",
+        "--output",
+        "cat",
+        "--lines",
+        &lines.to_string(),
+        "--unit",
+        unit,
+    ]
+    .map(String::from);
+    let done = run(&argv, Duration::from_secs(5)).ok()?;
+    let text = done.stdout.trim();
+    (done.success && !text.is_empty()).then(|| text.to_string())
 }
 
 #[cfg(test)]

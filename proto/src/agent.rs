@@ -572,6 +572,16 @@ pub enum RunState {
 pub struct ServiceState {
     pub state: RunState,
     pub detail: String,
+    /// With systemd: whether systemd runs on the host at all (`/run/systemd/system`), and
+    /// `systemctl is-enabled UNIT`'s answer (`enabled`, `disabled`, `masked`, `not-found`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd: Option<SystemdState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemdState {
+    pub booted: bool,
+    pub enabled: String,
 }
 
 /// A `GET /health` answer of the node's fabric port.

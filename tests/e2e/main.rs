@@ -11,4 +11,5 @@ mod install;
 mod security;
 mod smoke;
 mod status;
+mod systemd;
 mod transport;

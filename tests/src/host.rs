@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::{cmd, paths};
+use crate::{cmd, paths, systemd};
 
 /// Directories each host gets a private copy of: (folder name under the host dir, path on the host).
 const PRIVATE_DIRS: [(&str, &str); 6] = [
@@ -54,6 +54,10 @@ pub struct Host {
     /// restate-server is [`paths::OLD_SERVER_VERSION`] (`/usr/local/bin/restate-server` links to it).
     #[serde(default)]
     pub old_server: bool,
+    /// systemd runs as the host's PID 1 (see [`crate::systemd`]).
+    #[serde(default)]
+    pub systemd: bool,
+    /// The process whose namespaces are the host's: its sshd, or its systemd (PID 1 inside).
     pub sshd_pid: u32,
     /// The line of the lab's known_hosts file for this host.
     pub known_hosts_line: String,
@@ -70,6 +74,11 @@ impl Host {
 
     /// A path on this host, as seen from the root namespace (for tests to read what the host sees).
     pub fn path(&self, on_host: &str) -> Result<PathBuf> {
+        if self.systemd {
+            // The whole file system is the host's own: reach it through its PID 1's root.
+            let relative = on_host.trim_start_matches('/');
+            return Ok(PathBuf::from(format!("/proc/{}/root", self.sshd_pid)).join(relative));
+        }
         for (folder, mount) in PRIVATE_DIRS {
             if let Ok(rest) = Path::new(on_host).strip_prefix(mount) {
                 return Ok(self.dir.join(folder).join(rest));
@@ -86,25 +95,38 @@ impl Host {
 
     pub fn command(&self, argv: &[&str]) -> Command {
         let mut command = Command::new("nsenter");
-        command
-            .args(["-t", &self.sshd_pid.to_string(), "-n", "-m", "-u", "--"])
-            .args(argv)
-            .stdin(Stdio::null());
+        command.args(["-t", &self.sshd_pid.to_string(), "-n", "-m", "-u"]);
+        if self.systemd {
+            // Its pid, IPC and cgroup namespaces too, and its root: systemctl talks to PID 1.
+            command.args(["-p", "-i", "-C", "-r", "-w"]);
+        }
+        command.arg("--").args(argv).stdin(Stdio::null());
         command
     }
 
-    /// Starts restate-server through the host's service script and waits until it reports Alive.
+    /// Starts restate-server through the host's service (script or unit) and waits until it
+    /// reports Alive.
     pub fn start_restate(&self, timeout: Duration) -> Result<()> {
-        self.exec(&[SERVICE_SCRIPT, "start"])?;
+        if self.systemd {
+            self.exec(&["systemctl", "start", systemd::UNIT])?;
+        } else {
+            self.exec(&[SERVICE_SCRIPT, "start"])?;
+        }
         self.wait_alive(timeout)
     }
 
     pub fn stop_restate(&self) -> Result<()> {
+        if self.systemd {
+            return self.exec(&["systemctl", "stop", systemd::UNIT]).map(drop);
+        }
         self.exec(&[SERVICE_SCRIPT, "stop"]).map(drop)
     }
 
-    /// The pid of the host's restate-server, if it runs.
+    /// The pid (in the machine's namespace) of the host's restate-server, if it runs.
     pub fn restate_pid(&self) -> Option<u32> {
+        if self.systemd {
+            return systemd::main_pid(self, systemd::UNIT);
+        }
         let pidfile = self.path("/var/lib/restate/restate-server.pid").ok()?;
         let pid: u32 = fs::read_to_string(pidfile).ok()?.trim().parse().ok()?;
         let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
@@ -128,11 +150,14 @@ impl Host {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let log = self
-            .path("/var/lib/restate/restate-server.log")
-            .ok()
-            .and_then(|p| fs::read_to_string(p).ok())
-            .unwrap_or_default();
+        let log = if self.systemd {
+            systemd::journal(self, systemd::UNIT, 15)
+        } else {
+            self.path("/var/lib/restate/restate-server.log")
+                .ok()
+                .and_then(|p| fs::read_to_string(p).ok())
+                .unwrap_or_default()
+        };
         let tail: Vec<&str> = log.lines().rev().take(15).collect();
         bail!(
             "restate-server on lab host {} is not Alive after {timeout:?}: {last}\nlast log lines:\n{}",
@@ -152,11 +177,16 @@ pub struct Spec<'a> {
     pub veth: String,
     pub dir: PathBuf,
     pub authorized_keys: &'a Path,
+    /// Boot systemd as the host's PID 1 (see [`crate::systemd`]).
+    pub systemd: bool,
 }
 
 /// Creates the host's folders, its sshd (running inside the namespace) and its service script.
 /// Returns the host and the sshd child (kept by the lab so it can be reaped).
 pub fn create(spec: Spec<'_>) -> Result<(Host, Child)> {
+    if spec.systemd {
+        return systemd::create(&spec);
+    }
     let dir = &spec.dir;
     for (folder, mount) in PRIVATE_DIRS {
         fs::create_dir_all(dir.join(folder))?;
@@ -256,6 +286,7 @@ pub fn create(spec: Spec<'_>) -> Result<(Host, Child)> {
         dir: spec.dir,
         kind: spec.kind,
         old_server: spec.old_server,
+        systemd: false,
         sshd_pid: child.id(),
         known_hosts_line,
     };
@@ -282,7 +313,7 @@ fn install_binaries(spec: &Spec<'_>) -> Result<()> {
 
 /// Debian's skeleton dotfiles for root, as a fresh install has them (empty where base-files is not
 /// installed).
-fn fresh_root_home(home: &Path) -> Result<()> {
+pub(crate) fn fresh_root_home(home: &Path) -> Result<()> {
     fs::set_permissions(home, fs::Permissions::from_mode(0o700))?;
     for name in ["bashrc", "profile"] {
         let skeleton = Path::new("/usr/share/base-files").join(format!("dot.{name}"));
@@ -292,7 +323,7 @@ fn fresh_root_home(home: &Path) -> Result<()> {
     Ok(())
 }
 
-fn wait_listening(host: &Host, timeout: Duration) -> Result<()> {
+pub(crate) fn wait_listening(host: &Host, timeout: Duration) -> Result<()> {
     let addr = SocketAddr::from((host.address, 22));
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {

@@ -13,6 +13,7 @@ mod net;
 pub mod paths;
 pub mod s3;
 mod state;
+pub mod systemd;
 pub mod user;
 
 use std::fmt::Write as _;
@@ -40,6 +41,8 @@ pub struct Spec {
     kinds: Vec<Kind>,
     /// Hosts (by index) whose restate-server is [`paths::OLD_SERVER_VERSION`].
     old_server: Vec<bool>,
+    /// Hosts (by index) that boot systemd as PID 1.
+    systemd: Vec<bool>,
     persistent: bool,
 }
 
@@ -49,8 +52,24 @@ impl Spec {
         Spec {
             kinds: vec![Kind::Fresh; count],
             old_server: vec![false; count],
+            systemd: vec![false; count],
             persistent: false,
         }
+    }
+
+    /// Host `host` (1-based) boots systemd as PID 1, is reached as the deploy user through
+    /// sudo, and runs restate-server under `restate.service` (see [`systemd`]).
+    pub fn systemd(mut self, host: usize) -> Self {
+        if let Some(slot) = self.systemd.get_mut(host.wrapping_sub(1)) {
+            *slot = true;
+        }
+        self
+    }
+
+    /// Every host boots systemd.
+    pub fn all_systemd(mut self) -> Self {
+        self.systemd.iter_mut().for_each(|slot| *slot = true);
+        self
     }
 
     /// Host `host` (1-based) runs restate-server [`paths::OLD_SERVER_VERSION`] instead of the
@@ -135,16 +154,19 @@ impl Lab {
             let veth = format!("rf{id}v{}", index + 1);
             let address = subnet.host(index);
             net::add_host(&ns, &veth, &bridge, address)?;
+            // A host that fails to come up is not recorded, so its link and namespace go here.
             host::create(host::Spec {
                 name: &name,
                 kind: spec.kinds[index],
                 old_server: spec.old_server[index],
                 address,
-                ns,
-                veth,
+                ns: ns.clone(),
+                veth: veth.clone(),
                 dir: dir.join("hosts").join(&name),
                 authorized_keys: &authorized_keys,
+                systemd: spec.systemd[index],
             })
+            .inspect_err(|_| net::remove_host(&ns, &veth))
         };
         // The first host alone: `ip netns add` sets up the shared /run/netns mount on first use,
         // which concurrent calls would race on. The rest in parallel batches, since a host is
@@ -202,8 +224,17 @@ impl Lab {
     fn make_existing(&self, host: &Host) -> Result<()> {
         let config =
             host::existing_config(host, &self.state.cluster_name, host.kind == Kind::OldStyle);
-        fs::write(host.path("/etc/restate/restate.toml")?, config)?;
-        host.start_restate(RESTATE_START_TIMEOUT)?;
+        let path = host.path("/etc/restate/restate.toml")?;
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        fs::write(path, config)?;
+        if host.systemd {
+            systemd::install_operator_unit(host)?;
+            host.wait_alive(RESTATE_START_TIMEOUT)?;
+        } else {
+            host.start_restate(RESTATE_START_TIMEOUT)?;
+        }
         // Alive comes before the partitions run; an existing node is one whose logs exist.
         let deadline = std::time::Instant::now() + RESTATE_START_TIMEOUT;
         loop {
@@ -303,6 +334,16 @@ impl Lab {
                 "\n[hosts.{}]\naddress = \"{}\"\n",
                 host.name, host.address
             );
+            if host.systemd {
+                let _ = write!(
+                    text,
+                    "user = \"{user}\"\nbecome = true\n\
+                     service = {{ manager = \"systemd\", unit = \"{unit}\", user = \"{service}\" }}\n",
+                    user = systemd::DEPLOY_USER,
+                    unit = systemd::UNIT,
+                    service = systemd::SERVICE_USER,
+                );
+            }
         }
         text
     }

@@ -76,6 +76,19 @@ impl LabState {
     /// Ends every process the lab started (all live inside its namespaces, plus the S3 store), then
     /// removes its links, namespaces, bridge and folder. Never fails: what it cannot remove it says.
     pub fn teardown(&self) {
+        // A systemd host ends with its PID 1: SIGKILL from outside takes everything inside along
+        // (SIGTERM would only make systemd start its shutdown, or restart what it lost).
+        let inits: Vec<u32> = self
+            .hosts
+            .iter()
+            .filter(|h| h.systemd && running(h.sshd_pid))
+            .map(|h| h.sshd_pid)
+            .collect();
+        signal(&inits, "KILL");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && inits.iter().any(|p| running(*p)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let mut pids: Vec<u32> = self
             .hosts
             .iter()
@@ -89,6 +102,9 @@ impl LabState {
             pids.push(moto);
         }
         end_processes(&pids);
+        for host in self.hosts.iter().filter(|h| h.systemd) {
+            crate::systemd::remove_cgroups(&host.ns);
+        }
         self.users.iter().for_each(user::remove);
         for host in &self.hosts {
             net::remove_host(&host.ns, &host.veth);

@@ -3,7 +3,7 @@
 
 use futures_util::future::join_all;
 use restate_fleet_inventory::{Fleet, Role};
-use restate_fleet_proto::agent::{Facts, Operation, Reply};
+use restate_fleet_proto::agent::{Facts, Operation, Reply, SystemdState};
 use serde::Serialize;
 
 use crate::admin::{self, AdminClient, ClusterView};
@@ -272,6 +272,39 @@ fn classify(fleet: &Fleet, reached: &Reached, facts: &Facts, view: Option<&Clust
     Class::New
 }
 
+#[derive(Debug, PartialEq)]
+enum Finding {
+    Problem(String),
+    Warning(String),
+}
+
+/// What the host's systemd says against the inventory's `manager = "systemd"`: no systemd at
+/// all, or a masked unit, stop the run before any change; a disabled unit is reported and left
+/// as the operator set it.
+fn systemd_finding(
+    service: &restate_fleet_inventory::Service,
+    systemd: Option<&SystemdState>,
+) -> Option<Finding> {
+    let restate_fleet_inventory::Service::Systemd { unit } = service else {
+        return None;
+    };
+    let systemd = systemd?;
+    if !systemd.booted {
+        return Some(Finding::Problem(format!(
+            "the inventory runs restate-server under systemd, but systemd does not run on this host (no /run/systemd/system); set service = {{ manager = \"command\", start = ..., stop = ..., restart = ..., status = ... }} for it"
+        )));
+    }
+    match systemd.enabled.as_str() {
+        "masked" | "masked-runtime" => Some(Finding::Problem(format!(
+            "{unit} is masked, so it can never start; unmask it (systemctl unmask {unit}) if it should run restate-server, or name another unit in service.unit"
+        ))),
+        "disabled" => Some(Finding::Warning(format!(
+            "{unit} is disabled: it will not start at boot; left as it is (systemctl enable {unit} to change that)"
+        ))),
+        _ => None,
+    }
+}
+
 fn preflight(fleet: &Fleet, survey: &mut Survey) {
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
@@ -302,6 +335,13 @@ fn preflight(fleet: &Fleet, survey: &mut Survey) {
                     binary.version_output
                 )),
             },
+        }
+        let systemd = host.facts.service.as_ref().and_then(|s| s.systemd.as_ref());
+        if let Some(finding) = systemd_finding(&host.reached.host.service, systemd) {
+            match finding {
+                Finding::Problem(text) => problems.push(format!("{name}: {text}")),
+                Finding::Warning(text) => warnings.push(format!("{name}: {text}")),
+            }
         }
         if !host.reached.host.has_role(Role::LogServer) && host.reached.host.has_role(Role::Worker)
         {
@@ -400,5 +440,55 @@ mod tests {
         assert_eq!(parse_version("v1.4.0-dev"), Some((1, 4, 0)));
         assert!(parse_version("1.3.9").unwrap_or_default() < super::MIN_VERSION);
         assert_eq!(parse_version("restate"), None);
+    }
+}
+
+#[cfg(test)]
+mod systemd_tests {
+    use restate_fleet_inventory::Service;
+    use restate_fleet_proto::agent::SystemdState;
+
+    use super::{Finding, systemd_finding};
+
+    #[test]
+    fn systemd_on_the_host_against_the_inventory() {
+        let systemd = Service::Systemd {
+            unit: "restate.service".into(),
+        };
+        let command = Service::Command {
+            start: vec!["s".into()],
+            stop: vec!["s".into()],
+            restart: vec!["s".into()],
+            status: vec!["s".into()],
+        };
+        let state = |booted: bool, enabled: &str| SystemdState {
+            booted,
+            enabled: enabled.into(),
+        };
+        let problem = |f: Option<Finding>| matches!(f, Some(Finding::Problem(_)));
+        let warning = |f: Option<Finding>| matches!(f, Some(Finding::Warning(_)));
+        assert!(problem(systemd_finding(&systemd, Some(&state(false, "")))));
+        assert!(problem(systemd_finding(
+            &systemd,
+            Some(&state(true, "masked"))
+        )));
+        assert!(warning(systemd_finding(
+            &systemd,
+            Some(&state(true, "disabled"))
+        )));
+        for fine in ["enabled", "not-found", "static", "enabled-runtime"] {
+            assert_eq!(
+                systemd_finding(&systemd, Some(&state(true, fine))),
+                None,
+                "{fine}"
+            );
+        }
+        assert_eq!(systemd_finding(&command, Some(&state(false, ""))), None);
+        assert_eq!(systemd_finding(&systemd, None), None);
+        let Some(Finding::Problem(text)) = systemd_finding(&systemd, Some(&state(false, "")))
+        else {
+            unreachable!()
+        };
+        assert!(text.contains("manager = \"command\""), "{text}");
     }
 }

@@ -37,6 +37,10 @@ enum Command {
         /// --old-server n1` for a node to upgrade.
         #[arg(long, value_delimiter = ',')]
         old_server: Vec<String>,
+        /// Hosts that boot systemd as PID 1 (`all` for every host): reached as `admin` through
+        /// sudo, restate-server under `restate.service`.
+        #[arg(long, value_delimiter = ',')]
+        systemd: Vec<String>,
     },
     /// Take a lab down. --all takes down every lab made by `up` and every lab whose test process
     /// is gone; a lab whose test is still running stays unless --force is given too.
@@ -87,6 +91,7 @@ fn run(cli: Cli) -> Result<()> {
             old_style,
             bare,
             old_server,
+            systemd,
         } => {
             let mut spec = Spec::new(count).persistent();
             for (names, kind) in [
@@ -100,6 +105,12 @@ fn run(cli: Cli) -> Result<()> {
             }
             for name in old_server {
                 spec = spec.old_server(host_index(&name, count)?);
+            }
+            for name in systemd {
+                spec = match name.as_str() {
+                    "all" => spec.all_systemd(),
+                    name => spec.systemd(host_index(name, count)?),
+                };
             }
             let lab = Lab::up(spec)?;
             describe(&lab.state);
@@ -190,8 +201,9 @@ fn describe(lab: &LabState) {
         } else {
             String::new()
         };
+        let init = if host.systemd { "  systemd" } else { "" };
         println!(
-            "  {:<5} {:<15} {:?}{old}",
+            "  {:<5} {:<15} {:?}{old}{init}",
             host.name, host.address, host.kind
         );
     }

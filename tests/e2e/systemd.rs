@@ -1,0 +1,211 @@
+//! restate-fleet on hosts that run systemd, the inventory's default service manager: the lab's
+//! systemd hosts boot the machine's own systemd as PID 1, are reached as a deploy user through
+//! sudo, and an existing node runs under an operator's `restate.service` with a drop-in. Results
+//! are read with systemctl on the host and restatectl for the cluster.
+
+use std::os::unix::fs::MetadataExt;
+
+use lab::systemd::{DROP_IN_ENVIRONMENT, SERVICE_USER, UNIT};
+use lab::{Kind, Lab, Spec};
+
+use crate::faults::{
+    assert_cluster_of, config_of, footprint, inventory_with_memory, printed, set_inventory,
+};
+use crate::harness::{self, assert_exit, fleet, stdout};
+
+/// `systemctl ARGS` on the host: its stdout, trimmed.
+fn systemctl(lab: &Lab, host: &str, args: &[&str]) -> String {
+    let mut argv = vec!["systemctl"];
+    argv.extend_from_slice(args);
+    let out = lab
+        .host(host)
+        .command(&argv)
+        .output()
+        .expect("systemctl runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The unit is enabled and active, runs as the service user, and its process is that user's.
+fn assert_runs_as_a_service(lab: &Lab, host: &str) {
+    assert_eq!(
+        systemctl(lab, host, &["is-enabled", UNIT]),
+        "enabled",
+        "{host}"
+    );
+    assert_eq!(
+        systemctl(lab, host, &["is-active", UNIT]),
+        "active",
+        "{host}"
+    );
+    assert_eq!(
+        systemctl(lab, host, &["show", "--property", "User", "--value", UNIT]),
+        SERVICE_USER,
+        "{host}"
+    );
+    let pid = lab.host(host).restate_pid().expect("restate-server runs");
+    let uid = std::fs::metadata(format!("/proc/{pid}"))
+        .expect("process")
+        .uid();
+    let id = lab
+        .host(host)
+        .command(&["id", "-u", SERVICE_USER])
+        .output()
+        .expect("id runs");
+    assert_eq!(
+        uid.to_string(),
+        String::from_utf8_lossy(&id.stdout).trim(),
+        "{host}: restate-server runs as {SERVICE_USER}"
+    );
+}
+
+#[test]
+fn grows_an_existing_systemd_node_to_three_and_a_rerun_restarts_nothing() {
+    let lab = harness::lab(Spec::new(3).with(1, Kind::Existing).all_systemd());
+    let check = fleet(&lab, &["check"]);
+    assert_exit(&check, 0, "check");
+    let apply = fleet(&lab, &["apply", "--yes"]);
+    assert_exit(&apply, 0, "apply on systemd hosts");
+    assert_cluster_of(&lab, "n2", &["n1", "n2", "n3"]);
+    for host in ["n1", "n2", "n3"] {
+        assert_runs_as_a_service(&lab, host);
+    }
+    // The operator's unit and drop-in are still the ones in force on n1.
+    let unit = std::fs::read_to_string(
+        lab.host("n1")
+            .path(&format!("/etc/systemd/system/{UNIT}"))
+            .expect("path"),
+    )
+    .expect("n1's unit");
+    assert!(
+        unit.starts_with("# Written by hand by the operator."),
+        "{unit}"
+    );
+    let pid = lab.host("n1").restate_pid().expect("n1 runs");
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
+    assert!(
+        String::from_utf8_lossy(&environ).contains(DROP_IN_ENVIRONMENT),
+        "n1's drop-in environment is in force"
+    );
+    // The new hosts got a unit written by restate-fleet.
+    let written = systemctl(
+        &lab,
+        "n2",
+        &["show", "--property", "FragmentPath", "--value", UNIT],
+    );
+    assert_eq!(written, format!("/etc/systemd/system/{UNIT}"));
+
+    let before = footprint(&lab);
+    let again = fleet(&lab, &["apply", "--yes"]);
+    assert_exit(&again, 0, "re-run");
+    assert_eq!(
+        footprint(&lab),
+        before,
+        "the re-run changed or restarted something"
+    );
+
+    // A masked unit stops the run before any change; a disabled one is reported and left alone.
+    systemctl(&lab, "n3", &["disable", UNIT]);
+    let disabled = fleet(&lab, &["check"]);
+    assert_exit(&disabled, 0, "check with a disabled unit");
+    assert!(
+        printed(&disabled).contains(&format!("n3: {UNIT} is disabled")),
+        "{}",
+        printed(&disabled)
+    );
+    assert_eq!(
+        systemctl(&lab, "n3", &["is-enabled", UNIT]),
+        "disabled",
+        "left alone"
+    );
+    // Masked as a packaged unit is: the unit file in /lib, a /dev/null link in /etc.
+    let mask = format!(
+        "mv /etc/systemd/system/{UNIT} /lib/systemd/system/{UNIT} && systemctl daemon-reload && systemctl mask {UNIT}"
+    );
+    lab.host("n3")
+        .exec(&["sh", "-c", &mask])
+        .expect("mask n3's unit");
+    assert_eq!(systemctl(&lab, "n3", &["is-enabled", UNIT]), "masked");
+    let masked = fleet(&lab, &["apply", "--yes"]);
+    assert_exit(&masked, 1, "apply with a masked unit");
+    assert!(
+        printed(&masked).contains(&format!("n3: {UNIT} is masked")),
+        "{}",
+        printed(&masked)
+    );
+    assert_eq!(footprint(&lab), before, "a refused run changed something");
+}
+
+#[test]
+fn a_node_that_fails_under_systemd_is_rolled_back_with_its_journal_and_rollback_restores() {
+    let lab = harness::lab(Spec::new(1).with(1, Kind::Existing).systemd(1));
+    let original = config_of(&lab, "n1").expect("n1 has a config");
+
+    // Restate refuses this value at start: systemd sees the process fail.
+    set_inventory(&lab, &inventory_with_memory(&lab, "lots"));
+    let out = fleet(&lab, &["apply", "--yes"]);
+    assert_exit(&out, 1, "apply with a config Restate rejects");
+    let text = printed(&out);
+    assert!(
+        text.contains("restored the previous restate.toml")
+            && text.contains("its journal ended with"),
+        "{text}"
+    );
+    assert!(
+        text.contains("byte"),
+        "the journal shows Restate's own complaint:\n{text}"
+    );
+    assert_eq!(
+        config_of(&lab, "n1"),
+        Some(original.clone()),
+        "n1 back on its old file"
+    );
+    assert_runs_as_a_service(&lab, "n1");
+
+    // A good change, then `rollback` puts the file before it back, behind the health gate.
+    set_inventory(&lab, &lab.inventory());
+    let apply = fleet(&lab, &["apply", "--yes"]);
+    assert_exit(&apply, 0, "apply");
+    let changed = config_of(&lab, "n1").expect("config");
+    assert_ne!(changed, original);
+    let rollback = fleet(&lab, &["--limit", "n1", "rollback", "--yes"]);
+    assert_exit(&rollback, 0, "rollback");
+    assert_ne!(
+        config_of(&lab, "n1"),
+        Some(changed),
+        "{}",
+        printed(&rollback)
+    );
+    assert_runs_as_a_service(&lab, "n1");
+    harness::restatectl_until(
+        &lab,
+        "n1",
+        &["status"],
+        std::time::Duration::from_secs(60),
+        |o| o.contains(" n1 ") && !o.contains("offline"),
+    );
+}
+
+#[test]
+fn an_inventory_that_says_systemd_where_there_is_none_is_refused_before_any_change() {
+    let lab = harness::lab(Spec::new(2).with(1, Kind::Existing));
+    let n2 = format!("[hosts.n2]\naddress = \"{}\"\n", lab.host("n2").address);
+    let inventory = lab.inventory().replace(
+        &n2,
+        &format!("{n2}service = {{ manager = \"systemd\", unit = \"{UNIT}\" }}\n"),
+    );
+    set_inventory(&lab, &inventory);
+    let before = footprint(&lab);
+    for command in [&["check"][..], &["apply", "--yes"][..]] {
+        let out = fleet(&lab, command);
+        assert_exit(&out, 1, command[0]);
+        let text = printed(&out);
+        assert!(
+            text.lines().any(|l| l.contains("n2")
+                && l.contains("systemd does not run on this host")
+                && l.contains("manager = \"command\"")),
+            "{text}"
+        );
+        assert!(!stdout(&out).contains("n1: write"), "{text}");
+    }
+    assert_eq!(footprint(&lab), before, "a refused run changed something");
+}
