@@ -290,9 +290,9 @@ fn systemd_finding(
     };
     let systemd = systemd?;
     if !systemd.booted {
-        return Some(Finding::Problem(format!(
-            "the inventory runs restate-server under systemd, but systemd does not run on this host (no /run/systemd/system); set service = {{ manager = \"command\", start = ..., stop = ..., restart = ..., status = ... }} for it"
-        )));
+        return Some(Finding::Problem(
+            "the inventory runs restate-server under systemd, but systemd does not run on this host (no /run/systemd/system); set service = { manager = \"command\", start = ..., stop = ..., restart = ..., status = ... } for it".to_string(),
+        ));
     }
     match systemd.enabled.as_str() {
         "masked" | "masked-runtime" => Some(Finding::Problem(format!(
