@@ -6,21 +6,10 @@ use std::time::Duration;
 
 use lab::{Kind, Lab, Spec};
 
+use crate::faults::{CONFIG, footprint};
 use crate::harness::{self, assert_exit, fleet, fleet_with, restatectl_until, stdout};
 
-const CONFIG: &str = "/etc/restate/restate.toml";
 const WAIT: Duration = Duration::from_secs(60);
-
-/// Every host's restate.toml bytes and restate-server pid: what "changes nothing" compares.
-fn footprint(lab: &Lab) -> Vec<(String, Option<Vec<u8>>, Option<u32>)> {
-    lab.hosts()
-        .iter()
-        .map(|h| {
-            let file = h.path(CONFIG).ok().and_then(|p| std::fs::read(p).ok());
-            (h.name.clone(), file, h.restate_pid())
-        })
-        .collect()
-}
 
 /// restatectl (through `host`) lists every lab host alive, and as many metadata members.
 fn assert_cluster_of_all(lab: &Lab, host: &str) {

@@ -28,6 +28,19 @@ pub fn footprint(lab: &Lab) -> Vec<(String, Option<Vec<u8>>, Option<u32>)> {
         .collect()
 }
 
+/// Runs `apply --yes` on a converged lab and fails the test unless it exits 0 having changed no
+/// file and restarted no node.
+pub fn assert_rerun_changes_nothing(lab: &Lab, what: &str) {
+    let before = footprint(lab);
+    let again = fleet(lab, &["apply", "--yes"]);
+    assert_exit(&again, 0, what);
+    assert_eq!(
+        footprint(lab),
+        before,
+        "{what}: the re-run changed or restarted something"
+    );
+}
+
 /// Everything a command printed, for messages and `contains` checks.
 pub fn printed(output: &Output) -> String {
     format!(

@@ -9,7 +9,7 @@ use std::os::unix::fs::MetadataExt;
 use lab::user::UserSpec;
 use lab::{Kind, Lab, Spec};
 
-use crate::faults::{assert_cluster_of, footprint, printed, set_inventory};
+use crate::faults::{assert_cluster_of, assert_rerun_changes_nothing, printed, set_inventory};
 use crate::harness::{self, assert_exit, fleet};
 
 const BANNER: &str = "Welcome: authorized use only";
@@ -120,12 +120,5 @@ fn a_cluster_grows_across_noisy_shells_strict_sudo_and_tight_umasks() {
         );
     }
 
-    let before = footprint(&lab);
-    let again = fleet(&lab, &["apply", "--yes"]);
-    assert_exit(&again, 0, "re-run across hostile hosts");
-    assert_eq!(
-        footprint(&lab),
-        before,
-        "the re-run changed or restarted something"
-    );
+    assert_rerun_changes_nothing(&lab, "re-run across hostile hosts");
 }

@@ -35,6 +35,15 @@ fn argv_word(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
 }
 
+/// A secret no other test or lab uses, so that finding it anywhere means this run put it there.
+fn secret_for(lab: &Lab) -> String {
+    format!(
+        "rf-secret-{}-{:x}",
+        std::process::id(),
+        lab.state.gateway.to_bits()
+    )
+}
+
 /// restate-fleet with the secret in its environment (the inventory reads it from there).
 fn fleet_with_secret(lab: &Lab, secret: &str, args: &[&str]) -> Output {
     let binary = lab::paths::workspace_binary("restate-fleet").expect("restate-fleet is built");
@@ -142,11 +151,7 @@ fn assert_nothing_injected(lab: &Lab) {
 #[test]
 fn secrets_stay_secret_modes_are_kept_and_inventory_values_never_reach_a_shell() {
     let lab = harness::lab(Spec::new(2).with(1, Kind::Existing));
-    let secret = format!(
-        "rf-secret-{}-{:x}",
-        std::process::id(),
-        lab.state.gateway.to_bits()
-    );
+    let secret = secret_for(&lab);
     let n2 = format!("[hosts.n2]\naddress = \"{}\"\n", lab.host("n2").address);
     let script = lab::host::SERVICE_SCRIPT;
     let config_env = argv_word(&format!("RESTATE_CONFIG={}", odd_path()));
@@ -330,11 +335,7 @@ fn files_holding(lab: &Lab, host: &str, dirs: &[&str], needle: &str) -> Vec<Stri
 #[test]
 fn a_world_readable_config_is_narrowed_before_it_holds_secrets() {
     let lab = harness::lab(Spec::new(2).with(1, Kind::Existing));
-    let secret = format!(
-        "rf-s3-{}-{:x}",
-        std::process::id(),
-        lab.state.gateway.to_bits()
-    );
+    let secret = secret_for(&lab);
     let inventory = lab
         .inventory()
         .replace("[cluster]\n", "[cluster]\nmetadata-servers = [\"n1\"]\n")

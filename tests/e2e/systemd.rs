@@ -9,7 +9,8 @@ use lab::systemd::{DROP_IN_ENVIRONMENT, SERVICE_USER, UNIT};
 use lab::{Kind, Lab, Spec};
 
 use crate::faults::{
-    assert_cluster_of, config_of, footprint, inventory_with_memory, printed, set_inventory,
+    assert_cluster_of, assert_rerun_changes_nothing, config_of, footprint, inventory_with_memory,
+    printed, set_inventory,
 };
 use crate::harness::{self, assert_exit, fleet, stdout};
 
@@ -94,14 +95,8 @@ fn grows_an_existing_systemd_node_to_three_and_a_rerun_restarts_nothing() {
     );
     assert_eq!(written, format!("/etc/systemd/system/{UNIT}"));
 
+    assert_rerun_changes_nothing(&lab, "re-run");
     let before = footprint(&lab);
-    let again = fleet(&lab, &["apply", "--yes"]);
-    assert_exit(&again, 0, "re-run");
-    assert_eq!(
-        footprint(&lab),
-        before,
-        "the re-run changed or restarted something"
-    );
 
     // A masked unit stops the run before any change; a disabled one is reported and left alone.
     systemctl(&lab, "n3", &["disable", UNIT]);
