@@ -300,6 +300,25 @@ impl Lab {
     pub fn inventory(&self) -> String {
         let s = &self.state;
         let svc = host::SERVICE_SCRIPT;
+        // How systemd hosts are reached and run: in [defaults] when every host is one, else
+        // in each systemd host's own table.
+        let systemd_host = format!(
+            "user = \"{user}\"\nbecome = true\n\
+             service = {{ manager = \"systemd\", unit = \"{unit}\", user = \"{service}\" }}\n",
+            user = systemd::DEPLOY_USER,
+            unit = systemd::UNIT,
+            service = systemd::SERVICE_USER,
+        );
+        let all_systemd = s.hosts.iter().all(|h| h.systemd) && !s.hosts.is_empty();
+        let access = if all_systemd {
+            systemd_host.clone()
+        } else {
+            format!(
+                "user = \"root\"\n\
+                 service = {{ manager = \"command\", start = \"{svc} start\", stop = \"{svc} stop\", \
+                 restart = \"{svc} restart\", status = \"{svc} status\" }}\n"
+            )
+        };
         let mut text = format!(
             "# Inventory of lab {id}, written by restate-lab.\n\
              [cluster]\n\
@@ -314,10 +333,8 @@ impl Lab {
              aws-secret-access-key = \"test\"\n\
              \n\
              [defaults]\n\
-             user = \"root\"\n\
              identity-file = \"{key}\"\n\
-             service = {{ manager = \"command\", start = \"{svc} start\", stop = \"{svc} stop\", \
-             restart = \"{svc} restart\", status = \"{svc} status\" }}\n\
+             {access}\
              \n\
              [defaults.config]\n\
              rocksdb-total-memory-size = \"512 MiB\"\n",
@@ -334,15 +351,8 @@ impl Lab {
                 "\n[hosts.{}]\naddress = \"{}\"\n",
                 host.name, host.address
             );
-            if host.systemd {
-                let _ = write!(
-                    text,
-                    "user = \"{user}\"\nbecome = true\n\
-                     service = {{ manager = \"systemd\", unit = \"{unit}\", user = \"{service}\" }}\n",
-                    user = systemd::DEPLOY_USER,
-                    unit = systemd::UNIT,
-                    service = systemd::SERVICE_USER,
-                );
+            if host.systemd && !all_systemd {
+                text.push_str(&systemd_host);
             }
         }
         text
