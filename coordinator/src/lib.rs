@@ -5,6 +5,7 @@ pub mod admin;
 pub mod cli;
 pub mod commands;
 mod elf;
+pub mod interrupt;
 pub mod progress;
 pub mod reach;
 pub mod rollout;

@@ -429,3 +429,74 @@ fn two_runs_at_once_interrupted_and_killed_runs_and_a_metadata_server_down() {
     let after: Vec<_> = footprint(&lab).into_iter().take(2).collect();
     assert_eq!(after, before, "n1 and n2 neither changed nor restarted");
 }
+
+#[test]
+fn sigint_during_a_member_restart_finishes_that_step_and_exits_130() {
+    use std::io::{BufRead, BufReader};
+
+    let lab = harness::lab(Spec::new(3).with(1, Kind::Existing));
+    let binary = lab::paths::workspace_binary("restate-fleet").expect("restate-fleet is built");
+    let mut child = std::process::Command::new(binary)
+        .arg("-i")
+        .arg(lab.inventory_path())
+        .arg("--known-hosts")
+        .arg(lab.known_hosts_path())
+        .args(["apply", "--yes"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("restate-fleet runs");
+    let stderr = child.stderr.take().expect("stderr");
+    let (lines, seen) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    // The moment n1's file is written and its restart begins: the least safe place to stop.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let line = seen
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .expect("apply reached n1's restart");
+        if line.contains("n1: writing restate.toml and restarting") {
+            break;
+        }
+    }
+    let ok = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(ok.success());
+    let output = child.wait_with_output().expect("restate-fleet ends");
+    let text = format!("{}{}", stdout(&output), reader.join().expect("reader"));
+    assert_eq!(output.status.code(), Some(130), "{text}");
+    assert!(
+        text.contains("interrupted: finishing the step in progress"),
+        "{text}"
+    );
+    assert!(text.contains("interrupted after 1 of"), "{text}");
+    assert!(
+        text.contains("re-run to finish: ") && text.contains("apply --yes"),
+        "{text}"
+    );
+    // n1's step ran to its end: its new file is in place and it is healthy; nothing else began.
+    assert!(
+        lab.host("n1")
+            .health()
+            .expect("n1 answers")
+            .contains("\"Alive\""),
+        "{text}"
+    );
+    for host in ["n2", "n3"] {
+        assert!(config_of(&lab, host).is_none(), "{host} untouched: {text}");
+    }
+    let again = fleet(&lab, &["apply", "--yes"]);
+    assert_exit(&again, 0, "re-run after the interruption");
+    assert_cluster_of(&lab, "n2", &["n1", "n2", "n3"]);
+}

@@ -60,6 +60,8 @@ pub async fn run(global: &Global, args: ApplyArgs) -> anyhow::Result<Outcome> {
     print_report(global, &report, Mode::Apply)?;
     Ok(if report.succeeded() {
         Outcome::Done
+    } else if crate::interrupt::requested() {
+        Outcome::Interrupted
     } else {
         Outcome::Failed
     })

@@ -22,6 +22,8 @@ pub enum Outcome {
     Done,
     Failed,
     BadInput,
+    /// Stopped at a safe point after SIGINT or SIGTERM.
+    Interrupted,
 }
 
 /// An error caused by what the user gave us (inventory, arguments): exit code 2.
@@ -45,6 +47,7 @@ impl From<Outcome> for ExitCode {
             Outcome::Done => ExitCode::SUCCESS,
             Outcome::Failed => ExitCode::from(1),
             Outcome::BadInput => ExitCode::from(2),
+            Outcome::Interrupted => ExitCode::from(crate::interrupt::EXIT_CODE),
         }
     }
 }
@@ -54,7 +57,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Check(args) => check::run(&cli.global, args, crate::rollout::Mode::Check).await,
         Command::Plan(args) => check::run(&cli.global, args, crate::rollout::Mode::Plan).await,
-        Command::Apply(args) => apply::run(&cli.global, args).await,
+        Command::Apply(args) => {
+            crate::interrupt::install();
+            apply::run(&cli.global, args).await
+        }
         Command::Status => status::run(&cli.global).await,
         Command::Rollback(args) => rollback::run(&cli.global, args).await,
         Command::Inventory(args) => inventory::run(&cli.global, args),

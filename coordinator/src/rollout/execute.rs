@@ -43,7 +43,17 @@ pub struct Executor<'a> {
 
 impl<'a> Executor<'a> {
     pub async fn run(&mut self, steps: &[Step]) -> Result<(), String> {
-        for step in steps {
+        for (done, step) in steps.iter().enumerate() {
+            // Between steps is the safe point: each step ends with its own health gate.
+            if crate::interrupt::requested() {
+                let left: Vec<String> = steps[done..].iter().map(ToString::to_string).collect();
+                return Err(format!(
+                    "interrupted after {done} of {} steps; not done: {}. The cluster is as the last finished step left it; re-run to finish: {}",
+                    steps.len(),
+                    left.join("; "),
+                    crate::interrupt::rerun_line()
+                ));
+            }
             self.progress.step(&step.to_string());
             let started = Instant::now();
             self.run_step(step).await?;
