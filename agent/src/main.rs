@@ -16,7 +16,7 @@ mod session;
 mod setup;
 mod unit;
 
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, Read, Write};
 use std::process::ExitCode;
 
 use restate_fleet_proto::agent::{PROTOCOL_VERSION, Reply, Response};
@@ -27,8 +27,11 @@ const HELP: &str = "restate-fleet-agent: runs on a Restate node, driven by resta
 
 Usage:
   restate-fleet-agent < request.json   read one JSON request until EOF, write one JSON answer
-  restate-fleet-agent serve            one JSON request per line on stdin, one answer line each;
-                                       a `lock` is held until stdin closes
+  restate-fleet-agent serve [--idle-limit SECONDS]
+                                       one JSON request per line on stdin, one answer line each;
+                                       a `lock` is held until stdin closes; empty lines are
+                                       heartbeats; after SECONDS (30) without any line the
+                                       coordinator counts as gone and the agent ends (exit 3)
   restate-fleet-agent --version | --help
 
 Exit code (one-shot): 0 when the answer is not an error, 1 when it is, 2 on bad arguments.
@@ -55,7 +58,13 @@ fn main() -> ExitCode {
             println!("{HELP}");
             ExitCode::SUCCESS
         }
-        Some("serve") => serve(),
+        Some("serve") => match idle_limit(std::env::args().skip(2)) {
+            Ok(limit) => serve(limit),
+            Err(why) => {
+                eprintln!("restate-fleet-agent: {why}; see --help");
+                ExitCode::from(2)
+            }
+        },
         None => one_shot(),
         Some(other) => {
             eprintln!("restate-fleet-agent: unknown argument {other:?}; see --help");
@@ -80,23 +89,40 @@ fn one_shot() -> ExitCode {
     }
 }
 
-fn serve() -> ExitCode {
+/// `serve`'s options: `--idle-limit SECONDS` (default [`IDLE_LIMIT`]).
+fn idle_limit(mut args: impl Iterator<Item = String>) -> Result<std::time::Duration, String> {
+    match (args.next().as_deref(), args.next(), args.next()) {
+        (None, ..) => Ok(IDLE_LIMIT),
+        (Some("--idle-limit"), Some(seconds), None) => match seconds.parse::<u64>() {
+            Ok(seconds) if seconds > 0 => Ok(std::time::Duration::from_secs(seconds)),
+            _ => Err(format!(
+                "--idle-limit takes a number of seconds above 0, not {seconds:?}"
+            )),
+        },
+        (Some(other), ..) => Err(format!(
+            "serve takes only --idle-limit SECONDS, not {other:?}"
+        )),
+    }
+}
+
+fn serve(idle: std::time::Duration) -> ExitCode {
     let mut session = Session::new(true);
-    let mut stdin = io::stdin().lock();
+    let mut input = Lines::stdin();
     let mut stdout = io::stdout().lock();
-    let mut line = Vec::new();
     loop {
-        line.clear();
-        match stdin
-            .by_ref()
-            .take(MAX_REQUEST)
-            .read_until(b'\n', &mut line)
-        {
+        let line = match input.next(idle) {
+            Ok(Some(line)) => line,
             // EOF: the coordinator is done (or gone); locks drop with the process.
-            Ok(0) => return ExitCode::SUCCESS,
-            Ok(_) => {}
-            Err(_) => return ExitCode::from(1),
-        }
+            Ok(None) => return ExitCode::SUCCESS,
+            Err(Gone::Silent) => {
+                eprintln!(
+                    "restate-fleet-agent: no word from the coordinator for {} s: it is gone (a lost link, a laptop asleep); stopping, which releases the node's lock",
+                    idle.as_secs()
+                );
+                return ExitCode::from(3);
+            }
+            Err(Gone::Broken) => return ExitCode::from(1),
+        };
         let text = String::from_utf8_lossy(&line);
         if text.trim().is_empty() {
             continue;
@@ -105,6 +131,80 @@ fn serve() -> ExitCode {
         if write_line(&mut stdout, &response).is_err() {
             // Nobody is listening any more.
             return ExitCode::from(1);
+        }
+    }
+}
+
+/// How long `serve` waits for the next line by default. The coordinator sends an empty line every few
+/// seconds while it has nothing to ask, so only a coordinator that is gone (killed, asleep, its
+/// link cut: sshd does not notice a silent peer) stays silent this long; the agent then ends
+/// and its node lock goes with it, so the next run need not wait for a dead one.
+const IDLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+enum Gone {
+    /// Nothing arrived within the idle limit.
+    Silent,
+    /// stdin failed, or a line grew past [`MAX_REQUEST`].
+    Broken,
+}
+
+/// Newline-delimited input read straight from fd 0 with a deadline per line: std's buffered
+/// stdin would hide a second line already read from `poll`.
+struct Lines {
+    buffer: Vec<u8>,
+    eof: bool,
+}
+
+impl Lines {
+    fn stdin() -> Self {
+        Lines {
+            buffer: Vec::new(),
+            eof: false,
+        }
+    }
+
+    /// The next line without its newline; `None` at end of input.
+    fn next(&mut self, idle: std::time::Duration) -> Result<Option<Vec<u8>>, Gone> {
+        loop {
+            if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buffer.drain(..=end).take(end).collect();
+                return Ok(Some(line));
+            }
+            if self.eof {
+                return Ok((!self.buffer.is_empty()).then(|| std::mem::take(&mut self.buffer)));
+            }
+            if self.buffer.len() as u64 > MAX_REQUEST {
+                return Err(Gone::Broken);
+            }
+            let mut poll = libc::pollfd {
+                fd: 0,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let millis = i32::try_from(idle.as_millis()).unwrap_or(i32::MAX);
+            // SAFETY: one valid pollfd for the duration of the call.
+            match unsafe { libc::poll(&mut poll, 1, millis) } {
+                0 => return Err(Gone::Silent),
+                n if n < 0 => {
+                    if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    return Err(Gone::Broken);
+                }
+                _ => {}
+            }
+            let mut chunk = [0u8; 64 * 1024];
+            // SAFETY: reads at most chunk.len() bytes into chunk.
+            let read = unsafe { libc::read(0, chunk.as_mut_ptr().cast(), chunk.len()) };
+            match read {
+                0 => self.eof = true,
+                n if n < 0 => {
+                    if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                        return Err(Gone::Broken);
+                    }
+                }
+                n => self.buffer.extend_from_slice(&chunk[..n as usize]),
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 //! fabric port, through the session (default) or direct.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use restate_fleet_inventory::Host;
@@ -32,7 +33,7 @@ pub struct Reached {
     pub admin: AdminClient,
     pub bytes_uploaded: u64,
     /// The agent in `serve` mode; `None` when the command only needs gRPC (status).
-    agent: Option<Mutex<ExecStream>>,
+    agent: Option<Arc<Mutex<ExecStream>>>,
 }
 
 /// Why a host could not be used.
@@ -109,6 +110,41 @@ pub async fn reach_all(
     results.into_iter().flatten().collect()
 }
 
+/// The `op` of a request line, for messages.
+fn op_name(line: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(line)
+        .ok()
+        .and_then(|v| v.get("op").and_then(|op| op.as_str()).map(str::to_string))
+        .unwrap_or_else(|| "a request".to_string())
+}
+
+/// How often an idle agent hears from us; it gives up on a silent coordinator after 30 s (see
+/// the agent's `IDLE_LIMIT`).
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// Sends the agent an empty line (which it skips) every [`HEARTBEAT`] while no request is under
+/// way, until the agent is dropped or its channel fails.
+fn heartbeat(agent: &Arc<Mutex<ExecStream>>) {
+    let agent = Arc::downgrade(agent);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(HEARTBEAT);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(agent) = agent.upgrade() else {
+                return;
+            };
+            // Held by a request: the agent is busy with it, not waiting for input.
+            let Ok(mut stream) = agent.try_lock() else {
+                continue;
+            };
+            if stream.send_line("").await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
 fn target(host: &Host) -> Target {
     Target {
         name: host.name.clone(),
@@ -132,7 +168,9 @@ async fn setup(
             .launch_agent(catalog, AGENT_REMOTE_DIR, &["serve"])
             .await?;
         bytes_uploaded = launched.bytes_uploaded;
-        agent = Some(Mutex::new(launched.stream));
+        let stream = Arc::new(Mutex::new(launched.stream));
+        heartbeat(&stream);
+        agent = Some(stream);
     }
     let timeouts = Timeouts::default();
     let admin_error = |detail: String| ReachError::Admin {
@@ -182,12 +220,30 @@ impl Reached {
             });
         };
         let mut agent = agent.lock().await;
-        agent.send_line(&line).await?;
-        let Some(answer) = agent.recv_line().await? else {
-            return Err(ReachError::AgentGone {
-                host: self.name().to_string(),
-                detail: String::from_utf8_lossy(agent.stderr()).trim().to_string(),
-            });
+        let answered = match agent.send_line(&line).await {
+            Ok(()) => agent.recv_line().await,
+            Err(err) => Err(err),
+        };
+        let lost = |this: &Self| ReachError::AgentGone {
+            host: this.name().to_string(),
+            detail: format!(
+                "connection lost while the agent was working on `{}` (no answer to SSH keepalives for about 10 s: link down, host paused or gone); what the agent did before is in place, a re-run continues",
+                op_name(&line)
+            ),
+        };
+        let answer = match answered {
+            Ok(Some(answer)) => answer,
+            _ if self.session.is_closed() => return Err(lost(self)),
+            Err(err) => return Err(err.into()),
+            Ok(None) => {
+                return Err(ReachError::AgentGone {
+                    host: self.name().to_string(),
+                    detail: match String::from_utf8_lossy(agent.stderr()).trim() {
+                        "" => "the agent ended without an answer or a word on stderr".to_string(),
+                        said => said.to_string(),
+                    },
+                });
+            }
         };
         let response: Response =
             serde_json::from_str(&answer).map_err(|e| ReachError::AgentGone {

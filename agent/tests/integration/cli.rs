@@ -1,6 +1,6 @@
 //! The binary's contract without a server: modes, exit codes, errors, the lock across processes.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 
 use restate_fleet_proto::agent::{ErrorKind, Reply};
@@ -138,4 +138,70 @@ fn serve_lock_keeps_other_processes_out_until_stdin_closes() {
     assert!(status.success());
     let (response, code) = agent(&apply);
     assert_eq!(code, 0, "{response:?}");
+}
+
+#[test]
+fn a_silent_coordinator_counts_as_gone_and_its_lock_is_freed() {
+    let dir = TempDir::new("idle");
+    let config = dir.path().join("etc/restate.toml");
+    let mut session = Command::new(AGENT)
+        .args(["serve", "--idle-limit", "2"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut to_session = session.stdin.take().unwrap();
+    let mut from_session = BufReader::new(session.stdout.take().unwrap());
+    let lock = request(
+        "lock",
+        json!({"config_path": config, "holder": "gone@laptop"}),
+    );
+    writeln!(to_session, "{lock}").unwrap();
+    let mut line = String::new();
+    from_session.read_line(&mut line).unwrap();
+    assert!(line.contains("\"op\":\"lock\""), "{line}");
+    // Heartbeats (empty lines) keep it alive past its limit...
+    let started = std::time::Instant::now();
+    for _ in 0..6 {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        writeln!(to_session).unwrap();
+    }
+    assert!(
+        session.try_wait().unwrap().is_none(),
+        "ended despite heartbeats"
+    );
+    // ...silence with stdin still open (a peer that vanished) ends it, and the lock with it.
+    let status = session.wait().unwrap();
+    assert_eq!(status.code(), Some(3));
+    assert!(started.elapsed() >= std::time::Duration::from_secs(4));
+    let mut said = String::new();
+    session
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut said)
+        .unwrap();
+    assert!(
+        said.contains("no word from the coordinator for 2 s"),
+        "{said}"
+    );
+    let apply = request(
+        "apply",
+        json!({"config_path": config, "patch": [{"op": "set", "path": ["cluster-name"], "value": "c"}]}),
+    );
+    let (response, code) = agent(&apply);
+    assert_eq!(code, 0, "the lock went with the agent: {response:?}");
+    drop(to_session);
+}
+
+#[test]
+fn serve_refuses_unknown_options() {
+    for args in [
+        &["serve", "--idle-limit", "0"][..],
+        &["serve", "--idle"][..],
+    ] {
+        let out = Command::new(AGENT).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
 }
