@@ -88,7 +88,8 @@ fn held_by_other(file: &mut File, path: &Path) -> AgentError {
         .with_path(path)
         .with_hint(
             "another restate-fleet run is changing this node; wait for it to finish (the lock \
-             goes away with that process)",
+             goes away with that process; an agent whose run is gone, a killed coordinator or a \
+             lost link, ends by itself within 30 s of its last word from it)",
         )
 }
 
