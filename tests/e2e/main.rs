@@ -12,4 +12,5 @@ mod security;
 mod smoke;
 mod status;
 mod systemd;
+mod traffic;
 mod transport;

@@ -15,6 +15,7 @@ pub mod s3;
 mod state;
 pub mod systemd;
 pub mod user;
+pub mod workload;
 
 use std::fmt::Write as _;
 use std::fs;
@@ -133,6 +134,7 @@ impl Lab {
                 cluster_name: format!("lab-{id}"),
                 owner_pid: (!spec.persistent).then(std::process::id),
                 moto_pid: None,
+                workload_pid: None,
                 hosts: Vec::new(),
                 users: Vec::new(),
             },
@@ -369,6 +371,16 @@ impl Lab {
         self.state.save()?;
         user::create(&user, spec)?;
         Ok(user)
+    }
+
+    /// Starts the workload's service on the bridge address and registers it with the cluster
+    /// through `via`'s admin API; the lab ends it on teardown.
+    pub fn start_workload(&mut self, via: &str) -> Result<()> {
+        let child = workload::start_service(&self.state.dir, self.state.gateway)?;
+        self.state.workload_pid = Some(child.id());
+        self.children.push(child);
+        self.state.save()?;
+        workload::register(self.host(via).address, self.state.gateway)
     }
 
     pub fn id(&self) -> &str {

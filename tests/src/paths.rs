@@ -85,6 +85,24 @@ pub fn restatectl() -> Result<PathBuf> {
     )
 }
 
+/// The workload's scripts (`service.js`, `driver.js`), in the checkout.
+pub fn workload_script(name: &str) -> Result<PathBuf> {
+    let path = project_root().join("tests/workload").join(name);
+    if !path.is_file() {
+        bail!("workload script {} not found", path.display());
+    }
+    Ok(path)
+}
+
+/// The node modules the workload's service needs (its `NODE_PATH`).
+pub fn workload_modules() -> Result<PathBuf> {
+    installed(
+        "workload/node_modules/@restatedev/restate-sdk/package.json",
+        "the workload's Restate SDK",
+    )?;
+    Ok(lab_home().join("workload/node_modules"))
+}
+
 pub fn moto_server() -> Result<PathBuf> {
     installed("venv/bin/moto_server", "moto_server (S3 store)")
 }

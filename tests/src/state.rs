@@ -25,6 +25,9 @@ pub struct LabState {
     /// `restate-lab down`.
     pub owner_pid: Option<u32>,
     pub moto_pid: Option<u32>,
+    /// The workload's service (`node service.js`), when a test started it.
+    #[serde(default)]
+    pub workload_pid: Option<u32>,
     pub hosts: Vec<Host>,
     /// Login users made for this lab's hosts (machine-wide accounts).
     #[serde(default)]
@@ -94,12 +97,14 @@ impl LabState {
             .iter()
             .flat_map(|h| net::pids_in(&h.ns))
             .collect();
-        if let Some(moto) = self.moto_pid
-            && fs::read(format!("/proc/{moto}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains("moto"))
-                .unwrap_or(false)
-        {
-            pids.push(moto);
+        // Processes of the root namespace, by pid, only while they still are what the lab started.
+        for (pid, what) in [(self.moto_pid, "moto"), (self.workload_pid, "service.js")] {
+            if let Some(pid) = pid
+                && fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(what))
+            {
+                pids.push(pid);
+            }
         }
         end_processes(&pids);
         for host in self.hosts.iter().filter(|h| h.systemd) {

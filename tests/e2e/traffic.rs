@@ -1,0 +1,74 @@
+//! Live traffic through rollouts: the workload (a Restate service with a counter, durable timers
+//! and a workflow, and a driver with idempotency keys) runs while restate-fleet grows the cluster,
+//! changes every member's config and rolls one back. Nothing may be lost or doubled, every timer
+//! must fire and every workflow finish. The clients' view (longest stretch without a successful
+//! call, latencies) is printed for the record; targets for it live in the benchmark, not here.
+
+use std::time::Duration;
+
+use lab::workload::{Driver, Load, Report};
+use lab::{Kind, Lab, Spec};
+
+use crate::faults::{assert_cluster_of, inventory_with_memory, printed, set_inventory};
+use crate::harness::{self, assert_exit, fleet};
+
+/// Runs `during` while the workload drives traffic, then checks the driver's verdict.
+fn under_traffic(lab: &Lab, what: &str, during: impl FnOnce()) -> Report {
+    let driver = Driver::start(lab, &Load::default()).expect("workload driver starts");
+    // Traffic flows before the rollout begins, and after it ends.
+    std::thread::sleep(Duration::from_secs(2));
+    during();
+    std::thread::sleep(Duration::from_secs(2));
+    let report = driver.finish().expect("the driver reports");
+    eprintln!("{what}: {report:?}");
+    assert!(
+        report.calls >= 40,
+        "{what}: too little traffic to judge: {report:?}"
+    );
+    assert_eq!(report.lost, 0, "{what}: calls lost: {report:?}");
+    assert_eq!(report.doubled, 0, "{what}: calls doubled: {report:?}");
+    assert_eq!(
+        report.timers.done, report.timers.total,
+        "{what}: timers: {report:?}"
+    );
+    assert_eq!(
+        report.workflows.done, report.workflows.total,
+        "{what}: workflows: {report:?}"
+    );
+    assert!(report.verified, "{what}: {:?}", report.problems);
+    report
+}
+
+#[test]
+fn growing_one_node_to_three_under_traffic_loses_nothing() {
+    let mut lab = harness::lab(Spec::new(3).with(1, Kind::Existing));
+    lab.start_workload("n1")
+        .expect("workload service registered");
+    under_traffic(&lab, "grow 1 -> 3", || {
+        let out = fleet(&lab, &["apply", "--yes"]);
+        assert_exit(&out, 0, "apply under traffic");
+    });
+    assert_cluster_of(&lab, "n2", &["n1", "n2", "n3"]);
+}
+
+#[test]
+fn a_rolling_change_and_a_rollback_on_a_replicated_cluster_lose_nothing() {
+    let mut lab = harness::lab(Spec::new(3).with(1, Kind::Existing));
+    let grown = fleet(&lab, &["apply", "--yes", "--replication", "2"]);
+    assert_exit(&grown, 0, "grow with replication 2");
+    lab.start_workload("n1")
+        .expect("workload service registered");
+
+    // Every member's restate.toml changes: three restarts, one at a time.
+    set_inventory(&lab, &inventory_with_memory(&lab, "384 MiB"));
+    under_traffic(&lab, "rolling config change", || {
+        let out = fleet(&lab, &["apply", "--yes", "--replication", "2"]);
+        assert_exit(&out, 0, "rolling change under traffic");
+        assert!(printed(&out).contains("n3"), "{}", printed(&out));
+    });
+    under_traffic(&lab, "rollback of n2", || {
+        let out = fleet(&lab, &["--limit", "n2", "rollback", "--yes"]);
+        assert_exit(&out, 0, "rollback under traffic");
+    });
+    assert_cluster_of(&lab, "n1", &["n1", "n2", "n3"]);
+}
