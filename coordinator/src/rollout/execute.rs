@@ -70,10 +70,18 @@ impl<'a> Executor<'a> {
 
     async fn run_step(&mut self, step: &Step) -> Result<(), String> {
         match step {
-            Step::FixMember { host } => {
+            Step::FixMember {
+                host,
+                metadata_list,
+            } => {
                 let host = self.host(host)?;
-                let patch = plan::fix_patch(self.fleet, host);
-                self.restart_member(host, patch, "fix").await
+                let patch = plan::fix_patch(self.fleet, host, *metadata_list);
+                let what = if *metadata_list {
+                    "fix and metadata list"
+                } else {
+                    "fix"
+                };
+                self.restart_member(host, patch, what).await
             }
             Step::RollMember { host } => {
                 let host = self.host(host)?;

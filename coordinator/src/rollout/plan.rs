@@ -30,8 +30,14 @@ pub enum Step {
     },
     /// Hosts that are not members yet get the binary.
     InstallServer { hosts: Vec<String>, version: String },
-    /// Guide steps 2-4 on a member: roles, loglet pin, snapshot repository. Restarts it.
-    FixMember { host: String },
+    /// Guide steps 2-4 on a member: roles, loglet pin, snapshot repository; with
+    /// `metadata_list`, guide step 6's full metadata server list too, so that one restart does
+    /// what the guide does in two. Restarts it.
+    FixMember {
+        host: String,
+        #[serde(default)]
+        metadata_list: bool,
+    },
     /// Guide step 3: the cluster's log provider to `replicated`, then every log's tail on it.
     ReplicatedLoglet,
     /// Guide step 5: every partition snapshotted with trim, then no `local` segment left.
@@ -65,9 +71,19 @@ impl std::fmt::Display for Step {
             Step::InstallServer { hosts, version } => {
                 write!(f, "{}: install restate-server {version}", hosts.join(", "))
             }
-            Step::FixMember { host } => write!(
+            Step::FixMember {
+                host,
+                metadata_list: false,
+            } => write!(
                 f,
                 "{host}: write roles, loglet and snapshot repository settings, restart, wait until healthy"
+            ),
+            Step::FixMember {
+                host,
+                metadata_list: true,
+            } => write!(
+                f,
+                "{host}: write roles, loglet and snapshot repository settings and the full metadata server list, restart once, wait until healthy"
             ),
             Step::ReplicatedLoglet => write!(
                 f,
@@ -125,10 +141,36 @@ pub fn full_patch(fleet: &Fleet, host: &Surveyed) -> Vec<PatchOp> {
     desired::patch(fleet, &host.reached.host, Scope::Full, pinned)
 }
 
-/// The patch a member gets before new nodes join: everything but the new metadata server list.
-pub fn fix_patch(fleet: &Fleet, host: &Surveyed) -> Vec<PatchOp> {
+/// The patch a member gets before new nodes join: everything but the new metadata server list,
+/// or everything when `metadata_list` (see [`one_restart`]).
+pub fn fix_patch(fleet: &Fleet, host: &Surveyed, metadata_list: bool) -> Vec<PatchOp> {
+    if metadata_list {
+        return full_patch(fleet, host);
+    }
     let pinned = host.facts.config.values.bifrost_default_provider.as_deref();
     desired::patch(fleet, &host.reached.host, Scope::KeepMetadataList, pinned)
+}
+
+/// Whether a member running `version` (after any upgrade this run makes) may get the full
+/// metadata server list in the same restart as its other fixes: restate-server 1.7 starts, stays
+/// the metadata member and leads its partitions with addresses of nodes that do not exist yet
+/// (measured on 1.7.12). Older servers keep the guide's two restarts.
+pub fn one_restart(version: Option<&str>) -> bool {
+    version
+        .and_then(super::survey::parse_version)
+        .is_some_and(|v| v >= (1, 7, 0))
+}
+
+/// The restate-server version a member runs once this run's upgrades are done.
+fn version_after_upgrades(host: &Surveyed) -> Option<&str> {
+    match host.server.as_ref().filter(|s| s.changes()) {
+        Some(server) => Some(server.version.as_str()),
+        None => host
+            .facts
+            .restate_server
+            .as_ref()
+            .and_then(|b| b.version.as_deref()),
+    }
 }
 
 pub async fn preview(host: &Surveyed, patch: Vec<PatchOp>) -> Result<PatchPreview, ReachError> {
@@ -187,16 +229,22 @@ pub async fn plan(
             steps.push(Step::Provision { hosts: new, on });
         }
     } else {
+        let once: Vec<bool> = members
+            .iter()
+            .map(|m| one_restart(version_after_upgrades(m)))
+            .collect();
         let fixes = join_all(
             members
                 .iter()
-                .map(|member| preview(member, fix_patch(fleet, member))),
+                .zip(&once)
+                .map(|(member, once)| preview(member, fix_patch(fleet, member, *once))),
         )
         .await;
-        for (member, fix) in members.iter().zip(fixes) {
+        for ((member, fix), once) in members.iter().zip(fixes).zip(&once) {
             if fix?.changed {
                 steps.push(Step::FixMember {
                     host: member.name().to_string(),
+                    metadata_list: *once,
                 });
             }
         }
@@ -211,7 +259,11 @@ pub async fn plan(
         if !new.is_empty() {
             steps.push(Step::Snapshot);
             steps.push(Step::JoinNew { hosts: new });
-            for member in &members {
+            for (member, once) in members.iter().zip(&once) {
+                // Restarted once already with the full list, or needing no change at all.
+                if *once {
+                    continue;
+                }
                 steps.push(Step::RollMember {
                     host: member.name().to_string(),
                 });
@@ -221,7 +273,7 @@ pub async fn plan(
             for member in &members {
                 let fixing = steps
                     .iter()
-                    .any(|s| matches!(s, Step::FixMember { host } if host == member.name()));
+                    .any(|s| matches!(s, Step::FixMember { host, .. } if host == member.name()));
                 let changes = files.iter().any(|f| f.host == member.name());
                 if changes && !fixing {
                     steps.push(Step::RollMember {
@@ -306,7 +358,7 @@ impl Plan {
     pub fn restrict_to(&mut self, hosts: &[String]) {
         let kept = |h: &String| hosts.contains(h);
         self.steps.retain_mut(|step| match step {
-            Step::FixMember { host }
+            Step::FixMember { host, .. }
             | Step::RollMember { host }
             | Step::UpgradeMember { host, .. } => kept(host),
             Step::JoinNew { hosts }
@@ -325,6 +377,22 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::replication_count;
+
+    #[test]
+    fn one_restart_where_the_server_takes_addresses_of_nodes_to_come() {
+        for (version, once) in [
+            (Some("1.7.12"), true),
+            (Some("1.7.0"), true),
+            (Some("1.8.1"), true),
+            (Some("2.0.0"), true),
+            (Some("1.6.2"), false),
+            (Some("1.4.0"), false),
+            (Some("garbage"), false),
+            (None, false),
+        ] {
+            assert_eq!(super::one_restart(version), once, "{version:?}");
+        }
+    }
 
     #[test]
     fn replication_reads_both_forms() {
