@@ -1,4 +1,5 @@
-"""restate-fleet against Ansible and pyinfra on the lab: the four cases of issue 9.
+"""restate-fleet against Ansible and pyinfra on the lab: the four cases of issue 9, and (case 5) the
+clients' view of a scale-out under live traffic, restate-fleet against the same steps by hand.
 
 Run through `bash bench/run` (it installs the peers and builds release binaries first). Each case
 brings up its own lab, measures every peer in the same run on the same hosts, and takes the lab down.
@@ -15,6 +16,7 @@ import sys
 import tempfile
 import time
 import tomllib
+import urllib.request
 from pathlib import Path
 
 import peers
@@ -27,6 +29,8 @@ RESULTS = ROOT / "bench" / "results"
 LOGS = WORK / "logs"  # -vv traces of restate-fleet: large, kept out of git
 RESTATECTL = ROOT / ".lab/npm/node_modules/@restatedev/restatectl-linux-x64/bin/restatectl"
 RUN_TIMEOUT = 600  # seconds: no single measured command may take longer
+WORKLOAD = ROOT / "tests" / "workload"
+WORKLOAD_MODULES = ROOT / ".lab" / "workload" / "node_modules"
 
 
 class Tools:
@@ -172,6 +176,16 @@ def lab_snapshots_table(lab: Lab) -> str:
     return "\n".join(lines)
 
 
+def floor_env(lab: Lab) -> dict:
+    """What bench/floor-scaleout.sh needs to know of a lab."""
+    return env_without_proxies() | {
+        "LAB_DIR": str(lab.dir), "RESTATECTL": str(RESTATECTL),
+        "CLUSTER": tomllib.loads(lab.inventory.read_text())["cluster"]["name"],
+        "N1": lab.hosts["n1"], "N2": lab.hosts["n2"], "N3": lab.hosts["n3"],
+        "SNAPSHOTS": lab_snapshots_table(lab),
+    }
+
+
 def case_scale_out(tools: Tools, reps: int) -> dict:
     """3. The guide's 1 -> 3 scale-out: restate-fleet apply against the floor script."""
     result = {"fleet": [], "floor": [], "fleet_recap": "", "floor_steps": []}
@@ -182,13 +196,7 @@ def case_scale_out(tools: Tools, reps: int) -> dict:
             result["fleet"].append(r["seconds"])
             result["fleet_recap"] = r["stdout"][-4000:]
         with Lab(tools.lab, 3, existing=["n1"]) as lab:
-            env = env_without_proxies() | {
-                "LAB_DIR": str(lab.dir), "RESTATECTL": str(RESTATECTL),
-                "CLUSTER": tomllib.loads(lab.inventory.read_text())["cluster"]["name"],
-                "N1": lab.hosts["n1"], "N2": lab.hosts["n2"], "N3": lab.hosts["n3"],
-                "SNAPSHOTS": lab_snapshots_table(lab),
-            }
-            r = timed(["bash", ROOT / "bench" / "floor-scaleout.sh"], env=env)
+            r = timed(["bash", ROOT / "bench" / "floor-scaleout.sh"], env=floor_env(lab))
             result["floor"].append(r["seconds"])
             result["floor_steps"].append({m[1]: float(m[2]) for m in STEP_LINE.finditer(r["stdout"])})
         print(f"  restate-fleet {result['fleet'][-1]:.2f} s, floor {result['floor'][-1]:.2f} s",
@@ -226,16 +234,74 @@ def machine() -> dict:
     }
 
 
+def under_traffic(lab: Lab, action) -> dict:
+    """Runs `action` (returns its seconds) while the workload (tests/workload) drives 20 calls/s
+    with idempotency keys at every host's ingress; returns the driver's report: calls, retries,
+    the longest stretch without a successful call, latencies, and its verdict (nothing lost or
+    doubled, every timer fired, every workflow done)."""
+    gateway = json.loads((lab.dir / "lab.json").read_text())["gateway"]
+    log = open(WORK / f"workload-{lab.id}.log", "w")
+    service = subprocess.Popen(["node", WORKLOAD / "service.js", gateway, "9080"],
+                               env=os.environ | {"NODE_PATH": str(WORKLOAD_MODULES)},
+                               stdout=log, stderr=log)
+    try:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        body = json.dumps({"uri": f"http://{gateway}:9080"}).encode()
+        for _ in range(240):
+            try:
+                opener.open(urllib.request.Request(
+                    f"http://{lab.hosts['n1']}:9070/deployments", data=body,
+                    headers={"content-type": "application/json"}), timeout=5)
+                break
+            except OSError:
+                time.sleep(0.25)
+        else:
+            raise RuntimeError("the workload service could not be registered")
+        out, stop = WORK / f"traffic-{lab.id}.json", WORK / f"traffic-{lab.id}.stop"
+        ingress = ",".join(f"http://{a}:8080" for a in lab.hosts.values())
+        driver = subprocess.Popen(["node", WORKLOAD / "driver.js", "--ingress", ingress,
+                                   "--out", out, "--stop", stop, "--rate", "20", "--timers", "6",
+                                   "--timer-ms", "10000", "--jobs", "3"], stdout=log, stderr=log)
+        time.sleep(2)
+        seconds = action()
+        time.sleep(2)
+        stop.touch()
+        driver.wait(timeout=400)
+        result = json.loads(out.read_text())
+        result["operation_seconds"] = seconds
+        return result
+    finally:
+        service.terminate()
+        service.wait()
+        log.close()
+
+
+def case_traffic(tools: Tools) -> dict:
+    """5. Scale-out 1 -> 3 under live traffic: restate-fleet apply against the same steps by hand
+    (bench/floor-scaleout.sh), each on a fresh lab, the clients' view of each."""
+    result = {}
+    print("case 5: scale-out 1 -> 3 under traffic, restate-fleet", flush=True)
+    with Lab(tools.lab, 3, existing=["n1"]) as lab:
+        result["fleet"] = under_traffic(
+            lab, lambda: timed(fleet_argv(tools, lab, "apply", "--yes"))["seconds"])
+    print("case 5: scale-out 1 -> 3 under traffic, by hand", flush=True)
+    with Lab(tools.lab, 3, existing=["n1"]) as lab:
+        result["hand"] = under_traffic(
+            lab, lambda: timed(["bash", ROOT / "bench" / "floor-scaleout.sh"],
+                               env=floor_env(lab))["seconds"])
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bin-dir", type=Path, required=True)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, 20 hosts only")
-    parser.add_argument("--case", type=int, action="append", choices=[1, 2, 3, 4])
+    parser.add_argument("--case", type=int, action="append", choices=[1, 2, 3, 4, 5])
     parser.add_argument("--forks", type=int, default=100)
     parser.add_argument("--hosts", help="fleet sizes of case 2, comma-separated (default 20,50,100)")
     args = parser.parse_args()
     tools = Tools(args.bin_dir)
-    cases = set(args.case or [1, 2, 3, 4])
+    cases = set(args.case or [1, 2, 3, 4, 5])
     RESULTS.mkdir(parents=True, exist_ok=True)
     LOGS.mkdir(parents=True, exist_ok=True)
 
@@ -252,6 +318,8 @@ def main() -> None:
         results["fleet"] = case_fleet(tools, sizes, args.forks)
     if 3 in cases:
         results["scale_out"] = case_scale_out(tools, 1 if args.quick else 3)
+    if 5 in cases:
+        results["traffic"] = case_traffic(tools)
 
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     # A partial run (some cases, other sizes) never overwrites the full results.
