@@ -103,6 +103,16 @@ fn metadata_servers_naming_unknown_hosts_or_hosts_without_the_role() {
 }
 
 #[test]
+fn a_metadata_server_host_the_list_leaves_out() {
+    assert_snapshot!(err(
+        "[cluster]\nname = \"c\"\nmetadata-servers = [\"n1\"]\n[hosts.n1]\naddress = \"a\"\n[hosts.n2]\naddress = \"b\"\n"
+    ));
+    ok(
+        "[cluster]\nname = \"c\"\nmetadata-servers = [\"n1\"]\n[hosts.n1]\naddress = \"a\"\n[hosts.n2]\naddress = \"b\"\nroles = [\"worker\", \"log-server\"]\n",
+    );
+}
+
+#[test]
 fn no_metadata_server_at_all() {
     assert_snapshot!(err(&format!(
         "{CLUSTER}[defaults]\nroles = [\"worker\"]\n[hosts.n1]\naddress = \"a\"\n"
