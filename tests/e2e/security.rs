@@ -44,6 +44,17 @@ fn secret_for(lab: &Lab) -> String {
     )
 }
 
+/// The lab's inventory with n1 the only metadata server and the S3 secret read from
+/// `RF_E2E_SECRET` (see [`fleet_with_secret`]).
+fn inventory_with_secret_from_env(lab: &Lab) -> String {
+    lab.inventory()
+        .replace("[cluster]\n", "[cluster]\nmetadata-servers = [\"n1\"]\n")
+        .replace(
+            "aws-secret-access-key = \"test\"",
+            "aws-secret-access-key = { env = \"RF_E2E_SECRET\" }",
+        )
+}
+
 /// restate-fleet with the secret in its environment (the inventory reads it from there).
 fn fleet_with_secret(lab: &Lab, secret: &str, args: &[&str]) -> Output {
     let binary = lab::paths::workspace_binary("restate-fleet").expect("restate-fleet is built");
@@ -160,13 +171,7 @@ fn secrets_stay_secret_modes_are_kept_and_inventory_values_never_reach_a_shell()
             "env {config_env} {script} {action} '$(touch /tmp/pwned)' \"; touch /tmp/pwned\""
         ))
     };
-    let inventory = lab
-        .inventory()
-        .replace("[cluster]\n", "[cluster]\nmetadata-servers = [\"n1\"]\n")
-        .replace(
-            "aws-secret-access-key = \"test\"",
-            "aws-secret-access-key = { env = \"RF_E2E_SECRET\" }",
-        )
+    let inventory = inventory_with_secret_from_env(&lab)
         .replace(
             &n2,
             &format!(
@@ -336,13 +341,7 @@ fn files_holding(lab: &Lab, host: &str, dirs: &[&str], needle: &str) -> Vec<Stri
 fn a_world_readable_config_is_narrowed_before_it_holds_secrets() {
     let lab = harness::lab(Spec::new(2).with(1, Kind::Existing));
     let secret = secret_for(&lab);
-    let inventory = lab
-        .inventory()
-        .replace("[cluster]\n", "[cluster]\nmetadata-servers = [\"n1\"]\n")
-        .replace(
-            "aws-secret-access-key = \"test\"",
-            "aws-secret-access-key = { env = \"RF_E2E_SECRET\" }",
-        );
+    let inventory = inventory_with_secret_from_env(&lab);
     // n2 without the metadata-server role: one that the list does not name would join the
     // metadata cluster by itself and stop n1's restart (issue 17).
     let n2 = format!("[hosts.n2]\naddress = \"{}\"\n", lab.host("n2").address);
