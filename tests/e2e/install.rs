@@ -13,7 +13,7 @@ const BINARY: &str = "/usr/local/bin/restate-server";
 const STAGED: &str = "/var/lib/restate-fleet/binaries";
 
 /// The lab's inventory with `[cluster] restate-server` naming `binary` as `version`.
-fn inventory_with_server(lab: &Lab, file: &str, binary: &Path, version: &str) -> PathBuf {
+pub fn inventory_with_server(lab: &Lab, file: &str, binary: &Path, version: &str) -> PathBuf {
     let text = lab.inventory().replacen(
         "[cluster]\n",
         &format!(

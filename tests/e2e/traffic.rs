@@ -10,7 +10,7 @@ use lab::workload::{Driver, Load, Report};
 use lab::{Kind, Lab, Spec};
 
 use crate::faults::{assert_cluster_of, inventory_with_memory, printed, set_inventory};
-use crate::harness::{self, assert_exit, fleet};
+use crate::harness::{self, assert_exit, fleet, fleet_with};
 
 /// Runs `during` while the workload drives traffic, then checks the driver's verdict.
 fn under_traffic(lab: &Lab, what: &str, during: impl FnOnce()) -> Report {
@@ -71,4 +71,39 @@ fn a_rolling_change_and_a_rollback_on_a_replicated_cluster_lose_nothing() {
         assert_exit(&out, 0, "rollback under traffic");
     });
     assert_cluster_of(&lab, "n1", &["n1", "n2", "n3"]);
+}
+
+#[test]
+fn upgrading_from_1_6_and_growing_to_three_under_traffic_loses_nothing() {
+    let mut lab = harness::lab(Spec::new(3).with(1, Kind::Existing).old_server(1));
+    lab.start_workload("n1")
+        .expect("workload service registered");
+    let current = lab::paths::restate_server().expect("restate-server 1.7.12");
+    let inventory = crate::install::inventory_with_server(&lab, "upgrade.toml", &current, "1.7.12");
+    under_traffic(&lab, "upgrade 1.6.2 -> 1.7.12 and grow 1 -> 3", || {
+        let out = fleet_with(&lab, &inventory, &["apply", "--yes"]);
+        assert_exit(&out, 0, "upgrade and grow under traffic");
+    });
+    assert_cluster_of(&lab, "n3", &["n1", "n2", "n3"]);
+}
+
+#[test]
+fn growing_three_nodes_to_five_with_replication_two_under_traffic_loses_nothing() {
+    let mut lab = harness::lab(Spec::new(5));
+    let full = lab.inventory();
+    let cut = full.find("\n[hosts.n4]").expect("n4 in the inventory");
+    let three = lab.dir().join("three.toml");
+    std::fs::write(&three, &full[..cut]).expect("write");
+    assert_exit(
+        &fleet_with(&lab, &three, &["apply", "--yes", "--replication", "2"]),
+        0,
+        "a 3-node cluster with replication 2",
+    );
+    lab.start_workload("n1")
+        .expect("workload service registered");
+    under_traffic(&lab, "grow 3 -> 5 with replication 2", || {
+        let out = fleet(&lab, &["apply", "--yes", "--replication", "2"]);
+        assert_exit(&out, 0, "3 -> 5 under traffic");
+    });
+    assert_cluster_of(&lab, "n4", &["n1", "n2", "n3", "n4", "n5"]);
 }

@@ -91,7 +91,11 @@ impl<'a> Executor<'a> {
             Step::ReplicatedLoglet => self.replicated_loglet().await,
             Step::Snapshot => self.snapshot().await,
             Step::JoinNew { hosts } => self.join(hosts).await,
-            Step::Provision { hosts, on } => self.provision(hosts, on).await,
+            Step::Provision {
+                hosts,
+                on,
+                replication,
+            } => self.provision(hosts, on, *replication).await,
             Step::RaiseReplication { to } => self.raise_replication(*to).await,
             Step::StageServer { hosts, .. } => self.stage_server(hosts).await,
             Step::UpgradeMember { host, from, .. } => {
@@ -372,8 +376,12 @@ impl<'a> Executor<'a> {
 
     /// From zero: every node starts unprovisioned (none can become healthy alone), then the first
     /// metadata server provisions the cluster.
-    async fn provision(&mut self, names: &[String], on: &str) -> Result<(), String> {
-        let replication = self.fleet.cluster.replication;
+    async fn provision(
+        &mut self,
+        names: &[String],
+        on: &str,
+        replication: Option<u32>,
+    ) -> Result<(), String> {
         let first = self.host(on)?;
         let provision = async {
             let deadline = Instant::now() + self.timeouts.join;

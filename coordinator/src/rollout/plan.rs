@@ -45,7 +45,14 @@ pub enum Step {
     /// Guide step 6: write the new nodes' files and start them; wait until they joined.
     JoinNew { hosts: Vec<String> },
     /// No cluster yet: start every node and provision the cluster on the first metadata server.
-    Provision { hosts: Vec<String>, on: String },
+    /// `replication`: partition and log replication to provision with (`--replication`, else
+    /// the inventory's; Restate's default 1 when neither says).
+    Provision {
+        hosts: Vec<String>,
+        on: String,
+        #[serde(default)]
+        replication: Option<u32>,
+    },
     /// Guide step 6: a member gets the full metadata server list; restarted one at a time.
     RollMember { host: String },
     /// Guide step 8: raise partition and log replication.
@@ -98,11 +105,21 @@ impl std::fmt::Display for Step {
                 "{}: write restate.toml (auto-provision = false), start, wait until alive and joined",
                 hosts.join(", ")
             ),
-            Step::Provision { hosts, on } => write!(
-                f,
-                "{}: write restate.toml, start; provision the cluster on {on}",
-                hosts.join(", ")
-            ),
+            Step::Provision {
+                hosts,
+                on,
+                replication,
+            } => {
+                write!(
+                    f,
+                    "{}: write restate.toml, start; provision the cluster on {on}",
+                    hosts.join(", ")
+                )?;
+                match replication {
+                    Some(to) => write!(f, " with replication {to}"),
+                    None => Ok(()),
+                }
+            }
             Step::RollMember { host } => write!(
                 f,
                 "{host}: write the full metadata server list, restart (quorum kept), wait until healthy"
@@ -226,7 +243,11 @@ pub async fn plan(
                 .first()
                 .cloned()
                 .unwrap_or_else(|| new[0].clone());
-            steps.push(Step::Provision { hosts: new, on });
+            steps.push(Step::Provision {
+                hosts: new,
+                on,
+                replication: replication.or(fleet.cluster.replication),
+            });
         }
     } else {
         let once: Vec<bool> = members
