@@ -217,7 +217,7 @@ impl<'a> Executor<'a> {
         match host.reached.call(op).await.map_err(|e| e.to_string())? {
             Reply::Service(report) if report.healthy() => Ok(()),
             Reply::Service(report) => Err(format!(
-                "{}: {action}ed but not healthy: {}",
+                "{}: not healthy after the {action}: {}",
                 host.name(),
                 report.health.map(|h| h.last).unwrap_or_default()
             )),

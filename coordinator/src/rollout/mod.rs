@@ -261,12 +261,12 @@ async fn lock_all(reached: &[Reached], holder: &str) -> Result<(), ReachError> {
             holder: Some(holder.to_string()),
         })
     });
-    for result in futures_util::future::join_all(locks).await {
+    for (host, result) in reached.iter().zip(futures_util::future::join_all(locks).await) {
         match result? {
             Reply::Lock(_) => {}
             other => {
                 return Err(ReachError::AgentGone {
-                    host: String::new(),
+                    host: host.name().to_string(),
                     detail: format!("answered {other:?} to lock"),
                 });
             }
