@@ -106,8 +106,9 @@ fn an_old_style_node_grows_to_three_with_replication_two() {
     let apply = fleet(&lab, &["apply", "--yes", "--replication", "2"]);
     assert_exit(&apply, 0, "apply");
     assert_cluster_of_all(&lab, "n1");
+    // Replication 2, and the nodeset size the local loglet left (1) back to auto (0).
     restatectl_until(&lab, "n2", &["config", "get"], WAIT, |out| {
-        out.contains("{node: 2}") && !out.contains("{node: 1}")
+        out.contains("{node: 2}") && !out.contains("{node: 1}") && out.contains("Nodeset size: 0")
     });
     let logs = restatectl_until(&lab, "n2", &["logs", "list"], WAIT, |out| {
         !out.to_lowercase().contains("local")

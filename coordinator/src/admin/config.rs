@@ -102,8 +102,22 @@ impl AdminClient {
         self.update_cluster_config(|config| {
             config.partition_replication = Some(replication_on_nodes(partition));
             config.log_replication = Some(replication_on_nodes(log));
+            nodeset_size_auto(config);
         })
         .await
+    }
+
+    /// Lets Restate size the logs' nodesets itself when the size is the 1 a single node keeps
+    /// from the local loglet (measured: a grown cluster otherwise shows "Nodeset size: 1").
+    pub async fn nodeset_size_auto(&self) -> Result<ConfigChange, AdminError> {
+        self.update_cluster_config(nodeset_size_auto).await
+    }
+}
+
+/// 0 is auto; 1 is what a cluster switched from the local loglet is left with.
+fn nodeset_size_auto(config: &mut ClusterConfig) {
+    if config.nodeset_size == 1 {
+        config.nodeset_size = 0;
     }
 }
 

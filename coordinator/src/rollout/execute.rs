@@ -254,7 +254,17 @@ impl<'a> Executor<'a> {
                 "logs still without a replicated tail; check that log-server nodes run".into()
             })
         })
+        .await?;
+        let change = crate::admin::first_answer(&clients, "nodeset size", |c| async move {
+            c.nodeset_size_auto().await
+        })
         .await
+        .map_err(|e| any(&e.to_string()))?;
+        if change.value.changed() {
+            self.recap
+                .cluster_changed("nodeset size 1 (left by the local loglet) -> auto");
+        }
+        Ok(())
     }
 
     async fn snapshot(&mut self) -> Result<(), String> {

@@ -261,7 +261,10 @@ async fn lock_all(reached: &[Reached], holder: &str) -> Result<(), ReachError> {
             holder: Some(holder.to_string()),
         })
     });
-    for (host, result) in reached.iter().zip(futures_util::future::join_all(locks).await) {
+    for (host, result) in reached
+        .iter()
+        .zip(futures_util::future::join_all(locks).await)
+    {
         match result? {
             Reply::Lock(_) => {}
             other => {
