@@ -45,6 +45,11 @@ pub enum ReachError {
     Agent { host: String, error: AgentError },
     #[error("{host}: the agent ended: {detail}")]
     AgentGone { host: String, detail: String },
+    #[error(
+        "{host}: connection lost while the agent was working on `{op}` (no answer to SSH keepalives for about {} s: link down, host paused or gone); what the agent finished is in place, a re-run continues from there",
+        crate::ssh::KEEPALIVE_GIVE_UP.as_secs()
+    )]
+    ConnectionLost { host: String, op: String },
     #[error("{host}: cannot build the admin client: {detail}")]
     Admin { host: String, detail: String },
 }
@@ -224,12 +229,9 @@ impl Reached {
             Ok(()) => agent.recv_line().await,
             Err(err) => Err(err),
         };
-        let lost = |this: &Self| ReachError::AgentGone {
+        let lost = |this: &Self| ReachError::ConnectionLost {
             host: this.name().to_string(),
-            detail: format!(
-                "connection lost while the agent was working on `{}` (no answer to SSH keepalives for about 10 s: link down, host paused or gone); what the agent did before is in place, a re-run continues",
-                op_name(&line)
-            ),
+            op: op_name(&line),
         };
         let answer = match answered {
             Ok(Some(answer)) => answer,

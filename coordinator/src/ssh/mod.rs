@@ -24,7 +24,7 @@ pub use error::SshError;
 pub use exec::{ExecOutput, ExecStream, ExitStatus, shell_quote};
 pub use known_hosts::{KnownHosts, Verdict};
 pub use push::{AGENT_REMOTE_DIR, AgentCatalog, AgentLocator, LaunchedAgent};
-pub use session::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEPALIVE, Session, Target};
+pub use session::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEPALIVE, KEEPALIVE_GIVE_UP, Session, Target};
 pub use tunnel::TunnelConnector;
 pub use upload::{Encoding, RemoteFile};
 

@@ -219,7 +219,7 @@ impl SshOptions {
         Arc::new(client::Config {
             nodelay: true,
             keepalive_interval: Some(self.keepalive_interval),
-            keepalive_max: 3,
+            keepalive_max: KEEPALIVE_MAX,
             ..Default::default()
         })
     }
@@ -392,6 +392,10 @@ where
 
 /// How long the TCP connect, handshake and host key check may take, per host.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Interval of SSH keepalives; three unanswered ones end the session, so a host that vanishes
-/// (link down, VM paused) is given up within about 10 s rather than 45.
-pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(3);
+/// Interval of SSH keepalives; [`KEEPALIVE_MAX`] unanswered ones end the session, so a host that
+/// vanishes (link down, VM paused) is given up within [`KEEPALIVE_GIVE_UP`], not 45 s.
+pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(2);
+pub const KEEPALIVE_MAX: usize = 3;
+/// How long a silent host is waited for, at most: the keepalives, and one interval until the first.
+pub const KEEPALIVE_GIVE_UP: Duration =
+    Duration::from_secs(DEFAULT_KEEPALIVE.as_secs() * (KEEPALIVE_MAX as u64 + 1));
