@@ -102,7 +102,6 @@ impl AdminClient {
         self.update_cluster_config(|config| {
             config.partition_replication = Some(replication_on_nodes(partition));
             config.log_replication = Some(replication_on_nodes(log));
-            nodeset_size_auto(config);
         })
         .await
     }

@@ -255,11 +255,17 @@ impl<'a> Executor<'a> {
             })
         })
         .await?;
-        let change = crate::admin::first_answer(&clients, "nodeset size", |c| async move {
+        self.nodeset_size_auto().await
+    }
+
+    /// The nodeset size a single node keeps from the local loglet (1) back to auto, so that logs
+    /// spread over the grown cluster.
+    async fn nodeset_size_auto(&mut self) -> Result<(), String> {
+        let change = crate::admin::first_answer(&self.clients(), "nodeset size", |c| async move {
             c.nodeset_size_auto().await
         })
         .await
-        .map_err(|e| any(&e.to_string()))?;
+        .map_err(|e| format!("cluster: {e}"))?;
         if change.value.changed() {
             self.recap
                 .cluster_changed("nodeset size 1 (left by the local loglet) -> auto");
@@ -444,6 +450,7 @@ impl<'a> Executor<'a> {
             self.recap
                 .cluster_changed(&format!("replication raised to {to}"));
         }
+        self.nodeset_size_auto().await?;
         // Tails show `sealed` for a moment before the new segment with the new replication.
         logs_until(&self.clients(), self.timeouts.settle, |logs| {
             (!logs.all_tails_are(KIND_REPLICATED)).then(|| {
