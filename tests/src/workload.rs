@@ -96,6 +96,8 @@ pub struct Report {
     pub lost: u64,
     pub doubled: u64,
     pub retries: u64,
+    /// 404 answers for a registered service (a node that just joined, before it has the schema).
+    pub not_found_answers: u64,
     pub longest_gap_ms: u64,
     pub latency_ms: Latency,
     pub timers: Counted,

@@ -88,8 +88,11 @@ async function call(opts, path, body, idempotencyKey, deadline, state) {
         return { ok: true, value: text ? JSON.parse(text) : null, attempts, ms: Date.now() - started };
       }
       lastError = `${response.status} ${text.slice(0, 200)}`;
-      // A 4xx other than a conflict is the workload's own mistake: retrying cannot help.
-      if (response.status >= 400 && response.status < 500 && response.status !== 409) break;
+      // A node that just joined answers 404 for a registered service until it has the service
+      // schema (seen growing 3 -> 5): counted, and retried on the next ingress. Any other 4xx but
+      // a conflict is the workload's own mistake: retrying cannot help.
+      if (response.status === 404) state.notFound++;
+      else if (response.status >= 400 && response.status < 500 && response.status !== 409) break;
     } catch (err) {
       lastError = String(err && err.cause ? err.cause.code || err.cause : err);
     }
@@ -107,7 +110,7 @@ function percentile(sorted, p) {
 async function main() {
   const opts = options(process.argv.slice(2));
   const run = `${process.pid}-${Date.now().toString(36)}`;
-  const state = { good: 0 };
+  const state = { good: 0, notFound: 0 };
   const problems = [];
   const deadline = () => Date.now() + opts.callDeadlineMs;
 
@@ -177,7 +180,10 @@ async function main() {
       if (r.value > sorted.length) doubled += r.value - sorted.length;
     }
   }
-  if (lost) problems.push(`${lost} calls never succeeded within ${opts.callDeadlineMs} ms`);
+  if (lost) {
+    const why = calls.filter((c) => !c.ok).map((c) => c.error);
+    problems.push(`${lost} calls never succeeded within ${opts.callDeadlineMs} ms: ${why.slice(0, 3).join("; ")}`);
+  }
   if (doubled) problems.push(`${doubled} calls counted twice`);
 
   let fired = 0;
@@ -221,6 +227,7 @@ async function main() {
     lost,
     doubled,
     retries: calls.reduce((sum, c) => sum + Math.max(0, (c.attempts || 1) - 1), 0),
+    not_found_answers: state.notFound,
     longest_gap_ms: longestGap,
     latency_ms: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1) || 0 },
     timers: { armed: timers.length, fired },
