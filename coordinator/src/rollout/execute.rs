@@ -280,9 +280,10 @@ impl<'a> Executor<'a> {
             .map_err(|e| {
                 format!("cluster: partitions not running, so they cannot be snapshotted: {e}")
             })?;
-        // Right after a node joined (a re-run after an interrupted join), partitions move to it
-        // and the node asked answers "Partition not found" for a moment: snapshots are safe to
-        // retry, so retry those until the settle timeout; any other failure stops at once.
+        // Right after a node joined (a re-run after an interrupted join) or members restarted
+        // one after the other, partitions move and the node asked answers "Partition not found"
+        // or "Can not find a suitable node" for a moment: snapshots are safe to retry, so retry
+        // those until the settle timeout; any other failure (the repository) stops at once.
         let deadline = Instant::now() + self.timeouts.settle;
         let report = loop {
             let report = crate::admin::first_answer(&clients, "snapshots", |c| async move {
@@ -292,9 +293,10 @@ impl<'a> Executor<'a> {
             .map_err(|e| format!("cluster: snapshots: {e}"))?
             .value;
             let moving = report.failures().next().is_some()
-                && report
-                    .failures()
-                    .all(|(_, e)| e.to_string().contains("Partition not found"));
+                && report.failures().all(|(_, e)| {
+                    let e = e.to_string();
+                    e.contains("Partition not found") || e.contains("Can not find a suitable node")
+                });
             if !moving || Instant::now() >= deadline {
                 break report;
             }
