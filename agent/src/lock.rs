@@ -2,14 +2,19 @@
 //!
 //! `flock(LOCK_EX | LOCK_NB)` on `.restate-fleet.lock` next to the config. The kernel drops the lock
 //! when the holding process exits, however it exits, so a killed coordinator (SSH channel closed,
-//! agent gone) never leaves a stale lock. The file's content only says who holds it.
+//! agent gone) never leaves a stale lock. The file's content says who holds it and what it is
+//! working on; its mtime says when the holder last heard from its coordinator, which sends a
+//! heartbeat every 2 s. A run whose coordinator fell silent (a cut link, a laptop asleep: sshd
+//! does not notice a silent peer) leaves an agent that still holds the lock; the next run takes
+//! the lock over from it once it is idle, instead of waiting for it to notice by itself.
 
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
 
 use restate_fleet_proto::agent::{AgentError, ErrorKind, LockInfo};
 
@@ -17,12 +22,59 @@ use crate::{clock, files, host};
 
 pub const LOCK_FILE: &str = ".restate-fleet.lock";
 
+/// A holder whose coordinator stayed silent this long belongs to a run that is gone: four
+/// heartbeats missed.
+pub const SILENT_LIMIT: Duration = Duration::from_secs(8);
+/// How long a new run waits for a gone run's agent to finish the operation it is in (a restart
+/// and its health gate, or a rollback's two) before it gives up.
+const FINISH_WAIT: Duration = Duration::from_secs(240);
+/// How long a holder that is neither plainly alive nor gone is watched before the answer is
+/// "locked": long enough to see a live coordinator's heartbeat or a silent one's limit pass.
+const WATCH: Duration = Duration::from_secs(SILENT_LIMIT.as_secs() + 2);
+const POLL: Duration = Duration::from_millis(200);
+
 /// Held until dropped (or the process ends).
 #[derive(Debug)]
 pub struct NodeLock {
-    // Never read: holding the open file is what holds the flock.
-    _file: File,
+    file: File,
     pub info: LockInfo,
+    /// When the coordinator last spoke; kept as the file's mtime across record rewrites.
+    heard: SystemTime,
+}
+
+impl NodeLock {
+    /// The coordinator spoke (a request or a heartbeat).
+    pub fn heard(&mut self) {
+        self.heard = SystemTime::now();
+        self.stamp();
+    }
+
+    /// Records the operation under way (`None`: idle), for a run that finds the node locked.
+    pub fn working_on(&mut self, op: Option<&str>) {
+        self.info.busy = op.map(str::to_string);
+        // Best effort: a record that cannot be rewritten only makes a waiting run wait longer.
+        let _ = write_record(&mut self.file, &self.info);
+        self.stamp();
+    }
+
+    fn stamp(&self) {
+        let at = self
+            .heard
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        let times = [
+            libc::timespec {
+                tv_sec: 0,
+                tv_nsec: libc::UTIME_OMIT,
+            },
+            libc::timespec {
+                tv_sec: at.as_secs() as libc::time_t,
+                tv_nsec: at.subsec_nanos() as libc::c_long,
+            },
+        ];
+        // SAFETY: futimens on a descriptor we own with two valid timespecs.
+        unsafe { libc::futimens(self.file.as_raw_fd(), times.as_ptr()) };
+    }
 }
 
 pub fn lock_path(config: &Path) -> PathBuf {
@@ -32,7 +84,34 @@ pub fn lock_path(config: &Path) -> PathBuf {
     }
 }
 
-/// Takes the lock of the node whose config is `config`, or says who holds it.
+/// What a run that finds the node locked makes of the holder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Its coordinator spoke while we watched: another run is changing this node.
+    Live,
+    /// Its coordinator is silent and it is idle: safe to end it and take the lock.
+    Gone,
+    /// Its coordinator is silent but it is in an operation: let it finish, then take over.
+    Finishing,
+    /// Not silent long enough to tell (or its record is being rewritten): keep watching.
+    Watch,
+}
+
+/// `silent`: since the holder last heard from its coordinator; `spoke_while_watched`: that
+/// moment moved while we watched.
+pub fn judge(record: Option<&LockInfo>, silent: Duration, spoke_while_watched: bool) -> Verdict {
+    match record {
+        _ if spoke_while_watched => Verdict::Live,
+        Some(info) if silent >= SILENT_LIMIT => match info.busy {
+            Some(_) => Verdict::Finishing,
+            None => Verdict::Gone,
+        },
+        _ => Verdict::Watch,
+    }
+}
+
+/// Takes the lock of the node whose config is `config`, taking it over from the agent of a run
+/// that is gone, or says who holds it.
 pub fn acquire(config: &Path, holder: Option<&str>) -> Result<NodeLock, AgentError> {
     let path = lock_path(config);
     if let Some(dir) = path.parent() {
@@ -51,14 +130,42 @@ pub fn acquire(config: &Path, holder: Option<&str>) -> Result<NodeLock, AgentErr
         .truncate(false)
         .open(&path)
         .map_err(|e| files::io_error("open the lock file", &path, &e))?;
-    // SAFETY: flock on a file descriptor we own; no memory is involved.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc != 0 {
-        let err = io::Error::last_os_error();
-        if err.kind() == io::ErrorKind::WouldBlock {
-            return Err(held_by_other(&mut file, &path));
+    let started = Instant::now();
+    let first_heard = heard_at(&file);
+    let mut took_over = None;
+    while !try_flock(&file).map_err(|e| files::io_error("lock", &path, &e))? {
+        let record = read_record(&mut file);
+        let heard = heard_at(&file);
+        let silent = heard
+            .and_then(|h| SystemTime::now().duration_since(h).ok())
+            .unwrap_or_default();
+        let verdict = judge(record.as_ref(), silent, heard != first_heard);
+        let waited = started.elapsed();
+        match (verdict, &record) {
+            (Verdict::Gone, Some(info)) if took_over.is_none() => {
+                // The pid is the holder's: it wrote the record after taking the flock, and the
+                // flock is still held, so that process still runs. SIGTERM ends an idle agent
+                // at once and a busy one after its operation.
+                // SAFETY: kill sends a signal; no memory is involved.
+                unsafe { libc::kill(info.pid as libc::pid_t, libc::SIGTERM) };
+                took_over = Some(format!(
+                    "took the node lock over from pid {} ({}), whose run had not been heard from \
+                     for {} s",
+                    info.pid,
+                    info.holder,
+                    silent.as_secs()
+                ));
+            }
+            (Verdict::Live, _) => return Err(held_by_other(record.as_ref(), &path, None)),
+            (Verdict::Watch, _) if waited > WATCH => {
+                return Err(held_by_other(record.as_ref(), &path, None));
+            }
+            (Verdict::Finishing | Verdict::Gone, _) if waited > FINISH_WAIT => {
+                return Err(held_by_other(record.as_ref(), &path, Some(waited)));
+            }
+            _ => {}
         }
-        return Err(files::io_error("lock", &path, &err));
+        thread::sleep(POLL);
     }
     let info = LockInfo {
         path: path.clone(),
@@ -67,29 +174,70 @@ pub fn acquire(config: &Path, holder: Option<&str>) -> Result<NodeLock, AgentErr
         holder: holder
             .map(str::to_string)
             .unwrap_or_else(host::default_holder),
+        busy: None,
+        took_over,
     };
-    let record = serde_json::to_string(&info).unwrap_or_default();
-    file.set_len(0)
-        .and_then(|()| file.rewind())
-        .and_then(|()| file.write_all(format!("{record}\n").as_bytes()))
-        .and_then(|()| file.sync_all())
+    write_record(&mut file, &info)
         .map_err(|e| files::io_error("write the lock file", &path, &e))?;
-    Ok(NodeLock { _file: file, info })
+    let lock = NodeLock {
+        file,
+        info,
+        heard: SystemTime::now(),
+    };
+    lock.stamp();
+    Ok(lock)
 }
 
-fn held_by_other(file: &mut File, path: &Path) -> AgentError {
+/// `Ok(false)`: someone else holds it.
+fn try_flock(file: &File) -> io::Result<bool> {
+    // SAFETY: flock on a file descriptor we own; no memory is involved.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    match err.kind() {
+        io::ErrorKind::WouldBlock => Ok(false),
+        _ => Err(err),
+    }
+}
+
+fn heard_at(file: &File) -> Option<SystemTime> {
+    file.metadata().and_then(|m| m.modified()).ok()
+}
+
+fn write_record(file: &mut File, info: &LockInfo) -> io::Result<()> {
+    let record = serde_json::to_string(info).unwrap_or_default();
+    file.set_len(0)?;
+    file.rewind()?;
+    file.write_all(format!("{record}\n").as_bytes())
+}
+
+/// `None` while unreadable, e.g. caught between the holder's truncate and write.
+fn read_record(file: &mut File) -> Option<LockInfo> {
     let mut record = String::new();
-    let _ = file.read_to_string(&mut record);
-    let message = match serde_json::from_str::<LockInfo>(record.trim()) {
-        Ok(info) => format!("node is {info}"),
-        Err(_) => "node is locked by another process (its lock record is unreadable)".to_string(),
+    file.rewind().ok()?;
+    file.read_to_string(&mut record).ok()?;
+    serde_json::from_str::<LockInfo>(record.trim()).ok()
+}
+
+fn held_by_other(record: Option<&LockInfo>, path: &Path, waited: Option<Duration>) -> AgentError {
+    let message = match (record, waited) {
+        (Some(info), None) => format!("node is {info}"),
+        (Some(info), Some(waited)) => format!(
+            "node is {info}; its run is gone, but it did not finish within {} s",
+            waited.as_secs()
+        ),
+        (None, _) => {
+            "node is locked by another process (its lock record is unreadable)".to_string()
+        }
     };
     AgentError::new(ErrorKind::Locked, message)
         .with_path(path)
         .with_hint(
             "another restate-fleet run is changing this node; wait for it to finish (the lock \
-             goes away with that process; an agent whose run is gone, a killed coordinator or a \
-             lost link, ends by itself within 30 s of its last word from it)",
+             goes away with that process; the lock of a run whose coordinator fell silent for \
+             8 s, a killed laptop or a lost link, is taken over by the next run)",
         )
 }
 
@@ -97,24 +245,143 @@ fn held_by_other(file: &mut File, path: &Path) -> AgentError {
 mod tests {
     use super::*;
 
+    fn info(busy: Option<&str>) -> LockInfo {
+        LockInfo {
+            path: "/etc/restate/.restate-fleet.lock".into(),
+            pid: 4242,
+            since: "t".into(),
+            holder: "alice@laptop".into(),
+            busy: busy.map(str::to_string),
+            took_over: None,
+        }
+    }
+
+    #[test]
+    fn verdicts() {
+        let secs = Duration::from_secs;
+        let idle = info(None);
+        let busy = info(Some("apply"));
+        let cases: [(Option<&LockInfo>, Duration, bool, Verdict); 8] = [
+            // A heartbeat while we watched: alive, whatever else.
+            (Some(&idle), secs(0), true, Verdict::Live),
+            (Some(&busy), secs(30), true, Verdict::Live),
+            (None, secs(30), true, Verdict::Live),
+            // Silent for less than the limit: cannot tell yet.
+            (Some(&idle), secs(3), false, Verdict::Watch),
+            (Some(&busy), secs(7), false, Verdict::Watch),
+            // Silent past the limit.
+            (Some(&idle), SILENT_LIMIT, false, Verdict::Gone),
+            (Some(&busy), secs(60), false, Verdict::Finishing),
+            // A record caught mid-rewrite is read again.
+            (None, secs(60), false, Verdict::Watch),
+        ];
+        for (record, silent, spoke, want) in cases {
+            assert_eq!(
+                judge(record, silent, spoke),
+                want,
+                "{record:?} {silent:?} {spoke}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_lock_of_a_run_gone_silent_is_taken_over() {
+        let dir = std::env::temp_dir().join(format!("rfa-takeover-{}", std::process::id()));
+        let config = dir.join("restate.toml");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = lock_path(&config);
+        // An idle holder (the shell becomes `sleep`, keeping the locked descriptor).
+        let mut holder = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(r#"exec 9>>"$1"; flock -x 9; exec sleep 60"#)
+            .arg("sh")
+            .arg(&path)
+            .spawn()
+            .unwrap();
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .unwrap();
+        while try_flock(&file).unwrap() {
+            // Not yet taken by the child: let go and look again.
+            // SAFETY: unlocking our own descriptor.
+            unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) };
+            thread::sleep(Duration::from_millis(20));
+        }
+        let record = LockInfo {
+            pid: holder.id(),
+            ..info(None)
+        };
+        write_record(&mut file, &record).unwrap();
+        NodeLock {
+            file,
+            info: record,
+            heard: SystemTime::now() - Duration::from_secs(20),
+        }
+        .stamp();
+
+        let taken = acquire(&config, Some("bob@desk")).unwrap();
+        let said = taken.info.took_over.clone().unwrap_or_default();
+        assert!(
+            said.contains(&format!("pid {}", holder.id()))
+                && said.contains("alice@laptop")
+                && said.contains("for 20 s"),
+            "{said}"
+        );
+        let status = holder.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGTERM)
+        );
+        drop(taken);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     #[test]
     fn second_taker_is_told_who_holds_it_and_drop_releases() {
         let dir = std::env::temp_dir().join(format!("rfa-lock-{}", std::process::id()));
         let config = dir.join("etc/restate.toml");
-        let first = acquire(&config, Some("alice@laptop")).unwrap();
+        let mut first = acquire(&config, Some("alice@laptop")).unwrap();
         assert_eq!(first.info.pid, std::process::id());
+        // A heartbeat lands while the second run watches: a live holder, refused without
+        // waiting out the silent limit.
+        let beat = thread::spawn({
+            let path = lock_path(&config);
+            move || {
+                thread::sleep(Duration::from_millis(500));
+                let file = File::open(path).unwrap();
+                let later = NodeLock {
+                    file,
+                    info: info(None),
+                    heard: SystemTime::now() + Duration::from_secs(1),
+                };
+                later.stamp();
+            }
+        });
+        first.working_on(Some("apply"));
+        let started = Instant::now();
         let err = acquire(&config, Some("bob@desk")).unwrap_err();
+        beat.join().unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
         assert_eq!(err.kind, ErrorKind::Locked);
         assert!(
             err.message
                 .contains(&format!("locked by pid {}", std::process::id()))
-                && err.message.contains("alice@laptop"),
+                && err.message.contains("alice@laptop")
+                && err.message.contains("working on `apply`"),
             "{}",
             err.message
         );
         drop(first);
         let again = acquire(&config, Some("bob@desk")).unwrap();
         assert_eq!(again.info.holder, "bob@desk");
+        assert_eq!(again.info.took_over, None);
         drop(again);
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -18,6 +18,8 @@ mod unit;
 
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 
 use restate_fleet_proto::agent::{PROTOCOL_VERSION, Reply, Response};
 
@@ -105,23 +107,42 @@ fn idle_limit(mut args: impl Iterator<Item = String>) -> Result<std::time::Durat
     }
 }
 
+/// Set by SIGTERM: a run that took this node's lock over, or an operator. Checked between
+/// requests, so an operation under way is finished (and answered) first.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigterm(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
 fn serve(idle: std::time::Duration) -> ExitCode {
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe { libc::signal(libc::SIGTERM, on_sigterm as *const () as libc::sighandler_t) };
     let mut session = Session::new(true);
-    let mut input = Lines::stdin();
+    let lines = read_lines(idle, session.held());
     let mut stdout = io::stdout().lock();
     loop {
-        let line = match input.next(idle) {
-            Ok(Some(line)) => line,
+        if STOP.load(Ordering::SeqCst) {
+            eprintln!(
+                "restate-fleet-agent: stopped by SIGTERM (another run took this node's lock over after this run's coordinator fell silent, or an operator asked)"
+            );
+            return ExitCode::from(3);
+        }
+        let line = match lines.recv_timeout(std::time::Duration::from_millis(200)) {
+            Ok(Ok(Some(line))) => line,
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
             // EOF: the coordinator is done (or gone); locks drop with the process.
-            Ok(None) => return ExitCode::SUCCESS,
-            Err(Gone::Silent) => {
+            Ok(Ok(None)) => return ExitCode::SUCCESS,
+            Ok(Err(Gone::Silent)) => {
                 eprintln!(
                     "restate-fleet-agent: no word from the coordinator for {} s: it is gone (a lost link, a laptop asleep); stopping, which releases the node's lock",
                     idle.as_secs()
                 );
                 return ExitCode::from(3);
             }
-            Err(Gone::Broken) => return ExitCode::from(1),
+            Ok(Err(Gone::Broken)) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return ExitCode::from(1);
+            }
         };
         let text = String::from_utf8_lossy(&line);
         if text.trim().is_empty() {
@@ -133,6 +154,29 @@ fn serve(idle: std::time::Duration) -> ExitCode {
             return ExitCode::from(1);
         }
     }
+}
+
+/// Reads the coordinator's lines on a thread of their own, so that its heartbeats reach the
+/// node locks (see `lock`) also while an operation keeps the main thread busy.
+fn read_lines(
+    idle: std::time::Duration,
+    held: session::Held,
+) -> mpsc::Receiver<Result<Option<Vec<u8>>, Gone>> {
+    let (send, receive) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut input = Lines::stdin();
+        loop {
+            let next = input.next(idle);
+            let go_on = matches!(next, Ok(Some(_)));
+            if go_on {
+                held.heard();
+            }
+            if send.send(next).is_err() || !go_on {
+                return;
+            }
+        }
+    });
+    receive
 }
 
 /// How long `serve` waits for the next line by default. The coordinator sends an empty line every few

@@ -2,9 +2,10 @@
 
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use restate_fleet_proto::agent::{
-    AgentError, ErrorKind, Operation, PROTOCOL_VERSION, Reply, Request, Response,
+    AgentError, ErrorKind, LockInfo, Operation, PROTOCOL_VERSION, Reply, Request, Response,
 };
 
 use crate::digest::HashCache;
@@ -17,28 +18,68 @@ use crate::{facts, ops};
 /// live as long as the session, i.e. the process.
 pub struct Session {
     serve: bool,
-    locks: Vec<NodeLock>,
+    locks: Held,
+}
+
+/// The locks a session holds, shared with the thread that reads the coordinator's lines, which
+/// notes every line (heartbeats included, also while an operation runs) on them.
+#[derive(Clone, Default)]
+pub struct Held(Arc<Mutex<Vec<NodeLock>>>);
+
+impl Held {
+    fn with<T>(&self, f: impl FnOnce(&mut Vec<NodeLock>) -> T) -> T {
+        // A panic while holding it left plain data behind; keep using it.
+        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The coordinator spoke.
+    pub fn heard(&self) {
+        self.with(|locks| locks.iter_mut().for_each(NodeLock::heard));
+    }
+
+    fn working_on(&self, op: Option<&str>) {
+        self.with(|locks| locks.iter_mut().for_each(|l| l.working_on(op)));
+    }
+
+    fn position(&self, config: &Path) -> Option<LockInfo> {
+        let path = lock::lock_path(config);
+        self.with(|locks| {
+            locks
+                .iter()
+                .find(|l| l.info.path == path)
+                .map(|l| l.info.clone())
+        })
+    }
 }
 
 impl Session {
     pub fn new(serve: bool) -> Self {
         Self {
             serve,
-            locks: Vec::new(),
+            locks: Held::default(),
         }
+    }
+
+    /// For the line reader: see [`Held`].
+    pub fn held(&self) -> Held {
+        self.locks.clone()
     }
 
     /// Never panics and never fails: every problem is an `error` reply.
     pub fn handle(&mut self, text: &str) -> Response {
         let reply = match decode(text) {
             Ok(op) => {
-                panic::catch_unwind(AssertUnwindSafe(|| self.dispatch(op))).unwrap_or_else(|_| {
-                    Err(AgentError::new(
-                        ErrorKind::Internal,
-                        "the agent crashed handling this request (see its stderr)",
-                    )
-                    .with_hint("report this as a bug of restate-fleet-agent"))
-                })
+                self.locks.working_on(Some(op.name()));
+                let reply = panic::catch_unwind(AssertUnwindSafe(|| self.dispatch(op)))
+                    .unwrap_or_else(|_| {
+                        Err(AgentError::new(
+                            ErrorKind::Internal,
+                            "the agent crashed handling this request (see its stderr)",
+                        )
+                        .with_hint("report this as a bug of restate-fleet-agent"))
+                    });
+                self.locks.working_on(None);
+                reply
             }
             Err(e) => Err(e),
         };
@@ -108,24 +149,15 @@ impl Session {
         }
     }
 
-    fn held(&self, config: &Path) -> Option<usize> {
-        let path = lock::lock_path(config);
-        self.locks.iter().position(|l| l.info.path == path)
-    }
-
     /// The lock for one mutating operation, unless this session already holds it.
     fn guard(&self, config: &Path) -> Result<Option<NodeLock>, AgentError> {
-        match self.held(config) {
+        match self.locks.position(config) {
             Some(_) => Ok(None),
             None => lock::acquire(config, None).map(Some),
         }
     }
 
-    fn lock(
-        &mut self,
-        config: &Path,
-        holder: Option<&str>,
-    ) -> Result<restate_fleet_proto::agent::LockInfo, AgentError> {
+    fn lock(&mut self, config: &Path, holder: Option<&str>) -> Result<LockInfo, AgentError> {
         if !self.serve {
             return Err(AgentError::new(
                 ErrorKind::Unsupported,
@@ -134,27 +166,31 @@ impl Session {
             )
             .with_hint("run `restate-fleet-agent serve`; mutating operations lock by themselves"));
         }
-        if let Some(i) = self.held(config) {
-            return Ok(self.locks[i].info.clone());
+        if let Some(info) = self.locks.position(config) {
+            return Ok(info);
         }
-        let lock = lock::acquire(config, holder)?;
+        let mut lock = lock::acquire(config, holder)?;
         let info = lock.info.clone();
-        self.locks.push(lock);
+        // Only the answer says it was taken over; the record shows this session's state.
+        lock.info.took_over = None;
+        self.locks.with(|locks| locks.push(lock));
         Ok(info)
     }
 
-    fn unlock(
-        &mut self,
-        config: &Path,
-    ) -> Result<restate_fleet_proto::agent::LockInfo, AgentError> {
-        match self.held(config) {
-            Some(i) => Ok(self.locks.remove(i).info),
-            None => Err(AgentError::new(
-                ErrorKind::Unsupported,
-                "this session does not hold the lock of that config",
-            )
-            .with_path(lock::lock_path(config))),
-        }
+    fn unlock(&mut self, config: &Path) -> Result<LockInfo, AgentError> {
+        let path = lock::lock_path(config);
+        self.locks
+            .with(|locks| {
+                let i = locks.iter().position(|l| l.info.path == path)?;
+                Some(locks.remove(i).info)
+            })
+            .ok_or_else(|| {
+                AgentError::new(
+                    ErrorKind::Unsupported,
+                    "this session does not hold the lock of that config",
+                )
+                .with_path(path)
+            })
     }
 }
 
@@ -294,6 +330,17 @@ mod tests {
             r#"{{"protocol":2,"op":"lock","config_path":{config_json},"holder":"alice@laptop"}}"#
         ));
         assert!(matches!(r.reply, Reply::Lock(_)), "{r:?}");
+        // Its coordinator's heartbeats, as the line reader notes them.
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let beats = std::thread::spawn({
+            let (held, done) = (holder.held(), done.clone());
+            move || {
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    held.heard();
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                }
+            }
+        });
         let apply = format!(
             r#"{{"protocol":2,"op":"apply","config_path":{config_json},"patch":[{{"op":"set","path":["a"],"value":1}}]}}"#
         );
@@ -310,6 +357,8 @@ mod tests {
         };
         assert_eq!(e.kind, ErrorKind::Locked);
         assert!(e.message.contains("alice@laptop"));
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        beats.join().unwrap();
 
         let r = holder.handle(&format!(
             r#"{{"protocol":2,"op":"unlock","config_path":{config_json}}}"#

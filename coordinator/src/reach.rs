@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use restate_fleet_inventory::Host;
@@ -14,7 +15,8 @@ use tokio::sync::Mutex;
 
 use crate::admin::{self, AdminClient, Timeouts};
 use crate::ssh::{
-    AGENT_REMOTE_DIR, AgentCatalog, AgentLocator, ExecStream, Session, SshClient, SshError, Target,
+    AGENT_REMOTE_DIR, AgentCatalog, AgentLocator, ExecStream, LineWriter, Session, SshClient,
+    SshError, Target,
 };
 
 /// How gRPC calls reach a node's fabric port.
@@ -34,6 +36,9 @@ pub struct Reached {
     pub bytes_uploaded: u64,
     /// The agent in `serve` mode; `None` when the command only needs gRPC (status).
     agent: Option<Arc<Mutex<ExecStream>>>,
+    /// A request went unanswered past its deadline: a late answer would be taken for the next
+    /// request's, so the agent is not asked again.
+    abandoned: AtomicBool,
 }
 
 /// Why a host could not be used.
@@ -50,6 +55,15 @@ pub enum ReachError {
         crate::ssh::KEEPALIVE_GIVE_UP.as_secs()
     )]
     ConnectionLost { host: String, op: String },
+    #[error(
+        "{host}: the agent did not answer `{op}` within {} s, longer than anything it does for that request takes; what it finished is in place, a re-run continues from there",
+        after.as_secs()
+    )]
+    NoAnswer {
+        host: String,
+        op: String,
+        after: Duration,
+    },
     #[error("{host}: cannot build the admin client: {detail}")]
     Admin { host: String, detail: String },
 }
@@ -115,6 +129,30 @@ pub async fn reach_all(
     results.into_iter().flatten().collect()
 }
 
+/// How long the agent may take to answer `op`: longer than anything it does for it, so that
+/// only a hung agent (or a link lost without the keepalives noticing) meets it.
+fn answer_deadline(op: &Operation) -> Duration {
+    let restarts = |node: &NodeTarget, n: u64| {
+        Duration::from_millis(n * (node.service_timeout_ms + node.health_timeout_ms))
+    };
+    let work = match op {
+        // The change, and a rollback's restart when the node does not come back.
+        Operation::Apply { node, .. } | Operation::Rollback { node } => restarts(node, 2),
+        Operation::Service { node, .. } => restarts(node, 1),
+        Operation::Facts { node, .. } => Duration::from_millis(node.service_timeout_ms),
+        // The agent waits for the operation of a gone run's agent before it takes over.
+        Operation::Lock { .. } => Duration::from_secs(300),
+        // Hashing and copying a server binary of a few hundred MB on a slow disk.
+        Operation::ServerBinaries { .. }
+        | Operation::InstallServer { .. }
+        | Operation::RollbackServer { .. } => Duration::from_secs(300),
+        Operation::EnsureService(_) | Operation::Plan { .. } | Operation::Unlock { .. } => {
+            Duration::from_secs(120)
+        }
+    };
+    work + Duration::from_secs(30)
+}
+
 /// The `op` of a request line, for messages.
 fn op_name(line: &str) -> String {
     serde_json::from_str::<serde_json::Value>(line)
@@ -123,27 +161,21 @@ fn op_name(line: &str) -> String {
         .unwrap_or_else(|| "a request".to_string())
 }
 
-/// How often an idle agent hears from us; it gives up on a silent coordinator after 30 s (see
-/// the agent's `IDLE_LIMIT`).
-const HEARTBEAT: Duration = Duration::from_secs(5);
+/// How often the agent hears from us, also while it works on a request: it notes each line on
+/// its node locks, and a run that finds a lock whose holder heard nothing for 8 s takes it over
+/// (the agent's `lock::SILENT_LIMIT`); with no line at all for 30 s it ends by itself.
+const HEARTBEAT: Duration = Duration::from_secs(2);
 
-/// Sends the agent an empty line (which it skips) every [`HEARTBEAT`] while no request is under
-/// way, until the agent is dropped or its channel fails.
-fn heartbeat(agent: &Arc<Mutex<ExecStream>>) {
+/// Sends the agent an empty line (which it skips) every [`HEARTBEAT`], until the agent is dropped
+/// or its channel fails.
+fn heartbeat(agent: &Arc<Mutex<ExecStream>>, lines: LineWriter) {
     let agent = Arc::downgrade(agent);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(HEARTBEAT);
         tick.tick().await;
         loop {
             tick.tick().await;
-            let Some(agent) = agent.upgrade() else {
-                return;
-            };
-            // Held by a request: the agent is busy with it, not waiting for input.
-            let Ok(mut stream) = agent.try_lock() else {
-                continue;
-            };
-            if stream.send_line("").await.is_err() {
+            if agent.strong_count() == 0 || lines.send_line("").await.is_err() {
                 return;
             }
         }
@@ -173,8 +205,9 @@ async fn setup(
             .launch_agent(catalog, AGENT_REMOTE_DIR, &["serve"])
             .await?;
         bytes_uploaded = launched.bytes_uploaded;
+        let lines = launched.stream.line_writer();
         let stream = Arc::new(Mutex::new(launched.stream));
-        heartbeat(&stream);
+        heartbeat(&stream, lines);
         agent = Some(stream);
     }
     let timeouts = Timeouts::default();
@@ -202,6 +235,7 @@ async fn setup(
         admin,
         bytes_uploaded,
         agent,
+        abandoned: AtomicBool::new(false),
     })
 }
 
@@ -212,6 +246,7 @@ impl Reached {
 
     /// One request to the host's agent, one answer.
     pub async fn call(&self, op: Operation) -> Result<Reply, ReachError> {
+        let deadline = answer_deadline(&op);
         let line = serde_json::to_string(&Request::new(op)).map_err(|e| {
             ReachError::agent(
                 self.name(),
@@ -224,10 +259,26 @@ impl Reached {
                 detail: "this command did not start the agent".to_string(),
             });
         };
+        if self.abandoned.load(Ordering::SeqCst) {
+            return Err(ReachError::AgentGone {
+                host: self.name().to_string(),
+                detail: "it left an earlier request unanswered".to_string(),
+            });
+        }
         let mut agent = agent.lock().await;
-        let answered = match agent.send_line(&line).await {
-            Ok(()) => agent.recv_line().await,
-            Err(err) => Err(err),
+        let exchange = async {
+            match agent.send_line(&line).await {
+                Ok(()) => agent.recv_line().await,
+                Err(err) => Err(err),
+            }
+        };
+        let Ok(answered) = tokio::time::timeout(deadline, exchange).await else {
+            self.abandoned.store(true, Ordering::SeqCst);
+            return Err(ReachError::NoAnswer {
+                host: self.name().to_string(),
+                op: op_name(&line),
+                after: deadline,
+            });
         };
         let lost = |this: &Self| ReachError::ConnectionLost {
             host: this.name().to_string(),

@@ -702,6 +702,14 @@ pub struct LockInfo {
     /// RFC 3339 UTC time the lock was taken.
     pub since: String,
     pub holder: String,
+    /// The operation the holder is working on, when it is; in the lock file, for a run that
+    /// finds the node locked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy: Option<String>,
+    /// In a `lock` answer: the lock was taken from the agent of a run that had gone silent,
+    /// described for the operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub took_over: Option<String>,
 }
 
 impl fmt::Display for LockInfo {
@@ -710,7 +718,11 @@ impl fmt::Display for LockInfo {
             f,
             "locked by pid {} since {} ({})",
             self.pid, self.since, self.holder
-        )
+        )?;
+        match &self.busy {
+            Some(op) => write!(f, ", working on `{op}`"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -911,6 +923,8 @@ mod tests {
             pid: 1,
             since: "t".into(),
             holder: "h".into(),
+            busy: None,
+            took_over: None,
         }));
         resp.protocol = PROTOCOL_VERSION + 1;
         assert_eq!(

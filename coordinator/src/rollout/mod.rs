@@ -113,12 +113,20 @@ pub async fn run(
         return report;
     }
     let started = std::time::Instant::now();
-    if options.mode == Mode::Apply
-        && let Err(err) = lock_all(&reached, &options.holder).await
-    {
-        report.problems.push(format!("{err}; nothing was changed"));
-        report.recap = recap;
-        return report;
+    if options.mode == Mode::Apply {
+        match lock_all(&reached, &options.holder).await {
+            Ok(taken_over) => {
+                for note in taken_over {
+                    progress.warn(&note);
+                    report.warnings.push(note);
+                }
+            }
+            Err(err) => {
+                report.problems.push(format!("{err}; nothing was changed"));
+                report.recap = recap;
+                return report;
+            }
+        }
     }
     tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "rollout: locks");
     progress.step("surveying hosts and the cluster");
@@ -253,20 +261,25 @@ fn replication_problem(fleet: &Fleet, survey: &Survey, replication: Option<u32>)
 }
 
 /// One lock per node, held by the agent session for the whole run: a second run refuses, and a
-/// killed coordinator's locks go with its SSH sessions.
-async fn lock_all(reached: &[Reached], holder: &str) -> Result<(), ReachError> {
+/// killed coordinator's locks go with its SSH sessions. A lock whose holder's run fell silent
+/// (a lost link, a laptop asleep) is taken over, once the holder finished its operation; the
+/// answer is one line per such host.
+async fn lock_all(reached: &[Reached], holder: &str) -> Result<Vec<String>, ReachError> {
     let locks = reached.iter().map(|host| {
         host.call(Operation::Lock {
             config_path: host.host.config_path.clone().into(),
             holder: Some(holder.to_string()),
         })
     });
+    let mut taken_over = Vec::new();
     for (host, result) in reached
         .iter()
         .zip(futures_util::future::join_all(locks).await)
     {
         match result? {
-            Reply::Lock(_) => {}
+            Reply::Lock(info) => {
+                taken_over.extend(info.took_over.map(|how| format!("{}: {how}", host.name())))
+            }
             other => {
                 return Err(ReachError::AgentGone {
                     host: host.name().to_string(),
@@ -275,7 +288,7 @@ async fn lock_all(reached: &[Reached], holder: &str) -> Result<(), ReachError> {
             }
         }
     }
-    Ok(())
+    Ok(taken_over)
 }
 
 /// Step 7: every host alive under its node-name, every metadata server a member, every partition

@@ -8,6 +8,7 @@
 //! `-v`); a stdout that ends without the marker means the shell never ran the command.
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use russh::ChannelMsg;
@@ -227,7 +228,10 @@ impl Session {
             session: self.clone(),
             command: argv.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(" "),
             reader,
-            writer,
+            lines: LineWriter {
+                writer: Arc::new(writer),
+                gate: Arc::new(tokio::sync::Mutex::new(())),
+            },
             pending: Vec::new(),
             collected: Collected::default(),
             closed: false,
@@ -376,12 +380,30 @@ impl Collected {
     }
 }
 
+/// Writes whole lines to a running command's stdin; lines from several tasks never interleave.
+#[derive(Clone)]
+pub struct LineWriter {
+    writer: Arc<ChannelWriteHalf<Msg>>,
+    gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl LineWriter {
+    /// `Err`: the command no longer reads its stdin.
+    pub async fn send_line(&self, line: &str) -> Result<(), ()> {
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        let _whole_line = self.gate.lock().await;
+        self.writer.data(bytes.as_slice()).await.map_err(|_| ())
+    }
+}
+
 /// A running command with open stdin and stdout, exchanged line by line.
 pub struct ExecStream {
     session: Session,
     command: String,
     reader: ChannelReadHalf,
-    writer: ChannelWriteHalf<Msg>,
+    lines: LineWriter,
     /// Bytes of stdout not yet returned as lines.
     pending: Vec<u8>,
     collected: Collected,
@@ -391,13 +413,12 @@ pub struct ExecStream {
 impl ExecStream {
     /// Writes `line` and a newline to the command's stdin.
     pub async fn send_line(&mut self, line: &str) -> Result<(), SshError> {
-        let mut bytes = Vec::with_capacity(line.len() + 1);
-        bytes.extend_from_slice(line.as_bytes());
-        bytes.push(b'\n');
-        self.writer
-            .data(bytes.as_slice())
-            .await
-            .map_err(|_| self.ended())
+        self.lines.send_line(line).await.map_err(|()| self.ended())
+    }
+
+    /// A writer for lines that must reach the command while a task waits for its answer.
+    pub fn line_writer(&self) -> LineWriter {
+        self.lines.clone()
     }
 
     /// The next line of stdout without its newline; `None` once stdout ended (see
@@ -432,7 +453,7 @@ impl ExecStream {
     /// as lines, and the tail of stderr.
     pub async fn finish(mut self) -> Result<ExecOutput, SshError> {
         // The command may have exited already; a failed EOF then changes nothing.
-        let _ = self.writer.eof().await;
+        let _ = self.lines.writer.eof().await;
         if !self.closed {
             self.collected
                 .drain(&mut self.reader, Some(STDERR_KEEP))

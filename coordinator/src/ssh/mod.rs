@@ -21,7 +21,7 @@ use std::time::Duration;
 pub use auth::Credentials;
 pub use config::{HostConfig, JumpHost, SshConfig};
 pub use error::SshError;
-pub use exec::{ExecOutput, ExecStream, ExitStatus, shell_quote};
+pub use exec::{ExecOutput, ExecStream, ExitStatus, LineWriter, shell_quote};
 pub use known_hosts::{KnownHosts, Verdict};
 pub use push::{AGENT_REMOTE_DIR, AgentCatalog, AgentLocator, LaunchedAgent};
 pub use session::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEPALIVE, KEEPALIVE_GIVE_UP, Session, Target};
