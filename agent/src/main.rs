@@ -1,6 +1,7 @@
 mod clock;
 mod diff;
 mod digest;
+mod environment;
 mod facts;
 mod files;
 mod health;

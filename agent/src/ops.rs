@@ -6,14 +6,15 @@ use std::path::Path;
 use std::time::Duration;
 
 use restate_fleet_proto::agent::{
-    AgentError, ApplyReport, ErrorKind, HealthWait, NodeTarget, PatchOp, PatchPreview,
+    AgentError, ApplyReport, Environment, ErrorKind, HealthWait, NodeTarget, PatchOp, PatchPreview,
     RollbackReport, SECRET_KEYS, ServiceAction, ServiceManager, ServiceReport,
 };
 
 use crate::files::{self, BackupKind};
 use crate::redact::Redactor;
 use crate::secrecy::{self, Access};
-use crate::{diff, health, host, patch, service};
+use crate::setup::System;
+use crate::{diff, environment, health, host, patch, service};
 
 /// Lines of a unit's journal that a failed restart reports.
 const JOURNAL_LINES: usize = 15;
@@ -21,6 +22,9 @@ const JOURNAL_LINES: usize = 15;
 struct Prepared {
     old: Option<(String, Metadata)>,
     new: String,
+    /// The config itself changes (the preview also counts the environment file).
+    config_changed: bool,
+    environment: Option<environment::Prepared>,
     /// Owner, group and mode of the file once written.
     access: Access,
     preview: PatchPreview,
@@ -30,12 +34,16 @@ fn prepare(
     config: &Path,
     ops: &[PatchOp],
     service_user: Option<&str>,
+    environment: Option<&Environment>,
 ) -> Result<Prepared, AgentError> {
+    let environment = environment
+        .map(|env| environment::prepare(env, &System::host()))
+        .transpose()?;
     let old = files::read_config(config)?;
     let old_text = old.as_ref().map_or("", |(text, _)| text.as_str());
     let new = patch::patch_text(old_text, ops, config)?;
     let current = files::access_for(old.as_ref().map(|(_, meta)| meta));
-    let access = if ops.iter().any(PatchOp::is_secret) {
+    let access = if ops.iter().any(PatchOp::writes_secret) {
         // A service user that does not exist yet (a joining host, before its service is set
         // up) gets read access when `ensure_service` creates it.
         let service = service_user.and_then(host::account);
@@ -50,16 +58,26 @@ fn prepare(
                 .filter_map(|op| op.path().last().cloned()),
         ),
     );
+    let config_changed = new != old_text;
+    let mut shown = diff::unified(old_text, &new, &config.display().to_string(), &redactor);
+    if let Some(env) = &environment {
+        shown.push_str(&env.diff());
+    }
     let preview = PatchPreview {
         path: config.to_path_buf(),
-        changed: new != old_text,
-        diff: diff::unified(old_text, &new, &config.display().to_string(), &redactor),
+        changed: config_changed
+            || environment
+                .as_ref()
+                .is_some_and(environment::Prepared::changed),
+        diff: shown,
         // A file written for the first time gets its access, it does not change it.
         access: old.as_ref().and_then(|_| secrecy::change(current, access)),
     };
     Ok(Prepared {
         old,
         new,
+        config_changed,
+        environment,
         access,
         preview,
     })
@@ -69,18 +87,35 @@ pub fn plan(
     config: &Path,
     ops: &[PatchOp],
     service_user: Option<&str>,
+    environment: Option<&Environment>,
 ) -> Result<PatchPreview, AgentError> {
-    prepare(config, ops, service_user).map(|p| p.preview)
+    prepare(config, ops, service_user, environment).map(|p| p.preview)
 }
 
-pub fn apply(node: &NodeTarget, ops: &[PatchOp], restart: bool) -> Result<ApplyReport, AgentError> {
+/// Writes the config (and the environment file, when given) where they differ, and with
+/// `restart` restarts the node behind its health gate, putting the old config back when it does
+/// not come back. A restored config leaves the environment file as it is: its values are only
+/// secrets the old file either held itself or did without.
+pub fn apply(
+    node: &NodeTarget,
+    ops: &[PatchOp],
+    restart: bool,
+    environment: Option<&Environment>,
+) -> Result<ApplyReport, AgentError> {
     let manager = if restart { Some(manager(node)?) } else { None };
     let Prepared {
         old,
         new,
+        config_changed,
+        environment,
         access,
         preview,
-    } = prepare(&node.config_path, ops, node.service_user.as_deref())?;
+    } = prepare(
+        &node.config_path,
+        ops,
+        node.service_user.as_deref(),
+        environment,
+    )?;
     let mut report = ApplyReport {
         preview,
         backup: None,
@@ -93,15 +128,20 @@ pub fn apply(node: &NodeTarget, ops: &[PatchOp], restart: bool) -> Result<ApplyR
     // Known before writing, so a bad address never leaves a changed file behind.
     let address = manager.map(|_| health_address(&new, node)).transpose()?;
     let path = &node.config_path;
-    if let Some((text, meta)) = &old {
-        report.backup = Some(files::save_backup(
-            path,
-            text.as_bytes(),
-            meta,
-            BackupKind::BeforeChange,
-        )?);
+    if config_changed {
+        if let Some((text, meta)) = &old {
+            report.backup = Some(files::save_backup(
+                path,
+                text.as_bytes(),
+                meta,
+                BackupKind::BeforeChange,
+            )?);
+        }
+        files::write_atomic_as(path, new.as_bytes(), access)?;
     }
-    files::write_atomic_as(path, new.as_bytes(), access)?;
+    if let Some(env) = &environment {
+        env.write(&System::host())?;
+    }
     let (Some(manager), Some(address)) = (manager, address) else {
         return Ok(report);
     };
@@ -322,6 +362,7 @@ mod tests {
                 PatchOp::set(&["worker", "snapshots", "aws-access-key-id"], "KEYID").secret(),
             ],
             None,
+            None,
         )
         .unwrap();
         assert!(preview.changed);
@@ -352,7 +393,7 @@ mod tests {
         fs::set_permissions(&config, fs::Permissions::from_mode(0o640)).unwrap();
         let node = NodeTarget::new(&config);
         let ops = [PatchOp::set(&["auto-provision"], false)];
-        let first = apply(&node, &ops, false).unwrap();
+        let first = apply(&node, &ops, false, None).unwrap();
         assert!(first.preview.changed && first.succeeded());
         assert_eq!(
             fs::read_to_string(&config).unwrap(),
@@ -367,7 +408,7 @@ mod tests {
             fs::read_to_string(backup).unwrap(),
             "# mine\ncluster-name = \"c\"\n"
         );
-        let second = apply(&node, &ops, false).unwrap();
+        let second = apply(&node, &ops, false, None).unwrap();
         assert!(
             !second.preview.changed && second.backup.is_none() && second.preview.diff.is_empty()
         );
@@ -383,19 +424,19 @@ mod tests {
         let mode = || fs::metadata(&config).unwrap().permissions().mode() & 0o777;
         let secret =
             [PatchOp::set(&["worker", "snapshots", "aws-secret-access-key"], "S").secret()];
-        let preview = plan(&config, &secret, None).unwrap();
+        let preview = plan(&config, &secret, None, None).unwrap();
         let access = preview.access.expect("plan names the narrowing");
         assert_eq!(
             access.to_string(),
             "mode 0644 -> 0640: the file now holds secrets"
         );
         assert_eq!(mode(), 0o644, "planning changes nothing");
-        let report = apply(&NodeTarget::new(&config), &secret, false).unwrap();
+        let report = apply(&NodeTarget::new(&config), &secret, false, None).unwrap();
         assert_eq!(report.preview.access, Some(access));
         assert_eq!(mode(), 0o640);
         // A change without secrets leaves the (narrowed) access as it is, and says nothing.
         let plain = [PatchOp::set(&["auto-provision"], false)];
-        let report = apply(&NodeTarget::new(&config), &plain, false).unwrap();
+        let report = apply(&NodeTarget::new(&config), &plain, false, None).unwrap();
         assert!(report.preview.changed && report.preview.access.is_none());
         assert_eq!(mode(), 0o640);
         fs::remove_dir_all(dir).unwrap();
@@ -410,6 +451,7 @@ mod tests {
             &NodeTarget::new(&config),
             &[PatchOp::set(&["a"], 1i64)],
             false,
+            None,
         )
         .unwrap_err();
         assert_eq!(err.kind, ErrorKind::ConfigParse);
@@ -430,6 +472,7 @@ mod tests {
             &NodeTarget::new(&config),
             &[PatchOp::set(&["a"], 1i64)],
             true,
+            None,
         )
         .unwrap_err();
         assert_eq!(err.kind, ErrorKind::BadRequest);

@@ -14,6 +14,17 @@ pub struct Access {
     pub gid: u32,
 }
 
+impl Access {
+    /// Owned by root:root.
+    pub fn root(mode: u32) -> Self {
+        Access {
+            mode,
+            uid: 0,
+            gid: 0,
+        }
+    }
+}
+
 /// The access a file that now holds secrets must have: others lose every bit; when the service
 /// runs as a dedicated user that does not own the file, the file's group becomes that user's group
 /// with the read bit (the server must still read its config); nothing else is widened.

@@ -96,14 +96,22 @@ impl Session {
                 config_path,
                 patch,
                 service_user,
-            } => ops::plan(&config_path, &patch, service_user.as_deref()).map(Reply::Plan),
+                environment,
+            } => ops::plan(
+                &config_path,
+                &patch,
+                service_user.as_deref(),
+                environment.as_ref(),
+            )
+            .map(Reply::Plan),
             Operation::Apply {
                 node,
                 patch,
                 restart,
+                environment,
             } => {
                 let _guard = self.guard(&node.config_path)?;
-                ops::apply(&node, &patch, restart).map(Reply::Apply)
+                ops::apply(&node, &patch, restart, environment.as_ref()).map(Reply::Apply)
             }
             Operation::Service { node, action } => {
                 let _guard = self.guard(&node.config_path)?;

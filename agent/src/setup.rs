@@ -32,6 +32,18 @@ impl System {
             systemctl: vec!["systemctl".into()],
         }
     }
+
+    /// Runs `systemctl ARGS`; a failure names the command.
+    pub fn systemctl(&self, args: &[&str]) -> Result<(), AgentError> {
+        let argv: Vec<String> = self
+            .systemctl
+            .iter()
+            .map(String::as_str)
+            .chain(args.iter().copied())
+            .map(String::from)
+            .collect();
+        run(&argv)
+    }
 }
 
 /// Collects what was done, or in a dry run what would be.
@@ -293,17 +305,8 @@ fn ensure_unit(
         io::Write::write_all(file, text.as_bytes()).map_err(|e| files::io_error("write", &path, &e))
     })?;
     files::rename_into_place(&tmp, &path)?;
-    for args in [vec!["daemon-reload"], vec!["enable", unit]] {
-        let argv: Vec<String> = system
-            .systemctl
-            .iter()
-            .map(String::as_str)
-            .chain(args)
-            .map(String::from)
-            .collect();
-        run(&argv)?;
-    }
-    Ok(())
+    system.systemctl(&["daemon-reload"])?;
+    system.systemctl(&["enable", unit])
 }
 
 fn run(argv: &[String]) -> Result<(), AgentError> {
@@ -323,14 +326,19 @@ fn chown(path: &Path, uid: Option<u32>, gid: Option<u32>) -> Result<(), AgentErr
         .map_err(|e| files::io_error("change the owner of", path, &e))
 }
 
+/// A directory standing in for `/`, with a `systemctl` that only logs its arguments.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod fake {
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
 
-    struct Root(PathBuf);
+    use super::System;
+
+    pub struct Root(pub PathBuf);
 
     impl Root {
-        fn new(name: &str) -> Self {
+        pub fn new(name: &str) -> Self {
             let dir = std::env::temp_dir().join(format!("rfa-setup-{name}-{}", std::process::id()));
             let _ = fs::remove_dir_all(&dir);
             fs::create_dir_all(&dir).unwrap();
@@ -338,7 +346,7 @@ mod tests {
         }
 
         /// systemctl replaced by a script that logs its arguments.
-        fn system(&self) -> System {
+        pub fn system(&self) -> System {
             let fake = self.0.join("systemctl");
             fs::write(
                 &fake,
@@ -355,22 +363,8 @@ mod tests {
             }
         }
 
-        fn calls(&self) -> String {
+        pub fn calls(&self) -> String {
             fs::read_to_string(self.0.join("systemctl.log")).unwrap_or_default()
-        }
-
-        fn setup(&self, user: Option<&str>) -> ServiceSetup {
-            ServiceSetup {
-                service: ServiceManager::Systemd {
-                    unit: "restate.service".into(),
-                },
-                binary: "/usr/local/bin/restate-server".into(),
-                config_path: self.0.join("etc/restate/restate.toml"),
-                data_dir: self.0.join("var/lib/restate"),
-                user: user.map(String::from),
-                nofile: 65536,
-                dry_run: false,
-            }
         }
     }
 
@@ -379,12 +373,32 @@ mod tests {
             let _ = fs::remove_dir_all(&self.0);
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::Root;
+    use super::*;
+
+    fn setup(root: &Root, user: Option<&str>) -> ServiceSetup {
+        ServiceSetup {
+            service: ServiceManager::Systemd {
+                unit: "restate.service".into(),
+            },
+            binary: "/usr/local/bin/restate-server".into(),
+            config_path: root.0.join("etc/restate/restate.toml"),
+            data_dir: root.0.join("var/lib/restate"),
+            user: user.map(String::from),
+            nofile: 65536,
+            dry_run: false,
+        }
+    }
 
     #[test]
     fn a_fresh_systemd_host_gets_unit_data_dir_reload_and_enable_once() {
         let root = Root::new("fresh");
         let system = root.system();
-        let setup = root.setup(None);
+        let setup = setup(&root, None);
 
         let dry = ensure(
             &ServiceSetup {
@@ -430,7 +444,7 @@ mod tests {
         let vendor = root.0.join("lib/systemd/system/restate.service");
         fs::create_dir_all(vendor.parent().unwrap()).unwrap();
         fs::write(&vendor, "[Service]\nExecStart=/opt/restate\n").unwrap();
-        let report = ensure(&root.setup(None), &system).unwrap();
+        let report = ensure(&setup(&root, None), &system).unwrap();
         assert_eq!(report.unit_path.as_deref(), Some(vendor.as_path()));
         assert!(!report.unit_written);
         assert_eq!(
@@ -452,7 +466,7 @@ mod tests {
                 restart: vec!["true".into()],
                 status: vec!["true".into()],
             },
-            ..root.setup(None)
+            ..setup(&root, None)
         };
         let report = ensure(&setup, &system).unwrap();
         assert!(report.unit_path.is_none() && !report.unit_written);
@@ -471,7 +485,7 @@ mod tests {
         }
         let root = Root::new("user");
         let system = root.system();
-        let setup = root.setup(Some("nobody"));
+        let setup = setup(&root, Some("nobody"));
         fs::create_dir_all(setup.config_path.parent().unwrap()).unwrap();
         fs::write(&setup.config_path, "cluster-name = \"c\"\n").unwrap();
         fs::set_permissions(&setup.config_path, fs::Permissions::from_mode(0o600)).unwrap();
@@ -498,7 +512,7 @@ mod tests {
         let root = Root::new("dryuser");
         let setup = ServiceSetup {
             dry_run: true,
-            ..root.setup(Some("rfa-no-such-user"))
+            ..setup(&root, Some("rfa-no-such-user"))
         };
         let report = ensure(&setup, &root.system()).unwrap();
         assert_eq!(
@@ -515,25 +529,25 @@ mod tests {
         let cases = [
             ServiceSetup {
                 user: Some("-o".into()),
-                ..root.setup(None)
+                ..setup(&root, None)
             },
             ServiceSetup {
                 user: Some("Restate".into()),
-                ..root.setup(None)
+                ..setup(&root, None)
             },
             ServiceSetup {
                 binary: "restate-server".into(),
-                ..root.setup(None)
+                ..setup(&root, None)
             },
             ServiceSetup {
                 config_path: "/etc/r.toml\nUser=root".into(),
-                ..root.setup(None)
+                ..setup(&root, None)
             },
             ServiceSetup {
                 service: ServiceManager::Systemd {
                     unit: "../evil.service".into(),
                 },
-                ..root.setup(None)
+                ..setup(&root, None)
             },
         ];
         for setup in cases {

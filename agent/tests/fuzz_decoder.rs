@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use restate_fleet_proto::agent::{NodeTarget, Operation, PatchOp, Request, Response};
+use restate_fleet_proto::agent::{Environment, NodeTarget, Operation, PatchOp, Request, Response};
 
 const AGENT: &str = env!("CARGO_BIN_EXE_restate-fleet-agent");
 /// An answer later than this is a hang.
@@ -145,11 +145,17 @@ fn seeds() -> Vec<String> {
                 PatchOp::remove(&["bifrost", "default-provider"]),
             ],
             service_user: Some("restate".into()),
+            environment: None,
         },
         Operation::Apply {
             node: node.clone(),
             patch: vec![PatchOp::set(&["x", "y"], 1_i64).secret()],
             restart: false,
+            environment: Some(Environment {
+                path: "/etc/restate/restate-fleet.env".into(),
+                unit: "restate.service".into(),
+                variables: vec![("RESTATE_X".into(), "secret".into())],
+            }),
         },
         Operation::Rollback { node },
         Operation::Lock {

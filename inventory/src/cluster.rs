@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::address;
 use crate::layer::Spanned;
-use crate::model::{Arch, RestateServer, ServerBinary, Snapshots};
+use crate::model::{Arch, CredentialsIn, RestateServer, ServerBinary, Snapshots};
 use crate::reader::Reader;
 use crate::tree::{self, Entry, Kind, Span};
 
@@ -16,6 +16,8 @@ pub(crate) struct ClusterDraft {
     pub metadata_servers_span: Option<Span>,
     pub restate_server: Option<RestateServer>,
     pub snapshots: Option<Snapshots>,
+    /// Where `[cluster.snapshots] credentials` is, for errors about hosts it cannot work on.
+    pub credentials_span: Option<Span>,
 }
 
 const KEYS: [&str; 5] = [
@@ -37,6 +39,7 @@ pub(crate) fn read(reader: &mut Reader, cluster: Option<&Entry>, base_dir: &Path
         metadata_servers_span: None,
         restate_server: None,
         snapshots: None,
+        credentials_span: None,
     };
     let entries = match cluster {
         Some(entry) => reader.table(entry).unwrap_or_default(),
@@ -52,7 +55,13 @@ pub(crate) fn read(reader: &mut Reader, cluster: Option<&Entry>, base_dir: &Path
                 draft.metadata_servers_span = Some(entry.node.span.clone());
             }
             "restate-server" => draft.restate_server = restate_server(reader, entry, base_dir),
-            "snapshots" => draft.snapshots = snapshots(reader, entry),
+            "snapshots" => {
+                if let Kind::Table(table) = &entry.node.kind {
+                    draft.credentials_span =
+                        tree::get(table, "credentials").map(|e| e.node.span.clone());
+                }
+                draft.snapshots = snapshots(reader, entry);
+            }
             _ => {}
         }
     }
@@ -234,7 +243,7 @@ fn binary(reader: &mut Reader, entry: &Entry, base_dir: &Path) -> Option<ServerB
     }
 }
 
-const SNAPSHOT_KEYS: [&str; 10] = [
+const SNAPSHOT_KEYS: [&str; 11] = [
     "destination",
     "snapshot-interval",
     "snapshot-interval-num-records",
@@ -245,6 +254,7 @@ const SNAPSHOT_KEYS: [&str; 10] = [
     "aws-access-key-id",
     "aws-secret-access-key",
     "aws-session-token",
+    "credentials",
 ];
 
 fn snapshots(reader: &mut Reader, entry: &Entry) -> Option<Snapshots> {
@@ -279,6 +289,20 @@ fn snapshots(reader: &mut Reader, entry: &Entry) -> Option<Snapshots> {
             "aws-access-key-id" => snapshots.aws_access_key_id = reader.secret(e),
             "aws-secret-access-key" => snapshots.aws_secret_access_key = reader.secret(e),
             "aws-session-token" => snapshots.aws_session_token = reader.secret(e),
+            "credentials" => match reader.string(e).as_deref() {
+                None => {}
+                Some("restate-toml") => snapshots.credentials = CredentialsIn::RestateToml,
+                Some("environment-file") => snapshots.credentials = CredentialsIn::EnvironmentFile,
+                Some(other) => reader.report.error(
+                    e.node.span.clone(),
+                    format!("`credentials` is \"restate-toml\" or \"environment-file\", not {other:?}"),
+                    Some(
+                        "\"environment-file\" keeps the S3 credentials out of restate.toml (hosts with \
+                         the systemd manager only)"
+                            .into(),
+                    ),
+                ),
+            },
             _ => {}
         }
     }

@@ -24,9 +24,9 @@ use std::path::Path;
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use limit::LimitError;
 pub use model::{
-    Arch, Cluster, DEFAULT_CONFIG_PATH, DEFAULT_INSTALL_PATH, DEFAULT_SSH_PORT, DEFAULT_UNIT,
-    FABRIC_PORT, Fleet, Group, Host, RestateServer, Role, ServerBinary, Service, Snapshots,
-    SshTarget,
+    Arch, Cluster, CredentialsIn, DEFAULT_CONFIG_PATH, DEFAULT_INSTALL_PATH, DEFAULT_SSH_PORT,
+    DEFAULT_UNIT, FABRIC_PORT, Fleet, Group, Host, RestateServer, Role, ServerBinary, Service,
+    Snapshots, SshTarget,
 };
 pub use resolve::{Loaded, parse};
 pub use secret::Secret;

@@ -98,6 +98,20 @@ pub struct Snapshots {
     pub aws_access_key_id: Option<Secret>,
     pub aws_secret_access_key: Option<Secret>,
     pub aws_session_token: Option<Secret>,
+    /// Where the three credentials go on the hosts.
+    pub credentials: CredentialsIn,
+}
+
+/// `[cluster.snapshots] credentials`: where the S3 credentials are written on the hosts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CredentialsIn {
+    /// `[worker.snapshots]` of restate.toml, which is then narrowed to root, owner and service.
+    #[default]
+    RestateToml,
+    /// An environment file (0600 root) named by a systemd drop-in, as Restate's
+    /// `RESTATE_WORKER__SNAPSHOTS__*` variables; restate.toml keeps none.
+    EnvironmentFile,
 }
 
 #[derive(Debug, Clone, Serialize)]

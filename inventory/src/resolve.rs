@@ -9,8 +9,8 @@ use crate::cluster::{self, ClusterDraft};
 use crate::diagnostic::{Diagnostic, Diagnostics, Report, Severity};
 use crate::layer::{self, Layer, Scope};
 use crate::model::{
-    Cluster, DEFAULT_CONFIG_PATH, DEFAULT_SSH_PORT, FABRIC_PORT, Fleet, Group, Host, Role,
-    SshTarget,
+    Cluster, CredentialsIn, DEFAULT_CONFIG_PATH, DEFAULT_SSH_PORT, FABRIC_PORT, Fleet, Group, Host,
+    Role, Service, SshTarget,
 };
 use crate::reader::Reader;
 use crate::suggest;
@@ -126,6 +126,7 @@ fn build(
     check_unique_endpoints(reader, hosts, &resolved);
     let metadata_servers = metadata_servers(reader, &cluster, &resolved);
     check_replication(reader, &cluster, &resolved);
+    check_credentials_file(reader, &cluster, &resolved);
 
     let mut resolved = resolved;
     for host in &mut resolved {
@@ -344,6 +345,35 @@ fn metadata_servers(reader: &mut Reader, cluster: &ClusterDraft, hosts: &[Host])
         reader.report.warning(span, message, help);
     }
     servers
+}
+
+/// The environment file is named by a systemd drop-in: a host run by commands has no place for it.
+fn check_credentials_file(reader: &mut Reader, cluster: &ClusterDraft, hosts: &[Host]) {
+    let (Some(snapshots), Some(span)) = (&cluster.snapshots, &cluster.credentials_span) else {
+        return;
+    };
+    if snapshots.credentials != CredentialsIn::EnvironmentFile {
+        return;
+    }
+    let without: Vec<&str> = hosts
+        .iter()
+        .filter(|h| !matches!(h.service, Service::Systemd { .. }))
+        .map(|h| h.name.as_str())
+        .collect();
+    if !without.is_empty() {
+        reader.report.error(
+            span.clone(),
+            format!(
+                "credentials = \"environment-file\" needs the systemd service manager on every host, not `manager = \"command\"` as on {}",
+                without.join(", ")
+            ),
+            Some(
+                "use credentials = \"restate-toml\" (the file is narrowed to root, its owner and the \
+                 service before it gets them), or run those hosts under systemd"
+                    .into(),
+            ),
+        );
+    }
 }
 
 fn check_replication(reader: &mut Reader, cluster: &ClusterDraft, hosts: &[Host]) {

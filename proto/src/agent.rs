@@ -64,6 +64,9 @@ pub enum Operation {
         /// As [`NodeTarget::service_user`]: who must still read the file once it holds secrets.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         service_user: Option<String>,
+        /// Secrets that go in an environment file instead of the config.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        environment: Option<Environment>,
     },
     /// Patch the config file (atomically, with a backup) and, when `restart` is set and the file
     /// changed, restart the node, wait for health and roll back when it does not come up.
@@ -73,6 +76,9 @@ pub enum Operation {
         patch: Vec<PatchOp>,
         #[serde(default)]
         restart: bool,
+        /// Written (with its systemd drop-in) before the restart, when it differs.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        environment: Option<Environment>,
     },
     /// Run the service manager's start, stop or restart; start and restart wait for health.
     Service {
@@ -204,6 +210,29 @@ pub enum ServiceManager {
     },
 }
 
+/// Variables for restate-server kept out of its config file: an environment file (0600, root)
+/// that a drop-in of the systemd unit names with `EnvironmentFile=`. Every value is a secret.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    pub path: PathBuf,
+    /// The unit whose drop-in directory gets `restate-fleet-environment.conf`.
+    pub unit: String,
+    /// `NAME`, value; names are `[A-Z_][A-Z0-9_]*`.
+    pub variables: Vec<(String, String)>,
+}
+
+/// Names only: a request in a debug log never shows a value.
+impl fmt::Debug for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.variables.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("Environment")
+            .field("path", &self.path)
+            .field("unit", &self.unit)
+            .field("variables", &names)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What [`Operation::EnsureService`] sets up.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceSetup {
@@ -302,6 +331,11 @@ impl PatchOp {
         match self {
             PatchOp::Set { secret, .. } | PatchOp::Remove { secret, .. } => *secret,
         }
+    }
+
+    /// Puts a secret into the file (removing one does not).
+    pub fn writes_secret(&self) -> bool {
+        matches!(self, PatchOp::Set { secret: true, .. })
     }
 }
 
@@ -846,6 +880,7 @@ mod tests {
                 PatchOp::remove(&["auto-provision"]),
             ],
             restart: true,
+            environment: None,
         });
         let json = serde_json::to_value(&req).unwrap();
         assert_eq!(json["protocol"], PROTOCOL_VERSION);

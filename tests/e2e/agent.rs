@@ -49,6 +49,7 @@ fn apply(lab: &Lab, host: &str, patch: Vec<PatchOp>) -> ApplyReport {
         node: node(lab, host),
         patch,
         restart: true,
+        environment: None,
     });
     let json = serde_json::to_vec(&request).expect("request encodes");
     let answer = ssh_with_input(lab, host, AGENT, &json);

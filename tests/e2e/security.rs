@@ -339,9 +339,42 @@ fn files_holding(lab: &Lab, host: &str, dirs: &[&str], needle: &str) -> Vec<Stri
 
 #[test]
 fn a_world_readable_config_is_narrowed_before_it_holds_secrets() {
-    let lab = harness::lab(Spec::new(2).with(1, Kind::Existing));
+    secrets_on_the_hosts(
+        Spec::new(2).with(1, Kind::Existing),
+        Credentials::InRestateToml,
+    );
+}
+
+#[test]
+fn credentials_in_an_environment_file_stay_out_of_restate_toml() {
+    secrets_on_the_hosts(
+        Spec::new(2).with(1, Kind::Existing).all_systemd(),
+        Credentials::InEnvironmentFile,
+    );
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Credentials {
+    InRestateToml,
+    InEnvironmentFile,
+}
+
+const ENVIRONMENT_FILE: &str = "/etc/restate/restate-fleet.env";
+const DROP_IN: &str = "/etc/systemd/system/restate.service.d/restate-fleet-environment.conf";
+
+/// An existing node whose operator wrote restate.toml 0644, grown by one node with the S3 secret
+/// in the inventory: no process shows it in its command line, and no file on a host that holds
+/// it can be read by an unprivileged user there, while both nodes run.
+fn secrets_on_the_hosts(spec: Spec, credentials: Credentials) {
+    let lab = harness::lab(spec);
     let secret = secret_for(&lab);
-    let inventory = inventory_with_secret_from_env(&lab);
+    let mut inventory = inventory_with_secret_from_env(&lab);
+    if credentials == Credentials::InEnvironmentFile {
+        inventory = inventory.replace(
+            "[cluster.snapshots]\n",
+            "[cluster.snapshots]\ncredentials = \"environment-file\"\n",
+        );
+    }
     // n2 without the metadata-server role: one that the list does not name would join the
     // metadata cluster by itself and stop n1's restart (issue 17).
     let n2 = format!("[hosts.n2]\naddress = \"{}\"\n", lab.host("n2").address);
@@ -350,21 +383,29 @@ fn a_world_readable_config_is_narrowed_before_it_holds_secrets() {
     // As an operator writes it by hand: 0644, no secrets in it yet.
     let n1_config = lab.host("n1").path(CONFIG).expect("path");
     std::fs::set_permissions(&n1_config, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let n1_owner = mode_and_owner(&n1_config);
 
     let watch = ArgvWatch::start(secret.clone());
     let plan = fleet_with_secret(&lab, &secret, &["plan"]);
     assert_exit(&plan, 0, "plan");
     let narrowed = "mode 0644 -> 0640: the file now holds secrets";
+    let shown = match credentials {
+        Credentials::InRestateToml => narrowed,
+        Credentials::InEnvironmentFile => {
+            "+RESTATE_WORKER__SNAPSHOTS__AWS_SECRET_ACCESS_KEY=\"<redacted>\""
+        }
+    };
     assert!(
-        printed(&plan).contains(narrowed),
-        "plan names the narrowing:\n{}",
+        printed(&plan).contains(shown),
+        "plan shows {shown}:\n{}",
         printed(&plan)
     );
     let apply = fleet_with_secret(&lab, &secret, &["apply", "--yes"]);
     assert_exit(&apply, 0, "apply");
-    assert!(
+    assert_eq!(
         printed(&apply).contains(narrowed),
-        "the recap names the narrowing:\n{}",
+        credentials == Credentials::InRestateToml,
+        "the recap names a narrowing, and only when the file gets secrets:\n{}",
         printed(&apply)
     );
     restatectl_until(&lab, "n2", &["status"], Duration::from_secs(60), |out| {
@@ -372,17 +413,27 @@ fn a_world_readable_config_is_narrowed_before_it_holds_secrets() {
     });
     let (samples, seen) = watch.finish();
     assert!(samples > 10, "the watcher sampled ({samples} times)");
+    // With the environment file, restate-server's own environment holds the secret by design
+    // (readable by root and its user only, checked below); nothing else may.
+    let seen: Vec<&String> = seen
+        .iter()
+        .filter(|s| {
+            credentials == Credentials::InRestateToml
+                || !(s.starts_with("environment of ") && s.contains("restate-server"))
+        })
+        .collect();
     assert!(
         seen.is_empty(),
         "the secret in a command line or a host's environment: {seen:?}"
     );
-    assert_eq!(
-        mode_and_owner(&n1_config),
-        (0o640, 0, 0),
-        "n1: narrowed, owner kept"
-    );
+    let n1_access = match credentials {
+        Credentials::InRestateToml => (0o640, n1_owner.1, n1_owner.2),
+        Credentials::InEnvironmentFile => n1_owner,
+    };
+    assert_eq!(mode_and_owner(&n1_config), n1_access, "n1's restate.toml");
 
-    // No file on either host that holds the secret can be read by an unprivileged user there.
+    // No file on either host that holds the secret can be read by an unprivileged user there,
+    // nor can the server's environment.
     for host in ["n1", "n2"] {
         let holding = files_holding(
             &lab,
@@ -390,11 +441,40 @@ fn a_world_readable_config_is_narrowed_before_it_holds_secrets() {
             &["/etc/restate", "/var/lib/restate-fleet"],
             &secret,
         );
+        let (holds, not) = match credentials {
+            Credentials::InRestateToml => (CONFIG, ENVIRONMENT_FILE),
+            Credentials::InEnvironmentFile => (ENVIRONMENT_FILE, CONFIG),
+        };
         assert!(
-            holding.iter().any(|f| f == CONFIG),
-            "{host}: restate.toml holds the secret: {holding:?}"
+            holding.iter().any(|f| f == holds) && !holding.iter().any(|f| f == not),
+            "{host}: {holds} holds the secret, {not} does not: {holding:?}"
         );
-        for file in &holding {
+        let unreadable = holding.clone();
+        if credentials == Credentials::InEnvironmentFile {
+            let drop_in = std::fs::read_to_string(lab.host(host).path(DROP_IN).expect("path"))
+                .unwrap_or_default();
+            assert!(
+                drop_in.contains(&format!("EnvironmentFile={ENVIRONMENT_FILE}")),
+                "{host}: the unit's drop-in names the file: {drop_in:?}"
+            );
+            // The machine's pid: read from outside the host, as `nobody` (no ptrace access).
+            let pid = lab.host(host).restate_pid().expect("restate-server runs");
+            let environ = format!("/proc/{pid}/environ");
+            let as_root = std::fs::read(&environ).unwrap_or_default();
+            assert!(
+                String::from_utf8_lossy(&as_root).contains(&secret),
+                "{host}: restate-server got the secret from the environment file"
+            );
+            let read = Command::new("runuser")
+                .args(["-u", "nobody", "--", "cat", &environ])
+                .output()
+                .expect("runuser runs");
+            assert!(
+                !read.status.success() && !String::from_utf8_lossy(&read.stdout).contains(&secret),
+                "{host}: nobody can read restate-server's environment"
+            );
+        }
+        for file in &unreadable {
             let read = lab
                 .host(host)
                 .command(&["runuser", "-u", "nobody", "--", "cat", file])

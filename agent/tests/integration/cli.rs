@@ -2,6 +2,9 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use restate_fleet_proto::agent::{ErrorKind, Reply};
 use serde_json::json;
@@ -83,22 +86,26 @@ fn broken_config_is_refused_with_its_location() {
 }
 
 #[test]
-fn serve_lock_keeps_other_processes_out_until_stdin_closes() {
+fn serve_lock_keeps_others_out_while_its_coordinator_speaks_and_is_taken_over_once_silent() {
     let dir = TempDir::new("lock");
     let config = dir.path().join("etc/restate.toml");
     let mut session = Command::new(AGENT)
         .arg("serve")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut to_session = session.stdin.take().unwrap();
+    let to_session = Arc::new(Mutex::new(session.stdin.take().unwrap()));
     let mut from_session = BufReader::new(session.stdout.take().unwrap());
-    let mut ask = move |req: serde_json::Value| {
-        writeln!(to_session, "{req}").unwrap();
-        let mut line = String::new();
-        from_session.read_line(&mut line).unwrap();
-        serde_json::from_str::<restate_fleet_proto::agent::Response>(&line).unwrap()
+    let mut ask = {
+        let to_session = to_session.clone();
+        move |req: serde_json::Value| {
+            writeln!(to_session.lock().unwrap(), "{req}").unwrap();
+            let mut line = String::new();
+            from_session.read_line(&mut line).unwrap();
+            serde_json::from_str::<restate_fleet_proto::agent::Response>(&line).unwrap()
+        }
     };
     let locked = ask(request(
         "lock",
@@ -119,7 +126,17 @@ fn serve_lock_keeps_other_processes_out_until_stdin_closes() {
         "{own:?}"
     );
 
-    // Another process may not.
+    // Another process may not, while the session's coordinator sends its heartbeats.
+    let speaking = Arc::new(AtomicBool::new(true));
+    let heartbeats = std::thread::spawn({
+        let (to_session, speaking) = (to_session.clone(), speaking.clone());
+        move || {
+            while speaking.load(Ordering::SeqCst) {
+                let _ = writeln!(to_session.lock().unwrap());
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    });
     let (response, code) = agent(&apply);
     assert_eq!(code, 1);
     let e = error(&response.reply);
@@ -132,12 +149,23 @@ fn serve_lock_keeps_other_processes_out_until_stdin_closes() {
         e.message
     );
 
-    // Closing stdin ends the session and frees the lock.
-    drop(ask);
-    let status = session.wait().unwrap();
-    assert!(status.success());
+    // Once the coordinator falls silent (stdin stays open, as with a cut link), the next
+    // process takes the lock over and the session ends, saying why.
+    speaking.store(false, Ordering::SeqCst);
+    heartbeats.join().unwrap();
     let (response, code) = agent(&apply);
     assert_eq!(code, 0, "{response:?}");
+    let status = session.wait().unwrap();
+    assert_eq!(status.code(), Some(3));
+    let mut said = String::new();
+    session
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut said)
+        .unwrap();
+    assert!(said.contains("SIGTERM"), "{said}");
+    drop(ask);
 }
 
 #[test]

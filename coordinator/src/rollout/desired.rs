@@ -1,8 +1,10 @@
 //! What each host's restate.toml must say: the keys the tool manages (from the inventory's cluster
 //! and host settings) followed by the host's own `config` keys, as agent patch operations.
 
-use restate_fleet_inventory::{self as inventory, Fleet, Host};
-use restate_fleet_proto::agent::{ConfigValue, PatchOp};
+use std::path::Path;
+
+use restate_fleet_inventory::{self as inventory, CredentialsIn, Fleet, Host, Secret};
+use restate_fleet_proto::agent::{ConfigValue, Environment, PatchOp};
 
 /// Which part of the managed keys to write. Existing members first get everything but the new
 /// metadata server list (the guide gives them the full list only after the new nodes joined).
@@ -81,17 +83,62 @@ fn snapshot_ops(s: &inventory::Snapshots) -> Vec<PatchOp> {
     if let Some(allow) = s.aws_allow_http {
         ops.push(PatchOp::set(&key("aws-allow-http"), allow));
     }
-    let secrets = [
-        ("aws-access-key-id", &s.aws_access_key_id),
-        ("aws-secret-access-key", &s.aws_secret_access_key),
-        ("aws-session-token", &s.aws_session_token),
-    ];
-    for (name, value) in secrets {
-        if let Some(value) = value {
-            ops.push(PatchOp::set(&key(name), value.expose()).secret());
+    for (name, value) in credentials(s) {
+        match (s.credentials, value) {
+            (CredentialsIn::RestateToml, Some(value)) => {
+                ops.push(PatchOp::set(&key(name), value.expose()).secret());
+            }
+            // They live in the environment file: any copy in the file goes.
+            (CredentialsIn::EnvironmentFile, _) => {
+                ops.push(PatchOp::remove(&key(name)).secret());
+            }
+            (CredentialsIn::RestateToml, None) => {}
         }
     }
     ops
+}
+
+fn credentials(s: &inventory::Snapshots) -> [(&'static str, Option<&Secret>); 3] {
+    [
+        ("aws-access-key-id", s.aws_access_key_id.as_ref()),
+        ("aws-secret-access-key", s.aws_secret_access_key.as_ref()),
+        ("aws-session-token", s.aws_session_token.as_ref()),
+    ]
+}
+
+/// Where the environment file goes: beside the config.
+const ENVIRONMENT_FILE: &str = "restate-fleet.env";
+
+/// The environment file `host` gets when the inventory keeps the snapshot credentials out of
+/// restate.toml, as Restate's variables (`[worker.snapshots] aws-secret-access-key` is
+/// `RESTATE_WORKER__SNAPSHOTS__AWS_SECRET_ACCESS_KEY`, checked with `restate-server
+/// --dump-config` 1.7.12).
+pub fn environment(fleet: &Fleet, host: &Host) -> Option<Environment> {
+    let snapshots = fleet.cluster.snapshots.as_ref()?;
+    let inventory::Service::Systemd { unit } = &host.service else {
+        return None;
+    };
+    if snapshots.credentials != CredentialsIn::EnvironmentFile {
+        return None;
+    }
+    let variables = credentials(snapshots)
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let name = format!(
+                "RESTATE_WORKER__SNAPSHOTS__{}",
+                name.to_ascii_uppercase().replace('-', "_")
+            );
+            value.map(|v| (name, v.expose().to_string()))
+        })
+        .collect();
+    let dir = Path::new(&host.config_path)
+        .parent()
+        .unwrap_or(Path::new("/"));
+    Some(Environment {
+        path: dir.join(ENVIRONMENT_FILE),
+        unit: unit.clone(),
+        variables,
+    })
 }
 
 fn config_op(entry: &inventory::ConfigEntry) -> PatchOp {

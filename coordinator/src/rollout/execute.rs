@@ -120,7 +120,7 @@ impl<'a> Executor<'a> {
     ) -> Result<(), String> {
         let name = host.name().to_string();
         let node_name = host.reached.host.node_name.clone();
-        if !plan::preview(host, patch.clone())
+        if !plan::preview(self.fleet, host, patch.clone())
             .await
             .map_err(|e| e.to_string())?
             .changed
@@ -193,6 +193,7 @@ impl<'a> Executor<'a> {
             node: host.reached.node_target(self.timeouts.restart),
             patch,
             restart,
+            environment: super::desired::environment(self.fleet, &host.reached.host),
         };
         match host.reached.call(op).await.map_err(|e| e.to_string())? {
             Reply::Apply(report) => Ok(report),

@@ -190,11 +190,16 @@ fn version_after_upgrades(host: &Surveyed) -> Option<&str> {
     }
 }
 
-pub async fn preview(host: &Surveyed, patch: Vec<PatchOp>) -> Result<PatchPreview, ReachError> {
+pub async fn preview(
+    fleet: &Fleet,
+    host: &Surveyed,
+    patch: Vec<PatchOp>,
+) -> Result<PatchPreview, ReachError> {
     let op = Operation::Plan {
         config_path: host.reached.host.config_path.clone().into(),
         patch,
         service_user: host.reached.host.service_user.clone(),
+        environment: desired::environment(fleet, &host.reached.host),
     };
     match host.reached.call(op).await? {
         Reply::Plan(preview) => Ok(preview),
@@ -220,7 +225,7 @@ pub async fn plan(
         survey
             .hosts
             .iter()
-            .map(|host| preview(host, full_patch(fleet, host))),
+            .map(|host| preview(fleet, host, full_patch(fleet, host))),
     )
     .await;
     for (host, full) in survey.hosts.iter().zip(previews) {
@@ -258,7 +263,7 @@ pub async fn plan(
             members
                 .iter()
                 .zip(&once)
-                .map(|(member, once)| preview(member, fix_patch(fleet, member, *once))),
+                .map(|(member, once)| preview(fleet, member, fix_patch(fleet, member, *once))),
         )
         .await;
         for ((member, fix), once) in members.iter().zip(fixes).zip(&once) {

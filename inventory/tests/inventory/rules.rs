@@ -248,3 +248,27 @@ fn diagnostics_are_structured_for_json_output() {
     assert_eq!(json[0]["source_line"], "adress = \"a\"");
     assert_eq!(json[0]["help"], "did you mean `address`?");
 }
+
+#[test]
+fn credentials_in_an_environment_file_need_systemd_and_a_known_value() {
+    assert_snapshot!(
+        "credentials_need_systemd",
+        err(
+            "[cluster]\nname = \"c\"\n[cluster.snapshots]\ndestination = \"s3://b/p\"\ncredentials = \"environment-file\"\n[hosts.n1]\naddress = \"a\"\n[hosts.n2]\naddress = \"b\"\nservice = { manager = \"command\", start = \"s\", stop = \"s\", restart = \"s\", status = \"s\" }\n"
+        )
+    );
+    assert_snapshot!(
+        "credentials_unknown_value",
+        err(
+            "[cluster]\nname = \"c\"\n[cluster.snapshots]\ndestination = \"s3://b/p\"\ncredentials = \"vault\"\n[hosts.n1]\naddress = \"a\"\n"
+        )
+    );
+    let fleet = ok(
+        "[cluster]\nname = \"c\"\n[cluster.snapshots]\ndestination = \"s3://b/p\"\ncredentials = \"environment-file\"\n[hosts.n1]\naddress = \"a\"\n",
+    )
+    .fleet;
+    assert_eq!(
+        fleet.cluster.snapshots.map(|s| s.credentials),
+        Some(restate_fleet_inventory::CredentialsIn::EnvironmentFile)
+    );
+}
