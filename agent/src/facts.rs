@@ -27,12 +27,7 @@ pub fn gather(node: &NodeTarget, restate_server: Option<&Path>) -> Result<Facts,
     let config = config_facts(&node.config_path)?;
     let values = &config.values;
 
-    // Restate's default node-name is the hostname.
-    let data_dir = values
-        .node_name
-        .clone()
-        .or_else(|| hostname.clone())
-        .map(|name| data_dir_facts(&base_dir(values, node).join(name)));
+    let data_dir = node_dir(values, node, hostname.as_deref()).map(|dir| data_dir_facts(&dir));
 
     let address = values
         .advertised_address
@@ -152,6 +147,20 @@ pub fn config_values(doc: &DocumentMut) -> ConfigValues {
         base_dir: text_at(doc, &["base-dir"]),
         advertised_address: text_at(doc, &["advertised-address"]),
     }
+}
+
+/// `<base-dir>/<node-name>/`, where the node keeps its data; Restate's default node-name is the
+/// hostname.
+fn node_dir(values: &ConfigValues, node: &NodeTarget, hostname: Option<&str>) -> Option<PathBuf> {
+    let name = values.node_name.as_deref().or(hostname)?;
+    Some(base_dir(values, node).join(name))
+}
+
+/// The data directory of the node whose config `node` names.
+pub fn data_dir(node: &NodeTarget) -> Result<Option<PathBuf>, AgentError> {
+    let config = config_facts(&node.config_path)?;
+    let hostname = host::uname().map(|u| u.nodename);
+    Ok(node_dir(&config.values, node, hostname.as_deref()))
 }
 
 /// `base-dir` as the server sees it: relative paths start at its working directory.

@@ -11,6 +11,7 @@ mod lock;
 mod ops;
 mod patch;
 mod redact;
+mod retire;
 mod secrecy;
 mod service;
 mod session;

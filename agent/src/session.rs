@@ -12,7 +12,7 @@ use crate::digest::HashCache;
 use crate::install::{self, Install};
 use crate::lock::{self, NodeLock};
 use crate::setup::{self, System};
-use crate::{facts, ops};
+use crate::{facts, ops, retire};
 
 /// One run of the agent: a single request (one-shot) or many (serve). Locks taken with `lock`
 /// live as long as the session, i.e. the process.
@@ -149,6 +149,10 @@ impl Session {
             .map(Reply::InstallServer),
             Operation::RollbackServer { target } => {
                 install::rollback(&target).map(Reply::RollbackServer)
+            }
+            Operation::Retire { node } => {
+                let _guard = self.guard(&node.config_path)?;
+                retire::retire(&node, &System::host()).map(Reply::Retire)
             }
             Operation::EnsureService(setup) => {
                 let _guard = self.guard(&setup.config_path)?;

@@ -33,6 +33,15 @@ impl System {
         }
     }
 
+    /// The `WorkingDirectory=` of `unit`, when it sets an absolute one.
+    pub fn unit_working_dir(&self, unit: &str) -> Option<PathBuf> {
+        let mut argv = self.systemctl.clone();
+        argv.extend(["show", "--property", "WorkingDirectory", "--value", unit].map(String::from));
+        let done = service::run(&argv, COMMAND_TIMEOUT).ok()?;
+        let dir = PathBuf::from(done.stdout.trim());
+        (done.success && dir.is_absolute()).then_some(dir)
+    }
+
     /// Runs `systemctl ARGS`; a failure names the command.
     pub fn systemctl(&self, args: &[&str]) -> Result<(), AgentError> {
         let argv: Vec<String> = self

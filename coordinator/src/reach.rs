@@ -77,12 +77,26 @@ impl ReachError {
     }
 }
 
+#[derive(Clone)]
 pub struct ReachOptions {
     /// `--agent PATH`; `None` looks beside the coordinator binary.
     pub agent: Option<PathBuf>,
     /// Push and start the agent (every command but `status`).
     pub start_agent: bool,
     pub grpc: GrpcPath,
+}
+
+/// Reaches more hosts later in a run (a node that left the inventory), as the first ones were.
+#[derive(Clone)]
+pub struct Reacher {
+    pub client: SshClient,
+    pub options: ReachOptions,
+}
+
+impl Reacher {
+    pub async fn reach(&self, hosts: &[Host]) -> Vec<Result<Reached, ReachError>> {
+        reach_all(&self.client, hosts, &self.options).await
+    }
 }
 
 /// Connects every host at once (at most `--forks` handshakes at a time), pushes the agent where it
@@ -139,7 +153,9 @@ fn answer_deadline(op: &Operation) -> Duration {
         // The change, and a rollback's restart when the node does not come back.
         Operation::Apply { node, .. } | Operation::Rollback { node } => restarts(node, 2),
         Operation::Service { node, .. } => restarts(node, 1),
-        Operation::Facts { node, .. } => Duration::from_millis(node.service_timeout_ms),
+        Operation::Facts { node, .. } | Operation::Retire { node } => {
+            Duration::from_millis(node.service_timeout_ms)
+        }
         // The agent waits for the operation of a gone run's agent before it takes over.
         Operation::Lock { .. } => Duration::from_secs(300),
         // Hashing and copying a server binary of a few hundred MB on a slow disk.

@@ -149,6 +149,11 @@ fn reported_version(path: &Path) -> Result<String, String> {
         .ok_or_else(|| format!("{name} --version printed no version"))
 }
 
+/// sha256 of a file this machine deploys, remembered across runs (see [`HashCache`]).
+pub fn sha256_of(path: &Path) -> Result<String, String> {
+    HashCache::open().sha256(path)
+}
+
 /// `~/.cache/restate-fleet` (or `$XDG_CACHE_HOME/restate-fleet`).
 fn cache_dir() -> Option<PathBuf> {
     std::env::var_os("XDG_CACHE_HOME")

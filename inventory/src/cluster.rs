@@ -16,16 +16,18 @@ pub(crate) struct ClusterDraft {
     pub metadata_servers_span: Option<Span>,
     pub restate_server: Option<RestateServer>,
     pub snapshots: Option<Snapshots>,
+    pub restatectl: Option<PathBuf>,
     /// Where `[cluster.snapshots] credentials` is, for errors about hosts it cannot work on.
     pub credentials_span: Option<Span>,
 }
 
-const KEYS: [&str; 5] = [
+const KEYS: [&str; 6] = [
     "name",
     "replication",
     "metadata-servers",
     "restate-server",
     "snapshots",
+    "restatectl",
 ];
 
 /// The oldest Restate with the replicated metadata server and loglet the rollout relies on.
@@ -39,6 +41,7 @@ pub(crate) fn read(reader: &mut Reader, cluster: Option<&Entry>, base_dir: &Path
         metadata_servers_span: None,
         restate_server: None,
         snapshots: None,
+        restatectl: None,
         credentials_span: None,
     };
     let entries = match cluster {
@@ -55,6 +58,7 @@ pub(crate) fn read(reader: &mut Reader, cluster: Option<&Entry>, base_dir: &Path
                 draft.metadata_servers_span = Some(entry.node.span.clone());
             }
             "restate-server" => draft.restate_server = restate_server(reader, entry, base_dir),
+            "restatectl" => draft.restatectl = reader.string(entry).map(|p| base_dir.join(p)),
             "snapshots" => {
                 if let Kind::Table(table) = &entry.node.kind {
                     draft.credentials_span =

@@ -14,6 +14,36 @@ pub struct Fleet {
     pub hosts: Vec<Host>,
     /// In file order.
     pub groups: Vec<Group>,
+    /// `[defaults]` alone, as a host without a name or address: how a cluster node that is no
+    /// longer in the inventory is reached (see [`Fleet::leaving_host`]).
+    #[serde(skip)]
+    pub defaults: Host,
+}
+
+impl Fleet {
+    /// The host of a cluster node the inventory no longer lists, to stop it and keep its data
+    /// aside: `[defaults]`'s SSH settings, service and config path, at the host of the fabric
+    /// address the node advertises.
+    pub fn leaving_host(&self, node_name: &str, advertised_address: &str) -> Option<Host> {
+        let without_scheme = advertised_address
+            .split_once("://")
+            .map_or(advertised_address, |(_, rest)| rest);
+        let authority = without_scheme.split('/').next()?;
+        let address = match authority.strip_prefix('[') {
+            // [v6]:port
+            Some(v6) => v6.split_once(']')?.0,
+            None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+        };
+        if address.is_empty() {
+            return None;
+        }
+        let mut host = self.defaults.clone();
+        host.name = node_name.to_string();
+        host.node_name = node_name.to_string();
+        host.ssh.address = address.to_string();
+        host.advertised_address = advertised_address.to_string();
+        Some(host)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -32,6 +62,9 @@ pub struct Cluster {
     pub restate_server: Option<RestateServer>,
     /// Becomes `[worker.snapshots]` on every node.
     pub snapshots: Option<Snapshots>,
+    /// A restatectl binary for the hosts (relative to the inventory's directory), run on a
+    /// member to remove nodes; without it, one installed on that member is used.
+    pub restatectl: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize)]

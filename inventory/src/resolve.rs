@@ -132,6 +132,18 @@ fn build(
     for host in &mut resolved {
         host.metadata_server = metadata_servers.contains(&host.name);
     }
+    let nameless = Named {
+        name: "",
+        key_span: 0..0,
+        layer: Layer {
+            address: Some(layer::Spanned {
+                value: String::new(),
+                span: 0..0,
+            }),
+            ..Layer::default()
+        },
+    };
+    let defaults_host = resolve_host(reader, &nameless, defaults, &[])?;
     Some(Fleet {
         cluster: Cluster {
             name: cluster.name?,
@@ -139,6 +151,7 @@ fn build(
             metadata_servers,
             restate_server: cluster.restate_server,
             snapshots: cluster.snapshots,
+            restatectl: cluster.restatectl,
         },
         groups: groups
             .iter()
@@ -148,6 +161,7 @@ fn build(
             })
             .collect(),
         hosts: resolved,
+        defaults: defaults_host,
     })
 }
 

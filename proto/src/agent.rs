@@ -122,6 +122,12 @@ pub enum Operation {
     },
     /// Put `<target>.previous`, kept by [`Operation::InstallServer`], back in place atomically.
     RollbackServer { target: PathBuf },
+    /// A node that left the cluster: its (stopped) service disabled, its data directory renamed
+    /// aside so that it can neither start again by itself nor rejoin with its old identity.
+    Retire {
+        #[serde(flatten)]
+        node: NodeTarget,
+    },
     /// Make a node runnable: the system user (when asked), the data directory owned by it, the
     /// config readable by it, and with systemd a unit for restate-server when there is none.
     /// Never overwrites an existing unit; starts nothing.
@@ -142,6 +148,7 @@ impl Operation {
             Operation::ServerBinaries { .. } => "server_binaries",
             Operation::InstallServer { .. } => "install_server",
             Operation::RollbackServer { .. } => "rollback_server",
+            Operation::Retire { .. } => "retire",
             Operation::EnsureService(_) => "ensure_service",
         }
     }
@@ -210,6 +217,15 @@ pub enum ServiceManager {
     },
 }
 
+/// What [`Operation::Retire`] did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetireReport {
+    /// The systemd unit disabled; `None` with the `command` manager (nothing to disable).
+    pub disabled: Option<String>,
+    /// The data directory and where it now is; `None` when there was none.
+    pub data_dir: Option<(PathBuf, PathBuf)>,
+}
+
 /// Variables for restate-server kept out of its config file: an environment file (0600, root)
 /// that a drop-in of the systemd unit names with `EnvironmentFile=`. Every value is a secret.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -232,6 +248,9 @@ impl fmt::Debug for Environment {
             .finish_non_exhaustive()
     }
 }
+
+/// The working directory of the unit restate-fleet writes, where a relative `base-dir` starts.
+pub const DEFAULT_WORKING_DIR: &str = "/var/lib/restate";
 
 /// What [`Operation::EnsureService`] sets up.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -440,6 +459,7 @@ pub enum Reply {
     ServerBinaries(ServerBinaries),
     InstallServer(InstallReport),
     RollbackServer(ServerRollbackReport),
+    Retire(RetireReport),
     EnsureService(ServiceSetupReport),
     Error(AgentError),
 }

@@ -13,7 +13,7 @@ use crate::faults::{assert_cluster_of, inventory_with_memory, printed, set_inven
 use crate::harness::{self, assert_exit, fleet, fleet_with};
 
 /// Runs `during` while the workload drives traffic, then checks the driver's verdict.
-fn under_traffic(lab: &Lab, what: &str, during: impl FnOnce()) -> Report {
+pub(crate) fn under_traffic(lab: &Lab, what: &str, during: impl FnOnce()) -> Report {
     let driver = Driver::start(lab, &Load::default()).expect("workload driver starts");
     // Traffic flows before the rollout begins, and after it ends.
     std::thread::sleep(Duration::from_secs(2));

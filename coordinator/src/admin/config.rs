@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::logs::KIND_REPLICATED;
 use super::{AdminClient, AdminError};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ClusterConfig {
     pub num_partitions: u32,
     /// e.g. `{node: 1}`; None when the cluster has none set.

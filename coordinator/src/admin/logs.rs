@@ -103,6 +103,27 @@ impl Logs {
     }
 }
 
+impl Logs {
+    /// Log ids with a segment whose nodeset names `node` (plain id): what a snapshot with trim
+    /// must still remove before the node may leave.
+    pub fn logs_with_node(&self, node: u32) -> Vec<u32> {
+        self.logs
+            .iter()
+            .filter(|(_, chain)| chain.segments.iter().any(|s| s.nodeset.contains(&node)))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Log ids whose tail segment's nodeset names `node`: still written to it.
+    pub fn tails_with_node(&self, node: u32) -> Vec<u32> {
+        self.logs
+            .iter()
+            .filter(|(_, chain)| chain.tail().is_some_and(|t| t.nodeset.contains(&node)))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+}
+
 impl AdminClient {
     pub async fn logs(&self) -> Result<Logs, AdminError> {
         let answer = self

@@ -39,7 +39,7 @@ impl NodesConfiguration {
             nodes: raw
                 .nodes
                 .into_iter()
-                .filter_map(|(id, slot)| slot.node.map(|node| (id, node.into())))
+                .filter_map(|(id, slot)| slot.node().map(|node| (id, node.into())))
                 .collect(),
         })
     }
@@ -79,11 +79,28 @@ struct RawNodesConfiguration {
     nodes: Vec<(u32, RawSlot)>,
 }
 
-/// A slot holds `{"Node": {...}}`, or a tombstone for a removed node.
+/// A slot holds `{"Node": {...}}`, or the string `"Tombstone"` once the node was removed
+/// (`restatectl nodes remove`; seen on 1.7.12).
 #[derive(Deserialize)]
-struct RawSlot {
-    #[serde(rename = "Node", default)]
-    node: Option<RawNode>,
+#[serde(untagged)]
+enum RawSlot {
+    Node {
+        #[serde(rename = "Node")]
+        node: RawNode,
+    },
+    Other(String),
+}
+
+impl RawSlot {
+    fn node(self) -> Option<RawNode> {
+        match self {
+            RawSlot::Node { node } => Some(node),
+            RawSlot::Other(tag) => {
+                tracing::debug!(slot = %tag, "nodes configuration: a slot without a node");
+                None
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -164,6 +181,44 @@ mod tests {
                 .values()
                 .all(|n| n.metadata_server_state.as_deref() == Some("member"))
         );
+    }
+
+    /// As a cluster has it after `restatectl nodes remove --nodes N2`: the slot stays, as the
+    /// string `Tombstone`.
+    #[test]
+    fn a_removed_node_is_left_out() {
+        let mut builder = flexbuffers::Builder::default();
+        let mut doc = builder.start_map();
+        doc.push("version", 19u32);
+        doc.push("cluster_name", "c");
+        let mut nodes = doc.start_vector("nodes");
+        let mut kept = nodes.start_vector();
+        kept.push(1u32);
+        let mut slot = kept.start_map();
+        let mut node = slot.start_map("Node");
+        node.push("name", "n1");
+        let mut generation = node.start_vector("current_generation");
+        generation.push(1u32);
+        generation.push(3u32);
+        generation.end_vector();
+        node.push("address", "http://10.0.0.1:5122/");
+        node.end_map();
+        slot.end_map();
+        kept.end_vector();
+        let mut removed = nodes.start_vector();
+        removed.push(2u32);
+        removed.push("Tombstone");
+        removed.end_vector();
+        nodes.end_vector();
+        doc.end_map();
+        let mut bytes = vec![2u8];
+        bytes.extend_from_slice(&(builder.view().len() as u32).to_le_bytes());
+        bytes.extend_from_slice(builder.view());
+
+        let config = NodesConfiguration::decode(&bytes).unwrap();
+        assert_eq!(config.version, 19);
+        assert_eq!(config.nodes.keys().copied().collect::<Vec<_>>(), [1]);
+        assert_eq!(config.nodes[&1].generation, 3);
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub struct MetadataView {
     pub leader: Option<u32>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct LogsSummary {
     pub count: usize,
     /// Number of logs per tail segment kind, e.g. `{"replicated": 24}`.
@@ -66,6 +66,8 @@ pub struct LogsSummary {
     pub all_tails_replicated: bool,
     /// Logs whose chain still holds a `local` segment.
     pub holding_local_segments: Vec<u32>,
+    /// Per node (plain id), the number of logs with a segment whose nodeset names it.
+    pub in_nodesets: BTreeMap<u32, usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -234,5 +236,23 @@ fn summarize(logs: &Logs) -> LogsSummary {
         tail_kinds,
         all_tails_replicated: logs.all_tails_are(KIND_REPLICATED),
         holding_local_segments: logs.logs_holding(KIND_LOCAL),
+        in_nodesets: in_nodesets(logs),
     }
+}
+
+fn in_nodesets(logs: &Logs) -> BTreeMap<u32, usize> {
+    let mut counts = BTreeMap::new();
+    for chain in logs.logs.values() {
+        let mut named: Vec<u32> = chain
+            .segments
+            .iter()
+            .flat_map(|s| s.nodeset.iter().copied())
+            .collect();
+        named.sort_unstable();
+        named.dedup();
+        for node in named {
+            *counts.entry(node).or_insert(0) += 1;
+        }
+    }
+    counts
 }

@@ -39,15 +39,20 @@ pub async fn run(global: &Global, args: ApplyArgs) -> anyhow::Result<Outcome> {
     let fleet = &loaded.fleet;
     let progress = Progress::new(global.quiet);
     let mut options = rollout_options(global, fleet, Mode::Apply, &args.rollout, &progress)?;
-    let (reached, unreachable) =
+    let (reached, unreachable, reacher) =
         super::reach_hosts(global, fleet, &fleet.hosts, true, &progress).await?;
+    options.reacher = Some(reacher);
 
     let yes = args.yes;
     options.confirm = Box::new(move |plan: &Plan| {
         let touches_members = plan.steps.iter().any(|s| {
             matches!(
                 s,
-                Step::FixMember { .. } | Step::RollMember { .. } | Step::UpgradeMember { .. }
+                Step::FixMember { .. }
+                    | Step::RollMember { .. }
+                    | Step::UpgradeMember { .. }
+                    | Step::LowerReplication { .. }
+                    | Step::RemoveNode { .. }
             )
         });
         if touches_members && !yes {
@@ -70,13 +75,28 @@ pub async fn run(global: &Global, args: ApplyArgs) -> anyhow::Result<Outcome> {
 /// Asks on the terminal before members restart; without a terminal, `--yes` is required.
 fn confirm(plan: &Plan) -> Result<(), String> {
     if !std::io::stdin().is_terminal() {
-        return Err("apply would restart nodes that are already cluster members and there is no terminal to ask; review `restate-fleet plan`, then re-run with --yes".into());
+        return Err("apply would restart or remove nodes that are already cluster members and there is no terminal to ask; review `restate-fleet plan`, then re-run with --yes".into());
     }
     eprintln!("apply will:");
     for step in &plan.steps {
         eprintln!("  - {step}");
     }
-    eprint!("change nodes that are already members of the cluster? [y/N] ");
+    let removing: Vec<&str> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::RemoveNode { node, .. } => Some(node.as_str()),
+            _ => None,
+        })
+        .collect();
+    if removing.is_empty() {
+        eprint!("change nodes that are already members of the cluster? [y/N] ");
+    } else {
+        eprint!(
+            "remove {} from the cluster and change its other members as listed? [y/N] ",
+            removing.join(", ")
+        );
+    }
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     let _ = std::io::stdin().read_line(&mut answer);
@@ -125,6 +145,7 @@ pub fn rollout_options(
         confirm: Box::new(|_| Ok(())),
         servers,
         allow_version_skip: args.allow_version_skip,
+        reacher: None,
     })
 }
 

@@ -19,9 +19,10 @@ pub async fn run(global: &Global, args: CheckArgs, mode: Mode) -> anyhow::Result
     let loaded = super::inventory::load(global)?;
     let fleet = &loaded.fleet;
     let progress = Progress::new(global.quiet);
-    let options = rollout_options(global, fleet, mode, &args.rollout, &progress)?;
-    let (reached, unreachable) =
+    let mut options = rollout_options(global, fleet, mode, &args.rollout, &progress)?;
+    let (reached, unreachable, reacher) =
         super::reach_hosts(global, fleet, &fleet.hosts, true, &progress).await?;
+    options.reacher = Some(reacher);
     let report = rollout::run(fleet, reached, unreachable, options, &progress).await;
     print_report(global, &report, mode)?;
     Ok(if report.succeeded() {

@@ -12,7 +12,7 @@ use restate_fleet_inventory::{Fleet, Host};
 
 use crate::cli::{Cli, Command, Global};
 use crate::progress::Progress;
-use crate::reach::{self, ReachOptions, Reached};
+use crate::reach::{ReachOptions, Reached, Reacher};
 use crate::ssh::{SshClient, SshOptions};
 
 /// Exit codes of the contract: 0 done and verified, 1 a host failed or the cluster did not verify,
@@ -91,7 +91,7 @@ pub(crate) async fn reach_hosts(
     hosts: &[Host],
     start_agent: bool,
     progress: &Progress,
-) -> anyhow::Result<(Vec<Reached>, Vec<(String, String)>)> {
+) -> anyhow::Result<(Vec<Reached>, Vec<(String, String)>, Reacher)> {
     let passphrase = fleet
         .hosts
         .iter()
@@ -105,16 +105,15 @@ pub(crate) async fn reach_hosts(
     options.forks = global.forks.max(1);
     let client = SshClient::new(options);
     progress.step(&format!("reaching {} host(s)", hosts.len()));
-    let results = reach::reach_all(
-        &client,
-        hosts,
-        &ReachOptions {
+    let reacher = Reacher {
+        client,
+        options: ReachOptions {
             agent: global.agent.clone(),
             start_agent,
             grpc: global.grpc,
         },
-    )
-    .await;
+    };
+    let results = reacher.reach(hosts).await;
     let mut reached = Vec::new();
     let mut unreachable = Vec::new();
     for (host, result) in hosts.iter().zip(results) {
@@ -126,5 +125,5 @@ pub(crate) async fn reach_hosts(
             }
         }
     }
-    Ok((reached, unreachable))
+    Ok((reached, unreachable, reacher))
 }

@@ -30,7 +30,8 @@ pub async fn run(global: &Global, args: RollbackArgs) -> anyhow::Result<Outcome>
         .cloned()
         .collect();
     let progress = Progress::new(global.quiet);
-    let (reached, unreachable) = super::reach_hosts(global, fleet, &hosts, true, &progress).await?;
+    let (reached, unreachable, _) =
+        super::reach_hosts(global, fleet, &hosts, true, &progress).await?;
     let mut recap = Recap::new(hosts.iter().map(|h| h.name.as_str()));
     for (host, why) in &unreachable {
         recap.unreachable(host, why);

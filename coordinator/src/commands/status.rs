@@ -27,7 +27,7 @@ pub async fn run(global: &Global) -> anyhow::Result<Outcome> {
         .cloned()
         .collect();
     let progress = Progress::new(global.quiet || global.output == Output::Json);
-    let (reached, unreachable) =
+    let (reached, unreachable, _) =
         super::reach_hosts(global, fleet, &hosts, false, &progress).await?;
     let clients: Vec<_> = reached.iter().map(|r| r.admin.clone()).collect();
     let (view, error) = match admin::gather(&clients).await {

@@ -103,6 +103,8 @@ impl<'a> Executor<'a> {
                 self.upgrade_member(host, from).await
             }
             Step::InstallServer { hosts, .. } => self.install_server(hosts).await,
+            Step::LowerReplication { to } => self.lower_replication(*to).await,
+            Step::RemoveNode { node, .. } => self.remove_node(node).await,
         }
     }
 

@@ -9,7 +9,8 @@ use std::task::{Context, Poll};
 use futures_util::future::join_all;
 use restate_fleet_inventory::DEFAULT_INSTALL_PATH;
 use restate_fleet_proto::agent::{
-    DEFAULT_NOFILE, InstallReport, Operation, Reply, ServiceAction, ServiceSetup,
+    DEFAULT_NOFILE, DEFAULT_WORKING_DIR, InstallReport, Operation, Reply, ServiceAction,
+    ServiceSetup,
 };
 use tokio::io::{AsyncRead, ReadBuf};
 
@@ -19,10 +20,6 @@ use super::server::HostServer;
 use super::survey::Surveyed;
 use crate::server_binary::{REMOTE_DIR, REMOTE_NAME};
 use crate::ssh::{Encoding, RemoteFile};
-
-/// Where restate-server runs from (a relative `base-dir` starts here); the unit written for a
-/// fresh host sets it as its working directory.
-const WORKING_DIR: &str = "/var/lib/restate";
 
 impl Executor<'_> {
     pub(super) async fn stage_server(&mut self, names: &[String]) -> Result<(), String> {
@@ -240,7 +237,7 @@ impl Executor<'_> {
             service: host.reached.service_manager(),
             binary,
             config_path: host.reached.host.config_path.clone().into(),
-            data_dir: WORKING_DIR.into(),
+            data_dir: DEFAULT_WORKING_DIR.into(),
             user: host.reached.host.service_user.clone(),
             nofile: DEFAULT_NOFILE,
             dry_run: false,

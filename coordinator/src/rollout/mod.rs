@@ -6,8 +6,10 @@ pub mod desired;
 mod execute;
 mod gate;
 mod install;
+pub mod leaving;
 pub mod plan;
 pub mod recap;
+mod remove;
 pub mod server;
 pub mod survey;
 
@@ -19,7 +21,7 @@ use serde::Serialize;
 
 use crate::admin::ClusterView;
 use crate::progress::Progress;
-use crate::reach::{ReachError, Reached};
+use crate::reach::{ReachError, Reached, Reacher};
 use crate::server_binary::LocalServers;
 pub use execute::Timeouts;
 use plan::Plan;
@@ -51,6 +53,8 @@ pub struct Options {
     pub servers: Option<std::sync::Arc<LocalServers>>,
     /// `--allow-version-skip`: upgrade members by more than one minor version.
     pub allow_version_skip: bool,
+    /// Reaches the hosts of cluster nodes the inventory no longer lists, to remove them.
+    pub reacher: Option<Reacher>,
 }
 
 /// Everything a run found and did, for the human report and `--output json`.
@@ -114,7 +118,8 @@ pub async fn run(
     }
     let started = std::time::Instant::now();
     if options.mode == Mode::Apply {
-        match lock_all(&reached, &options.holder).await {
+        let all: Vec<&Reached> = reached.iter().collect();
+        match lock_each(&all, &options.holder).await {
             Ok(taken_over) => {
                 for note in taken_over {
                     progress.warn(&note);
@@ -130,7 +135,7 @@ pub async fn run(
     }
     tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "rollout: locks");
     progress.step("surveying hosts and the cluster");
-    let survey = match survey::survey(
+    let mut survey = match survey::survey(
         fleet,
         reached,
         options.servers.as_deref(),
@@ -167,8 +172,30 @@ pub async fn run(
     for warning in &survey.warnings {
         progress.warn(warning);
     }
+    if let (Some(view), Some(reacher)) = (&survey.view, &options.reacher) {
+        survey.leaving = leaving::gather(fleet, view, reacher).await;
+    }
     if let Some(problem) = replication_problem(fleet, &survey, options.replication) {
         report.problems.push(problem);
+    }
+    if let Some(problem) = removal_problem(fleet, &survey, options.replication) {
+        report.problems.push(problem);
+    }
+    if options.mode == Mode::Apply && report.problems.is_empty() {
+        let leaving_hosts: Vec<&Reached> = survey
+            .leaving
+            .iter()
+            .filter_map(|l| l.reached.as_ref().ok())
+            .collect();
+        match lock_each(&leaving_hosts, &options.holder).await {
+            Ok(taken_over) => {
+                for note in taken_over {
+                    progress.warn(&note);
+                    report.warnings.push(note);
+                }
+            }
+            Err(err) => report.problems.push(format!("{err}; nothing was changed")),
+        }
     }
     if !report.problems.is_empty() {
         report.recap = recap;
@@ -227,31 +254,39 @@ pub async fn run(
     report
 }
 
-/// Replication asked for (`--replication` or the inventory's) that the grown cluster cannot hold:
-/// found before any change, not after new nodes joined. Counts the inventory's hosts and the
-/// cluster's other nodes by role (log-server for logs, worker for partitions).
+/// Replication that the cluster cannot hold once the run is done: asked for (`--replication` or
+/// the inventory's), else the cluster's own when nodes leave it. Found before any change, not
+/// after new nodes joined. Counts the inventory's hosts by role (log-server for logs, worker for
+/// partitions): the cluster's other nodes leave it.
 fn replication_problem(fleet: &Fleet, survey: &Survey, replication: Option<u32>) -> Option<String> {
-    let to = replication.or(fleet.cluster.replication)?;
+    let asked = replication.or(fleet.cluster.replication);
+    let kept = survey
+        .view
+        .as_ref()
+        .filter(|_| !survey.leaving.is_empty())
+        .map(|view| {
+            let (partitions, logs) = leaving::current_replication(view);
+            partitions.max(logs)
+        });
+    let to = asked.or(kept)?;
     for (role, name, what) in [
         (Role::LogServer, "log-server", "logs"),
         (Role::Worker, "worker", "partitions"),
     ] {
-        let mut holders: Vec<&str> = fleet
+        let holders: Vec<&str> = fleet
             .hosts
             .iter()
             .filter(|h| h.has_role(role))
             .map(|h| h.node_name.as_str())
             .collect();
-        if let Some(view) = &survey.view {
-            for node in &view.nodes {
-                if node.roles.iter().any(|r| r == name) && !holders.contains(&node.name.as_str()) {
-                    holders.push(&node.name);
-                }
-            }
-        }
         if (holders.len() as u64) < u64::from(to) {
+            let fix = if asked.is_some() {
+                "lower --replication or `replication` in [cluster], or add hosts to the inventory"
+            } else {
+                "the cluster keeps its replication unless [cluster] `replication` lowers it; lower it, or keep enough hosts in the inventory"
+            };
             return Some(format!(
-                "replication {to} needs {to} nodes with the `{name}` role ({what}), the cluster would have {}: {}; lower --replication or add hosts to the inventory; nothing was changed",
+                "replication {to} needs {to} nodes with the `{name}` role ({what}), the cluster would have {}: {}; {fix}; nothing was changed",
                 holders.len(),
                 holders.join(", ")
             ));
@@ -260,11 +295,27 @@ fn replication_problem(fleet: &Fleet, survey: &Survey, replication: Option<u32>)
     None
 }
 
+/// What stops the leaving nodes from leaving (see `leaving::refusal`).
+fn removal_problem(fleet: &Fleet, survey: &Survey, replication: Option<u32>) -> Option<String> {
+    let view = survey.view.as_ref()?;
+    if survey.leaving.is_empty() {
+        return None;
+    }
+    let (_, logs) = leaving::current_replication(view);
+    let log_replication = replication.or(fleet.cluster.replication).unwrap_or(logs);
+    let holdings: Vec<(&str, leaving::Holdings)> = survey
+        .leaving
+        .iter()
+        .map(|l| (l.node.name.as_str(), l.holdings()))
+        .collect();
+    leaving::refusal(view, &holdings, log_replication)
+}
+
 /// One lock per node, held by the agent session for the whole run: a second run refuses, and a
 /// killed coordinator's locks go with its SSH sessions. A lock whose holder's run fell silent
 /// (a lost link, a laptop asleep) is taken over, once the holder finished its operation; the
 /// answer is one line per such host.
-async fn lock_all(reached: &[Reached], holder: &str) -> Result<Vec<String>, ReachError> {
+async fn lock_each(reached: &[&Reached], holder: &str) -> Result<Vec<String>, ReachError> {
     let locks = reached.iter().map(|host| {
         host.call(Operation::Lock {
             config_path: host.host.config_path.clone().into(),

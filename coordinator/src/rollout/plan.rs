@@ -7,6 +7,7 @@ use restate_fleet_proto::agent::{Operation, PatchOp, PatchPreview, Reply};
 use serde::Serialize;
 
 use super::desired::{self, Scope};
+use super::leaving::{self, Holdings};
 use super::server::{Change, HostServer};
 use super::survey::{Class, Survey, Surveyed};
 use crate::admin::KIND_REPLICATED;
@@ -57,6 +58,12 @@ pub enum Step {
     RollMember { host: String },
     /// Guide step 8: raise partition and log replication.
     RaiseReplication { to: u32 },
+    /// Lower partition and log replication, before nodes leave.
+    LowerReplication { to: u32 },
+    /// A node no inventory host names leaves the cluster (docs/scale-down.md): drained, out of
+    /// the metadata cluster, out of every nodeset, stopped and disabled, removed, its data kept
+    /// aside on its host.
+    RemoveNode { node: String, holds: Holdings },
 }
 
 impl std::fmt::Display for Step {
@@ -126,6 +133,29 @@ impl std::fmt::Display for Step {
             ),
             Step::RaiseReplication { to } => {
                 write!(f, "cluster: raise partition and log replication to {to}")
+            }
+            Step::LowerReplication { to } => {
+                write!(f, "cluster: lower partition and log replication to {to}")
+            }
+            Step::RemoveNode { node, holds } => {
+                write!(
+                    f,
+                    "{node} ({holds}): leaves the cluster: log storage read-only, worker draining, "
+                )?;
+                if holds.metadata_member {
+                    write!(f, "out of the metadata cluster, ")?;
+                }
+                write!(f, "snapshots with trim until no log segment names it, ")?;
+                match &holds.unreachable {
+                    None => write!(
+                        f,
+                        "restate-server stopped and disabled, removed from the cluster, its data directory kept renamed on its host"
+                    ),
+                    Some(why) => write!(
+                        f,
+                        "removed from the cluster; its host is not reachable ({why}): clean it up by hand"
+                    ),
+                }
             }
         }
     }
@@ -310,6 +340,7 @@ pub async fn plan(
         }
     }
 
+    removal_steps(fleet, survey, replication, &mut steps);
     if let Some(to) = replication.or(fleet.cluster.replication) {
         let current = survey.view.as_ref().map(|v| {
             let parse = |r: &Option<String>| r.as_deref().and_then(replication_count).unwrap_or(1);
@@ -321,6 +352,26 @@ pub async fn plan(
         }
     }
     Ok(Plan { steps, files })
+}
+
+/// Lowering replication, then one removal per leaving node; after any growth, so that the nodes
+/// that stay are there to take over.
+fn removal_steps(fleet: &Fleet, survey: &Survey, replication: Option<u32>, steps: &mut Vec<Step>) {
+    let Some(view) = &survey.view else {
+        return;
+    };
+    if let Some(to) = replication.or(fleet.cluster.replication) {
+        let (partitions, logs) = leaving::current_replication(view);
+        if partitions > to || logs > to {
+            steps.push(Step::LowerReplication { to });
+        }
+    }
+    for node in &survey.leaving {
+        steps.push(Step::RemoveNode {
+            node: node.node.name.clone(),
+            holds: node.holdings(),
+        });
+    }
 }
 
 /// Guide step 1 before any other: uploads, then members upgraded one at a time, then the binary
@@ -386,7 +437,8 @@ impl Plan {
         self.steps.retain_mut(|step| match step {
             Step::FixMember { host, .. }
             | Step::RollMember { host }
-            | Step::UpgradeMember { host, .. } => kept(host),
+            | Step::UpgradeMember { host, .. }
+            | Step::RemoveNode { node: host, .. } => kept(host),
             Step::JoinNew { hosts }
             | Step::Provision { hosts, .. }
             | Step::StageServer { hosts, .. }

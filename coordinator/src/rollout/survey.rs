@@ -42,6 +42,8 @@ pub struct Survey {
     pub hosts: Vec<Surveyed>,
     /// The cluster the members form, when any host runs one.
     pub view: Option<ClusterView>,
+    /// Nodes of that cluster that no inventory host names: they leave it.
+    pub leaving: Vec<super::leaving::Leaving>,
     /// What stops the run, each naming the host and the fix.
     pub problems: Vec<String>,
     pub warnings: Vec<String>,
@@ -127,6 +129,7 @@ pub async fn survey(
     let mut survey = Survey {
         hosts: Vec::new(),
         view,
+        leaving: Vec::new(),
         problems: Vec::new(),
         warnings: Vec::new(),
     };

@@ -1,0 +1,362 @@
+//! Cluster nodes that no inventory host names any more: the inventory shrank, so they leave the
+//! cluster. Here: which they are, how their hosts are reached, and whether the nodes that stay
+//! can let them go (decided before anything changes). The removal itself is in `remove.rs`;
+//! docs/scale-down.md has the procedure.
+
+use restate_fleet_inventory::Fleet;
+use serde::Serialize;
+
+use super::plan::replication_count;
+use crate::admin::{ClusterView, NodeView};
+use crate::reach::{Reached, Reacher};
+
+/// A node that leaves.
+pub struct Leaving {
+    pub node: NodeView,
+    /// Logs with a segment whose nodeset names it.
+    pub in_logs: usize,
+    /// Its host, reached with `[defaults]` at the address the node advertises; why not, else.
+    pub reached: Result<Reached, String>,
+}
+
+/// What `check` and `plan` show of a leaving node, and what the refusal rules look at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Holdings {
+    pub id: u32,
+    pub alive: bool,
+    pub leads: usize,
+    pub follows: usize,
+    pub in_logs: usize,
+    pub metadata_member: bool,
+    /// Why its host could not be reached, when it could not.
+    pub unreachable: Option<String>,
+}
+
+impl Leaving {
+    pub fn holdings(&self) -> Holdings {
+        Holdings {
+            id: self.node.id,
+            alive: self.node.alive,
+            leads: self.node.leader_partitions,
+            follows: self.node.follower_partitions,
+            in_logs: self.in_logs,
+            metadata_member: self.node.metadata_member,
+            unreachable: self.reached.as_ref().err().cloned(),
+        }
+    }
+}
+
+impl std::fmt::Display for Holdings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "N{}", self.id)?;
+        if !self.alive {
+            write!(f, ", dead")?;
+        }
+        write!(
+            f,
+            "; leads {} and follows {} partitions; in the nodesets of {} logs",
+            self.leads, self.follows, self.in_logs
+        )?;
+        if self.metadata_member {
+            write!(f, "; metadata member")?;
+        }
+        Ok(())
+    }
+}
+
+/// Nodes of the cluster whose name no inventory host has.
+pub fn leaving_nodes<'v>(fleet: &Fleet, view: &'v ClusterView) -> Vec<&'v NodeView> {
+    view.nodes
+        .iter()
+        .filter(|node| !fleet.hosts.iter().any(|h| h.node_name == node.name))
+        .collect()
+}
+
+/// Reaches the leaving nodes' hosts (see [`Fleet::leaving_host`]).
+pub async fn gather(fleet: &Fleet, view: &ClusterView, reacher: &Reacher) -> Vec<Leaving> {
+    let nodes = leaving_nodes(fleet, view);
+    let hosts: Vec<_> = nodes
+        .iter()
+        .map(|node| fleet.leaving_host(&node.name, &node.address))
+        .collect();
+    let reachable: Vec<_> = hosts.iter().flatten().cloned().collect();
+    let mut reached = reacher.reach(&reachable).await.into_iter();
+    nodes
+        .into_iter()
+        .zip(hosts)
+        .map(|(node, host)| Leaving {
+            node: node.clone(),
+            in_logs: view.logs.in_nodesets.get(&node.id).copied().unwrap_or(0),
+            reached: match host {
+                None => Err(format!("its address {} names no host", node.address)),
+                Some(_) => match reached.next() {
+                    Some(Ok(r)) => Ok(r),
+                    Some(Err(e)) => Err(e.to_string()),
+                    None => Err("not reached".to_string()),
+                },
+            },
+        })
+        .collect()
+}
+
+/// Partition and log replication as the cluster has them now (1 when it does not say).
+pub fn current_replication(view: &ClusterView) -> (u32, u32) {
+    let parse = |r: &Option<String>| r.as_deref().and_then(replication_count).unwrap_or(1);
+    (
+        parse(&view.config.partition_replication),
+        parse(&view.config.log_replication),
+    )
+}
+
+/// Why the nodes that stay cannot let `leaving` go, before anything changes; `None` when they
+/// can. `log_replication` is the log replication once the run lowered it (replication the
+/// remaining nodes cannot hold at all is refused by the run's replication check).
+pub fn refusal(
+    view: &ClusterView,
+    leaving: &[(&str, Holdings)],
+    log_replication: u32,
+) -> Option<String> {
+    for (name, held) in leaving {
+        match (&held.unreachable, held.alive) {
+            (Some(why), true) => {
+                return Some(format!(
+                    "{name} ({}) leaves the cluster, but its host cannot be reached to stop it ({why}); make it reachable over SSH with the [defaults] settings at the address it advertises, or stop restate-server there yourself and re-run; nothing was changed",
+                    format_id(held.id)
+                ));
+            }
+            (_, false) if log_replication <= 1 && held.in_logs > 0 => {
+                return Some(format!(
+                    "{name} ({}) is dead and, with log replication 1, the log segments it holds exist nowhere else; bring it back so that it can be drained, then re-run; nothing was changed",
+                    format_id(held.id)
+                ));
+            }
+            _ => {}
+        }
+    }
+    let members = &view.metadata.members;
+    let leaving_members: Vec<&str> = leaving
+        .iter()
+        .filter(|(_, h)| members.contains(&h.id))
+        .map(|(name, _)| *name)
+        .collect();
+    if leaving_members.is_empty() {
+        return None;
+    }
+    let staying: Vec<u32> = members
+        .iter()
+        .copied()
+        .filter(|id| !leaving.iter().any(|(_, h)| h.id == *id))
+        .collect();
+    if staying.is_empty() {
+        return Some(format!(
+            "{} {} every metadata server of the cluster; keep at least one host with the metadata-server role in the inventory; nothing was changed",
+            leaving_members.join(", "),
+            if leaving_members.len() == 1 {
+                "is"
+            } else {
+                "are"
+            }
+        ));
+    }
+    let alive = |id: &u32| view.nodes.iter().any(|n| n.id == *id && n.alive);
+    let alive_staying = staying.iter().filter(|id| alive(id)).count();
+    // Members leave one at a time: each change needs a quorum of the membership it changes,
+    // the smallest of which is the final one.
+    let quorum = staying.len() / 2 + 1;
+    let alive_now = members.iter().filter(|id| alive(id)).count();
+    if alive_staying < quorum || alive_now < members.len() / 2 + 1 {
+        return Some(format!(
+            "removing the metadata servers {} needs a quorum of the metadata cluster alive at every step; {alive_staying} of the {} that stay are alive ({quorum} needed); bring the dead ones back first; nothing was changed",
+            leaving_members.join(", "),
+            staying.len()
+        ));
+    }
+    None
+}
+
+fn format_id(id: u32) -> String {
+    format!("N{id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::{ClusterConfig, LogsSummary, MetadataView};
+
+    fn node(id: u32, alive: bool) -> NodeView {
+        NodeView {
+            id,
+            name: format!("n{id}"),
+            address: format!("http://10.0.0.{id}:5122/"),
+            roles: vec!["worker".into(), "log-server".into()],
+            alive,
+            generation: 1,
+            uptime_s: None,
+            leader_partitions: 0,
+            follower_partitions: 0,
+            metadata_member: false,
+            ident: None,
+            metadata_server: None,
+        }
+    }
+
+    fn view(alive: &[bool], members: &[u32]) -> ClusterView {
+        ClusterView {
+            answered_by: "n1".into(),
+            cluster_name: "c".into(),
+            nodes_config_version: 1,
+            nodes: alive
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    let mut n = node(i as u32 + 1, *a);
+                    n.metadata_member = members.contains(&n.id);
+                    n
+                })
+                .collect(),
+            metadata: MetadataView {
+                members: members.to_vec(),
+                leader: members.first().copied(),
+            },
+            config: ClusterConfig::default(),
+            logs: LogsSummary::default(),
+            unreachable: Vec::new(),
+        }
+    }
+
+    fn holding(id: u32, alive: bool, in_logs: usize, unreachable: bool) -> Holdings {
+        Holdings {
+            id,
+            alive,
+            leads: 0,
+            follows: 0,
+            in_logs,
+            metadata_member: false,
+            unreachable: unreachable.then(|| "connection refused".to_string()),
+        }
+    }
+
+    #[test]
+    fn who_may_leave() {
+        // (nodes alive, metadata members, leaving, log replication after, refused because)
+        type Case = (
+            &'static [bool],
+            &'static [u32],
+            Vec<Holdings>,
+            u32,
+            Option<&'static str>,
+        );
+        let cases: Vec<Case> = vec![
+            // A worker-only node of four, reachable.
+            (
+                &[true; 4],
+                &[1, 2, 3],
+                vec![holding(4, true, 13, false)],
+                2,
+                None,
+            ),
+            // Alive but its host unreachable: it could not be stopped.
+            (
+                &[true; 4],
+                &[1, 2, 3],
+                vec![holding(4, true, 13, true)],
+                2,
+                Some("cannot be reached"),
+            ),
+            // Dead and unreachable: fine when its logs are replicated elsewhere...
+            (
+                &[true, true, true, false],
+                &[1, 2, 3],
+                vec![holding(4, false, 13, true)],
+                2,
+                None,
+            ),
+            // ...refused when they are not.
+            (
+                &[true, true, true, false],
+                &[1, 2, 3],
+                vec![holding(4, false, 13, true)],
+                1,
+                Some("exist nowhere else"),
+            ),
+            // Dead, replication 1, but in no nodeset: nothing is lost.
+            (
+                &[true, true, false],
+                &[1],
+                vec![holding(3, false, 0, true)],
+                1,
+                None,
+            ),
+            // Two of five metadata members leave: three stay, all alive.
+            (
+                &[true; 5],
+                &[1, 2, 3, 4, 5],
+                vec![holding(4, true, 0, false), holding(5, true, 0, false)],
+                2,
+                None,
+            ),
+            // Two of five leave while one that stays is dead: 2 of 3 alive is still a quorum.
+            (
+                &[true, true, false, true, true],
+                &[1, 2, 3, 4, 5],
+                vec![holding(4, true, 0, false), holding(5, true, 0, false)],
+                2,
+                None,
+            ),
+            // Two of three that stay are dead: no quorum.
+            (
+                &[true, false, false, true, true],
+                &[1, 2, 3, 4, 5],
+                vec![holding(4, true, 0, false), holding(5, true, 0, false)],
+                2,
+                Some("quorum"),
+            ),
+            // The only metadata server leaves.
+            (
+                &[true, true],
+                &[2],
+                vec![holding(2, true, 0, false)],
+                1,
+                Some("every metadata server"),
+            ),
+        ];
+        for (alive, members, leaving, replication, want) in cases {
+            let view = view(alive, members);
+            let named: Vec<(String, Holdings)> = leaving
+                .into_iter()
+                .map(|mut h| {
+                    h.metadata_member = members.contains(&h.id);
+                    (format!("n{}", h.id), h)
+                })
+                .collect();
+            let leaving: Vec<(&str, Holdings)> =
+                named.iter().map(|(n, h)| (n.as_str(), h.clone())).collect();
+            let got = refusal(&view, &leaving, replication);
+            match (want, &got) {
+                (None, None) => {}
+                (Some(needle), Some(why))
+                    if why.contains(needle) && why.contains("nothing was changed") => {}
+                _ => panic!(
+                    "{alive:?} {members:?} {leaving:?} r{replication}: want {want:?}, got {got:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn holdings_read_like_a_sentence() {
+        let mut held = holding(4, true, 13, false);
+        held.leads = 7;
+        held.follows = 5;
+        assert_eq!(
+            held.to_string(),
+            "N4; leads 7 and follows 5 partitions; in the nodesets of 13 logs"
+        );
+        held.alive = false;
+        held.metadata_member = true;
+        assert_eq!(
+            held.to_string(),
+            "N4, dead; leads 7 and follows 5 partitions; in the nodesets of 13 logs; metadata member"
+        );
+    }
+}

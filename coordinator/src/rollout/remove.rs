@@ -1,0 +1,323 @@
+//! Shrinking: lowering replication and removing the nodes no inventory host names, as Restate
+//! documents it for 1.7 ("Removing Nodes & Shrinking Clusters"; docs/scale-down.md).
+//!
+//! A node's storage and worker states and its removal are read-modify-writes of the nodes
+//! configuration that Restate offers through restatectl only (restatedev/restate#5195 asks for an
+//! RPC), so restatectl of the cluster's release runs on a member that stays. Everything else
+//! (snapshots, the waits, the metadata cluster's view) goes through the admin API as elsewhere.
+
+use std::time::{Duration, Instant};
+
+use restate_fleet_proto::agent::{Operation, Reply, ServiceAction};
+
+use super::execute::Executor;
+use super::survey::Surveyed;
+use crate::admin::{AdminClient, ClusterView, Logs, first_answer, gather};
+use crate::reach::Reached;
+use crate::server_binary;
+use crate::ssh::{Encoding, RemoteFile};
+
+/// Where an uploaded restatectl lives on the member that runs it.
+const RESTATECTL_DIR: &str = "/var/lib/restate-fleet/bin";
+/// Where operators usually have restatectl when the inventory names none.
+const RESTATECTL_FIND: &str = "command -v restatectl || for p in /usr/local/bin/restatectl /usr/bin/restatectl /opt/restate/bin/restatectl; do [ -x \"$p\" ] && echo \"$p\" && exit 0; done; exit 1";
+const POLL: Duration = Duration::from_millis(300);
+
+/// restatectl on a member that stays, pointed at that member's own fabric address.
+struct Restatectl<'a> {
+    on: &'a Surveyed,
+    binary: String,
+}
+
+impl Restatectl<'_> {
+    async fn run(&self, args: &[&str]) -> Result<String, String> {
+        let address = self.on.reached.host.advertised_address.as_str();
+        let mut argv: Vec<&str> = vec![self.binary.as_str()];
+        argv.extend_from_slice(args);
+        argv.extend_from_slice(&["--address", address, "--yes"]);
+        let out = self
+            .on
+            .reached
+            .session
+            .exec_checked(&argv, b"")
+            .await
+            .map_err(|e| format!("restatectl on {}: {e}", self.on.name()))?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+}
+
+impl<'a> Executor<'a> {
+    /// The first member that stays and runs the admin role, alive in the survey's view.
+    fn driver(&self) -> Result<&'a Surveyed, String> {
+        let view = self.survey.view.as_ref();
+        self.survey
+            .members()
+            .find(|m| {
+                m.reached.host.roles.iter().any(|r| r.as_str() == "admin")
+                    && view
+                        .is_some_and(|v| v.node(&m.reached.host.node_name).is_some_and(|n| n.alive))
+            })
+            .ok_or_else(|| {
+                "no member that stays runs the admin role and is alive to run restatectl on"
+                    .to_string()
+            })
+    }
+
+    /// The inventory's restatectl uploaded to the driver (content-addressed: once per version),
+    /// or one installed there.
+    async fn restatectl(&self) -> Result<Restatectl<'a>, String> {
+        let on = self.driver()?;
+        let session = &on.reached.session;
+        let binary = match &self.fleet.cluster.restatectl {
+            Some(local) => {
+                let sha256 = server_binary::sha256_of(local)?;
+                let remote = RemoteFile {
+                    dir: RESTATECTL_DIR,
+                    name: "restatectl",
+                    sha256: &sha256,
+                };
+                let path = remote.path();
+                let present = session
+                    .exec(&["test", "-x", path.as_str()], b"")
+                    .await
+                    .is_ok_and(|o| o.success());
+                if !present {
+                    let file = tokio::fs::File::open(local)
+                        .await
+                        .map_err(|e| format!("{}: {e}", local.display()))?;
+                    session
+                        .upload(&remote, file, Encoding::Plain)
+                        .await
+                        .map_err(|e| format!("{}: uploading restatectl: {e}", on.name()))?;
+                }
+                path
+            }
+            None => {
+                let found = session
+                    .exec(&["sh", "-c", RESTATECTL_FIND], b"")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let path = String::from_utf8_lossy(&found.stdout).trim().to_string();
+                if !found.success() || path.is_empty() {
+                    return Err(format!(
+                        "{}: no restatectl to remove nodes with (looked on PATH and in /usr/local/bin, /usr/bin, /opt/restate/bin); install restatectl of the cluster's release there, or name one in the inventory: [cluster] restatectl = \"path/to/restatectl\"",
+                        on.name()
+                    ));
+                }
+                path
+            }
+        };
+        Ok(Restatectl { on, binary })
+    }
+
+    pub(super) async fn lower_replication(&mut self, to: u32) -> Result<(), String> {
+        let change = first_answer(&self.clients(), "set replication", |c| async move {
+            c.set_replication(to, to).await
+        })
+        .await
+        .map_err(|e| format!("cluster: {e}"))?;
+        if change.value.changed() {
+            self.recap
+                .cluster_changed(&format!("replication lowered to {to}"));
+        }
+        Ok(())
+    }
+
+    pub(super) async fn remove_node(&mut self, name: &str) -> Result<(), String> {
+        let leaving = self
+            .survey
+            .leaving
+            .iter()
+            .find(|l| l.node.name == name)
+            .ok_or_else(|| format!("{name}: not among the nodes that leave"))?;
+        let id = leaving.node.id;
+        let node_id = format!("N{id}");
+        let ctl = self.restatectl().await?;
+        let has = |role: &str| leaving.node.roles.iter().any(|r| r == role);
+
+        self.progress.host(name, "draining");
+        if has("log-server") {
+            ctl.run(&[
+                "nodes",
+                "set-storage-state",
+                "--nodes",
+                &node_id,
+                "--storage-state",
+                "read-only",
+            ])
+            .await?;
+        }
+        if has("worker") {
+            ctl.run(&[
+                "nodes",
+                "set-worker-state",
+                "--nodes",
+                &node_id,
+                "--worker-state",
+                "draining",
+            ])
+            .await?;
+        }
+        self.recap
+            .changed(name, "drained (log storage read-only, worker draining)");
+
+        if leaving.node.metadata_member {
+            self.progress.host(name, "leaving the metadata cluster");
+            ctl.run(&["metadata-server", "remove-node", &node_id])
+                .await?;
+            self.view_until(name, |view| {
+                view.metadata
+                    .members
+                    .contains(&id)
+                    .then(|| "still a metadata member".to_string())
+            })
+            .await?;
+            self.recap.changed(name, "left the metadata cluster");
+        }
+
+        self.progress
+            .host(name, "waiting until no partition runs on it");
+        self.view_until(name, |view| {
+            let busy = view
+                .node(name)
+                .filter(|n| n.alive)
+                .map_or(0, |n| n.leader_partitions + n.follower_partitions);
+            (busy > 0).then(|| format!("{busy} partition processors still run on it"))
+        })
+        .await?;
+        self.progress
+            .host(name, "snapshots with trim until no log segment names it");
+        self.trim_until_free(name, id).await?;
+
+        match &leaving.reached {
+            Ok(host) => self.retire_host(name, host).await?,
+            Err(why) => self.recap.changed(
+                name,
+                &format!("its host was not reachable ({why}): stop and clean it up by hand"),
+            ),
+        }
+
+        self.progress.host(name, "removing it from the cluster");
+        ctl.run(&["nodes", "remove", "--nodes", &node_id]).await?;
+        self.view_until(name, |view| {
+            view.nodes
+                .iter()
+                .any(|n| n.id == id)
+                .then(|| "still in the nodes configuration".to_string())
+        })
+        .await?;
+        self.recap.changed(name, "removed from the cluster");
+        Ok(())
+    }
+
+    /// Its service stopped and disabled, its data directory renamed aside.
+    async fn retire_host(&mut self, name: &str, host: &Reached) -> Result<(), String> {
+        let node = host.node_target(self.timeouts.restart);
+        self.progress.host(name, "stopping restate-server");
+        match host
+            .call(Operation::Service {
+                node: node.clone(),
+                action: ServiceAction::Stop,
+            })
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            Reply::Service(_) => {}
+            other => return Err(format!("{name}: agent answered {other:?} to stop")),
+        }
+        match host
+            .call(Operation::Retire { node })
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            Reply::Retire(report) => {
+                let mut done = vec!["restate-server stopped".to_string()];
+                if let Some(unit) = report.disabled {
+                    done.push(format!("{unit} disabled"));
+                }
+                if let Some((from, to)) = report.data_dir {
+                    done.push(format!(
+                        "data directory {} kept as {}",
+                        from.display(),
+                        to.display()
+                    ));
+                }
+                self.recap.changed(name, &done.join(", "));
+                Ok(())
+            }
+            other => Err(format!("{name}: agent answered {other:?} to retire")),
+        }
+    }
+
+    /// Snapshots with trim the partitions whose logs still have a segment naming node `id`,
+    /// again until none has: a snapshot taken before the log moved its tail off the node trims
+    /// only up to that tail, so some logs need a second one.
+    async fn trim_until_free(&mut self, name: &str, id: u32) -> Result<(), String> {
+        let clients = self.clients();
+        let deadline = Instant::now() + self.timeouts.settle;
+        let mut rounds = 0;
+        loop {
+            let logs = logs(&clients).await?;
+            let holding = logs.logs_with_node(id);
+            let still_written = logs.tails_with_node(id);
+            if holding.is_empty() {
+                self.recap.changed(
+                    name,
+                    &format!("in no log nodeset any more ({rounds} snapshot rounds)"),
+                );
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "{name}: logs {holding:?} still have segments on it after {rounds} snapshot rounds (tails still written to it: {still_written:?}); check `restatectl logs describe` and re-run"
+                ));
+            }
+            // A tail still on the node moves off it by itself (its storage is read-only): wait.
+            if still_written.is_empty() {
+                rounds += 1;
+                for partition in holding {
+                    // Transient failures ("Partition not found" while partitions move) are
+                    // retried by the next round.
+                    let _ = first_answer(&clients, "snapshot", |c: AdminClient| async move {
+                        c.snapshot_partition(partition, true).await
+                    })
+                    .await;
+                }
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Reads the cluster view until `pending` has nothing left to wait for, at most the settle
+    /// timeout.
+    async fn view_until(
+        &self,
+        name: &str,
+        pending: impl Fn(&ClusterView) -> Option<String>,
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + self.timeouts.settle;
+        loop {
+            let why = match gather(&self.clients()).await {
+                Ok(view) => pending(&view),
+                Err(e) => Some(e.to_string()),
+            };
+            match why {
+                None => return Ok(()),
+                Some(why) if Instant::now() >= deadline => {
+                    return Err(format!(
+                        "{name}: {why} after {:?}; re-run to continue the removal",
+                        self.timeouts.settle
+                    ));
+                }
+                Some(_) => tokio::time::sleep(POLL).await,
+            }
+        }
+    }
+}
+
+async fn logs(clients: &[AdminClient]) -> Result<Logs, String> {
+    first_answer(clients, "list logs", |c| async move { c.logs().await })
+        .await
+        .map(|a| a.value)
+        .map_err(|e| format!("cluster: {e}"))
+}
