@@ -321,10 +321,15 @@ impl Lab {
                  restart = \"{svc} restart\", status = \"{svc} status\" }}\n"
             )
         };
+        // restatectl for what only it does (draining a member before its restart, removals).
+        let restatectl = paths::restatectl()
+            .map(|p| format!("restatectl = \"{}\"\n", p.display()))
+            .unwrap_or_default();
         let mut text = format!(
             "# Inventory of lab {id}, written by restate-lab.\n\
              [cluster]\n\
              name = \"{cluster}\"\n\
+             {restatectl}\
              \n\
              [cluster.snapshots]\n\
              destination = \"s3://{bucket}/{cluster}\"\n\

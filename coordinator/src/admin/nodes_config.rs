@@ -28,6 +28,10 @@ pub struct NodeEntry {
     /// e.g. `member`, `standby`; None for nodes without the metadata-server role config.
     pub metadata_server_state: Option<String>,
     pub binary_version: Option<String>,
+    /// `active`, `draining`, ...; None when the configuration has none (older releases).
+    pub worker_state: Option<String>,
+    /// `read-write`, `read-only`, ...
+    pub storage_state: Option<String>,
 }
 
 impl NodesConfiguration {
@@ -115,6 +119,20 @@ struct RawNode {
     metadata_server_config: Option<RawMetadataServerConfig>,
     #[serde(default)]
     binary_version: Option<String>,
+    #[serde(default)]
+    worker_config: Option<RawWorkerConfig>,
+    #[serde(default)]
+    log_server_config: Option<RawLogServerConfig>,
+}
+
+#[derive(Deserialize)]
+struct RawWorkerConfig {
+    worker_state: String,
+}
+
+#[derive(Deserialize)]
+struct RawLogServerConfig {
+    storage_state: String,
 }
 
 #[derive(Deserialize)]
@@ -131,6 +149,8 @@ impl From<RawNode> for NodeEntry {
             roles: raw.roles,
             metadata_server_state: raw.metadata_server_config.map(|c| c.metadata_server_state),
             binary_version: raw.binary_version,
+            worker_state: raw.worker_config.map(|c| c.worker_state),
+            storage_state: raw.log_server_config.map(|c| c.storage_state),
         }
     }
 }
@@ -156,6 +176,8 @@ mod tests {
         assert_eq!(node.address, "http://127.0.0.1:35122/");
         assert_eq!(node.metadata_server_state.as_deref(), Some("member"));
         assert_eq!(node.binary_version.as_deref(), Some("1.7.12"));
+        assert_eq!(node.worker_state.as_deref(), Some("active"));
+        assert_eq!(node.storage_state.as_deref(), Some("read-write"));
         assert!(node.roles.iter().any(|r| r == "log-server"));
         assert_eq!(config.id_of("probe1"), Some(1));
         assert_eq!(config.name_of(1), Some("probe1"));

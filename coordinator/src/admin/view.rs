@@ -46,6 +46,10 @@ pub struct NodeView {
     pub follower_partitions: usize,
     /// Whether the metadata cluster lists this node as a member.
     pub metadata_member: bool,
+    /// From the nodes configuration: `active`, `draining`, ... (None: not said).
+    pub worker_state: Option<String>,
+    /// From the nodes configuration: `read-write`, `read-only`, ...
+    pub storage_state: Option<String>,
     /// The node's own answer, when one of the given clients reached it.
     pub ident: Option<NodeIdent>,
     /// The node's metadata server, when it runs one and was reached.
@@ -197,6 +201,8 @@ fn assemble(facts: ClusterFacts, answered_by: String, probes: Vec<Probe>) -> Clu
                 leader_partitions: alive.map_or(0, |a| a.leader_of.len()),
                 follower_partitions: alive.map_or(0, |a| a.follower_of.len()),
                 metadata_member: metadata.members.contains(id),
+                worker_state: entry.worker_state.clone(),
+                storage_state: entry.storage_state.clone(),
                 ident,
                 metadata_server: metadata_server.flatten(),
             }

@@ -53,6 +53,7 @@ pub async fn run(global: &Global, args: ApplyArgs) -> anyhow::Result<Outcome> {
                     | Step::UpgradeMember { .. }
                     | Step::LowerReplication { .. }
                     | Step::RemoveNode { .. }
+                    | Step::ActivateWorker { .. }
             )
         });
         if touches_members && !yes {

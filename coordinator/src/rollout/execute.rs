@@ -104,6 +104,10 @@ impl<'a> Executor<'a> {
             }
             Step::InstallServer { hosts, .. } => self.install_server(hosts).await,
             Step::LowerReplication { to } => self.lower_replication(*to).await,
+            Step::ActivateWorker { host } => {
+                let host = self.host(host)?;
+                self.activate_left_draining(host).await
+            }
             Step::RemoveNode { node, .. } => self.remove_node(node).await,
         }
     }
@@ -132,9 +136,15 @@ impl<'a> Executor<'a> {
             return Ok(());
         }
         let generation = self.restart_allowed(&name, &node_name).await?;
+        let drained = self.drain_for_restart(host).await;
         self.progress
             .host(&name, "writing restate.toml and restarting");
-        let report = self.apply(host, patch, true).await?;
+        let applied = self.apply(host, patch, true).await;
+        // Back on its new file or (rolled back) its old one: its worker takes partitions again.
+        if let Some(drained) = drained {
+            self.activate(&name, drained).await?;
+        }
+        let report = applied?;
         self.recap
             .changed(&name, &format!("restate.toml ({what}) and restart"));
         if let Some(access) = report.preview.access {

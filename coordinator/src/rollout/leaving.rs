@@ -195,6 +195,8 @@ mod tests {
             leader_partitions: 0,
             follower_partitions: 0,
             metadata_member: false,
+            worker_state: None,
+            storage_state: None,
             ident: None,
             metadata_server: None,
         }

@@ -3,6 +3,7 @@
 //! health gates and verify. `check` and `plan` stop before anything changes.
 
 pub mod desired;
+mod drain;
 mod execute;
 mod gate;
 mod install;
@@ -10,6 +11,7 @@ pub mod leaving;
 pub mod plan;
 pub mod recap;
 mod remove;
+mod restatectl;
 pub mod server;
 pub mod survey;
 

@@ -58,6 +58,9 @@ pub enum Step {
     RollMember { host: String },
     /// Guide step 8: raise partition and log replication.
     RaiseReplication { to: u32 },
+    /// A member's worker left draining (by a run cut short while it restarted the member, or
+    /// by hand) takes partitions again.
+    ActivateWorker { host: String },
     /// Lower partition and log replication, before nodes leave.
     LowerReplication { to: u32 },
     /// A node no inventory host names leaves the cluster (docs/scale-down.md): drained, out of
@@ -134,6 +137,10 @@ impl std::fmt::Display for Step {
             Step::RaiseReplication { to } => {
                 write!(f, "cluster: raise partition and log replication to {to}")
             }
+            Step::ActivateWorker { host } => write!(
+                f,
+                "{host}: worker draining (no partitions run on it): set it active again"
+            ),
             Step::LowerReplication { to } => {
                 write!(f, "cluster: lower partition and log replication to {to}")
             }
@@ -269,6 +276,23 @@ pub async fn plan(
         }
     }
 
+    // First: a draining member would make every later restart refuse to drain another.
+    for member in &members {
+        let node = &member.reached.host.node_name;
+        let draining = survey
+            .view
+            .as_ref()
+            .and_then(|v| v.node(node))
+            .is_some_and(|n| {
+                n.roles.iter().any(|r| r == "worker")
+                    && n.worker_state.as_deref() == Some("draining")
+            });
+        if draining {
+            steps.push(Step::ActivateWorker {
+                host: member.name().to_string(),
+            });
+        }
+    }
     server_steps(survey, &mut steps);
     if members.is_empty() {
         if !new.is_empty() {
@@ -438,7 +462,8 @@ impl Plan {
             Step::FixMember { host, .. }
             | Step::RollMember { host }
             | Step::UpgradeMember { host, .. }
-            | Step::RemoveNode { node: host, .. } => kept(host),
+            | Step::RemoveNode { node: host, .. }
+            | Step::ActivateWorker { host } => kept(host),
             Step::JoinNew { hosts }
             | Step::Provision { hosts, .. }
             | Step::StageServer { hosts, .. }

@@ -1,0 +1,100 @@
+//! restatectl of the cluster's release on a member that stays, for what Restate offers through
+//! restatectl only: a node's worker and storage states and its removal (read-modify-writes of the
+//! nodes configuration; restatedev/restate#5195 asks for an RPC). See docs/scale-down.md.
+
+use super::execute::Executor;
+use super::survey::Surveyed;
+use crate::server_binary;
+use crate::ssh::{Encoding, RemoteFile};
+
+/// Where an uploaded restatectl lives on the member that runs it.
+const RESTATECTL_DIR: &str = "/var/lib/restate-fleet/bin";
+/// Where operators usually have restatectl when the inventory names none.
+const RESTATECTL_FIND: &str = "command -v restatectl || for p in /usr/local/bin/restatectl /usr/bin/restatectl /opt/restate/bin/restatectl; do [ -x \"$p\" ] && echo \"$p\" && exit 0; done; exit 1";
+/// restatectl on a member that stays, pointed at that member's own fabric address.
+pub(super) struct Restatectl<'a> {
+    on: &'a Surveyed,
+    binary: String,
+}
+
+impl Restatectl<'_> {
+    pub(super) async fn run(&self, args: &[&str]) -> Result<String, String> {
+        let address = self.on.reached.host.advertised_address.as_str();
+        let mut argv: Vec<&str> = vec![self.binary.as_str()];
+        argv.extend_from_slice(args);
+        argv.extend_from_slice(&["--address", address, "--yes"]);
+        let out = self
+            .on
+            .reached
+            .session
+            .exec_checked(&argv, b"")
+            .await
+            .map_err(|e| format!("restatectl on {}: {e}", self.on.name()))?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+}
+
+impl<'a> Executor<'a> {
+    /// The first member that stays and runs the admin role, alive in the survey's view.
+    fn driver(&self) -> Result<&'a Surveyed, String> {
+        let view = self.survey.view.as_ref();
+        self.survey
+            .members()
+            .find(|m| {
+                m.reached.host.roles.iter().any(|r| r.as_str() == "admin")
+                    && view
+                        .is_some_and(|v| v.node(&m.reached.host.node_name).is_some_and(|n| n.alive))
+            })
+            .ok_or_else(|| {
+                "no member that stays runs the admin role and is alive to run restatectl on"
+                    .to_string()
+            })
+    }
+
+    /// The inventory's restatectl uploaded to the driver (content-addressed: once per version),
+    /// or one installed there.
+    pub(super) async fn restatectl(&self) -> Result<Restatectl<'a>, String> {
+        let on = self.driver()?;
+        let session = &on.reached.session;
+        let binary = match &self.fleet.cluster.restatectl {
+            Some(local) => {
+                let sha256 = server_binary::sha256_of(local)?;
+                let remote = RemoteFile {
+                    dir: RESTATECTL_DIR,
+                    name: "restatectl",
+                    sha256: &sha256,
+                };
+                let path = remote.path();
+                let present = session
+                    .exec(&["test", "-x", path.as_str()], b"")
+                    .await
+                    .is_ok_and(|o| o.success());
+                if !present {
+                    let file = tokio::fs::File::open(local)
+                        .await
+                        .map_err(|e| format!("{}: {e}", local.display()))?;
+                    session
+                        .upload(&remote, file, Encoding::Plain)
+                        .await
+                        .map_err(|e| format!("{}: uploading restatectl: {e}", on.name()))?;
+                }
+                path
+            }
+            None => {
+                let found = session
+                    .exec(&["sh", "-c", RESTATECTL_FIND], b"")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let path = String::from_utf8_lossy(&found.stdout).trim().to_string();
+                if !found.success() || path.is_empty() {
+                    return Err(format!(
+                        "{}: no restatectl to remove nodes with (looked on PATH and in /usr/local/bin, /usr/bin, /opt/restate/bin); install restatectl of the cluster's release there, or name one in the inventory: [cluster] restatectl = \"path/to/restatectl\"",
+                        on.name()
+                    ));
+                }
+                path
+            }
+        };
+        Ok(Restatectl { on, binary })
+    }
+}
