@@ -42,25 +42,61 @@ pub struct Account {
     pub gid: u32,
 }
 
-/// Looks `name` up with `getpwnam_r`; `None` when there is no such user (or the lookup failed).
+/// Looks `name` up in `/etc/passwd`, else through `getent passwd` (the host's own NSS: LDAP,
+/// SSSD, ...). Not `getpwnam_r`: the agent is linked statically, and a static glibc's NSS would
+/// load the modules of the glibc it was built with, which the host may not have.
 pub fn account(name: &str) -> Option<Account> {
-    let name = std::ffi::CString::new(name).ok()?;
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    // SAFETY: passwd is plain old data filled by getpwnam_r, whose strings point into `buf`, which
-    // outlives every use; only the numeric fields are read.
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    let rc = unsafe {
-        libc::getpwnam_r(
-            name.as_ptr(),
-            &mut pwd,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    (rc == 0 && !result.is_null()).then_some(Account {
-        uid: pwd.pw_uid,
-        gid: pwd.pw_gid,
+    let in_files = std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|passwd| passwd_entry(&passwd, name));
+    in_files.or_else(|| {
+        let out = std::process::Command::new("getent")
+            .args(["passwd", name])
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        passwd_entry(&String::from_utf8_lossy(&out.stdout), name)
     })
+}
+
+/// `name`'s uid and gid in passwd(5) text.
+fn passwd_entry(passwd: &str, name: &str) -> Option<Account> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        if fields.next()? != name {
+            return None;
+        }
+        let (_password, uid, gid) = (fields.next()?, fields.next()?, fields.next()?);
+        Some(Account {
+            uid: uid.parse().ok()?,
+            gid: gid.parse().ok()?,
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwd_entries_are_read_by_exact_name() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\n\
+                      restate-old:x:998:997::/var/lib/x:/usr/sbin/nologin\n\
+                      restate:x:999:996:Restate:/var/lib/restate:/usr/sbin/nologin\n\
+                      broken:x:notanumber:1::/:/bin/sh\n";
+        assert_eq!(
+            passwd_entry(passwd, "restate"),
+            Some(Account { uid: 999, gid: 996 })
+        );
+        assert_eq!(
+            passwd_entry(passwd, "root"),
+            Some(Account { uid: 0, gid: 0 })
+        );
+        assert_eq!(passwd_entry(passwd, "resta"), None);
+        assert_eq!(passwd_entry(passwd, "broken"), None);
+        // The real database: root is always there.
+        assert_eq!(account("root").map(|a| a.uid), Some(0));
+        assert_eq!(account("no-such-user-here"), None);
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -78,8 +78,28 @@ pub enum Command {
     Rollback(crate::commands::rollback::RollbackArgs),
     /// Print the resolved inventory, or convert an Ansible inventory.
     Inventory(crate::commands::inventory::InventoryArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(crate::commands::completions::CompletionsArgs),
+    /// Print the manual page (roff).
+    Man,
 }
 
 pub fn parse() -> Cli {
-    Cli::parse()
+    // Made once per process; clap keeps a &'static str.
+    let version: &'static str = Box::leak(long_version().into_boxed_str());
+    let matches = Cli::command().long_version(version).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// `--version`: this build and the agent it carries.
+fn long_version() -> String {
+    let agent = match crate::ssh::EMBEDDED_AGENT {
+        Some(bytes) => format!(
+            "embedded for x86_64 (statically linked, {} bytes, sha256 {})",
+            bytes.len(),
+            crate::ssh::sha256_hex(bytes)
+        ),
+        None => "none embedded: --agent PATH, or restate-fleet-agent beside this binary".into(),
+    };
+    format!("{}\nagent: {agent}", env!("CARGO_PKG_VERSION"))
 }

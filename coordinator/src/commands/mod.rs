@@ -2,7 +2,9 @@
 
 pub mod apply;
 pub mod check;
+pub mod completions;
 pub mod inventory;
+pub mod man;
 pub mod rollback;
 pub mod status;
 
@@ -64,6 +66,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Status => status::run(&cli.global).await,
         Command::Rollback(args) => rollback::run(&cli.global, args).await,
         Command::Inventory(args) => inventory::run(&cli.global, args),
+        Command::Completions(args) => completions::run(&args),
+        Command::Man => man::run(),
     }
 }
 

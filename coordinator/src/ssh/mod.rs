@@ -23,7 +23,9 @@ pub use config::{HostConfig, JumpHost, SshConfig};
 pub use error::SshError;
 pub use exec::{ExecOutput, ExecStream, ExitStatus, LineWriter, shell_quote};
 pub use known_hosts::{KnownHosts, Verdict};
-pub use push::{AGENT_REMOTE_DIR, AgentCatalog, AgentLocator, LaunchedAgent};
+pub use push::{
+    AGENT_REMOTE_DIR, AgentCatalog, AgentLocator, EMBEDDED_AGENT, LaunchedAgent, sha256_hex,
+};
 pub use session::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEPALIVE, KEEPALIVE_GIVE_UP, Session, Target};
 pub use tunnel::TunnelConnector;
 pub use upload::{Encoding, RemoteFile};

@@ -38,6 +38,18 @@ exec "$agent" "$@"
 "#;
 const LAUNCH_PREFIX: &str = "restate-fleet-launch ";
 
+/// The x86_64 agent built into this binary by `build.rs` (statically linked), when the build
+/// host could make one.
+#[cfg(embedded_agent)]
+pub const EMBEDDED_AGENT: Option<&[u8]> = Some(include_bytes!(concat!(
+    env!("OUT_DIR"),
+    "/restate-fleet-agent-x86_64"
+)));
+#[cfg(not(embedded_agent))]
+pub const EMBEDDED_AGENT: Option<&[u8]> = None;
+/// The `uname -m` names the embedded agent serves.
+const EMBEDDED_ARCHES: [&str; 2] = ["x86_64", "amd64"];
+
 /// `uname -m` names the launch script may see, for the architectures the ELF check knows.
 const UNAME_NAMES: [&str; 13] = [
     "x86_64", "amd64", "aarch64", "arm64", "armv7l", "armv6l", "armhf", "riscv64", "i386", "i686",
@@ -113,7 +125,7 @@ fn named_in(dir: &Path, arch: &str) -> Vec<PathBuf> {
     ]
 }
 
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|byte| format!("{byte:02x}"))
@@ -137,10 +149,26 @@ pub struct AgentCatalog {
 
 impl AgentCatalog {
     /// Looks for an agent for every known architecture; each file is read and hashed once.
+    /// `--agent` comes first, then the agent embedded in this binary, then files beside it.
     pub fn load(locator: AgentLocator) -> Self {
         let mut read: Vec<(PathBuf, std::sync::Arc<[u8]>, String)> = Vec::new();
         let mut agents = Vec::new();
+        let embedded = EMBEDDED_AGENT.filter(|_| locator.explicit.is_none());
+        if let Some(bytes) = embedded {
+            let bytes: std::sync::Arc<[u8]> = bytes.into();
+            let sha256 = sha256_hex(&bytes);
+            for arch in EMBEDDED_ARCHES {
+                agents.push(LocalAgent {
+                    arch,
+                    sha256: sha256.clone(),
+                    bytes: bytes.clone(),
+                });
+            }
+        }
         for arch in UNAME_NAMES {
+            if embedded.is_some() && EMBEDDED_ARCHES.contains(&arch) {
+                continue;
+            }
             let Ok(path) = locator.locate("", arch) else {
                 continue;
             };

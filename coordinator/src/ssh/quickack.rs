@@ -6,11 +6,21 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use socket2::SockRef;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 pub struct QuickAck(pub TcpStream);
+
+/// The one Linux-only call of the coordinator. An optimisation only: a socket that refuses it
+/// reads just as well.
+#[cfg(target_os = "linux")]
+fn quick_ack(stream: &TcpStream) {
+    let _ = socket2::SockRef::from(stream).set_tcp_quickack(true);
+}
+
+/// Other systems (macOS) have no such option and acknowledge on their own schedule.
+#[cfg(not(target_os = "linux"))]
+fn quick_ack(_: &TcpStream) {}
 
 impl AsyncRead for QuickAck {
     fn poll_read(
@@ -20,8 +30,7 @@ impl AsyncRead for QuickAck {
     ) -> Poll<std::io::Result<()>> {
         let poll = Pin::new(&mut self.0).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = poll {
-            // An optimisation only: a socket that refuses it reads just as well.
-            let _ = SockRef::from(&self.0).set_tcp_quickack(true);
+            quick_ack(&self.0);
         }
         poll
     }
