@@ -88,13 +88,7 @@ pub struct Background {
 impl Background {
     pub fn start(lab: &Lab, args: &[&str]) -> Background {
         let binary = lab::paths::workspace_binary("restate-fleet").expect("restate-fleet is built");
-        let child = Command::new(binary)
-            .arg("-i")
-            .arg(lab.inventory_path())
-            .arg("--known-hosts")
-            .arg(lab.known_hosts_path())
-            .args(args)
-            .stdin(Stdio::null())
+        let child = harness::fleet_command(&binary, lab, &lab.inventory_path(), args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

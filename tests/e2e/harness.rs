@@ -111,15 +111,27 @@ pub fn fleet(lab: &Lab, args: &[&str]) -> Output {
 /// Like [`fleet`] with another inventory file.
 pub fn fleet_with(lab: &Lab, inventory: &std::path::Path, args: &[&str]) -> Output {
     let binary = lab::paths::workspace_binary("restate-fleet").expect("restate-fleet is built");
-    Command::new(binary)
+    fleet_command(&binary, lab, inventory, args)
+        .output()
+        .expect("restate-fleet runs")
+}
+
+/// `binary` (a restate-fleet) on `inventory` and the lab's known_hosts, stdin closed.
+pub fn fleet_command(
+    binary: &std::path::Path,
+    lab: &Lab,
+    inventory: &std::path::Path,
+    args: &[&str],
+) -> Command {
+    let mut command = Command::new(binary);
+    command
         .arg("-i")
         .arg(inventory)
         .arg("--known-hosts")
         .arg(lab.known_hosts_path())
         .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("restate-fleet runs")
+        .stdin(Stdio::null());
+    command
 }
 
 /// Fails the test with everything the command printed unless it exited with `code`.

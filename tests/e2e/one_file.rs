@@ -1,8 +1,6 @@
 //! `restate-fleet` alone: copied into an empty directory, with no agent beside it, it grows a
 //! cluster; the agent it pushes is the one inside it.
 
-use std::process::{Command, Stdio};
-
 use lab::{Kind, Spec};
 
 use crate::bad_input::WORKER_ROLES;
@@ -30,14 +28,8 @@ fn a_copy_of_the_coordinator_alone_checks_and_grows_a_cluster() {
     assert_eq!(entries.len(), 1, "nothing but restate-fleet: {entries:?}");
 
     let run = |args: &[&str]| {
-        Command::new(&binary)
+        harness::fleet_command(&binary, &lab, &lab.inventory_path(), args)
             .current_dir(&alone)
-            .arg("-i")
-            .arg(lab.inventory_path())
-            .arg("--known-hosts")
-            .arg(lab.known_hosts_path())
-            .args(args)
-            .stdin(Stdio::null())
             .output()
             .expect("restate-fleet runs")
     };

@@ -157,13 +157,7 @@ fn serve_lock_keeps_others_out_while_its_coordinator_speaks_and_is_taken_over_on
     assert_eq!(code, 0, "{response:?}");
     let status = session.wait().unwrap();
     assert_eq!(status.code(), Some(3));
-    let mut said = String::new();
-    session
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut said)
-        .unwrap();
+    let said = stderr_of(&mut session);
     assert!(said.contains("SIGTERM"), "{said}");
     drop(ask);
 }
@@ -203,13 +197,7 @@ fn a_silent_coordinator_counts_as_gone_and_its_lock_is_freed() {
     let status = session.wait().unwrap();
     assert_eq!(status.code(), Some(3));
     assert!(started.elapsed() >= std::time::Duration::from_secs(4));
-    let mut said = String::new();
-    session
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut said)
-        .unwrap();
+    let said = stderr_of(&mut session);
     assert!(
         said.contains("no word from the coordinator for 2 s"),
         "{said}"
@@ -232,4 +220,13 @@ fn serve_refuses_unknown_options() {
         let out = Command::new(AGENT).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
+}
+
+/// What an ended child wrote on its stderr.
+fn stderr_of(child: &mut std::process::Child) -> String {
+    let mut said = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        stderr.read_to_string(&mut said).expect("read stderr");
+    }
+    said
 }

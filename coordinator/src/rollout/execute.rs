@@ -455,16 +455,7 @@ impl<'a> Executor<'a> {
                 "cluster: replication {to} needs {to} alive nodes, {alive} are; add hosts or lower replication"
             ));
         }
-        let change =
-            crate::admin::first_answer(&self.clients(), "set replication", |c| async move {
-                c.set_replication(to, to).await
-            })
-            .await
-            .map_err(|e| format!("cluster: {e}"))?;
-        if change.value.changed() {
-            self.recap
-                .cluster_changed(&format!("replication raised to {to}"));
-        }
+        self.set_replication(to, "raised").await?;
         self.nodeset_size_auto().await?;
         // Tails show `sealed` for a moment before the new segment with the new replication.
         logs_until(&self.clients(), self.timeouts.settle, |logs| {
@@ -473,6 +464,23 @@ impl<'a> Executor<'a> {
             })
         })
         .await
+    }
+}
+
+impl Executor<'_> {
+    /// Partition and log replication to `to`; the recap says it was `moved` (raised, lowered).
+    pub(super) async fn set_replication(&mut self, to: u32, moved: &str) -> Result<(), String> {
+        let change =
+            crate::admin::first_answer(&self.clients(), "set replication", |c| async move {
+                c.set_replication(to, to).await
+            })
+            .await
+            .map_err(|e| format!("cluster: {e}"))?;
+        if change.value.changed() {
+            self.recap
+                .cluster_changed(&format!("replication {moved} to {to}"));
+        }
+        Ok(())
     }
 }
 

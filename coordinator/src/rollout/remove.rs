@@ -18,16 +18,7 @@ const POLL: Duration = Duration::from_millis(300);
 
 impl<'a> Executor<'a> {
     pub(super) async fn lower_replication(&mut self, to: u32) -> Result<(), String> {
-        let change = first_answer(&self.clients(), "set replication", |c| async move {
-            c.set_replication(to, to).await
-        })
-        .await
-        .map_err(|e| format!("cluster: {e}"))?;
-        if change.value.changed() {
-            self.recap
-                .cluster_changed(&format!("replication lowered to {to}"));
-        }
-        Ok(())
+        self.set_replication(to, "lowered").await
     }
 
     pub(super) async fn remove_node(&mut self, name: &str) -> Result<(), String> {
