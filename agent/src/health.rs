@@ -2,7 +2,7 @@
 //! `TcpStream`, so no HTTP or async crate is needed), and waiting until it says `Alive`.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -48,9 +48,10 @@ pub fn host_port(address: &str) -> Result<(String, u16), String> {
 /// One `GET /health`; `Err` says why there is no usable answer.
 pub fn probe(address: &str) -> Result<Health, String> {
     let (host, port) = host_port(address)?;
-    let addrs: Vec<SocketAddr> = (host.as_str(), port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+    let addrs: Vec<SocketAddr> = crate::host::resolve(&host)
+        .ok_or_else(|| format!("cannot resolve {host} (/etc/hosts, then getent ahosts)"))?
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, port))
         .collect();
     let mut last_error = format!("{host} has no address");
     for addr in addrs {

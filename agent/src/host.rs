@@ -60,6 +60,50 @@ pub fn account(name: &str) -> Option<Account> {
     })
 }
 
+/// The addresses of a host name: an IP literal as it is, else `/etc/hosts`, else `getent ahosts`
+/// (the host's own resolver: DNS, systemd-resolved, ...). Not `getaddrinfo`: in a static binary it
+/// would load the NSS modules of the glibc the agent was built with. `None`: no address.
+pub fn resolve(name: &str) -> Option<Vec<std::net::IpAddr>> {
+    let bare = name.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse() {
+        return Some(vec![ip]);
+    }
+    let from_files = std::fs::read_to_string("/etc/hosts")
+        .ok()
+        .map(|hosts| hosts_entries(&hosts, name))
+        .filter(|found| !found.is_empty());
+    from_files
+        .or_else(|| {
+            let out = std::process::Command::new("getent")
+                .args(["ahosts", name])
+                .stdin(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .output()
+                .ok()?;
+            let mut found: Vec<std::net::IpAddr> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+                .collect();
+            found.dedup();
+            Some(found)
+        })
+        .or_else(|| (name == "localhost").then(|| vec![std::net::Ipv4Addr::LOCALHOST.into()]))
+        .filter(|found| !found.is_empty())
+}
+
+/// The addresses hosts(5) text gives `name` (case-insensitive, aliases included), in file order.
+fn hosts_entries(hosts: &str, name: &str) -> Vec<std::net::IpAddr> {
+    hosts
+        .lines()
+        .map(|line| line.split('#').next().unwrap_or(""))
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let ip = fields.next()?.parse().ok()?;
+            fields.any(|n| n.eq_ignore_ascii_case(name)).then_some(ip)
+        })
+        .collect()
+}
+
 /// `name`'s uid and gid in passwd(5) text.
 fn passwd_entry(passwd: &str, name: &str) -> Option<Account> {
     passwd.lines().find_map(|line| {
@@ -98,5 +142,19 @@ mod tests {
         // The real database: root is always there.
         assert_eq!(account("root").map(|a| a.uid), Some(0));
         assert_eq!(account("no-such-user-here"), None);
+    }
+
+    #[test]
+    fn names_resolve_without_getaddrinfo() {
+        let hosts =
+            "127.0.0.1 localhost\n10.0.0.5 n1.lab n1 # the first\n10.0.0.6 N2\n::1 ip6-localhost\n";
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert_eq!(hosts_entries(hosts, "n1"), [ip("10.0.0.5")]);
+        assert_eq!(hosts_entries(hosts, "n2"), [ip("10.0.0.6")]);
+        assert!(hosts_entries(hosts, "first").is_empty());
+        assert_eq!(resolve("192.0.2.7"), Some(vec![ip("192.0.2.7")]));
+        assert_eq!(resolve("[::1]"), Some(vec![ip("::1")]));
+        assert!(resolve("localhost").is_some_and(|a| a.iter().all(|ip| ip.is_loopback())));
+        assert_eq!(resolve("no-such-host.invalid"), None);
     }
 }
