@@ -292,16 +292,64 @@ def case_traffic(tools: Tools) -> dict:
     return result
 
 
+def wait_alive(address: str, timeout: float = 60.0) -> None:
+    """Polls the node's /health every 20 ms until it reports Alive."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if b'"Alive"' in opener.open(f"http://{address}:5122/health", timeout=1).read():
+                return
+        except OSError:
+            pass
+        time.sleep(0.02)
+    raise RuntimeError(f"{address} is not Alive after {timeout} s")
+
+
+def rolling_by_hand(lab: Lab) -> float:
+    """The same config change as an operator makes it: edit each node's restate.toml and restart
+    it, one node after the other, the next as soon as the last reports Alive."""
+    start = time.monotonic()
+    for name, address in lab.hosts.items():
+        subprocess.run(["ssh", "-F", lab.dir / "ssh_config", "-o", "BatchMode=yes", name,
+                        f"sed -i 's/{MEMORY_BEFORE}/{MEMORY_AFTER}/' /etc/restate/restate.toml"
+                        " && /usr/local/bin/restate-service restart"],
+                       check=True, capture_output=True, env=env_without_proxies(), timeout=120)
+        wait_alive(address)
+    return time.monotonic() - start
+
+
+MEMORY_BEFORE, MEMORY_AFTER = "512 MiB", "384 MiB"
+
+
+def case_rolling(tools: Tools) -> dict:
+    """6. A rolling config change of a grown 3-node cluster (replication 2) under live traffic:
+    restate-fleet apply (which moves each member's partition leaders away before its restart)
+    against the same edit and restarts by hand, each on a fresh lab, the clients' view of each."""
+    result = {}
+    for who in ("fleet", "hand"):
+        print(f"case 6: rolling config change of 3 under traffic, {who}", flush=True)
+        with Lab(tools.lab, 3, existing=["n1"]) as lab:
+            timed(fleet_argv(tools, lab, "apply", "--yes", "--replication", "2"))
+            text = lab.inventory.read_text()
+            lab.inventory.write_text(text.replace(MEMORY_BEFORE, MEMORY_AFTER))
+            action = (
+                (lambda: timed(fleet_argv(tools, lab, "apply", "--yes", "--replication", "2"))[
+                    "seconds"]) if who == "fleet" else (lambda: rolling_by_hand(lab)))
+            result[who] = under_traffic(lab, action)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bin-dir", type=Path, required=True)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, 20 hosts only")
-    parser.add_argument("--case", type=int, action="append", choices=[1, 2, 3, 4, 5])
+    parser.add_argument("--case", type=int, action="append", choices=[1, 2, 3, 4, 5, 6])
     parser.add_argument("--forks", type=int, default=100)
     parser.add_argument("--hosts", help="fleet sizes of case 2, comma-separated (default 20,50,100)")
     args = parser.parse_args()
     tools = Tools(args.bin_dir)
-    cases = set(args.case or [1, 2, 3, 4, 5])
+    cases = set(args.case or [1, 2, 3, 4, 5, 6])
     RESULTS.mkdir(parents=True, exist_ok=True)
     LOGS.mkdir(parents=True, exist_ok=True)
 
@@ -320,11 +368,13 @@ def main() -> None:
         results["scale_out"] = case_scale_out(tools, 1 if args.quick else 3)
     if 5 in cases:
         results["traffic"] = case_traffic(tools)
+    if 6 in cases:
+        results["rolling"] = case_rolling(tools)
 
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     # A partial run (some cases, other sizes) never overwrites the full results.
     name = "results-quick" if args.quick else "results" if not (args.case or args.hosts) else (
-        "results-traffic" if cases == {5} else "results-partial")
+        "results-traffic" if cases <= {5, 6} else "results-partial")
     (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
     table = report.table(results)
     (RESULTS / f"{name}.md").write_text(table)

@@ -77,22 +77,20 @@ def table(r: dict) -> str:
                     for steps in s["floor_steps"]), ""]
     if "traffic" in r:
         t = r["traffic"]
-        out += ["### 5. Scale-out 1 -> 3 under traffic (20 calls/s, idempotency keys)", "",
-                "| | operation s | calls | retries | lost | doubled | timers fired | workflows "
-                "done | longest stretch without a success s | p50 ms | p99 ms | max ms |",
-                "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-        for who, label in (("fleet", "restate-fleet apply"), ("hand", "by hand (floor script)")):
-            x = t[who]
-            out.append(
-                f"| {label} | {x['operation_seconds']:.2f} | {x['calls']} | {x['retries']} | "
-                f"{x['lost']} | {x['doubled']} | {x['timers']['fired']}/{x['timers']['armed']} | "
-                f"{x['workflows']['done']}/{x['workflows']['started']} | "
-                f"{x['longest_gap_ms'] / 1000:.2f} | {x['latency_ms']['p50']} | "
-                f"{x['latency_ms']['p99']} | {x['latency_ms']['max']} |")
+        out += ["### 5. Scale-out 1 -> 3 under traffic (20 calls/s, idempotency keys)", ""]
+        out += _clients_view(t, "by hand (floor script)")
         gap = t["fleet"]["longest_gap_ms"] / 1000
         out += ["", f"Targets: nothing lost or doubled, every timer and workflow done: "
                 f"{_verdict(t['fleet']['verified'])}; longest outage no more than one restart "
                 f"of the single node (about 3 s): {_verdict(gap <= 3.5)} ({gap:.2f} s).", ""]
+    if "rolling" in r:
+        t = r["rolling"]
+        out += ["### 6. Rolling config change of 3 members, replication 2, under traffic", ""]
+        out += _clients_view(t, "by hand (edit, restart, next when Alive)")
+        gap = t["fleet"]["longest_gap_ms"] / 1000
+        out += ["", f"Targets: nothing lost or doubled, every timer and workflow done: "
+                f"{_verdict(t['fleet']['verified'])}; longest outage under 1 s: "
+                f"{_verdict(gap < 1.0)} ({gap:.2f} s).", ""]
     if "agent" in r:
         a = r["agent"]
         out += ["### 4. Agent", "",
@@ -105,6 +103,22 @@ def table(r: dict) -> str:
                        f"{_verdict(max(uploaded) == 0)}.")
         out.append("")
     return "\n".join(out)
+
+
+def _clients_view(t: dict, hand: str) -> list[str]:
+    """The driver's report of restate-fleet's run and the hand run, one row each."""
+    rows = ["| | operation s | calls | retries | lost | doubled | timers fired | workflows "
+            "done | longest stretch without a success s | p50 ms | p99 ms | max ms |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for who, label in (("fleet", "restate-fleet apply"), ("hand", hand)):
+        x = t[who]
+        rows.append(
+            f"| {label} | {x['operation_seconds']:.2f} | {x['calls']} | {x['retries']} | "
+            f"{x['lost']} | {x['doubled']} | {x['timers']['fired']}/{x['timers']['armed']} | "
+            f"{x['workflows']['done']}/{x['workflows']['started']} | "
+            f"{x['longest_gap_ms'] / 1000:.2f} | {x['latency_ms']['p50']} | "
+            f"{x['latency_ms']['p99']} | {x['latency_ms']['max']} |")
+    return rows
 
 
 def chart(r: dict, path: Path) -> None:
