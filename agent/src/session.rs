@@ -161,11 +161,17 @@ impl Session {
         }
     }
 
-    /// The lock for one mutating operation, unless this session already holds it.
+    /// The lock for one mutating operation, unless this session already holds it. Its record
+    /// says busy for as long as it is held: nobody hears for it, and a busy holder is waited
+    /// for, never taken over.
     fn guard(&self, config: &Path) -> Result<Option<NodeLock>, AgentError> {
         match self.locks.position(config) {
             Some(_) => Ok(None),
-            None => lock::acquire(config, None).map(Some),
+            None => {
+                let mut lock = lock::acquire(config, None)?;
+                lock.working_on(Some("one request"));
+                Ok(Some(lock))
+            }
         }
     }
 

@@ -17,17 +17,19 @@ pub(crate) struct ClusterDraft {
     pub restate_server: Option<RestateServer>,
     pub snapshots: Option<Snapshots>,
     pub restatectl: Option<PathBuf>,
+    pub nodeset_size: Option<Spanned<u32>>,
     /// Where `[cluster.snapshots] credentials` is, for errors about hosts it cannot work on.
     pub credentials_span: Option<Span>,
 }
 
-const KEYS: [&str; 6] = [
+const KEYS: [&str; 7] = [
     "name",
     "replication",
     "metadata-servers",
     "restate-server",
     "snapshots",
     "restatectl",
+    "nodeset-size",
 ];
 
 /// The oldest Restate with the replicated metadata server and loglet the rollout relies on.
@@ -42,6 +44,7 @@ pub(crate) fn read(reader: &mut Reader, cluster: Option<&Entry>, base_dir: &Path
         restate_server: None,
         snapshots: None,
         restatectl: None,
+        nodeset_size: None,
         credentials_span: None,
     };
     let entries = match cluster {
@@ -59,6 +62,7 @@ pub(crate) fn read(reader: &mut Reader, cluster: Option<&Entry>, base_dir: &Path
             }
             "restate-server" => draft.restate_server = restate_server(reader, entry, base_dir),
             "restatectl" => draft.restatectl = reader.string(entry).map(|p| base_dir.join(p)),
+            "nodeset-size" => draft.nodeset_size = nodeset_size(reader, entry),
             "snapshots" => {
                 if let Kind::Table(table) = &entry.node.kind {
                     draft.credentials_span =
@@ -100,6 +104,25 @@ fn cluster_name(reader: &mut Reader, entry: &Entry) -> Option<String> {
         return None;
     }
     Some(name)
+}
+
+/// 0 (auto) or at least the replication, checked once both are known.
+fn nodeset_size(reader: &mut Reader, entry: &Entry) -> Option<Spanned<u32>> {
+    let value = reader.integer(entry)?;
+    match u32::try_from(value) {
+        Ok(n) => Some(Spanned {
+            value: n,
+            span: entry.node.span.clone(),
+        }),
+        Err(_) => {
+            reader.report.error(
+                entry.node.span.clone(),
+                format!("nodeset-size must be 0 (auto) or a number of nodes, not {value}"),
+                Some("leave it out, or use 0, to let Restate size each log's nodeset".into()),
+            );
+            None
+        }
+    }
 }
 
 fn replication(reader: &mut Reader, entry: &Entry) -> Option<Spanned<u32>> {

@@ -62,6 +62,9 @@ pub struct Cluster {
     pub restate_server: Option<RestateServer>,
     /// Becomes `[worker.snapshots]` on every node.
     pub snapshots: Option<Snapshots>,
+    /// The logs' nodeset size (0: Restate chooses); `None`: as the cluster has it, except the 1
+    /// left by the local loglet, which becomes auto.
+    pub nodeset_size: Option<u32>,
     /// A restatectl binary for the hosts (relative to the inventory's directory), run on a
     /// member to remove nodes; without it, one installed on that member is used.
     pub restatectl: Option<PathBuf>,

@@ -152,6 +152,7 @@ fn build(
             restate_server: cluster.restate_server,
             snapshots: cluster.snapshots,
             restatectl: cluster.restatectl,
+            nodeset_size: cluster.nodeset_size.as_ref().map(|s| s.value),
         },
         groups: groups
             .iter()
@@ -394,6 +395,23 @@ fn check_replication(reader: &mut Reader, cluster: &ClusterDraft, hosts: &[Host]
     let Some(replication) = &cluster.replication else {
         return;
     };
+    if let Some(size) = cluster
+        .nodeset_size
+        .as_ref()
+        .filter(|s| s.value != 0 && s.value < replication.value)
+    {
+        reader.report.error(
+            size.span.clone(),
+            format!(
+                "nodeset-size {} is smaller than the replication {}: a log record could not get its copies",
+                size.value, replication.value
+            ),
+            Some(format!(
+                "use 0 (auto) or at least {}",
+                replication.value
+            )),
+        );
+    }
     for (role, holds) in [(Role::Worker, "partitions"), (Role::LogServer, "logs")] {
         let able: Vec<&str> = hosts
             .iter()

@@ -106,17 +106,21 @@ impl AdminClient {
         .await
     }
 
-    /// Lets Restate size the logs' nodesets itself when the size is the 1 a single node keeps
-    /// from the local loglet (measured: a grown cluster otherwise shows "Nodeset size: 1").
-    pub async fn nodeset_size_auto(&self) -> Result<ConfigChange, AdminError> {
-        self.update_cluster_config(nodeset_size_auto).await
+    /// The logs' nodeset size the inventory asks for; without one, Restate sizes them itself
+    /// where the size is the 1 a single node keeps from the local loglet (measured: a grown
+    /// cluster otherwise shows "Nodeset size: 1"), and a size set by hand is left alone.
+    pub async fn set_nodeset_size(&self, asked: Option<u32>) -> Result<ConfigChange, AdminError> {
+        self.update_cluster_config(|config| nodeset_size(config, asked))
+            .await
     }
 }
 
 /// 0 is auto; 1 is what a cluster switched from the local loglet is left with.
-fn nodeset_size_auto(config: &mut ClusterConfig) {
-    if config.nodeset_size == 1 {
-        config.nodeset_size = 0;
+fn nodeset_size(config: &mut ClusterConfig, asked: Option<u32>) {
+    match asked {
+        Some(size) => config.nodeset_size = size,
+        None if config.nodeset_size == 1 => config.nodeset_size = 0,
+        None => {}
     }
 }
 

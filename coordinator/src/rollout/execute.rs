@@ -104,6 +104,7 @@ impl<'a> Executor<'a> {
             }
             Step::InstallServer { hosts, .. } => self.install_server(hosts).await,
             Step::LowerReplication { to } => self.lower_replication(*to).await,
+            Step::NodesetSize { .. } => self.nodeset_size().await,
             Step::ActivateWorker { host } => {
                 let host = self.host(host)?;
                 self.activate_left_draining(host).await
@@ -268,20 +269,26 @@ impl<'a> Executor<'a> {
             })
         })
         .await?;
-        self.nodeset_size_auto().await
+        self.nodeset_size().await
     }
 
-    /// The nodeset size a single node keeps from the local loglet (1) back to auto, so that logs
-    /// spread over the grown cluster.
-    async fn nodeset_size_auto(&mut self) -> Result<(), String> {
+    /// The nodeset size the inventory asks for, else the 1 a single node keeps from the local
+    /// loglet back to auto, so that logs spread over the grown cluster.
+    pub(super) async fn nodeset_size(&mut self) -> Result<(), String> {
+        let asked = self.fleet.cluster.nodeset_size;
         let change = crate::admin::first_answer(&self.clients(), "nodeset size", |c| async move {
-            c.nodeset_size_auto().await
+            c.set_nodeset_size(asked).await
         })
         .await
         .map_err(|e| format!("cluster: {e}"))?;
-        if change.value.changed() {
-            self.recap
-                .cluster_changed("nodeset size 1 (left by the local loglet) -> auto");
+        let (before, after) = (change.value.before.nodeset_size, change.value.after.nodeset_size);
+        if before != after {
+            let size = |n: u32| if n == 0 { "auto".to_string() } else { n.to_string() };
+            self.recap.cluster_changed(&format!(
+                "nodeset size {} -> {}",
+                size(before),
+                size(after)
+            ));
         }
         Ok(())
     }
@@ -421,6 +428,7 @@ impl<'a> Executor<'a> {
                     partition_replication: replication,
                     log_provider: Some(KIND_REPLICATED.to_string()),
                     log_replication: replication,
+                    nodeset_size: self.fleet.cluster.nodeset_size,
                     ..Provision::default()
                 };
                 match first.reached.admin.provision_cluster(&request).await {
@@ -456,7 +464,7 @@ impl<'a> Executor<'a> {
             ));
         }
         self.set_replication(to, "raised").await?;
-        self.nodeset_size_auto().await?;
+        self.nodeset_size().await?;
         // Tails show `sealed` for a moment before the new segment with the new replication.
         logs_until(&self.clients(), self.timeouts.settle, |logs| {
             (!logs.all_tails_are(KIND_REPLICATED)).then(|| {

@@ -61,6 +61,8 @@ pub enum Step {
     /// A member's worker left draining (by a run cut short while it restarted the member, or
     /// by hand) takes partitions again.
     ActivateWorker { host: String },
+    /// The logs' nodeset size as `[cluster] nodeset-size` says (0: auto).
+    NodesetSize { from: u32, to: u32 },
     /// Lower partition and log replication, before nodes leave.
     LowerReplication { to: u32 },
     /// A node no inventory host names leaves the cluster (docs/scale-down.md): drained, out of
@@ -143,6 +145,10 @@ impl std::fmt::Display for Step {
             ),
             Step::LowerReplication { to } => {
                 write!(f, "cluster: lower partition and log replication to {to}")
+            }
+            Step::NodesetSize { from, to } => {
+                let size = |n: &u32| if *n == 0 { "auto".to_string() } else { n.to_string() };
+                write!(f, "cluster: nodeset size {} -> {}", size(from), size(to))
             }
             Step::RemoveNode { node, holds } => {
                 write!(
@@ -373,6 +379,18 @@ pub async fn plan(
         if current.is_none_or(|c| c < to) && !matches!(steps.first(), Some(Step::Provision { .. }))
         {
             steps.push(Step::RaiseReplication { to });
+        }
+    }
+    // Asked for in the inventory and not set by a loglet or replication step already.
+    if let (Some(to), Some(view)) = (fleet.cluster.nodeset_size, &survey.view) {
+        let set_anyway = steps
+            .iter()
+            .any(|s| matches!(s, Step::ReplicatedLoglet | Step::RaiseReplication { .. }));
+        if view.config.nodeset_size != to && !set_anyway {
+            steps.push(Step::NodesetSize {
+                from: view.config.nodeset_size,
+                to,
+            });
         }
     }
     Ok(Plan { steps, files })

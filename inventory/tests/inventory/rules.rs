@@ -272,3 +272,23 @@ fn credentials_in_an_environment_file_need_systemd_and_a_known_value() {
         Some(restate_fleet_inventory::CredentialsIn::EnvironmentFile)
     );
 }
+
+#[test]
+fn nodeset_size_is_auto_or_at_least_the_replication() {
+    assert_snapshot!(
+        "nodeset_size_below_replication",
+        err(&with_hosts("[hosts.n2]\naddress = \"b\"\n").replace(
+            "[cluster]\n",
+            "[cluster]\nreplication = 2\nnodeset-size = 1\n"
+        ))
+    );
+    let fleet = |size: &str| {
+        ok(&with_hosts("[hosts.n2]\naddress = \"b\"\n[hosts.n3]\naddress = \"c\"\n").replace(
+            "[cluster]\n",
+            &format!("[cluster]\nreplication = 2\nnodeset-size = {size}\n"),
+        ))
+        .fleet
+    };
+    assert_eq!(fleet("0").cluster.nodeset_size, Some(0));
+    assert_eq!(fleet("3").cluster.nodeset_size, Some(3));
+}
