@@ -281,13 +281,15 @@ impl<'a> Executor<'a> {
         })
         .await
         .map_err(|e| format!("cluster: {e}"))?;
-        let (before, after) = (change.value.before.nodeset_size, change.value.after.nodeset_size);
+        let (before, after) = (
+            change.value.before.nodeset_size,
+            change.value.after.nodeset_size,
+        );
         if before != after {
-            let size = |n: u32| if n == 0 { "auto".to_string() } else { n.to_string() };
             self.recap.cluster_changed(&format!(
                 "nodeset size {} -> {}",
-                size(before),
-                size(after)
+                plan::nodeset_size_text(before),
+                plan::nodeset_size_text(after)
             ));
         }
         Ok(())

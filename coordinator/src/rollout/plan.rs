@@ -146,10 +146,12 @@ impl std::fmt::Display for Step {
             Step::LowerReplication { to } => {
                 write!(f, "cluster: lower partition and log replication to {to}")
             }
-            Step::NodesetSize { from, to } => {
-                let size = |n: &u32| if *n == 0 { "auto".to_string() } else { n.to_string() };
-                write!(f, "cluster: nodeset size {} -> {}", size(from), size(to))
-            }
+            Step::NodesetSize { from, to } => write!(
+                f,
+                "cluster: nodeset size {} -> {}",
+                nodeset_size_text(*from),
+                nodeset_size_text(*to)
+            ),
             Step::RemoveNode { node, holds } => {
                 write!(
                     f,
@@ -171,6 +173,14 @@ impl std::fmt::Display for Step {
                 }
             }
         }
+    }
+}
+
+/// A nodeset size as operators read it: 0 is Restate's choice.
+pub fn nodeset_size_text(size: u32) -> String {
+    match size {
+        0 => "auto".to_string(),
+        n => n.to_string(),
     }
 }
 

@@ -283,10 +283,12 @@ fn nodeset_size_is_auto_or_at_least_the_replication() {
         ))
     );
     let fleet = |size: &str| {
-        ok(&with_hosts("[hosts.n2]\naddress = \"b\"\n[hosts.n3]\naddress = \"c\"\n").replace(
-            "[cluster]\n",
-            &format!("[cluster]\nreplication = 2\nnodeset-size = {size}\n"),
-        ))
+        ok(
+            &with_hosts("[hosts.n2]\naddress = \"b\"\n[hosts.n3]\naddress = \"c\"\n").replace(
+                "[cluster]\n",
+                &format!("[cluster]\nreplication = 2\nnodeset-size = {size}\n"),
+            ),
+        )
         .fleet
     };
     assert_eq!(fleet("0").cluster.nodeset_size, Some(0));
