@@ -344,10 +344,16 @@ pub async fn plan(
                 });
             }
         }
+        // A tail that is sealed for a moment (a reconfiguration under way) is not a reason to
+        // switch the provider again; only the local loglet still in use is.
         let loglet_ready = survey.view.as_ref().is_some_and(|v| {
             v.config.log_provider == KIND_REPLICATED
-                && v.logs.all_tails_replicated
                 && v.logs.holding_local_segments.is_empty()
+                && !v
+                    .logs
+                    .tail_kinds
+                    .keys()
+                    .any(|k| k != KIND_REPLICATED && k != "sealed")
         });
         if !loglet_ready {
             steps.push(Step::ReplicatedLoglet);
