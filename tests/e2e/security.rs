@@ -100,9 +100,12 @@ impl ArgvWatch {
                     let on_a_host = std::fs::read_link(entry.path().join("ns/net")).ok() != laptop;
                     let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
                     if on_a_host && String::from_utf8_lossy(&environ).contains(&needle) {
+                        // Named by comm too: a process caught starting or ending shows no argv.
+                        let comm =
+                            std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
                         f.lock()
                             .expect("lock")
-                            .push(format!("environment of {argv}"));
+                            .push(format!("environment of {argv} [{}]", comm.trim()));
                     }
                 }
                 samples += 1;
