@@ -49,15 +49,18 @@ pub fn account(name: &str) -> Option<Account> {
     let in_files = std::fs::read_to_string("/etc/passwd")
         .ok()
         .and_then(|passwd| passwd_entry(&passwd, name));
-    in_files.or_else(|| {
-        let out = std::process::Command::new("getent")
-            .args(["passwd", name])
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .output()
-            .ok()?;
-        passwd_entry(&String::from_utf8_lossy(&out.stdout), name)
-    })
+    in_files.or_else(|| passwd_entry(&getent("passwd", name)?, name))
+}
+
+/// What `getent DATABASE KEY` prints: the host's own NSS, run as a program of the host.
+fn getent(database: &str, key: &str) -> Option<String> {
+    let out = std::process::Command::new("getent")
+        .args([database, key])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// The addresses of a host name: an IP literal as it is, else `/etc/hosts`, else `getent ahosts`
@@ -74,13 +77,7 @@ pub fn resolve(name: &str) -> Option<Vec<std::net::IpAddr>> {
         .filter(|found| !found.is_empty());
     from_files
         .or_else(|| {
-            let out = std::process::Command::new("getent")
-                .args(["ahosts", name])
-                .stdin(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .output()
-                .ok()?;
-            let mut found: Vec<std::net::IpAddr> = String::from_utf8_lossy(&out.stdout)
+            let mut found: Vec<std::net::IpAddr> = getent("ahosts", name)?
                 .lines()
                 .filter_map(|l| l.split_whitespace().next()?.parse().ok())
                 .collect();
