@@ -8,6 +8,7 @@ use restate_fleet_proto::agent::{
     AgentError, ConfigFacts, ConfigValues, DataDirFacts, Facts, NodeTarget, ParseErrorInfo,
     ServerBinary,
 };
+use restate_fleet_version::Version;
 use toml_edit::{DocumentMut, Item};
 
 use crate::digest::{HOST_VERSION_CACHE, HashCache};
@@ -265,38 +266,14 @@ pub fn version_of(path: &Path) -> (String, Option<String>) {
     (output, version)
 }
 
-/// The first `MAJOR.MINOR.PATCH` (with optional pre-release) in the output, e.g. `1.7.12` from
-/// `restate-server 1.7.12`.
+/// The version in a program's first output line, e.g. `1.7.12` from `restate-server 1.7.12`.
 fn parse_version(output: &str) -> Option<String> {
-    output.split_whitespace().find_map(|word| {
-        let word = word.trim_start_matches('v');
-        let core = word.split(['-', '+']).next()?;
-        let parts: Vec<&str> = core.split('.').collect();
-        (parts.len() == 3
-            && parts
-                .iter()
-                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
-        .then(|| word.to_string())
-    })
+    Version::find_in(output).map(|v| v.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn versions() {
-        assert_eq!(
-            parse_version("restate-server 1.7.12"),
-            Some("1.7.12".into())
-        );
-        assert_eq!(
-            parse_version("restate-server v1.8.0-rc.1"),
-            Some("1.8.0-rc.1".into())
-        );
-        assert_eq!(parse_version("restate-server 1.7"), None);
-        assert_eq!(parse_version(""), None);
-    }
 
     #[test]
     fn values_from_every_form() {

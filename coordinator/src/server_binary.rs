@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use restate_fleet_inventory::{Arch, RestateServer, ServerBinary};
+use restate_fleet_version::Version;
 use sha2::{Digest, Sha256};
 
 use crate::elf::{elf_machine_for, read_elf_machine};
@@ -97,9 +98,7 @@ fn check(arch: Option<Arch>, path: &Path, version: &str) -> Result<LocalServer, 
     let runs_here = elf_machine_for(std::env::consts::ARCH) == Some(machine);
     if runs_here {
         let reported = reported_version(path)?;
-        if crate::rollout::survey::parse_version(&reported)
-            != crate::rollout::survey::parse_version(version)
-        {
+        if reported.parse::<Version>().ok() != version.parse::<Version>().ok() {
             return Err(format!(
                 "restate-server {name} reports version {reported}, the inventory says {version}; nothing was uploaded. Point `[cluster] restate-server.path` at a {version} binary or set version = \"{reported}\""
             ));

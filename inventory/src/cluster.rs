@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use restate_fleet_version::Version;
+
 use crate::address;
 use crate::layer::Spanned;
 use crate::model::{Arch, CredentialsIn, RestateServer, ServerBinary, Snapshots};
@@ -33,7 +35,7 @@ const KEYS: [&str; 7] = [
 ];
 
 /// The oldest Restate with the replicated metadata server and loglet the rollout relies on.
-const MIN_VERSION: (u64, u64) = (1, 4);
+const MIN_VERSION: Version = Version::new(1, 4, 0);
 
 pub(crate) fn read(reader: &mut Reader, cluster: Option<&Entry>, base_dir: &Path) -> ClusterDraft {
     let mut draft = ClusterDraft {
@@ -218,10 +220,9 @@ fn missing(reader: &mut Reader, entry: &Entry, key: &str, help: &str) {
 
 fn version(reader: &mut Reader, entry: &Entry) -> Option<String> {
     let version = reader.string(entry)?;
-    let numbers: Vec<Option<u64>> = version.split('.').map(|p| p.parse().ok()).collect();
-    match numbers.as_slice() {
-        [Some(major), Some(minor), Some(_)] if (*major, *minor) >= MIN_VERSION => Some(version),
-        [Some(_), Some(_), Some(_)] => {
+    match version.parse::<Version>() {
+        Ok(parsed) if parsed >= MIN_VERSION => Some(version),
+        Ok(_) => {
             reader.report.error(
                 entry.node.span.clone(),
                 format!("restate-server {version} is too old for a replicated cluster"),
@@ -229,7 +230,7 @@ fn version(reader: &mut Reader, entry: &Entry) -> Option<String> {
             );
             None
         }
-        _ => {
+        Err(_) => {
             reader.report.error(
                 entry.node.span.clone(),
                 format!("`{version}` is not a version"),

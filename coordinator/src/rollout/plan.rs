@@ -4,6 +4,7 @@
 use futures_util::future::join_all;
 use restate_fleet_inventory::Fleet;
 use restate_fleet_proto::agent::{Operation, PatchOp, PatchPreview, Reply};
+use restate_fleet_version::Version;
 use serde::Serialize;
 
 use super::desired::{self, Scope};
@@ -227,8 +228,8 @@ pub fn fix_patch(fleet: &Fleet, host: &Surveyed, metadata_list: bool) -> Vec<Pat
 /// (measured on 1.7.12). Older servers keep the guide's two restarts.
 pub fn one_restart(version: Option<&str>) -> bool {
     version
-        .and_then(super::survey::parse_version)
-        .is_some_and(|v| v >= (1, 7, 0))
+        .and_then(|v| v.parse::<Version>().ok())
+        .is_some_and(|v| v >= Version::new(1, 7, 0))
 }
 
 /// The restate-server version a member runs once this run's upgrades are done.

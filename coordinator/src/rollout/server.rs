@@ -9,7 +9,9 @@ use restate_fleet_inventory::DEFAULT_INSTALL_PATH;
 use restate_fleet_proto::agent::{BinaryFile, Operation, Reply};
 use serde::Serialize;
 
-use super::survey::{Class, Survey, Surveyed, parse_version};
+use restate_fleet_version::Version;
+
+use super::survey::{Class, Survey, Surveyed};
 use crate::reach::{ReachError, Reached};
 use crate::server_binary::{LocalServer, LocalServers, REMOTE_DIR, REMOTE_NAME};
 
@@ -150,23 +152,22 @@ fn change_for(
         return Ok(Change::Install { from: None });
     }
     let current = found.version.unwrap_or_default();
-    match (parse_version(current), parse_version(wanted)) {
+    match (
+        current.parse::<Version>().ok(),
+        wanted.parse::<Version>().ok(),
+    ) {
         // Another build of the same version: nothing to gain from a restart.
         (Some(have), Some(want)) if have == want => Ok(Change::Keep),
         (Some(have), Some(want)) if have > want => Err(format!(
             "runs restate-server {current}, newer than the inventory's {wanted}; restate-fleet never downgrades a node. Set `[cluster] restate-server` to {current} or newer"
         )),
         (Some(have), Some(want)) if member => {
-            let skips = want.0 != have.0 || want.1 > have.1 + 1;
+            let skips = want.major != have.major || want.minor > have.minor + 1;
             if skips && !allow_version_skip {
+                let (major, minor) = have.line();
+                let next = minor + 1;
                 return Err(format!(
-                    "upgrading restate-server {current} to {wanted} skips a minor version; Restate supports upgrades one minor version at a time (data written by {}.{} is read by {}.{}, not necessarily by later ones). Upgrade to {}.{}.x first, or pass --allow-version-skip if the release notes allow the jump",
-                    have.0,
-                    have.1,
-                    have.0,
-                    have.1 + 1,
-                    have.0,
-                    have.1 + 1
+                    "upgrading restate-server {current} to {wanted} skips a minor version; Restate supports upgrades one minor version at a time (data written by {major}.{minor} is read by {major}.{next}, not necessarily by later ones). Upgrade to {major}.{next}.x first, or pass --allow-version-skip if the release notes allow the jump"
                 ));
             }
             Ok(Change::Upgrade {
@@ -220,6 +221,15 @@ mod tests {
             change_for(&member, &found("1.7.12"), "1.7.12", false),
             Ok(Change::Keep)
         );
+        // A release candidate is not yet its release, and a release is newer than its candidate.
+        assert_eq!(
+            change_for(&member, &found("1.8.0-rc.1"), "1.8.0", false),
+            Ok(Change::Upgrade {
+                from: "1.8.0-rc.1".into()
+            })
+        );
+        let down = change_for(&member, &found("1.8.0"), "1.8.0-rc.1", false).unwrap_err();
+        assert!(down.contains("never downgrades"), "{down}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use futures_util::future::join_all;
 use restate_fleet_inventory::{Fleet, Role};
 use restate_fleet_proto::agent::{Facts, Operation, Reply, SystemdState};
+use restate_fleet_version::Version;
 use serde::Serialize;
 
 use crate::admin::{self, AdminClient, ClusterView};
@@ -11,7 +12,7 @@ use crate::reach::{ReachError, Reached};
 use crate::server_binary::LocalServers;
 
 /// The oldest Restate with the replicated metadata server and loglet.
-const MIN_VERSION: (u64, u64, u64) = (1, 4, 0);
+const MIN_VERSION: Version = Version::new(1, 4, 0);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "class", content = "reason")]
@@ -324,10 +325,10 @@ fn preflight(fleet: &Fleet, survey: &mut Survey) {
             None => problems.push(format!(
                 "{name}: no restate-server found on the host's PATH; install Restate 1.4.0 or newer"
             )),
-            Some(binary) => match binary.version.as_deref().and_then(parse_version) {
+            Some(binary) => match binary.version.as_deref().and_then(|v| v.parse::<Version>().ok()) {
                 Some(v) if v < MIN_VERSION => problems.push(format!(
-                    "{name}: restate-server {}.{}.{} at {} is older than 1.4.0, which brought the replicated metadata server and loglet; upgrade it first",
-                    v.0, v.1, v.2, binary.path.display()
+                    "{name}: restate-server {v} at {} is older than 1.4.0, which brought the replicated metadata server and loglet; upgrade it first",
+                    binary.path.display()
                 )),
                 Some(v) => {
                     versions.insert(v);
@@ -356,7 +357,7 @@ fn preflight(fleet: &Fleet, survey: &mut Survey) {
     if versions.len() > 1 {
         let list: Vec<String> = versions
             .iter()
-            .map(|v| format!("{}.{}.{}", v.0, v.1, v.2))
+            .map(Version::to_string)
             .collect();
         warnings.push(format!(
             "mixed restate-server versions: {}",
@@ -419,31 +420,6 @@ fn preflight(fleet: &Fleet, survey: &mut Survey) {
     }
     survey.problems.extend(problems);
     survey.warnings.extend(warnings);
-}
-
-/// `1.7.12` (also `v1.7.12`, `1.7.12-dev`) as numbers.
-pub fn parse_version(text: &str) -> Option<(u64, u64, u64)> {
-    let core = text.trim().trim_start_matches('v');
-    let core = core.split(['-', '+', ' ']).next()?;
-    let mut parts = core.split('.').map(|p| p.parse::<u64>().ok());
-    Some((
-        parts.next()??,
-        parts.next()??,
-        parts.next().flatten().unwrap_or(0),
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_version;
-
-    #[test]
-    fn versions_parse_and_order() {
-        assert_eq!(parse_version("1.7.12"), Some((1, 7, 12)));
-        assert_eq!(parse_version("v1.4.0-dev"), Some((1, 4, 0)));
-        assert!(parse_version("1.3.9").unwrap_or_default() < super::MIN_VERSION);
-        assert_eq!(parse_version("restate"), None);
-    }
 }
 
 #[cfg(test)]
