@@ -54,8 +54,38 @@ pub struct Global {
     #[arg(long, global = true)]
     pub agent: Option<PathBuf>,
     /// How gRPC reaches each node's port 5122: through its SSH session, or direct.
-    #[arg(long, global = true, value_enum, default_value_t = crate::reach::GrpcPath::Tunnel)]
-    pub grpc: crate::reach::GrpcPath,
+    #[arg(long, global = true, value_enum, default_value_t = Grpc::Tunnel)]
+    pub grpc: Grpc,
+}
+
+/// `--grpc`: the user's words for [`crate::reach::GrpcPath`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Grpc {
+    /// A direct-tcpip channel on the host's SSH session: only SSH needs to be reachable.
+    Tunnel,
+    /// A TCP connection from this machine to the advertised address.
+    Direct,
+}
+
+impl From<Grpc> for crate::reach::GrpcPath {
+    fn from(grpc: Grpc) -> Self {
+        match grpc {
+            Grpc::Tunnel => Self::Tunnel,
+            Grpc::Direct => Self::Direct,
+        }
+    }
+}
+
+/// What `check`, `plan` and `apply` share.
+#[derive(Debug, Args)]
+pub struct RolloutArgs {
+    /// Raise partition and log replication to N once enough nodes are alive.
+    #[arg(long)]
+    pub replication: Option<u32>,
+    /// Upgrade members by more than one minor version at once (Restate supports one; read its
+    /// release notes first).
+    #[arg(long)]
+    pub allow_version_skip: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

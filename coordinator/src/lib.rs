@@ -8,6 +8,7 @@ mod elf;
 pub mod interrupt;
 pub mod progress;
 pub mod reach;
+pub mod render;
 pub mod rollout;
 pub mod server_binary;
 pub mod ssh;

@@ -20,7 +20,7 @@ use crate::ssh::{
 };
 
 /// How gRPC calls reach a node's fabric port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GrpcPath {
     /// A direct-tcpip channel on the host's SSH session: only SSH needs to be reachable.
     Tunnel,

@@ -4,14 +4,13 @@
 use std::io::{IsTerminal, Write};
 
 use clap::Args;
-use restate_fleet_inventory::Fleet;
 
 use super::Outcome;
-use crate::cli::{Global, Output};
+use super::common::{self, print_report};
+use crate::cli::{Global, RolloutArgs};
 use crate::progress::Progress;
 use crate::rollout::plan::{Plan, Step};
-use crate::rollout::{self, Mode, Options, Report, Timeouts};
-use crate::server_binary::LocalServers;
+use crate::rollout::{self, Mode};
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -22,25 +21,14 @@ pub struct ApplyArgs {
     pub rollout: RolloutArgs,
 }
 
-/// What `check`, `plan` and `apply` share.
-#[derive(Debug, Args)]
-pub struct RolloutArgs {
-    /// Raise partition and log replication to N once enough nodes are alive.
-    #[arg(long)]
-    pub replication: Option<u32>,
-    /// Upgrade members by more than one minor version at once (Restate supports one; read its
-    /// release notes first).
-    #[arg(long)]
-    pub allow_version_skip: bool,
-}
-
 pub async fn run(global: &Global, args: ApplyArgs) -> anyhow::Result<Outcome> {
-    let loaded = super::inventory::load(global)?;
+    let loaded = common::load(global)?;
     let fleet = &loaded.fleet;
     let progress = Progress::new(global.quiet);
-    let mut options = rollout_options(global, fleet, Mode::Apply, &args.rollout, &progress)?;
+    let mut options =
+        common::rollout_options(global, fleet, Mode::Apply, &args.rollout, &progress)?;
     let (reached, unreachable, reacher) =
-        super::reach_hosts(global, fleet, &fleet.hosts, true, &progress).await?;
+        common::reach_hosts(global, fleet, &fleet.hosts, true, &progress).await?;
     options.reacher = Some(reacher);
 
     let yes = args.yes;
@@ -106,140 +94,4 @@ fn confirm(plan: &Plan) -> Result<(), String> {
     } else {
         Err("not confirmed".into())
     }
-}
-
-/// The run's options; the inventory's restate-server binary is checked here, before any host is
-/// contacted (a wrong one is bad input: exit 2, nothing uploaded).
-pub fn rollout_options(
-    global: &Global,
-    fleet: &Fleet,
-    mode: Mode,
-    args: &RolloutArgs,
-    progress: &Progress,
-) -> anyhow::Result<Options> {
-    let servers = match &fleet.cluster.restate_server {
-        None => None,
-        Some(wanted) => {
-            progress.step(&format!(
-                "checking restate-server {} on this machine",
-                wanted.version
-            ));
-            let servers = LocalServers::prepare(wanted).map_err(super::BadInput)?;
-            Some(std::sync::Arc::new(servers))
-        }
-    };
-    let limit = match &global.limit {
-        None => None,
-        Some(_) => Some(
-            super::inventory::select(global, fleet)?
-                .into_iter()
-                .map(|h| h.name.clone())
-                .collect(),
-        ),
-    };
-    Ok(Options {
-        mode,
-        replication: args.replication,
-        holder: holder(),
-        limit,
-        timeouts: Timeouts::default(),
-        confirm: Box::new(|_| Ok(())),
-        servers,
-        allow_version_skip: args.allow_version_skip,
-        reacher: None,
-    })
-}
-
-/// `user@machine pid N`, shown to whoever finds a node locked.
-fn holder() -> String {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let machine = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into());
-    format!(
-        "restate-fleet by {user}@{machine} pid {}",
-        std::process::id()
-    )
-}
-
-pub fn print_report(global: &Global, report: &Report, mode: Mode) -> anyhow::Result<()> {
-    if global.output == Output::Json {
-        println!("{}", serde_json::to_string_pretty(report)?);
-        return Ok(());
-    }
-    let mut out = String::new();
-    for host in &report.hosts {
-        let class = match &host.class {
-            rollout::survey::Class::Member => "member".to_string(),
-            rollout::survey::Class::New => "new".to_string(),
-            rollout::survey::Class::Conflicting(_) => "CONFLICTING".to_string(),
-        };
-        let server = match host.server.as_ref().map(|s| (&s.change, s)) {
-            Some((rollout::server::Change::Upgrade { .. }, s)) => {
-                format!("  upgrade to {}", s.version)
-            }
-            Some((rollout::server::Change::Install { .. }, s)) => {
-                format!("  install {}", s.version)
-            }
-            _ => String::new(),
-        };
-        out.push_str(&format!(
-            "{:<16} {:<12} restate-server {:<8} {}{server}\n",
-            host.host,
-            class,
-            host.restate_version.as_deref().unwrap_or("-"),
-            if host.running {
-                "running"
-            } else {
-                "not running"
-            }
-        ));
-    }
-    for warning in &report.warnings {
-        out.push_str(&format!("warning: {warning}\n"));
-    }
-    for problem in &report.problems {
-        out.push_str(&format!("problem: {problem}\n"));
-    }
-    if let Some(plan) = &report.plan
-        && mode != Mode::Apply
-    {
-        if mode == Mode::Plan {
-            for file in &plan.files {
-                out.push_str(&format!(
-                    "\n{}: {}\n",
-                    file.host,
-                    file.preview.path.display()
-                ));
-                if let Some(access) = file.preview.access {
-                    out.push_str(&format!("{access}\n"));
-                }
-                out.push_str(&file.preview.diff);
-            }
-        }
-        if plan.steps.is_empty() {
-            out.push_str("\nnothing to do: the fleet matches the inventory\n");
-        } else {
-            out.push_str("\nsteps apply would take:\n");
-            for (i, step) in plan.steps.iter().enumerate() {
-                out.push_str(&format!("  {}. {step}\n", i + 1));
-            }
-        }
-        if mode == Mode::Check && report.succeeded() {
-            out.push_str("ready: apply can run\n");
-        }
-    }
-    if mode == Mode::Apply {
-        out.push_str(&report.recap.human());
-        if let Some(err) = &report.error {
-            out.push_str(&format!("error: {err}\n"));
-        }
-        if let Some(view) = &report.cluster
-            && report.succeeded()
-        {
-            out.push_str(&super::status::table(view));
-        }
-    }
-    print!("{out}");
-    Ok(())
 }

@@ -4,8 +4,8 @@
 use clap::Args;
 
 use super::Outcome;
-use super::apply::{RolloutArgs, print_report, rollout_options};
-use crate::cli::Global;
+use super::common::{self, print_report};
+use crate::cli::{Global, RolloutArgs};
 use crate::progress::Progress;
 use crate::rollout::{self, Mode};
 
@@ -16,12 +16,12 @@ pub struct CheckArgs {
 }
 
 pub async fn run(global: &Global, args: CheckArgs, mode: Mode) -> anyhow::Result<Outcome> {
-    let loaded = super::inventory::load(global)?;
+    let loaded = common::load(global)?;
     let fleet = &loaded.fleet;
     let progress = Progress::new(global.quiet);
-    let mut options = rollout_options(global, fleet, mode, &args.rollout, &progress)?;
+    let mut options = common::rollout_options(global, fleet, mode, &args.rollout, &progress)?;
     let (reached, unreachable, reacher) =
-        super::reach_hosts(global, fleet, &fleet.hosts, true, &progress).await?;
+        common::reach_hosts(global, fleet, &fleet.hosts, true, &progress).await?;
     options.reacher = Some(reacher);
     let report = rollout::run(fleet, reached, unreachable, options, &progress).await;
     print_report(global, &report, mode)?;

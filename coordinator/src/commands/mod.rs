@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod check;
+mod common;
 pub mod completions;
 pub mod inventory;
 pub mod man;
@@ -10,12 +11,7 @@ pub mod status;
 
 use std::process::ExitCode;
 
-use restate_fleet_inventory::{Fleet, Host};
-
 use crate::cli::{Cli, Command, Global};
-use crate::progress::Progress;
-use crate::reach::{ReachOptions, Reached, Reacher};
-use crate::ssh::{SshClient, SshOptions};
 
 /// Exit codes of the contract: 0 done and verified, 1 a host failed or the cluster did not verify,
 /// 2 bad input.
@@ -85,49 +81,4 @@ fn init_tracing(global: &Global) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-}
-
-/// Every selected host reached (session, agent, admin client), and the ones that could not be,
-/// with the reason. Nothing is changed on any host here.
-pub(crate) async fn reach_hosts(
-    global: &Global,
-    fleet: &Fleet,
-    hosts: &[Host],
-    start_agent: bool,
-    progress: &Progress,
-) -> anyhow::Result<(Vec<Reached>, Vec<(String, String)>, Reacher)> {
-    let passphrase = fleet
-        .hosts
-        .iter()
-        .find_map(|h| h.ssh.identity_passphrase.as_ref())
-        .map(|s| s.expose().to_string());
-    let mut options = SshOptions::from_env(
-        global.known_hosts.clone(),
-        global.accept_new_host_keys,
-        passphrase,
-    )?;
-    options.forks = global.forks.max(1);
-    let client = SshClient::new(options);
-    progress.step(&format!("reaching {} host(s)", hosts.len()));
-    let reacher = Reacher {
-        client,
-        options: ReachOptions {
-            agent: global.agent.clone(),
-            start_agent,
-            grpc: global.grpc,
-        },
-    };
-    let results = reacher.reach(hosts).await;
-    let mut reached = Vec::new();
-    let mut unreachable = Vec::new();
-    for (host, result) in hosts.iter().zip(results) {
-        match result {
-            Ok(r) => reached.push(r),
-            Err(err) => {
-                progress.host(&host.name, &format!("unreachable: {err}"));
-                unreachable.push((host.name.clone(), err.to_string()));
-            }
-        }
-    }
-    Ok((reached, unreachable, reacher))
 }

@@ -4,7 +4,7 @@
 use clap::Args;
 use restate_fleet_proto::agent::{Operation, Reply};
 
-use super::Outcome;
+use super::{BadInput, Outcome, common};
 use crate::cli::Global;
 use crate::progress::Progress;
 use crate::rollout::recap::Recap;
@@ -17,21 +17,21 @@ pub struct RollbackArgs {
 }
 
 pub async fn run(global: &Global, args: RollbackArgs) -> anyhow::Result<Outcome> {
-    let loaded = super::inventory::load(global)?;
+    let loaded = common::load(global)?;
     let fleet = &loaded.fleet;
     if global.limit.is_none() && !args.yes {
-        return Err(super::BadInput(
+        return Err(BadInput(
             "rollback restarts every host it touches: name them with --limit, or pass --yes to roll back the whole fleet".into(),
         )
         .into());
     }
-    let hosts: Vec<_> = super::inventory::select(global, fleet)?
+    let hosts: Vec<_> = common::select(global, fleet)?
         .into_iter()
         .cloned()
         .collect();
     let progress = Progress::new(global.quiet);
     let (reached, unreachable, _) =
-        super::reach_hosts(global, fleet, &hosts, true, &progress).await?;
+        common::reach_hosts(global, fleet, &hosts, true, &progress).await?;
     let mut recap = Recap::new(hosts.iter().map(|h| h.name.as_str()));
     for (host, why) in &unreachable {
         recap.unreachable(host, why);

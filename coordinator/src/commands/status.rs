@@ -1,34 +1,22 @@
 //! `restate-fleet status`: the cluster as its admin API sees it, matched with the inventory:
 //! inventory hosts the cluster does not know and nodes the inventory lacks are both shown.
 
-use serde::Serialize;
-
-use super::Outcome;
-use crate::admin::{self, ClusterView};
+use super::{Outcome, common};
+use crate::admin;
 use crate::cli::{Global, Output};
 use crate::progress::Progress;
-
-#[derive(Serialize)]
-struct StatusReport<'a> {
-    cluster: Option<&'a ClusterView>,
-    /// Inventory hosts whose node-name the cluster does not know.
-    unknown_to_cluster: Vec<String>,
-    /// Cluster nodes no inventory host names.
-    not_in_inventory: Vec<String>,
-    unreachable: Vec<(String, String)>,
-    error: Option<String>,
-}
+use crate::render::{self, StatusReport};
 
 pub async fn run(global: &Global) -> anyhow::Result<Outcome> {
-    let loaded = super::inventory::load(global)?;
+    let loaded = common::load(global)?;
     let fleet = &loaded.fleet;
-    let hosts: Vec<_> = super::inventory::select(global, fleet)?
+    let hosts: Vec<_> = common::select(global, fleet)?
         .into_iter()
         .cloned()
         .collect();
     let progress = Progress::new(global.quiet || global.output == Output::Json);
     let (reached, unreachable, _) =
-        super::reach_hosts(global, fleet, &hosts, false, &progress).await?;
+        common::reach_hosts(global, fleet, &hosts, false, &progress).await?;
     let clients: Vec<_> = reached.iter().map(|r| r.admin.clone()).collect();
     let (view, error) = match admin::gather(&clients).await {
         Ok(view) => (Some(view), None),
@@ -63,21 +51,7 @@ pub async fn run(global: &Global) -> anyhow::Result<Outcome> {
     if global.output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        if let Some(view) = &view {
-            print!("{}", table(view));
-        }
-        for host in &report.unknown_to_cluster {
-            println!("{host}: in the inventory, unknown to the cluster");
-        }
-        for node in &report.not_in_inventory {
-            println!("{node}: a node of the cluster, not in the inventory");
-        }
-        for (host, why) in &report.unreachable {
-            println!("{host}: unreachable: {why}");
-        }
-        if let Some(err) = &report.error {
-            println!("error: {err}");
-        }
+        print!("{}", render::status(&report));
     }
     let healthy = view.as_ref().is_some_and(|v| v.all_alive())
         && report.unknown_to_cluster.is_empty()
@@ -87,72 +61,4 @@ pub async fn run(global: &Global) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Failed
     })
-}
-
-/// The status table: one row per node, then the cluster configuration.
-pub fn table(view: &ClusterView) -> String {
-    let mut rows = vec![
-        [
-            "NODE", "ID", "ADDRESS", "STATE", "UPTIME", "METADATA", "LEADER", "FOLLOWER", "ROLES",
-        ]
-        .map(String::from),
-    ];
-    for node in &view.nodes {
-        let metadata = if view.metadata.leader == Some(node.id) {
-            "leader"
-        } else if node.metadata_member {
-            "member"
-        } else {
-            "-"
-        };
-        rows.push([
-            node.name.clone(),
-            format!("N{}:{}", node.id, node.generation),
-            node.address.clone(),
-            if node.alive { "alive" } else { "dead" }.to_string(),
-            node.uptime_s
-                .map(|s| format!("{s}s"))
-                .unwrap_or_else(|| "-".into()),
-            metadata.to_string(),
-            node.leader_partitions.to_string(),
-            node.follower_partitions.to_string(),
-            node.roles.join(","),
-        ]);
-    }
-    let widths: Vec<usize> = (0..9)
-        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for row in &rows {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
-    let c = &view.config;
-    out.push_str(&format!(
-        "cluster {}: {} partitions, partition replication {}, log provider {}, log replication {}, nodeset size {}\n",
-        view.cluster_name,
-        c.num_partitions,
-        c.partition_replication.as_deref().unwrap_or("-"),
-        c.log_provider,
-        c.log_replication.as_deref().unwrap_or("-"),
-        if c.nodeset_size == 0 { "auto".to_string() } else { c.nodeset_size.to_string() },
-    ));
-    let kinds: Vec<String> = view
-        .logs
-        .tail_kinds
-        .iter()
-        .map(|(k, n)| format!("{n} {k}"))
-        .collect();
-    out.push_str(&format!(
-        "logs: {} ({} tails)\n",
-        view.logs.count,
-        kinds.join(", ")
-    ));
-    out.push_str(&format!("answered by {}\n", view.answered_by));
-    out
 }

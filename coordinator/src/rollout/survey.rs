@@ -355,10 +355,7 @@ fn preflight(fleet: &Fleet, survey: &mut Survey) {
         }
     }
     if versions.len() > 1 {
-        let list: Vec<String> = versions
-            .iter()
-            .map(Version::to_string)
-            .collect();
+        let list: Vec<String> = versions.iter().map(Version::to_string).collect();
         warnings.push(format!(
             "mixed restate-server versions: {}",
             list.join(", ")

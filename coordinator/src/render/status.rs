@@ -1,0 +1,93 @@
+//! `status`: the cluster as its admin API sees it, and how it matches the inventory.
+
+use serde::Serialize;
+
+use crate::admin::ClusterView;
+
+#[derive(Serialize)]
+pub struct StatusReport<'a> {
+    pub cluster: Option<&'a ClusterView>,
+    /// Inventory hosts whose node-name the cluster does not know.
+    pub unknown_to_cluster: Vec<String>,
+    /// Cluster nodes no inventory host names.
+    pub not_in_inventory: Vec<String>,
+    pub unreachable: Vec<(String, String)>,
+    pub error: Option<String>,
+}
+
+pub fn status(report: &StatusReport) -> String {
+    let mut out = report.cluster.map(cluster_table).unwrap_or_default();
+    for host in &report.unknown_to_cluster {
+        out.push_str(&format!(
+            "{host}: in the inventory, unknown to the cluster\n"
+        ));
+    }
+    for node in &report.not_in_inventory {
+        out.push_str(&format!(
+            "{node}: a node of the cluster, not in the inventory\n"
+        ));
+    }
+    for (host, why) in &report.unreachable {
+        out.push_str(&format!("{host}: unreachable: {why}\n"));
+    }
+    if let Some(err) = &report.error {
+        out.push_str(&format!("error: {err}\n"));
+    }
+    out
+}
+
+/// The status table: one row per node, then the cluster configuration.
+pub fn cluster_table(view: &ClusterView) -> String {
+    let mut rows = vec![
+        [
+            "NODE", "ID", "ADDRESS", "STATE", "UPTIME", "METADATA", "LEADER", "FOLLOWER", "ROLES",
+        ]
+        .map(String::from),
+    ];
+    for node in &view.nodes {
+        let metadata = if view.metadata.leader == Some(node.id) {
+            "leader"
+        } else if node.metadata_member {
+            "member"
+        } else {
+            "-"
+        };
+        rows.push([
+            node.name.clone(),
+            format!("N{}:{}", node.id, node.generation),
+            node.address.clone(),
+            if node.alive { "alive" } else { "dead" }.to_string(),
+            node.uptime_s
+                .map(|s| format!("{s}s"))
+                .unwrap_or_else(|| "-".into()),
+            metadata.to_string(),
+            node.leader_partitions.to_string(),
+            node.follower_partitions.to_string(),
+            node.roles.join(","),
+        ]);
+    }
+    let mut out = super::table(&rows);
+    let c = &view.config;
+    out.push_str(&format!(
+        "cluster {}: {} partitions, partition replication {}, log provider {}, log replication {}, nodeset size {}\n",
+        view.cluster_name,
+        c.num_partitions,
+        c.partition_replication.as_deref().unwrap_or("-"),
+        c.log_provider,
+        c.log_replication.as_deref().unwrap_or("-"),
+        if c.nodeset_size == 0 { "auto".to_string() } else { c.nodeset_size.to_string() },
+    ));
+    let kinds: Vec<String> = view
+        .logs
+        .tail_kinds
+        .iter()
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect();
+    out.push_str(&format!(
+        "logs: {} ({} tails)\n",
+        view.logs.count,
+        kinds.join(", ")
+    ));
+    out.push_str(&format!("answered by {}\n", view.answered_by));
+    out
+}
