@@ -21,8 +21,9 @@ pub const REMOTE_DIR: &str = "/var/lib/restate-fleet/binaries";
 pub const REMOTE_NAME: &str = "restate-server";
 const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One binary of the inventory's, checked.
-#[derive(Debug, Clone)]
+/// One binary of the inventory's, checked. (`Default` only for a report read back, which
+/// carries no local file.)
+#[derive(Debug, Clone, Default)]
 pub struct LocalServer {
     /// As `uname -m` prints it.
     pub arch: &'static str,

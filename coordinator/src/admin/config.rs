@@ -7,12 +7,12 @@ use restate_fleet_proto::admin::restate::cluster::{
 use restate_fleet_proto::admin::restate::cluster_ctrl::{
     GetClusterConfigurationRequest, SetClusterConfigurationRequest,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::logs::KIND_REPLICATED;
 use super::{AdminClient, AdminError};
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterConfig {
     pub num_partitions: u32,
     /// e.g. `{node: 1}`; None when the cluster has none set.
@@ -24,7 +24,7 @@ pub struct ClusterConfig {
     pub nodeset_size: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigChange {
     pub before: ClusterConfig,
     pub after: ClusterConfig,

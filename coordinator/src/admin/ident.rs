@@ -3,12 +3,12 @@
 use std::fmt;
 
 use restate_fleet_proto::admin::restate::common;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{AdminClient, AdminError};
 
 /// Plain node id plus generation, shown as restatectl does (`N1:3`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeId {
     pub id: u32,
     pub generation: Option<u32>,
@@ -23,7 +23,7 @@ impl fmt::Display for NodeId {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum NodeStatus {
     Unknown,
@@ -33,7 +33,7 @@ pub enum NodeStatus {
 }
 
 /// The state of one role on one node. The roles share one vocabulary here; each role uses a subset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RoleStatus {
     Unknown,
@@ -46,7 +46,7 @@ pub enum RoleStatus {
     Standby,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeIdent {
     pub status: NodeStatus,
     /// None until the node joined a cluster.

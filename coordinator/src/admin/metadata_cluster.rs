@@ -1,11 +1,11 @@
 //! The replicated metadata cluster as one metadata server sees it (`MetadataServerSvc.Status`).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::ident::RoleStatus;
 use super::{AdminClient, AdminError};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MetadataServerState {
     /// This server's own state: `member` once it serves the metadata cluster.
     pub status: RoleStatus,

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
 use super::any_node::first_answer;
@@ -16,7 +16,7 @@ use super::metadata_cluster::MetadataServerState;
 use super::nodes_config::NodesConfiguration;
 use super::{AdminClient, AdminError};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClusterView {
     /// Address of the admin node that answered the cluster-wide calls.
     pub answered_by: String,
@@ -31,7 +31,7 @@ pub struct ClusterView {
     pub unreachable: Vec<Unreachable>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodeView {
     pub id: u32,
     pub name: String,
@@ -56,13 +56,13 @@ pub struct NodeView {
     pub metadata_server: Option<MetadataServerState>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct MetadataView {
     pub members: Vec<u32>,
     pub leader: Option<u32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct LogsSummary {
     pub count: usize,
     /// Number of logs per tail segment kind, e.g. `{"replicated": 24}`.
@@ -74,7 +74,7 @@ pub struct LogsSummary {
     pub in_nodesets: BTreeMap<u32, usize>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Unreachable {
     pub address: String,
     pub error: String,

@@ -7,6 +7,7 @@ use restate_fleet_proto::agent::{Operation, Reply};
 use super::{BadInput, Outcome, common};
 use crate::cli::Global;
 use crate::progress::Progress;
+use crate::render;
 use crate::rollout::recap::Recap;
 
 #[derive(Debug, Args)]
@@ -72,7 +73,7 @@ pub async fn run(global: &Global, args: RollbackArgs) -> anyhow::Result<Outcome>
             }
         }
     }
-    print!("{}", recap.human());
+    print!("{}", render::recap(&recap, recap.retry_limit().is_some()));
     Ok(if recap.retry_limit().is_none() {
         Outcome::Done
     } else {

@@ -44,7 +44,7 @@ pub async fn run(global: &Global) -> anyhow::Result<Outcome> {
                     .collect()
             })
             .unwrap_or_default(),
-        cluster: view.as_ref(),
+        cluster: view,
         unreachable,
         error,
     };
@@ -53,7 +53,7 @@ pub async fn run(global: &Global) -> anyhow::Result<Outcome> {
     } else {
         print!("{}", render::status(&report));
     }
-    let healthy = view.as_ref().is_some_and(|v| v.all_alive())
+    let healthy = report.cluster.as_ref().is_some_and(|v| v.all_alive())
         && report.unknown_to_cluster.is_empty()
         && report.unreachable.is_empty();
     Ok(if healthy {

@@ -2,10 +2,14 @@
 //! so that each is snapshot-tested (see `tests` below) without a host or a cluster.
 
 mod inventory;
+mod recap;
 mod report;
 mod status;
+#[cfg(test)]
+mod tests;
 
 pub use inventory::inventory;
+pub use recap::recap;
 pub use report::report;
 pub use status::{StatusReport, cluster_table, status};
 

@@ -68,7 +68,7 @@ pub fn report(report: &Report, mode: Mode) -> String {
         }
     }
     if mode == Mode::Apply {
-        out.push_str(&report.recap.human());
+        out.push_str(&super::recap(&report.recap, !report.succeeded()));
         if let Some(err) = &report.error {
             out.push_str(&format!("error: {err}\n"));
         }

@@ -1,12 +1,12 @@
 //! `status`: the cluster as its admin API sees it, and how it matches the inventory.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::admin::ClusterView;
 
-#[derive(Serialize)]
-pub struct StatusReport<'a> {
-    pub cluster: Option<&'a ClusterView>,
+#[derive(Serialize, Deserialize)]
+pub struct StatusReport {
+    pub cluster: Option<ClusterView>,
     /// Inventory hosts whose node-name the cluster does not know.
     pub unknown_to_cluster: Vec<String>,
     /// Cluster nodes no inventory host names.
@@ -16,7 +16,11 @@ pub struct StatusReport<'a> {
 }
 
 pub fn status(report: &StatusReport) -> String {
-    let mut out = report.cluster.map(cluster_table).unwrap_or_default();
+    let mut out = report
+        .cluster
+        .as_ref()
+        .map(cluster_table)
+        .unwrap_or_default();
     for host in &report.unknown_to_cluster {
         out.push_str(&format!(
             "{host}: in the inventory, unknown to the cluster\n"

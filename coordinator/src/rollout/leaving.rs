@@ -4,7 +4,7 @@
 //! docs/scale-down.md has the procedure.
 
 use restate_fleet_inventory::Fleet;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::plan::replication_count;
 use crate::admin::{ClusterView, NodeView};
@@ -20,7 +20,7 @@ pub struct Leaving {
 }
 
 /// What `check` and `plan` show of a leaving node, and what the refusal rules look at.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holdings {
     pub id: u32,
     pub alive: bool,

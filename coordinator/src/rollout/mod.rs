@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use restate_fleet_inventory::{Fleet, Role};
 use restate_fleet_proto::agent::{Operation, Reply};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::admin::ClusterView;
 use crate::progress::Progress;
@@ -60,7 +60,7 @@ pub struct Options {
 }
 
 /// Everything a run found and did, for the human report and `--output json`.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct Report {
     pub hosts: Vec<HostReport>,
     pub problems: Vec<String>,
@@ -72,7 +72,7 @@ pub struct Report {
     pub cluster: Option<ClusterView>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct HostReport {
     pub host: String,
     #[serde(flatten)]

@@ -5,7 +5,7 @@ use futures_util::future::join_all;
 use restate_fleet_inventory::Fleet;
 use restate_fleet_proto::agent::{Operation, PatchOp, PatchPreview, Reply};
 use restate_fleet_version::Version;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::desired::{self, Scope};
 use super::leaving::{self, Holdings};
@@ -14,7 +14,7 @@ use super::survey::{Class, Survey, Surveyed};
 use crate::admin::KIND_REPLICATED;
 use crate::reach::ReachError;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum Step {
     /// Upload the inventory's restate-server to the hosts that lack it (changes no service).
@@ -186,7 +186,7 @@ pub fn nodeset_size_text(size: u32) -> String {
 }
 
 /// One host's planned change of restate.toml.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FileChange {
     pub host: String,
     pub class: Class,
@@ -194,7 +194,7 @@ pub struct FileChange {
     pub preview: PatchPreview,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
     pub steps: Vec<Step>,
     pub files: Vec<FileChange>,

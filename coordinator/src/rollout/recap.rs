@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::plan::Step;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Ok,
@@ -16,7 +16,7 @@ pub enum Status {
     Failed,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HostRecap {
     pub host: String,
     pub status: Status,
@@ -24,13 +24,13 @@ pub struct HostRecap {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepTiming {
     pub step: Step,
     pub seconds: f64,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Recap {
     pub hosts: Vec<HostRecap>,
     pub cluster_changes: Vec<String>,
@@ -110,40 +110,5 @@ impl Recap {
             .map(|h| h.host.as_str())
             .collect();
         (!bad.is_empty()).then(|| bad.join(","))
-    }
-
-    pub fn human(&self) -> String {
-        let mut out = String::from("RECAP\n");
-        for h in &self.hosts {
-            let status = match h.status {
-                Status::Ok => "ok",
-                Status::Changed => "changed",
-                Status::Unreachable => "unreachable",
-                Status::Failed => "failed",
-            };
-            out.push_str(&format!("  {:<16} {status:<12}", h.host));
-            if !h.changes.is_empty() {
-                out.push_str(&h.changes.join("; "));
-            }
-            if let Some(err) = &h.error {
-                out.push_str(&format!(" {err}"));
-            }
-            out.push('\n');
-        }
-        for change in &self.cluster_changes {
-            out.push_str(&format!("  cluster          {change}\n"));
-        }
-        if !self.anything_changed() {
-            out.push_str("  nothing changed: the fleet already matches the inventory\n");
-        }
-        for t in &self.steps {
-            out.push_str(&format!("  {:>6.1}s  {}\n", t.seconds, t.step));
-        }
-        if let Some(limit) = self.retry_limit() {
-            out.push_str(&format!(
-                "  re-run just these hosts with: --limit {limit}\n"
-            ));
-        }
-        out
     }
 }

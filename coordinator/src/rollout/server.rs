@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use futures_util::future::join_all;
 use restate_fleet_inventory::DEFAULT_INSTALL_PATH;
 use restate_fleet_proto::agent::{BinaryFile, Operation, Reply};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use restate_fleet_version::Version;
 
@@ -15,7 +15,7 @@ use super::survey::{Class, Survey, Surveyed};
 use crate::reach::{ReachError, Reached};
 use crate::server_binary::{LocalServer, LocalServers, REMOTE_DIR, REMOTE_NAME};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum Change {
     /// The host runs the inventory's version already.
@@ -27,7 +27,7 @@ pub enum Change {
 }
 
 /// What happens to one host's restate-server.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HostServer {
     #[serde(flatten)]
     pub change: Change,

@@ -5,7 +5,7 @@ use futures_util::future::join_all;
 use restate_fleet_inventory::{Fleet, Role};
 use restate_fleet_proto::agent::{Facts, Operation, Reply, SystemdState};
 use restate_fleet_version::Version;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::admin::{self, AdminClient, ClusterView};
 use crate::reach::{ReachError, Reached};
@@ -14,7 +14,7 @@ use crate::server_binary::LocalServers;
 /// The oldest Restate with the replicated metadata server and loglet.
 const MIN_VERSION: Version = Version::new(1, 4, 0);
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "class", content = "reason")]
 pub enum Class {
     /// Already a node of the inventory's cluster.
