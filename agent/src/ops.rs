@@ -41,7 +41,10 @@ fn prepare(
         .transpose()?;
     let old = files::read_config(config)?;
     let old_text = old.as_ref().map_or("", |(text, _)| text.as_str());
-    let new = patch::patch_text(old_text, ops, config)?;
+    let patch::Patched {
+        text: new,
+        changed_keys,
+    } = patch::patch_text(old_text, ops, config)?;
     let current = files::access_for(old.as_ref().map(|(_, meta)| meta));
     let access = if ops.iter().any(PatchOp::writes_secret) {
         // A service user that does not exist yet (a joining host, before its service is set
@@ -70,6 +73,7 @@ fn prepare(
                 .as_ref()
                 .is_some_and(environment::Prepared::changed),
         diff: shown,
+        changed_keys,
         // A file written for the first time gets its access, it does not change it.
         access: old.as_ref().and_then(|_| secrecy::change(current, access)),
     };

@@ -39,16 +39,31 @@ fn floor_char_boundary(text: &str, offset: usize) -> usize {
     i
 }
 
-/// The file's text after the patch; equal to `old` when the patch changes nothing.
-pub fn patch_text(old: &str, ops: &[PatchOp], path: &Path) -> Result<String, AgentError> {
+/// A file's text after a patch, and the keys the patch changed in it.
+#[derive(Debug)]
+pub struct Patched {
+    /// Equal to the old text when the patch changes nothing.
+    pub text: String,
+    /// Dotted key paths, in patch order (`metadata-client.addresses`), each once.
+    pub changed_keys: Vec<String>,
+}
+
+pub fn patch_text(old: &str, ops: &[PatchOp], path: &Path) -> Result<Patched, AgentError> {
     let mut doc = parse(old, path)?;
-    let mut changed = false;
+    let mut changed_keys: Vec<String> = Vec::new();
     for op in ops {
-        changed |= apply_op(doc.as_table_mut(), op).map_err(|e| e.with_path(path))?;
+        for key in apply_op(doc.as_table_mut(), op).map_err(|e| e.with_path(path))? {
+            if !changed_keys.contains(&key) {
+                changed_keys.push(key);
+            }
+        }
     }
-    if !changed {
+    if changed_keys.is_empty() {
         // toml_edit's rendering may differ in details it does not model (a missing final newline).
-        return Ok(old.to_string());
+        return Ok(Patched {
+            text: old.to_string(),
+            changed_keys,
+        });
     }
     let mut new = doc.to_string();
     if old.contains("\r\n") {
@@ -59,11 +74,14 @@ pub fn patch_text(old: &str, ops: &[PatchOp], path: &Path) -> Result<String, Age
         let trimmed = new.trim_end_matches(['\r', '\n']).len();
         new.truncate(trimmed);
     }
-    Ok(new)
+    Ok(Patched {
+        text: new,
+        changed_keys,
+    })
 }
 
-/// Whether the op changed the document.
-fn apply_op(root: &mut Table, op: &PatchOp) -> Result<bool, AgentError> {
+/// The keys the op changed in the document.
+fn apply_op(root: &mut Table, op: &PatchOp) -> Result<Vec<String>, AgentError> {
     if op.path().is_empty() || op.path().iter().any(|s| s.is_empty()) {
         return Err(AgentError::new(
             ErrorKind::Patch,
@@ -75,13 +93,19 @@ fn apply_op(root: &mut Table, op: &PatchOp) -> Result<bool, AgentError> {
         PatchOp::Set { path, value, .. } => {
             let mut leaves = Vec::new();
             flatten(path.clone(), value, &mut leaves);
-            let mut changed = false;
+            let mut changed = Vec::new();
             for (leaf_path, leaf) in leaves {
-                changed |= set_leaf(root, &leaf_path, &leaf_path, to_toml(leaf))?;
+                if set_leaf(root, &leaf_path, &leaf_path, to_toml(leaf))? {
+                    changed.push(leaf_path.join("."));
+                }
             }
             Ok(changed)
         }
-        PatchOp::Remove { path, .. } => Ok(remove(root, path)),
+        PatchOp::Remove { path, .. } => Ok(if remove(root, path) {
+            vec![path.join(".")]
+        } else {
+            Vec::new()
+        }),
     }
 }
 
@@ -215,7 +239,9 @@ mod tests {
     use super::*;
 
     fn patch(old: &str, ops: &[PatchOp]) -> String {
-        patch_text(old, ops, Path::new("restate.toml")).unwrap()
+        patch_text(old, ops, Path::new("restate.toml"))
+            .unwrap()
+            .text
     }
 
     const REAL: &str = r#"# Restate node n1 — managed by hand until now
@@ -245,6 +271,28 @@ brokers = ["b2:9092"]
 [bifrost]
 default-provider = "replicated"
 "#;
+
+    #[test]
+    fn names_the_keys_that_change_and_only_those() {
+        let old = "roles = [\"worker\"]\n[metadata-client]\naddresses = [\"http://n1:5122/\"]\n";
+        let ops = [
+            PatchOp::set(&["roles"], vec!["worker".to_string()]),
+            PatchOp::set(
+                &["metadata-client", "addresses"],
+                vec!["http://n1:5122/".to_string(), "http://n2:5122/".to_string()],
+            ),
+            PatchOp::set(&["auto-provision"], false),
+            PatchOp::remove(&["bifrost", "default-provider"]),
+        ];
+        let patched = patch_text(old, &ops, Path::new("f")).unwrap();
+        assert_eq!(
+            patched.changed_keys,
+            ["metadata-client.addresses", "auto-provision"]
+        );
+        let again = patch_text(&patched.text, &ops, Path::new("f")).unwrap();
+        assert!(again.changed_keys.is_empty());
+        assert_eq!(again.text, patched.text);
+    }
 
     #[test]
     fn changes_only_the_patched_value_and_keeps_the_comment_beside_it() {
@@ -585,17 +633,17 @@ default-provider = "replicated"
             ) {
                 let base = if crlf { REAL.replace('\n', "\r\n") } else { REAL.to_string() };
                 let op = PatchOp::Set { path: path.clone(), value: value.clone(), secret: false };
-                let Ok(once) = patch_text(&base, std::slice::from_ref(&op), Path::new("f")) else {
+                let Ok(once) = patch_text(&base, std::slice::from_ref(&op), Path::new("f")).map(|p| p.text) else {
                     return Ok(());
                 };
                 let got = read_back(&once, &path).expect("value is in the patched file");
                 prop_assert!(same_value(&got, &to_toml(&value)), "{got} in {once}");
-                let twice = patch_text(&once, &[op], Path::new("f")).unwrap();
+                let twice = patch_text(&once, &[op], Path::new("f")).unwrap().text;
                 prop_assert_eq!(&twice, &once);
                 if crlf {
                     prop_assert_eq!(once.matches('\n').count(), once.matches("\r\n").count());
                 }
-                let removed = patch_text(&once, &[PatchOp::Remove { path: path.clone(), secret: false }], Path::new("f")).unwrap();
+                let removed = patch_text(&once, &[PatchOp::Remove { path: path.clone(), secret: false }], Path::new("f")).unwrap().text;
                 prop_assert!(read_back(&removed, &path).is_none());
             }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use restate_fleet_proto::agent::{
-    AgentError, ErrorKind, ServiceManager, ServiceSetup, ServiceSetupReport,
+    AgentError, ErrorKind, ServiceManager, ServiceSetup, ServiceSetupReport, is_portable_user_name,
 };
 
 use crate::host::{self, Account};
@@ -111,16 +111,8 @@ fn check(setup: &ServiceSetup) -> Result<(), AgentError> {
     Ok(())
 }
 
-/// The portable subset useradd accepts without `--badname`; it also keeps a name from reading as
-/// an option.
 fn check_user_name(user: &str) -> Result<(), AgentError> {
-    let mut bytes = user.bytes();
-    let valid = user.len() <= 32
-        && bytes
-            .next()
-            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
-        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    if valid {
+    if is_portable_user_name(user) {
         return Ok(());
     }
     Err(AgentError::new(

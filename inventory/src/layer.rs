@@ -1,6 +1,8 @@
 //! One level of host settings: `[defaults]`, a `[groups.NAME]` or a `[hosts.NAME]`. Layers are
 //! read independently, then stacked defaults < groups (file order) < host.
 
+use restate_fleet_proto::agent::is_portable_user_name;
+
 use crate::address;
 use crate::argv;
 use crate::model::{Role, Service};
@@ -254,16 +256,10 @@ fn service(reader: &mut Reader, entry: &Entry) -> Option<(Service, Option<String
     manager(reader, entry, table).map(|service| (service, user))
 }
 
-/// The portable user names `useradd` takes without `--badname`, which the agent also insists on.
+/// The names the agent accepts for a service user.
 fn service_user(reader: &mut Reader, entry: &Entry) -> Option<String> {
     let user = reader.string(entry)?;
-    let mut bytes = user.bytes();
-    let valid = user.len() <= 32
-        && bytes
-            .next()
-            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
-        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    if valid {
+    if is_portable_user_name(&user) {
         return Some(user);
     }
     reader.report.error(

@@ -22,7 +22,7 @@ mod value;
 use std::path::Path;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
-pub use limit::LimitError;
+pub use limit::{LimitError, glob};
 pub use model::{
     Arch, Cluster, CredentialsIn, DEFAULT_CONFIG_PATH, DEFAULT_INSTALL_PATH, DEFAULT_SSH_PORT,
     DEFAULT_UNIT, FABRIC_PORT, Fleet, Group, Host, RestateServer, Role, ServerBinary, Service,

@@ -80,8 +80,9 @@ impl Fleet {
     }
 }
 
-/// `*` is any run of characters, `?` one character; everything else is literal.
-fn glob(pattern: &str, text: &str) -> bool {
+/// `*` is any run of characters, `?` one character; everything else is literal. Also the
+/// coordinator's matcher for OpenSSH host patterns (after lowercasing both sides).
+pub fn glob(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
     // Iterative matching with one backtrack point: linear in practice, never exponential.

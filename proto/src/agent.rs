@@ -664,6 +664,10 @@ pub struct PatchPreview {
     pub changed: bool,
     /// Unified diff, secret values shown as `<redacted>`; empty when nothing changes.
     pub diff: String,
+    /// The restate.toml keys that change, dotted (`metadata-client.addresses`): what step lines
+    /// name. Empty when only the environment file changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed_keys: Vec<String>,
     /// The file's mode or group narrowed because it now holds secrets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access: Option<AccessChange>,
@@ -884,6 +888,18 @@ pub enum ErrorKind {
     Unsupported,
     /// A bug in the agent; the message says where.
     Internal,
+}
+
+/// Whether the agent accepts `user` as a service user: the portable names `useradd` takes
+/// without `--badname` (which also keeps a name from reading as an option). The inventory checks
+/// the same rule, so that a bad name is an inventory error before any host is touched.
+pub fn is_portable_user_name(user: &str) -> bool {
+    let mut bytes = user.bytes();
+    user.len() <= 32
+        && bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 #[cfg(test)]

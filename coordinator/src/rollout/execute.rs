@@ -73,6 +73,7 @@ impl<'a> Executor<'a> {
             Step::FixMember {
                 host,
                 metadata_list,
+                ..
             } => {
                 let host = self.host(host)?;
                 let patch = plan::fix_patch(self.fleet, host, *metadata_list);
@@ -83,7 +84,7 @@ impl<'a> Executor<'a> {
                 };
                 self.restart_member(host, patch, what).await
             }
-            Step::RollMember { host } => {
+            Step::RollMember { host, .. } => {
                 let host = self.host(host)?;
                 let patch = plan::full_patch(self.fleet, host);
                 self.restart_member(host, patch, "metadata list").await

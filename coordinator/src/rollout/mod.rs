@@ -203,8 +203,8 @@ pub async fn run(
         report.recap = recap;
         return report;
     }
-    let mut plan = match plan::plan(fleet, &survey, options.replication).await {
-        Ok(plan) => plan,
+    let mut plan = match plan::gather(fleet, &survey).await {
+        Ok(gathered) => plan::plan(fleet, &gathered, options.replication),
         Err(err) => {
             report.problems.push(err.to_string());
             report.recap = recap;

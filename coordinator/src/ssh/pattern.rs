@@ -4,28 +4,7 @@
 /// Whether `text` matches a single wildcard pattern: `*` is any run of characters, `?` exactly one.
 /// Comparison is ASCII case-insensitive, like OpenSSH's `match_pattern` on lowercased host names.
 pub(crate) fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let pattern: Vec<char> = pattern.to_ascii_lowercase().chars().collect();
-    let text: Vec<char> = text.to_ascii_lowercase().chars().collect();
-    // Iterative matcher with one backtrack point per `*`: linear enough for host names and
-    // immune to the exponential blow-up of the naive recursive version.
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
-            p += 1;
-            t += 1;
-        } else if p < pattern.len() && pattern[p] == '*' {
-            star = Some((p, t));
-            p += 1;
-        } else if let Some((star_p, star_t)) = star {
-            p = star_p + 1;
-            t = star_t + 1;
-            star = Some((star_p, star_t + 1));
-        } else {
-            return false;
-        }
-    }
-    pattern[p..].iter().all(|c| *c == '*')
+    restate_fleet_inventory::glob(&pattern.to_ascii_lowercase(), &text.to_ascii_lowercase())
 }
 
 /// Whether `text` matches a list of patterns: at least one positive pattern must match and no

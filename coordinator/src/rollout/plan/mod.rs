@@ -11,7 +11,7 @@ use super::desired::{self, Scope};
 use super::leaving::{self, Holdings};
 use super::server::{Change, HostServer};
 use super::survey::{Class, Survey, Surveyed};
-use crate::admin::KIND_REPLICATED;
+use crate::admin::{ClusterView, KIND_REPLICATED};
 use crate::reach::ReachError;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,6 +39,9 @@ pub enum Step {
         host: String,
         #[serde(default)]
         metadata_list: bool,
+        /// The restate.toml keys that change (see [`keys_text`]).
+        #[serde(default)]
+        changes: Vec<String>,
     },
     /// Guide step 3: the cluster's log provider to `replicated`, then every log's tail on it.
     ReplicatedLoglet,
@@ -56,7 +59,11 @@ pub enum Step {
         replication: Option<u32>,
     },
     /// Guide step 6: a member gets the full metadata server list; restarted one at a time.
-    RollMember { host: String },
+    RollMember {
+        host: String,
+        #[serde(default)]
+        changes: Vec<String>,
+    },
     /// Guide step 8: raise partition and log replication.
     RaiseReplication { to: u32 },
     /// A member's worker left draining (by a run cut short while it restarted the member, or
@@ -91,19 +98,10 @@ impl std::fmt::Display for Step {
             Step::InstallServer { hosts, version } => {
                 write!(f, "{}: install restate-server {version}", hosts.join(", "))
             }
-            Step::FixMember {
-                host,
-                metadata_list: false,
-            } => write!(
+            Step::FixMember { host, changes, .. } => write!(
                 f,
-                "{host}: write roles, loglet and snapshot repository settings, restart, wait until healthy"
-            ),
-            Step::FixMember {
-                host,
-                metadata_list: true,
-            } => write!(
-                f,
-                "{host}: write roles, loglet and snapshot repository settings and the full metadata server list, restart once, wait until healthy"
+                "{host}: set {}, restart, wait until healthy",
+                keys_text(changes)
             ),
             Step::ReplicatedLoglet => write!(
                 f,
@@ -133,9 +131,10 @@ impl std::fmt::Display for Step {
                     None => Ok(()),
                 }
             }
-            Step::RollMember { host } => write!(
+            Step::RollMember { host, changes } => write!(
                 f,
-                "{host}: write the full metadata server list, restart (quorum kept), wait until healthy"
+                "{host}: set {}, restart (quorum kept), wait until healthy",
+                keys_text(changes)
             ),
             Step::RaiseReplication { to } => {
                 write!(f, "cluster: raise partition and log replication to {to}")
@@ -175,6 +174,32 @@ impl std::fmt::Display for Step {
             }
         }
     }
+}
+
+/// The keys a member's restart writes, as its step line names them: three or more under one table
+/// read as that table (`worker.snapshots.* (7 keys)`); none is the environment file alone (the
+/// snapshot repository's credentials).
+fn keys_text(keys: &[String]) -> String {
+    if keys.is_empty() {
+        return "the environment file".to_string();
+    }
+    let parent = |key: &str| key.rsplit_once('.').map(|(p, _)| p.to_string());
+    let mut shown: Vec<String> = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    for key in keys {
+        let table = parent(key);
+        let siblings = keys.iter().filter(|k| parent(k) == table).count();
+        match table {
+            Some(table) if siblings >= 3 => {
+                if !seen.contains(&table) {
+                    shown.push(format!("{table}.* ({siblings} keys)"));
+                    seen.push(table);
+                }
+            }
+            _ => shown.push(key.clone()),
+        }
+    }
+    shown.join(", ")
 }
 
 /// A nodeset size as operators read it: 0 is Restate's choice.
@@ -264,53 +289,127 @@ pub async fn preview(
     }
 }
 
-pub async fn plan(
-    fleet: &Fleet,
-    survey: &Survey,
-    replication: Option<u32>,
-) -> Result<Plan, ReachError> {
-    let mut steps = Vec::new();
-    let mut files = Vec::new();
-    let members: Vec<&Surveyed> = survey.members().collect();
-    let new: Vec<String> = survey.new_hosts().map(|h| h.name().to_string()).collect();
+/// What the plan is decided from: the survey's findings and what each host's restate.toml would
+/// become, without the connections, so that [`plan`] is a pure function.
+#[derive(Debug, Clone)]
+pub struct Gathered {
+    pub hosts: Vec<HostState>,
+    /// The cluster the members form, when any host runs one.
+    pub view: Option<ClusterView>,
+    /// Cluster nodes no inventory host names, and what each holds.
+    pub leaving: Vec<(String, Holdings)>,
+}
 
-    // Every host's agent at once: with a hundred hosts, one after the other adds up.
-    let previews = join_all(
+#[derive(Debug, Clone)]
+pub struct HostState {
+    pub name: String,
+    pub node_name: String,
+    pub class: Class,
+    pub server: Option<HostServer>,
+    /// Whether it gets the full metadata server list in its first restart ([`one_restart`]).
+    pub once: bool,
+    /// Its restate.toml as the inventory wants it in the end.
+    pub full: PatchPreview,
+    /// A member's restate.toml before new nodes join ([`fix_patch`]).
+    pub fix: Option<PatchPreview>,
+}
+
+/// Asks every host's agent at once what its restate.toml would become (with a hundred hosts,
+/// one after the other adds up). Changes nothing.
+pub async fn gather(fleet: &Fleet, survey: &Survey) -> Result<Gathered, ReachError> {
+    let once: Vec<bool> = survey
+        .hosts
+        .iter()
+        .map(|h| one_restart(version_after_upgrades(h)))
+        .collect();
+    let full = join_all(
         survey
             .hosts
             .iter()
             .map(|host| preview(fleet, host, full_patch(fleet, host))),
-    )
-    .await;
-    for (host, full) in survey.hosts.iter().zip(previews) {
-        let full = full?;
-        if full.changed {
-            files.push(FileChange {
-                host: host.name().to_string(),
-                class: host.class.clone(),
-                preview: full,
-            });
-        }
+    );
+    let fix = join_all(
+        survey
+            .hosts
+            .iter()
+            .zip(&once)
+            .map(|(host, once)| async move {
+                match host.class {
+                    Class::Member => preview(fleet, host, fix_patch(fleet, host, *once))
+                        .await
+                        .map(Some),
+                    _ => Ok(None),
+                }
+            }),
+    );
+    let (full, fix) = futures_util::join!(full, fix);
+    let mut hosts = Vec::new();
+    for (((host, full), fix), once) in survey.hosts.iter().zip(full).zip(fix).zip(once) {
+        hosts.push(HostState {
+            name: host.name().to_string(),
+            node_name: host.reached.host.node_name.clone(),
+            class: host.class.clone(),
+            server: host.server.clone(),
+            once,
+            full: full?,
+            fix: fix?,
+        });
     }
+    Ok(Gathered {
+        hosts,
+        view: survey.view.clone(),
+        leaving: survey
+            .leaving
+            .iter()
+            .map(|l| (l.node.name.clone(), l.holdings()))
+            .collect(),
+    })
+}
+
+/// The steps that take the fleet from what was gathered to what the inventory says, in the
+/// guide's order (design.md): server binaries, member fixes, loglet, snapshots, joins, the
+/// metadata list, removals, replication.
+pub fn plan(fleet: &Fleet, gathered: &Gathered, replication: Option<u32>) -> Plan {
+    let mut steps = Vec::new();
+    let members: Vec<&HostState> = gathered
+        .hosts
+        .iter()
+        .filter(|h| h.class == Class::Member)
+        .collect();
+    let new: Vec<String> = gathered
+        .hosts
+        .iter()
+        .filter(|h| h.class == Class::New)
+        .map(|h| h.name.clone())
+        .collect();
+    let files: Vec<FileChange> = gathered
+        .hosts
+        .iter()
+        .filter(|h| h.full.changed)
+        .map(|h| FileChange {
+            host: h.name.clone(),
+            class: h.class.clone(),
+            preview: h.full.clone(),
+        })
+        .collect();
 
     // First: a draining member would make every later restart refuse to drain another.
     for member in &members {
-        let node = &member.reached.host.node_name;
-        let draining = survey
+        let draining = gathered
             .view
             .as_ref()
-            .and_then(|v| v.node(node))
+            .and_then(|v| v.node(&member.node_name))
             .is_some_and(|n| {
                 n.roles.iter().any(|r| r == "worker")
                     && n.worker_state.as_deref() == Some("draining")
             });
         if draining {
             steps.push(Step::ActivateWorker {
-                host: member.name().to_string(),
+                host: member.name.clone(),
             });
         }
     }
-    server_steps(survey, &mut steps);
+    server_steps(gathered, &mut steps);
     if members.is_empty() {
         if !new.is_empty() {
             let on = fleet
@@ -326,28 +425,18 @@ pub async fn plan(
             });
         }
     } else {
-        let once: Vec<bool> = members
-            .iter()
-            .map(|m| one_restart(version_after_upgrades(m)))
-            .collect();
-        let fixes = join_all(
-            members
-                .iter()
-                .zip(&once)
-                .map(|(member, once)| preview(fleet, member, fix_patch(fleet, member, *once))),
-        )
-        .await;
-        for ((member, fix), once) in members.iter().zip(fixes).zip(&once) {
-            if fix?.changed {
+        for member in &members {
+            if let Some(fix) = member.fix.as_ref().filter(|f| f.changed) {
                 steps.push(Step::FixMember {
-                    host: member.name().to_string(),
-                    metadata_list: *once,
+                    host: member.name.clone(),
+                    metadata_list: member.once,
+                    changes: fix.changed_keys.clone(),
                 });
             }
         }
         // A tail that is sealed for a moment (a reconfiguration under way) is not a reason to
         // switch the provider again; only the local loglet still in use is.
-        let loglet_ready = survey.view.as_ref().is_some_and(|v| {
+        let loglet_ready = gathered.view.as_ref().is_some_and(|v| {
             v.config.log_provider == KIND_REPLICATED
                 && v.logs.holding_local_segments.is_empty()
                 && !v
@@ -359,37 +448,40 @@ pub async fn plan(
         if !loglet_ready {
             steps.push(Step::ReplicatedLoglet);
         }
+        let fixing = |name: &str| {
+            steps
+                .iter()
+                .any(|s| matches!(s, Step::FixMember { host, .. } if host == name))
+        };
+        let mut rolls = Vec::new();
         if !new.is_empty() {
-            steps.push(Step::Snapshot);
-            steps.push(Step::JoinNew { hosts: new });
-            for (member, once) in members.iter().zip(&once) {
-                // Restarted once already with the full list, or needing no change at all.
-                if *once {
-                    continue;
-                }
-                steps.push(Step::RollMember {
-                    host: member.name().to_string(),
+            // Restarted once already with the full list, or needing no change at all.
+            for member in members.iter().filter(|m| !m.once) {
+                rolls.push(Step::RollMember {
+                    host: member.name.clone(),
+                    changes: left_after_fix(member),
                 });
             }
+            steps.push(Step::Snapshot);
+            steps.push(Step::JoinNew { hosts: new });
         } else {
             // No one joins: a member's remaining change (e.g. the metadata list) still rolls.
-            for member in &members {
-                let fixing = steps
-                    .iter()
-                    .any(|s| matches!(s, Step::FixMember { host, .. } if host == member.name()));
-                let changes = files.iter().any(|f| f.host == member.name());
-                if changes && !fixing {
-                    steps.push(Step::RollMember {
-                        host: member.name().to_string(),
-                    });
-                }
+            for member in members
+                .iter()
+                .filter(|m| m.full.changed && !fixing(&m.name))
+            {
+                rolls.push(Step::RollMember {
+                    host: member.name.clone(),
+                    changes: member.full.changed_keys.clone(),
+                });
             }
         }
+        steps.extend(rolls);
     }
 
-    removal_steps(fleet, survey, replication, &mut steps);
+    removal_steps(fleet, gathered, replication, &mut steps);
     if let Some(to) = replication.or(fleet.cluster.replication) {
-        let current = survey.view.as_ref().map(|v| {
+        let current = gathered.view.as_ref().map(|v| {
             let parse = |r: &Option<String>| r.as_deref().and_then(replication_count).unwrap_or(1);
             parse(&v.config.partition_replication).min(parse(&v.config.log_replication))
         });
@@ -399,7 +491,7 @@ pub async fn plan(
         }
     }
     // Asked for in the inventory and not set by a loglet or replication step already.
-    if let (Some(to), Some(view)) = (fleet.cluster.nodeset_size, &survey.view) {
+    if let (Some(to), Some(view)) = (fleet.cluster.nodeset_size, &gathered.view) {
         let set_anyway = steps
             .iter()
             .any(|s| matches!(s, Step::ReplicatedLoglet | Step::RaiseReplication { .. }));
@@ -410,13 +502,30 @@ pub async fn plan(
             });
         }
     }
-    Ok(Plan { steps, files })
+    Plan { steps, files }
+}
+
+/// The keys a member's second restart writes: what its final file changes beyond its first.
+fn left_after_fix(member: &HostState) -> Vec<String> {
+    let fixed = member.fix.as_ref().map_or(&[][..], |f| &f.changed_keys);
+    member
+        .full
+        .changed_keys
+        .iter()
+        .filter(|k| !fixed.contains(k))
+        .cloned()
+        .collect()
 }
 
 /// Lowering replication, then one removal per leaving node; after any growth, so that the nodes
 /// that stay are there to take over.
-fn removal_steps(fleet: &Fleet, survey: &Survey, replication: Option<u32>, steps: &mut Vec<Step>) {
-    let Some(view) = &survey.view else {
+fn removal_steps(
+    fleet: &Fleet,
+    gathered: &Gathered,
+    replication: Option<u32>,
+    steps: &mut Vec<Step>,
+) {
+    let Some(view) = &gathered.view else {
         return;
     };
     if let Some(to) = replication.or(fleet.cluster.replication) {
@@ -425,18 +534,18 @@ fn removal_steps(fleet: &Fleet, survey: &Survey, replication: Option<u32>, steps
             steps.push(Step::LowerReplication { to });
         }
     }
-    for node in &survey.leaving {
+    for (node, holds) in &gathered.leaving {
         steps.push(Step::RemoveNode {
-            node: node.node.name.clone(),
-            holds: node.holdings(),
+            node: node.clone(),
+            holds: holds.clone(),
         });
     }
 }
 
 /// Guide step 1 before any other: uploads, then members upgraded one at a time, then the binary
 /// on the hosts that join.
-fn server_steps(survey: &Survey, steps: &mut Vec<Step>) {
-    let changing: Vec<(&Surveyed, &HostServer)> = survey
+fn server_steps(gathered: &Gathered, steps: &mut Vec<Step>) {
+    let changing: Vec<(&HostState, &HostServer)> = gathered
         .hosts
         .iter()
         .filter_map(|h| h.server.as_ref().filter(|s| s.changes()).map(|s| (h, s)))
@@ -448,7 +557,7 @@ fn server_steps(survey: &Survey, steps: &mut Vec<Step>) {
     let uploads: Vec<String> = changing
         .iter()
         .filter(|(_, s)| s.upload)
-        .map(|(h, _)| h.name().to_string())
+        .map(|(h, _)| h.name.clone())
         .collect();
     if !uploads.is_empty() {
         steps.push(Step::StageServer {
@@ -461,11 +570,11 @@ fn server_steps(survey: &Survey, steps: &mut Vec<Step>) {
     for (host, server) in &changing {
         match &server.change {
             Change::Upgrade { from } => steps.push(Step::UpgradeMember {
-                host: host.name().to_string(),
+                host: host.name.clone(),
                 from: from.clone(),
                 to: server.version.clone(),
             }),
-            Change::Install { .. } => installs.push(host.name().to_string()),
+            Change::Install { .. } => installs.push(host.name.clone()),
             Change::Keep => {}
         }
     }
@@ -495,7 +604,7 @@ impl Plan {
         let kept = |h: &String| hosts.contains(h);
         self.steps.retain_mut(|step| match step {
             Step::FixMember { host, .. }
-            | Step::RollMember { host }
+            | Step::RollMember { host, .. }
             | Step::UpgradeMember { host, .. }
             | Step::RemoveNode { node: host, .. }
             | Step::ActivateWorker { host } => kept(host),
@@ -513,29 +622,4 @@ impl Plan {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::replication_count;
-
-    #[test]
-    fn one_restart_where_the_server_takes_addresses_of_nodes_to_come() {
-        for (version, once) in [
-            (Some("1.7.12"), true),
-            (Some("1.7.0"), true),
-            (Some("1.8.1"), true),
-            (Some("2.0.0"), true),
-            (Some("1.6.2"), false),
-            (Some("1.4.0"), false),
-            (Some("garbage"), false),
-            (None, false),
-        ] {
-            assert_eq!(super::one_restart(version), once, "{version:?}");
-        }
-    }
-
-    #[test]
-    fn replication_reads_both_forms() {
-        assert_eq!(replication_count("{node: 2}"), Some(2));
-        assert_eq!(replication_count("3"), Some(3));
-        assert_eq!(replication_count("{zone: x}"), None);
-    }
-}
+mod tests;

@@ -1,0 +1,392 @@
+//! The plan's decisions over the fleet shapes that matter, table-driven: each row is a shape
+//! (fresh hosts, a single old-style node, a 1.7 node, an upgrade, a converged cluster, a run cut
+//! short half way, a node leaving, a draining worker, replication and nodeset changes) and the
+//! steps it must give. Cluster views are the ones recorded on a lab for render/'s tests.
+
+use restate_fleet_inventory::Fleet;
+use restate_fleet_proto::agent::PatchPreview;
+
+use super::{Gathered, HostState, Step, plan, replication_count};
+use crate::admin::ClusterView;
+use crate::rollout::leaving::Holdings;
+use crate::rollout::server::{Change, HostServer};
+use crate::rollout::survey::Class;
+use crate::server_binary::LocalServer;
+
+fn fleet(cluster_extra: &str, hosts: &[&str]) -> Fleet {
+    let mut text =
+        format!("[cluster]\nname = \"c\"\n{cluster_extra}\n[defaults]\nuser = \"root\"\n");
+    for (i, h) in hosts.iter().enumerate() {
+        text.push_str(&format!("[hosts.{h}]\naddress = \"10.0.0.{}\"\n", i + 1));
+    }
+    match restate_fleet_inventory::parse("inventory.toml", &text, &|_| None) {
+        Ok(loaded) => loaded.fleet,
+        Err(e) => panic!("{e:?}\n{text}"),
+    }
+}
+
+/// A cluster view recorded on the lab: `grown` (three nodes), `single` (one 1.6.2 node).
+fn view(which: &str) -> ClusterView {
+    let name = match which {
+        "grown" => "status-grown",
+        "single" => "check-grow",
+        other => panic!("{other}"),
+    };
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/render")
+        .join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    serde_json::from_value(value["cluster"].clone()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn preview(keys: &[&str]) -> PatchPreview {
+    PatchPreview {
+        path: "/etc/restate/restate.toml".into(),
+        changed: !keys.is_empty(),
+        diff: String::new(),
+        changed_keys: keys.iter().map(|k| k.to_string()).collect(),
+        access: None,
+    }
+}
+
+fn server(change: Change) -> Option<HostServer> {
+    Some(HostServer {
+        change,
+        version: "1.7.12".into(),
+        target: "/usr/local/bin/restate-server".into(),
+        upload: true,
+        staged: "/var/lib/restate-fleet/binaries/x".into(),
+        local: LocalServer {
+            size: 100 << 20,
+            ..LocalServer::default()
+        },
+    })
+}
+
+fn member(name: &str, once: bool, fix: &[&str], full: &[&str]) -> HostState {
+    HostState {
+        name: name.into(),
+        node_name: name.into(),
+        class: Class::Member,
+        server: None,
+        once,
+        full: preview(full),
+        fix: Some(preview(fix)),
+    }
+}
+
+fn new(name: &str) -> HostState {
+    HostState {
+        name: name.into(),
+        node_name: name.into(),
+        class: Class::New,
+        server: None,
+        once: true,
+        full: preview(&[
+            "cluster-name",
+            "auto-provision",
+            "metadata-client.addresses",
+        ]),
+        fix: None,
+    }
+}
+
+const FIX: &[&str] = &[
+    "roles",
+    "bifrost.default-provider",
+    "worker.snapshots.destination",
+];
+const LIST: &str = "metadata-client.addresses";
+
+fn leaving(name: &str, id: u32) -> (String, Holdings) {
+    (
+        name.into(),
+        Holdings {
+            id,
+            alive: true,
+            leads: 8,
+            follows: 0,
+            in_logs: 24,
+            metadata_member: true,
+            unreachable: None,
+        },
+    )
+}
+
+fn tags(steps: &[Step]) -> Vec<String> {
+    steps
+        .iter()
+        .map(|s| {
+            let value = serde_json::to_value(s).unwrap_or_default();
+            value["step"].as_str().unwrap_or("?").to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn every_fleet_shape_gets_the_guides_steps() {
+    let local = || {
+        let mut v = view("single");
+        v.config.log_provider = "local".into();
+        v.logs.tail_kinds = [("local".to_string(), 24)].into();
+        v.logs.holding_local_segments = (0..24).collect();
+        v
+    };
+    let draining = || {
+        let mut v = view("grown");
+        v.nodes[1].worker_state = Some("draining".into());
+        v
+    };
+    let replicated_twice = || {
+        let mut v = view("grown");
+        v.config.partition_replication = Some("{node: 2}".into());
+        v.config.log_replication = Some("{node: 2}".into());
+        v
+    };
+    let with_list = [FIX, &[LIST]].concat();
+    struct Case {
+        name: &'static str,
+        cluster: &'static str,
+        inventory: &'static [&'static str],
+        hosts: Vec<HostState>,
+        view: Option<ClusterView>,
+        leaving: Vec<(String, Holdings)>,
+        replication: Option<u32>,
+        steps: &'static [&'static str],
+    }
+    let cases = [
+        Case {
+            name: "fresh hosts: provisioned together, with the inventory's replication",
+            cluster: "replication = 2",
+            inventory: &["n1", "n2", "n3"],
+            hosts: vec![new("n1"), new("n2"), new("n3")],
+            view: None,
+            leaving: vec![],
+            replication: None,
+            steps: &["provision"],
+        },
+        Case {
+            name: "a single old-style 1.6 node grows: two restarts, loglet, snapshot, join",
+            cluster: "",
+            inventory: &["n1", "n2", "n3"],
+            hosts: vec![member("n1", false, FIX, &with_list), new("n2"), new("n3")],
+            view: Some(local()),
+            leaving: vec![],
+            replication: None,
+            steps: &[
+                "fix_member",
+                "replicated_loglet",
+                "snapshot",
+                "join_new",
+                "roll_member",
+            ],
+        },
+        Case {
+            name: "a single 1.7 node grows: the metadata list in its one restart",
+            cluster: "",
+            inventory: &["n1", "n2", "n3"],
+            hosts: vec![
+                member("n1", true, &with_list, &with_list),
+                new("n2"),
+                new("n3"),
+            ],
+            view: Some(local()),
+            leaving: vec![],
+            replication: Some(2),
+            steps: &[
+                "fix_member",
+                "replicated_loglet",
+                "snapshot",
+                "join_new",
+                "raise_replication",
+            ],
+        },
+        Case {
+            name: "an upgrade and an install come first",
+            cluster: "",
+            inventory: &["n1", "n2"],
+            hosts: vec![
+                HostState {
+                    server: server(Change::Upgrade {
+                        from: "1.6.2".into(),
+                    }),
+                    ..member("n1", true, &with_list, &with_list)
+                },
+                HostState {
+                    server: server(Change::Install { from: None }),
+                    ..new("n2")
+                },
+            ],
+            view: Some(view("single")),
+            leaving: vec![],
+            replication: None,
+            steps: &[
+                "stage_server",
+                "upgrade_member",
+                "install_server",
+                "fix_member",
+                "snapshot",
+                "join_new",
+            ],
+        },
+        Case {
+            name: "a converged cluster: nothing to do",
+            cluster: "",
+            inventory: &["n1", "n2", "n3"],
+            hosts: vec![
+                member("n1", true, &[], &[]),
+                member("n2", true, &[], &[]),
+                member("n3", true, &[], &[]),
+            ],
+            view: Some(view("grown")),
+            leaving: vec![],
+            replication: None,
+            steps: &[],
+        },
+        Case {
+            name: "a run cut short after the fix: only the join is left",
+            cluster: "",
+            inventory: &["n1", "n2", "n3"],
+            hosts: vec![
+                member("n1", true, &[], &[]),
+                member("n2", true, &[], &[]),
+                new("n3"),
+            ],
+            view: Some(view("grown")),
+            leaving: vec![],
+            replication: None,
+            steps: &["snapshot", "join_new"],
+        },
+        Case {
+            name: "a node the inventory dropped leaves after the others get the shorter list",
+            cluster: "",
+            inventory: &["n1", "n2"],
+            hosts: vec![
+                member("n1", true, &[LIST], &[LIST]),
+                member("n2", true, &[LIST], &[LIST]),
+            ],
+            view: Some(view("grown")),
+            leaving: vec![leaving("n3", 3)],
+            replication: None,
+            steps: &["fix_member", "fix_member", "remove_node"],
+        },
+        Case {
+            name: "replication lowered before the node leaves",
+            cluster: "replication = 1",
+            inventory: &["n1", "n2"],
+            hosts: vec![member("n1", true, &[], &[]), member("n2", true, &[], &[])],
+            view: Some(replicated_twice()),
+            leaving: vec![leaving("n3", 3)],
+            replication: None,
+            steps: &["lower_replication", "remove_node"],
+        },
+        Case {
+            name: "a worker left draining is activated first",
+            cluster: "",
+            inventory: &["n1", "n2", "n3"],
+            hosts: vec![
+                member("n1", true, &[], &[]),
+                member("n2", true, &[], &[]),
+                member("n3", true, &[], &[]),
+            ],
+            view: Some(draining()),
+            leaving: vec![],
+            replication: None,
+            steps: &["activate_worker"],
+        },
+        Case {
+            name: "the inventory's nodeset size",
+            cluster: "nodeset-size = 3",
+            inventory: &["n1", "n2", "n3"],
+            hosts: vec![
+                member("n1", true, &[], &[]),
+                member("n2", true, &[], &[]),
+                member("n3", true, &[], &[]),
+            ],
+            view: Some(view("grown")),
+            leaving: vec![],
+            replication: None,
+            steps: &["nodeset_size"],
+        },
+    ];
+    for case in cases {
+        let fleet = fleet(case.cluster, case.inventory);
+        let gathered = Gathered {
+            hosts: case.hosts,
+            view: case.view,
+            leaving: case.leaving,
+        };
+        let plan = plan(&fleet, &gathered, case.replication);
+        assert_eq!(tags(&plan.steps), case.steps, "{}", case.name);
+    }
+}
+
+#[test]
+fn keys_under_one_table_read_as_the_table() {
+    let keys = |ks: &[&str]| ks.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+    let cases: [(&[&str], &str); 4] = [
+        (&[], "the environment file"),
+        (
+            &["roles", "metadata-client.addresses"],
+            "roles, metadata-client.addresses",
+        ),
+        (
+            &[
+                "roles",
+                "worker.snapshots.destination",
+                "worker.snapshots.aws-region",
+                "auto-provision",
+                "worker.snapshots.aws-allow-http",
+            ],
+            "roles, worker.snapshots.* (3 keys), auto-provision",
+        ),
+        (&["a.x", "a.y"], "a.x, a.y"),
+    ];
+    for (given, want) in cases {
+        assert_eq!(super::keys_text(&keys(given)), want, "{given:?}");
+    }
+}
+
+#[test]
+fn step_lines_name_the_keys_that_change() {
+    let fleet = fleet("", &["n1", "n2", "n3"]);
+    let gathered = Gathered {
+        hosts: vec![
+            member("n1", false, FIX, &[FIX, &[LIST]].concat()),
+            new("n2"),
+            new("n3"),
+        ],
+        view: Some(view("single")),
+        leaving: vec![],
+    };
+    let lines: Vec<String> = plan(&fleet, &gathered, None)
+        .steps
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    insta::assert_snapshot!(lines.join("\n"));
+}
+
+#[test]
+fn one_restart_where_the_server_takes_addresses_of_nodes_to_come() {
+    for (version, once) in [
+        (Some("1.7.12"), true),
+        (Some("1.7.0"), true),
+        (Some("1.8.1"), true),
+        (Some("2.0.0"), true),
+        (Some("1.6.2"), false),
+        (Some("1.4.0"), false),
+        (Some("garbage"), false),
+        (None, false),
+    ] {
+        assert_eq!(super::one_restart(version), once, "{version:?}");
+    }
+}
+
+#[test]
+fn replication_reads_both_forms() {
+    assert_eq!(replication_count("{node: 2}"), Some(2));
+    assert_eq!(replication_count("3"), Some(3));
+    assert_eq!(replication_count("{zone: x}"), None);
+}
