@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use restate_fleet_inventory::Host;
 use restate_fleet_proto::agent::{
-    self as wire, AgentError, NodeTarget, Operation, Reply, Request, Response, ServiceManager,
+    self as wire, AgentError, FromReply, NodeTarget, Operation, Reply, Request, Response,
+    ServiceManager,
 };
 use tokio::sync::Mutex;
 
@@ -63,6 +64,14 @@ pub enum ReachError {
         host: String,
         op: String,
         after: Duration,
+    },
+    #[error(
+        "{host}: the agent answered `{answered}` to `{asked}`; agent and coordinator disagree on the protocol (push the matching agent with --agent)"
+    )]
+    WrongReply {
+        host: String,
+        asked: &'static str,
+        answered: &'static str,
     },
     #[error("{host}: cannot build the admin client: {detail}")]
     Admin { host: String, detail: String },
@@ -260,8 +269,18 @@ impl Reached {
         &self.host.name
     }
 
+    /// One request, and the one kind of report it gets back (see [`FromReply`]).
+    pub async fn ask<T: FromReply>(&self, op: Operation) -> Result<T, ReachError> {
+        let asked = op.name();
+        T::from_reply(self.call(op).await?).map_err(|answered| ReachError::WrongReply {
+            host: self.name().to_string(),
+            asked,
+            answered,
+        })
+    }
+
     /// One request to the host's agent, one answer.
-    pub async fn call(&self, op: Operation) -> Result<Reply, ReachError> {
+    async fn call(&self, op: Operation) -> Result<Reply, ReachError> {
         let deadline = answer_deadline(&op);
         let line = serde_json::to_string(&Request::new(op)).map_err(|e| {
             ReachError::agent(

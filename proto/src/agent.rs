@@ -464,6 +464,70 @@ pub enum Reply {
     Error(AgentError),
 }
 
+impl Reply {
+    /// The `op` tag, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Reply::Facts(_) => "facts",
+            Reply::Plan(_) => "plan",
+            Reply::Apply(_) => "apply",
+            Reply::Service(_) => "service",
+            Reply::Rollback(_) => "rollback",
+            Reply::Lock(_) => "lock",
+            Reply::Unlock(_) => "unlock",
+            Reply::ServerBinaries(_) => "server_binaries",
+            Reply::InstallServer(_) => "install_server",
+            Reply::RollbackServer(_) => "rollback_server",
+            Reply::Retire(_) => "retire",
+            Reply::EnsureService(_) => "ensure_service",
+            Reply::Error(_) => "error",
+        }
+    }
+}
+
+/// The report one kind of request gets back, taken out of its [`Reply`]: what lets a caller ask
+/// for a `T` and get a `T`, and any other answer become one error naming both.
+pub trait FromReply: Sized {
+    /// The other reply's name when it holds no `Self`.
+    fn from_reply(reply: Reply) -> Result<Self, &'static str>;
+}
+
+macro_rules! from_reply {
+    ($($variant:ident => $report:ty),* $(,)?) => {$(
+        impl FromReply for $report {
+            fn from_reply(reply: Reply) -> Result<Self, &'static str> {
+                match reply {
+                    Reply::$variant(report) => Ok(report),
+                    other => Err(other.name()),
+                }
+            }
+        }
+    )*};
+}
+
+from_reply! {
+    Facts => Box<Facts>,
+    Plan => PatchPreview,
+    Apply => ApplyReport,
+    Service => ServiceReport,
+    Rollback => RollbackReport,
+    ServerBinaries => ServerBinaries,
+    InstallServer => InstallReport,
+    RollbackServer => ServerRollbackReport,
+    Retire => RetireReport,
+    EnsureService => ServiceSetupReport,
+}
+
+/// `lock` and `unlock` both answer with the lock's state.
+impl FromReply for LockInfo {
+    fn from_reply(reply: Reply) -> Result<Self, &'static str> {
+        match reply {
+            Reply::Lock(info) | Reply::Unlock(info) => Ok(info),
+            other => Err(other.name()),
+        }
+    }
+}
+
 /// What a node is, runs and says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Facts {
@@ -905,6 +969,26 @@ pub fn is_portable_user_name(user: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reply_gives_its_report_or_its_name() {
+        let info = LockInfo {
+            path: "/etc/restate/restate.toml".into(),
+            pid: 7,
+            since: "2026-11-29T00:00:00Z".into(),
+            holder: "h".into(),
+            busy: None,
+            took_over: None,
+        };
+        assert_eq!(
+            LockInfo::from_reply(Reply::Unlock(info.clone())),
+            Ok(info.clone())
+        );
+        assert_eq!(
+            PatchPreview::from_reply(Reply::Lock(info)).map(|_| ()),
+            Err("lock")
+        );
+    }
 
     #[test]
     fn request_json_shape_is_flat_and_tagged() {

@@ -2,7 +2,7 @@
 //! them one at a time, each behind the same health gate as apply.
 
 use clap::Args;
-use restate_fleet_proto::agent::{Operation, Reply};
+use restate_fleet_proto::agent::{Operation, RollbackReport};
 
 use super::{BadInput, Outcome, common};
 use crate::cli::Global;
@@ -49,8 +49,8 @@ pub async fn run(global: &Global, args: RollbackArgs) -> anyhow::Result<Outcome>
         let op = Operation::Rollback {
             node: host.node_target(timeout),
         };
-        match host.call(op).await {
-            Ok(Reply::Rollback(report)) if report.restart.healthy() => recap.changed(
+        match host.ask::<RollbackReport>(op).await {
+            Ok(report) if report.restart.healthy() => recap.changed(
                 host.name(),
                 &format!(
                     "restored {}",
@@ -60,10 +60,11 @@ pub async fn run(global: &Global, args: RollbackArgs) -> anyhow::Result<Outcome>
                         .unwrap_or_default()
                 ),
             ),
-            Ok(other) => {
+            Ok(report) => {
+                let last = report.restart.health.map(|h| h.last).unwrap_or_default();
                 recap.failed(
                     host.name(),
-                    &format!("not healthy after the rollback: {other:?}"),
+                    &format!("not healthy after the rollback: {last}"),
                 );
                 break;
             }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use restate_fleet_inventory::Fleet;
-use restate_fleet_proto::agent::{ApplyReport, Operation, Reply, ServiceAction};
+use restate_fleet_proto::agent::{ApplyReport, Operation, ServiceAction, ServiceReport};
 
 use super::gate;
 use super::plan::{self, Step};
@@ -209,13 +209,7 @@ impl<'a> Executor<'a> {
             restart,
             environment: super::desired::environment(self.fleet, &host.reached.host),
         };
-        match host.reached.call(op).await.map_err(|e| e.to_string())? {
-            Reply::Apply(report) => Ok(report),
-            other => Err(format!(
-                "{}: agent answered {other:?} to apply",
-                host.name()
-            )),
-        }
+        host.reached.ask(op).await.map_err(|e| e.to_string())
     }
 
     /// Starts or restarts the node; the agent waits until it reports healthy.
@@ -229,18 +223,15 @@ impl<'a> Executor<'a> {
             node: host.reached.node_target(timeout),
             action,
         };
-        match host.reached.call(op).await.map_err(|e| e.to_string())? {
-            Reply::Service(report) if report.healthy() => Ok(()),
-            Reply::Service(report) => Err(format!(
-                "{}: not healthy after the {action}: {}",
-                host.name(),
-                report.health.map(|h| h.last).unwrap_or_default()
-            )),
-            other => Err(format!(
-                "{}: agent answered {other:?} to {action}",
-                host.name()
-            )),
+        let report: ServiceReport = host.reached.ask(op).await.map_err(|e| e.to_string())?;
+        if report.healthy() {
+            return Ok(());
         }
+        Err(format!(
+            "{}: not healthy after the {action}: {}",
+            host.name(),
+            report.health.map(|h| h.last).unwrap_or_default()
+        ))
     }
 
     async fn replicated_loglet(&mut self) -> Result<(), String> {

@@ -9,8 +9,8 @@ use std::task::{Context, Poll};
 use futures_util::future::join_all;
 use restate_fleet_inventory::DEFAULT_INSTALL_PATH;
 use restate_fleet_proto::agent::{
-    DEFAULT_NOFILE, DEFAULT_WORKING_DIR, InstallReport, Operation, Reply, ServiceAction,
-    ServiceSetup,
+    DEFAULT_NOFILE, DEFAULT_WORKING_DIR, InstallReport, Operation, ServerRollbackReport,
+    ServiceAction, ServiceSetup, ServiceSetupReport,
 };
 use tokio::io::{AsyncRead, ReadBuf};
 
@@ -170,8 +170,8 @@ impl Executor<'_> {
         let op = Operation::RollbackServer {
             target: server.target.clone(),
         };
-        match host.reached.call(op).await {
-            Ok(Reply::RollbackServer(report)) => {
+        match host.reached.ask::<ServerRollbackReport>(op).await {
+            Ok(report) => {
                 let version = report.version.unwrap_or_default();
                 match self
                     .service(host, ServiceAction::Restart, self.timeouts.restart)
@@ -181,7 +181,6 @@ impl Executor<'_> {
                     Err(e) => format!("restate-server {version} is back in place but: {e}"),
                 }
             }
-            Ok(other) => format!("rolling the binary back failed: agent answered {other:?}"),
             Err(e) => format!("rolling the binary back failed: {e}"),
         }
     }
@@ -215,13 +214,7 @@ impl Executor<'_> {
             version: server.version.clone(),
             dry_run: false,
         };
-        match host.reached.call(op).await.map_err(|e| e.to_string())? {
-            Reply::InstallServer(report) => Ok(report),
-            other => Err(format!(
-                "{}: agent answered {other:?} to install_server",
-                host.name()
-            )),
-        }
+        host.reached.ask(op).await.map_err(|e| e.to_string())
     }
 
     /// What a joining host's service needs: the user, the data directory, and with systemd a
@@ -242,23 +235,15 @@ impl Executor<'_> {
             nofile: DEFAULT_NOFILE,
             dry_run: false,
         };
-        match host
+        let report: ServiceSetupReport = host
             .reached
-            .call(Operation::EnsureService(setup))
+            .ask(Operation::EnsureService(setup))
             .await
-            .map_err(|e| e.to_string())?
-        {
-            Reply::EnsureService(report) => {
-                if report.changed {
-                    self.progress.host(host.name(), &report.actions.join("; "));
-                }
-                Ok(())
-            }
-            other => Err(format!(
-                "{}: agent answered {other:?} to ensure_service",
-                host.name()
-            )),
+            .map_err(|e| e.to_string())?;
+        if report.changed {
+            self.progress.host(host.name(), &report.actions.join("; "));
         }
+        Ok(())
     }
 }
 

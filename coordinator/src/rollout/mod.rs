@@ -18,7 +18,7 @@ pub mod survey;
 use std::time::Duration;
 
 use restate_fleet_inventory::{Fleet, Role};
-use restate_fleet_proto::agent::{Operation, Reply};
+use restate_fleet_proto::agent::{LockInfo, Operation};
 use serde::{Deserialize, Serialize};
 
 use crate::admin::ClusterView;
@@ -319,7 +319,7 @@ fn removal_problem(fleet: &Fleet, survey: &Survey, replication: Option<u32>) -> 
 /// answer is one line per such host.
 async fn lock_each(reached: &[&Reached], holder: &str) -> Result<Vec<String>, ReachError> {
     let locks = reached.iter().map(|host| {
-        host.call(Operation::Lock {
+        host.ask::<LockInfo>(Operation::Lock {
             config_path: host.host.config_path.clone().into(),
             holder: Some(holder.to_string()),
         })
@@ -329,17 +329,8 @@ async fn lock_each(reached: &[&Reached], holder: &str) -> Result<Vec<String>, Re
         .iter()
         .zip(futures_util::future::join_all(locks).await)
     {
-        match result? {
-            Reply::Lock(info) => {
-                taken_over.extend(info.took_over.map(|how| format!("{}: {how}", host.name())))
-            }
-            other => {
-                return Err(ReachError::AgentGone {
-                    host: host.name().to_string(),
-                    detail: format!("answered {other:?} to lock"),
-                });
-            }
-        }
+        let info = result?;
+        taken_over.extend(info.took_over.map(|how| format!("{}: {how}", host.name())));
     }
     Ok(taken_over)
 }

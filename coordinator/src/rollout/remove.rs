@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use restate_fleet_proto::agent::{Operation, Reply, ServiceAction};
+use restate_fleet_proto::agent::{Operation, RetireReport, ServiceAction, ServiceReport};
 
 use super::execute::Executor;
 use crate::admin::{AdminClient, ClusterView, Logs, first_answer, gather};
@@ -112,39 +112,29 @@ impl<'a> Executor<'a> {
     async fn retire_host(&mut self, name: &str, host: &Reached) -> Result<(), String> {
         let node = host.node_target(self.timeouts.restart);
         self.progress.host(name, "stopping restate-server");
-        match host
-            .call(Operation::Service {
-                node: node.clone(),
-                action: ServiceAction::Stop,
-            })
+        host.ask::<ServiceReport>(Operation::Service {
+            node: node.clone(),
+            action: ServiceAction::Stop,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        let report: RetireReport = host
+            .ask(Operation::Retire { node })
             .await
-            .map_err(|e| e.to_string())?
-        {
-            Reply::Service(_) => {}
-            other => return Err(format!("{name}: agent answered {other:?} to stop")),
+            .map_err(|e| e.to_string())?;
+        let mut done = vec!["restate-server stopped".to_string()];
+        if let Some(unit) = report.disabled {
+            done.push(format!("{unit} disabled"));
         }
-        match host
-            .call(Operation::Retire { node })
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            Reply::Retire(report) => {
-                let mut done = vec!["restate-server stopped".to_string()];
-                if let Some(unit) = report.disabled {
-                    done.push(format!("{unit} disabled"));
-                }
-                if let Some((from, to)) = report.data_dir {
-                    done.push(format!(
-                        "data directory {} kept as {}",
-                        from.display(),
-                        to.display()
-                    ));
-                }
-                self.recap.changed(name, &done.join(", "));
-                Ok(())
-            }
-            other => Err(format!("{name}: agent answered {other:?} to retire")),
+        if let Some((from, to)) = report.data_dir {
+            done.push(format!(
+                "data directory {} kept as {}",
+                from.display(),
+                to.display()
+            ));
         }
+        self.recap.changed(name, &done.join(", "));
+        Ok(())
     }
 
     /// Snapshots with trim the partitions whose logs still have a segment naming node `id`,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use futures_util::future::join_all;
 use restate_fleet_inventory::DEFAULT_INSTALL_PATH;
-use restate_fleet_proto::agent::{BinaryFile, Operation, Reply};
+use restate_fleet_proto::agent::{BinaryFile, Operation, ServerBinaries};
 use serde::{Deserialize, Serialize};
 
 use restate_fleet_version::Version;
@@ -91,11 +91,9 @@ async fn inspect(reached: &Reached, paths: [PathBuf; 2]) -> Result<[BinaryFile; 
         host: reached.name().to_string(),
         detail,
     };
-    match reached.call(op).await? {
-        Reply::ServerBinaries(found) => <[BinaryFile; 2]>::try_from(found.binaries)
-            .map_err(|b| unexpected(format!("answered {} binaries for 2 paths", b.len()))),
-        other => Err(unexpected(format!("answered {other:?} to server_binaries"))),
-    }
+    let found: ServerBinaries = reached.ask(op).await?;
+    <[BinaryFile; 2]>::try_from(found.binaries)
+        .map_err(|b| unexpected(format!("answered {} binaries for 2 paths", b.len())))
 }
 
 #[allow(clippy::too_many_arguments)]

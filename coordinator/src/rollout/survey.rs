@@ -3,7 +3,7 @@
 
 use futures_util::future::join_all;
 use restate_fleet_inventory::{Fleet, Role};
-use restate_fleet_proto::agent::{Facts, Operation, Reply, SystemdState};
+use restate_fleet_proto::agent::{Facts, Operation, SystemdState};
 use restate_fleet_version::Version;
 use serde::{Deserialize, Serialize};
 
@@ -203,13 +203,7 @@ async fn gather_facts(reached: &[Reached]) -> Result<Vec<Facts>, ReachError> {
             node: host.node_target(std::time::Duration::from_secs(1)),
             restate_server: None,
         };
-        match host.call(op).await? {
-            Reply::Facts(facts) => Ok(*facts),
-            other => Err(ReachError::AgentGone {
-                host: host.name().to_string(),
-                detail: format!("answered {other:?} to facts"),
-            }),
-        }
+        host.ask::<Box<Facts>>(op).await.map(|facts| *facts)
     });
     let mut all = Vec::with_capacity(reached.len());
     for result in join_all(calls).await {

@@ -3,7 +3,7 @@
 
 use futures_util::future::join_all;
 use restate_fleet_inventory::Fleet;
-use restate_fleet_proto::agent::{Operation, PatchOp, PatchPreview, Reply};
+use restate_fleet_proto::agent::{Operation, PatchOp, PatchPreview};
 use restate_fleet_version::Version;
 use serde::{Deserialize, Serialize};
 
@@ -280,13 +280,7 @@ pub async fn preview(
         service_user: host.reached.host.service_user.clone(),
         environment: desired::environment(fleet, &host.reached.host),
     };
-    match host.reached.call(op).await? {
-        Reply::Plan(preview) => Ok(preview),
-        other => Err(ReachError::AgentGone {
-            host: host.name().to_string(),
-            detail: format!("answered {other:?} to plan"),
-        }),
-    }
+    host.reached.ask(op).await
 }
 
 /// What the plan is decided from: the survey's findings and what each host's restate.toml would
