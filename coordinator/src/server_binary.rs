@@ -196,14 +196,28 @@ impl HashCache {
             return Ok(sum.clone());
         }
         let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut hasher = Sha256::new();
+        let mut hasher = Hashing(Sha256::new());
         std::io::copy(&mut file, &mut hasher).map_err(|e| format!("{}: {e}", path.display()))?;
-        let sum = hex(&hasher.finalize());
+        let sum = hex(&hasher.0.finalize());
         self.entries.insert(key, sum.clone());
         if let (Some(file), Ok(json)) = (&self.file, serde_json::to_vec(&self.entries)) {
             let _ = write_atomically(file, &json);
         }
         Ok(sum)
+    }
+}
+
+/// sha2 0.11 (russh's, the one this workspace uses) is no `io::Write` itself.
+struct Hashing(Sha256);
+
+impl Write for Hashing {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
