@@ -9,6 +9,7 @@ mod harness;
 mod hosts_as_they_are;
 mod install;
 mod one_file;
+mod rollback;
 mod scale_down;
 mod security;
 mod smoke;

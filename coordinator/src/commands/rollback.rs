@@ -1,13 +1,18 @@
 //! `restate-fleet rollback`: put the previous restate.toml back on the selected hosts and restart
-//! them one at a time, each behind the same health gate as apply.
+//! them one at a time, behind apply's gates: a member restarts only while the metadata quorum
+//! holds without it, and the next host waits until the cluster sees this one healthy again.
 
 use clap::Args;
 use restate_fleet_proto::agent::{Operation, RollbackReport};
+use serde::Serialize;
 
 use super::{BadInput, Outcome, common};
-use crate::cli::Global;
+use crate::admin::{self, ClusterView};
+use crate::cli::{Global, Output};
 use crate::progress::Progress;
+use crate::reach::Reached;
 use crate::render;
+use crate::rollout::gate;
 use crate::rollout::recap::Recap;
 
 #[derive(Debug, Args)]
@@ -15,6 +20,13 @@ pub struct RollbackArgs {
     /// Roll back without asking (needed when stdin is not a terminal).
     #[arg(long)]
     pub yes: bool,
+}
+
+/// `--output json`: the recap and the cluster after the rollback.
+#[derive(Serialize)]
+struct RollbackDocument<'a> {
+    recap: &'a Recap,
+    cluster: Option<&'a ClusterView>,
 }
 
 pub async fn run(global: &Global, args: RollbackArgs) -> anyhow::Result<Outcome> {
@@ -30,54 +42,85 @@ pub async fn run(global: &Global, args: RollbackArgs) -> anyhow::Result<Outcome>
         .into_iter()
         .cloned()
         .collect();
-    let progress = Progress::new(global.quiet);
+    let progress = Progress::new(global.quiet || global.output == Output::Json);
     let (reached, unreachable, _) =
         common::reach_hosts(global, fleet, &hosts, true, &progress).await?;
     let mut recap = Recap::new(hosts.iter().map(|h| h.name.as_str()));
     for (host, why) in &unreachable {
         recap.unreachable(host, why);
     }
-    let timeout = crate::rollout::Timeouts::default().restart;
-    for host in &reached {
-        if !unreachable.is_empty() {
-            break;
-        }
-        progress.host(
-            host.name(),
-            "restoring the previous restate.toml and restarting",
-        );
-        let op = Operation::Rollback {
-            node: host.node_target(timeout),
-        };
-        match host.ask::<RollbackReport>(op).await {
-            Ok(report) if report.restart.healthy() => recap.changed(
-                host.name(),
-                &format!(
-                    "restored {}",
-                    report
-                        .restored_from
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default()
-                ),
-            ),
-            Ok(report) => {
-                let last = report.restart.health.map(|h| h.last).unwrap_or_default();
-                recap.failed(
-                    host.name(),
-                    &format!("not healthy after the rollback: {last}"),
-                );
-                break;
-            }
-            Err(err) => {
-                recap.failed(host.name(), &err.to_string());
-                break;
+    // Every reached node's admin API answers for the cluster, not just the selected ones'.
+    let clients: Vec<_> = reached.iter().map(|r| r.admin.clone()).collect();
+    if unreachable.is_empty() {
+        for host in &reached {
+            match roll_back(host, &clients, &progress).await {
+                Ok(restored) => recap.changed(host.name(), &restored),
+                Err(why) => {
+                    recap.failed(host.name(), &why);
+                    break;
+                }
             }
         }
     }
-    print!("{}", render::recap(&recap, recap.retry_limit().is_some()));
+    let cluster = admin::gather(&clients).await.ok();
+    if global.output == Output::Json {
+        let document = RollbackDocument {
+            recap: &recap,
+            cluster: cluster.as_ref(),
+        };
+        println!("{}", serde_json::to_string_pretty(&document)?);
+    } else {
+        print!("{}", render::recap(&recap, recap.retry_limit().is_some()));
+    }
     Ok(if recap.retry_limit().is_none() {
         Outcome::Done
     } else {
         Outcome::Failed
     })
+}
+
+/// One host: refused while its restart would cost the metadata quorum; done when the cluster
+/// sees it healthy again. A node the cluster does not answer for (none answers, or it is not a
+/// member) is rolled back on its own health check alone: rollback is also how a node that a
+/// bad file keeps down comes back.
+async fn roll_back(
+    host: &Reached,
+    clients: &[admin::AdminClient],
+    progress: &Progress,
+) -> Result<String, String> {
+    let timeouts = crate::rollout::Timeouts::default();
+    let node = &host.host.node_name;
+    let known = match admin::gather(clients).await {
+        Ok(view) if view.node(node).is_some() => {
+            gate::quorum_without(&view, node).map_err(|e| format!("refused: {e}"))?;
+            true
+        }
+        _ => false,
+    };
+    progress.host(
+        host.name(),
+        "restoring the previous restate.toml and restarting",
+    );
+    let report: RollbackReport = host
+        .ask(Operation::Rollback {
+            node: host.node_target(timeouts.restart),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    if !report.restart.healthy() {
+        let last = report.restart.health.map(|h| h.last).unwrap_or_default();
+        return Err(format!("not healthy after the rollback: {last}"));
+    }
+    if known {
+        gate::healthy(clients, std::slice::from_ref(node), timeouts.join)
+            .await
+            .map_err(|e| format!("the cluster does not see it healthy after the rollback: {e}"))?;
+    }
+    Ok(format!(
+        "restored {}",
+        report
+            .restored_from
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "the copy taken before the last apply".into())
+    ))
 }

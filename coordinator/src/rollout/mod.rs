@@ -5,7 +5,7 @@
 pub mod desired;
 mod drain;
 mod execute;
-mod gate;
+pub mod gate;
 mod install;
 pub mod leaving;
 pub mod plan;
