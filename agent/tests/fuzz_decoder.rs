@@ -13,6 +13,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use lab::fuzz::{Edit, edited};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use restate_fleet_proto::agent::{Environment, NodeTarget, Operation, PatchOp, Request, Response};
@@ -177,26 +178,9 @@ fn no_slash(text: String) -> String {
 
 /// A seed with 1 to 6 characters replaced, inserted or removed.
 fn mutated() -> impl Strategy<Value = String> {
-    let seeds = seeds();
-    (
-        prop::sample::select(seeds),
-        prop::collection::vec((any::<prop::sample::Index>(), any::<char>(), 0u8..3), 1..7),
-    )
-        .prop_map(|(seed, edits)| {
-            let mut chars: Vec<char> = seed.chars().collect();
-            for (index, c, how) in edits {
-                let i = index.index(chars.len().max(1));
-                match how {
-                    0 if i < chars.len() => chars[i] = c,
-                    1 => chars.insert(i.min(chars.len()), c),
-                    _ if i < chars.len() => {
-                        chars.remove(i);
-                    }
-                    _ => {}
-                }
-            }
-            no_slash(chars.into_iter().collect())
-        })
+    let edit = prop::sample::select(vec![Edit::Replace, Edit::Insert, Edit::Remove]);
+    let edits = prop::collection::vec((any::<usize>(), any::<char>(), edit), 1..7);
+    (prop::sample::select(seeds()), edits).prop_map(|(seed, edits)| no_slash(edited(&seed, &edits)))
 }
 
 /// JSON-ish text built from the protocol's own words, to get past the syntax check.

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use lab::fuzz::{Edit, edited};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use restate_fleet_inventory::ansible::{self, Format};
@@ -38,23 +39,9 @@ fn parse_all(text: &str) -> Result<(), TestCaseError> {
 
 /// A seed with 1 to 8 characters replaced, inserted or removed.
 fn mutated(seed: &'static str) -> impl Strategy<Value = String> {
-    prop::collection::vec((any::<prop::sample::Index>(), any::<char>(), 0u8..3), 1..9).prop_map(
-        move |edits| {
-            let mut chars: Vec<char> = seed.chars().collect();
-            for (index, c, how) in edits {
-                let i = index.index(chars.len().max(1));
-                match how {
-                    0 if i < chars.len() => chars[i] = c,
-                    1 => chars.insert(i.min(chars.len()), c),
-                    _ if i < chars.len() => {
-                        chars.remove(i);
-                    }
-                    _ => {}
-                }
-            }
-            chars.into_iter().collect()
-        },
-    )
+    let edit = prop::sample::select(vec![Edit::Replace, Edit::Insert, Edit::Remove]);
+    prop::collection::vec((any::<usize>(), any::<char>(), edit), 1..9)
+        .prop_map(move |edits| edited(seed, &edits))
 }
 
 /// Whole lines of seeds shuffled and repeated: valid syntax, inconsistent meaning.

@@ -7,6 +7,7 @@
 //! test fails or panics.
 
 mod cmd;
+pub mod fuzz;
 pub mod host;
 pub mod http;
 mod net;

@@ -57,6 +57,11 @@ pub fn select<'f>(global: &Global, fleet: &'f Fleet) -> anyhow::Result<Vec<&'f H
     }
 }
 
+/// [`select`]'s hosts, owned: what a command reaches.
+pub fn selected(global: &Global, fleet: &Fleet) -> anyhow::Result<Vec<Host>> {
+    Ok(select(global, fleet)?.into_iter().cloned().collect())
+}
+
 pub fn print_warnings(global: &Global, warnings: &[Diagnostic]) {
     if !global.quiet {
         for warning in warnings {

@@ -38,10 +38,7 @@ pub async fn run(global: &Global, args: RollbackArgs) -> anyhow::Result<Outcome>
         )
         .into());
     }
-    let hosts: Vec<_> = common::select(global, fleet)?
-        .into_iter()
-        .cloned()
-        .collect();
+    let hosts = common::selected(global, fleet)?;
     let progress = Progress::new(global.quiet || global.output == Output::Json);
     let (reached, unreachable, _) =
         common::reach_hosts(global, fleet, &hosts, true, &progress).await?;

@@ -10,10 +10,7 @@ use crate::render::{self, StatusReport};
 pub async fn run(global: &Global) -> anyhow::Result<Outcome> {
     let loaded = common::load(global)?;
     let fleet = &loaded.fleet;
-    let hosts: Vec<_> = common::select(global, fleet)?
-        .into_iter()
-        .cloned()
-        .collect();
+    let hosts = common::selected(global, fleet)?;
     let progress = Progress::new(global.quiet || global.output == Output::Json);
     let (reached, unreachable, _) =
         common::reach_hosts(global, fleet, &hosts, false, &progress).await?;

@@ -1,6 +1,6 @@
 use restate_fleet::ssh::ExitStatus;
 
-use crate::harness::{Sshd, client};
+use crate::harness::connected;
 
 const HOSTILE: [&str; 10] = [
     "with space",
@@ -17,12 +17,7 @@ const HOSTILE: [&str; 10] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn argv_reaches_the_host_verbatim() {
-    let sshd = Sshd::start();
-    let key = sshd.authorized_key("id", "ed25519", "");
-    let session = client(&sshd.known_hosts_file(&[]))
-        .connect(&sshd.target("n1", Some(&key)))
-        .await
-        .unwrap();
+    let (_sshd, session) = connected().await;
     let mut argv = vec!["printf", "%s\\0"];
     argv.extend(HOSTILE);
     let output = session.exec_checked(&argv, b"").await.unwrap();
@@ -41,12 +36,7 @@ async fn argv_reaches_the_host_verbatim() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stdin_status_stderr_and_many_channels() {
-    let sshd = Sshd::start();
-    let key = sshd.authorized_key("id", "ed25519", "");
-    let session = client(&sshd.known_hosts_file(&[]))
-        .connect(&sshd.target("n1", Some(&key)))
-        .await
-        .unwrap();
+    let (_sshd, session) = connected().await;
     // More than one channel window each way, read while written.
     let big: Vec<u8> = (0..5_000_000u32).map(|i| (i % 251) as u8).collect();
     let echoed = session.exec_checked(&["cat"], &big).await.unwrap();
@@ -112,12 +102,7 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streaming_lines_both_ways() {
-    let sshd = Sshd::start();
-    let key = sshd.authorized_key("id", "ed25519", "");
-    let session = client(&sshd.known_hosts_file(&[]))
-        .connect(&sshd.target("n1", Some(&key)))
-        .await
-        .unwrap();
+    let (_sshd, session) = connected().await;
     let script = r#"while IFS= read -r line; do printf '{"echo":"%s"}\n' "$line"; done; echo bye >&2; exit 4"#;
     let mut stream = session.exec_streaming(&["sh", "-c", script]).await.unwrap();
     for request in ["one", "two words", "three"] {

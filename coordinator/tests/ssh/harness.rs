@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use restate_fleet::ssh::{Credentials, KnownHosts, SshClient, SshConfig, SshOptions, Target};
+use restate_fleet::ssh::{
+    Credentials, KnownHosts, Session, SshClient, SshConfig, SshOptions, Target,
+};
 
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -199,6 +201,18 @@ pub fn options(known_hosts: &Path, accept_new: bool) -> SshOptions {
 
 pub fn client(known_hosts: &Path) -> SshClient {
     SshClient::new(options(known_hosts, false))
+}
+
+/// An sshd and a session to it as the test user with a fresh ed25519 key: what most tests start
+/// from.
+pub async fn connected() -> (Sshd, Session) {
+    let sshd = Sshd::start();
+    let key = sshd.authorized_key("id", "ed25519", "");
+    let session = client(&sshd.known_hosts_file(&[]))
+        .connect(&sshd.target("n1", Some(&key)))
+        .await
+        .unwrap();
+    (sshd, session)
 }
 
 /// `ssh-agent -D -a <socket>`, with keys added by `ssh-add`.

@@ -2,7 +2,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use restate_fleet::ssh::{AgentCatalog, AgentLocator};
 
-use crate::harness::{Sshd, User, client};
+use crate::harness::{Sshd, User, client, connected};
 
 /// A stand-in agent: a real ELF executable for this machine that ignores its arguments.
 fn fake_agent(dir: &std::path::Path) -> AgentCatalog {
@@ -21,12 +21,7 @@ fn fake_agent(dir: &std::path::Path) -> AgentCatalog {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_once_check_every_run() {
-    let sshd = Sshd::start();
-    let key = sshd.authorized_key("id", "ed25519", "");
-    let session = client(&sshd.known_hosts_file(&[]))
-        .connect(&sshd.target("n1", Some(&key)))
-        .await
-        .unwrap();
+    let (sshd, session) = connected().await;
     let local = tempfile::tempdir().unwrap();
     let catalog = fake_agent(local.path());
     let remote = sshd.dir.path().join("var/lib/restate-fleet/agent");

@@ -4,16 +4,11 @@ use std::time::Duration;
 use restate_fleet_proto::admin::NodeCtlSvcClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::{Guarded, Sshd, client, free_port, wait_until};
+use crate::harness::{Guarded, connected, free_port, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bytes_flow_through_direct_tcpip() {
-    let sshd = Sshd::start();
-    let key = sshd.authorized_key("id", "ed25519", "");
-    let session = client(&sshd.known_hosts_file(&[]))
-        .connect(&sshd.target("n1", Some(&key)))
-        .await
-        .unwrap();
+    let (_sshd, session) = connected().await;
     let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = echo.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -52,12 +47,7 @@ async fn bytes_flow_through_direct_tcpip() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_and_http_to_a_real_restate_server_through_the_tunnel() {
-    let sshd = Sshd::start();
-    let key = sshd.authorized_key("id", "ed25519", "");
-    let session = client(&sshd.known_hosts_file(&[]))
-        .connect(&sshd.target("n1", Some(&key)))
-        .await
-        .unwrap();
+    let (_sshd, session) = connected().await;
     let data = tempfile::tempdir().unwrap();
     let fabric = free_port();
     let config = data.path().join("restate.toml");

@@ -76,6 +76,11 @@ fn member(name: &str, once: bool, fix: &[&str], full: &[&str]) -> HostState {
     }
 }
 
+/// Members whose files need no change.
+fn converged(names: &[&str]) -> Vec<HostState> {
+    names.iter().map(|n| member(n, true, &[], &[])).collect()
+}
+
 fn new(name: &str) -> HostState {
     HostState {
         name: name.into(),
@@ -234,11 +239,7 @@ fn every_fleet_shape_gets_the_guides_steps() {
             name: "a converged cluster: nothing to do",
             cluster: "",
             inventory: &["n1", "n2", "n3"],
-            hosts: vec![
-                member("n1", true, &[], &[]),
-                member("n2", true, &[], &[]),
-                member("n3", true, &[], &[]),
-            ],
+            hosts: converged(&["n1", "n2", "n3"]),
             view: Some(view("grown")),
             leaving: vec![],
             replication: None,
@@ -275,7 +276,7 @@ fn every_fleet_shape_gets_the_guides_steps() {
             name: "replication lowered before the node leaves",
             cluster: "replication = 1",
             inventory: &["n1", "n2"],
-            hosts: vec![member("n1", true, &[], &[]), member("n2", true, &[], &[])],
+            hosts: converged(&["n1", "n2"]),
             view: Some(replicated_twice()),
             leaving: vec![leaving("n3", 3)],
             replication: None,
@@ -285,11 +286,7 @@ fn every_fleet_shape_gets_the_guides_steps() {
             name: "a worker left draining is activated first",
             cluster: "",
             inventory: &["n1", "n2", "n3"],
-            hosts: vec![
-                member("n1", true, &[], &[]),
-                member("n2", true, &[], &[]),
-                member("n3", true, &[], &[]),
-            ],
+            hosts: converged(&["n1", "n2", "n3"]),
             view: Some(draining()),
             leaving: vec![],
             replication: None,
@@ -299,11 +296,7 @@ fn every_fleet_shape_gets_the_guides_steps() {
             name: "the inventory's nodeset size",
             cluster: "nodeset-size = 3",
             inventory: &["n1", "n2", "n3"],
-            hosts: vec![
-                member("n1", true, &[], &[]),
-                member("n2", true, &[], &[]),
-                member("n3", true, &[], &[]),
-            ],
+            hosts: converged(&["n1", "n2", "n3"]),
             view: Some(view("grown")),
             leaving: vec![],
             replication: None,
