@@ -119,3 +119,36 @@ pub fn quorum_without(view: &ClusterView, node: &str) -> Result<(), String> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::quorum_without;
+    use crate::rollout::fixtures::view;
+
+    #[test]
+    fn a_member_restarts_only_while_the_others_hold_the_quorum() {
+        // (node to restart, nodes dead, metadata members, allowed)
+        let cases: [(&str, &[&str], &[u32], bool); 7] = [
+            ("n1", &[], &[1, 2, 3], true),
+            ("n1", &["n3"], &[1, 2, 3], false),
+            ("n3", &["n3"], &[1, 2, 3], true),
+            ("n1", &["n2", "n3"], &[1], true),
+            ("n2", &["n3"], &[1], true),
+            ("n1", &["n4"], &[1, 2, 3], true),
+            ("n9", &[], &[1, 2, 3], false),
+        ];
+        for (node, dead, members, allowed) in cases {
+            let mut v = view("grown");
+            for n in v.nodes.iter_mut() {
+                n.alive = !dead.contains(&n.name.as_str());
+            }
+            v.metadata.members = members.to_vec();
+            let got = quorum_without(&v, node);
+            assert_eq!(
+                got.is_ok(),
+                allowed,
+                "{node} with {dead:?} dead, members {members:?}: {got:?}"
+            );
+        }
+    }
+}

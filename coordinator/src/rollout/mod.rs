@@ -5,6 +5,8 @@
 pub mod desired;
 mod drain;
 mod execute;
+#[cfg(test)]
+mod fixtures;
 pub mod gate;
 mod install;
 pub mod leaving;
@@ -177,7 +179,8 @@ pub async fn run(
     if let (Some(view), Some(reacher)) = (&survey.view, &options.reacher) {
         survey.leaving = leaving::gather(fleet, view, reacher).await;
     }
-    if let Some(problem) = replication_problem(fleet, &survey, options.replication) {
+    let leaving_from = survey.view.as_ref().filter(|_| !survey.leaving.is_empty());
+    if let Some(problem) = replication_problem(fleet, leaving_from, options.replication) {
         report.problems.push(problem);
     }
     if let Some(problem) = removal_problem(fleet, &survey, options.replication) {
@@ -260,16 +263,18 @@ pub async fn run(
 /// the inventory's), else the cluster's own when nodes leave it. Found before any change, not
 /// after new nodes joined. Counts the inventory's hosts by role (log-server for logs, worker for
 /// partitions): the cluster's other nodes leave it.
-fn replication_problem(fleet: &Fleet, survey: &Survey, replication: Option<u32>) -> Option<String> {
+/// `leaving_from`: the cluster, when nodes leave it (its replication is then kept unless asked
+/// otherwise).
+fn replication_problem(
+    fleet: &Fleet,
+    leaving_from: Option<&ClusterView>,
+    replication: Option<u32>,
+) -> Option<String> {
     let asked = replication.or(fleet.cluster.replication);
-    let kept = survey
-        .view
-        .as_ref()
-        .filter(|_| !survey.leaving.is_empty())
-        .map(|view| {
-            let (partitions, logs) = leaving::current_replication(view);
-            partitions.max(logs)
-        });
+    let kept = leaving_from.map(|view| {
+        let (partitions, logs) = leaving::current_replication(view);
+        partitions.max(logs)
+    });
     let to = asked.or(kept)?;
     for (role, name, what) in [
         (Role::LogServer, "log-server", "logs"),
@@ -408,4 +413,113 @@ fn check_view(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{check_view, replication_problem};
+    use crate::rollout::fixtures::{fleet, view};
+
+    #[test]
+    fn replication_needs_as_many_nodes_of_each_role() {
+        let replicated_twice = || {
+            let mut v = view("grown");
+            v.config.partition_replication = Some("{node: 2}".into());
+            v.config.log_replication = Some("{node: 2}".into());
+            v
+        };
+        let two = fleet("", &["n1", "n2"]);
+        // (fleet, nodes leaving from, --replication, refused)
+        let cases = [
+            ("asked 2 of 2 hosts", &two, None, Some(2), false),
+            ("asked 3 of 2 hosts", &two, None, Some(3), true),
+            ("nothing asked, nothing leaving", &two, None, None, false),
+            (
+                "leaving a cluster of replication 2, 2 hosts stay",
+                &two,
+                Some(replicated_twice()),
+                None,
+                false,
+            ),
+            (
+                "leaving a cluster of replication 2, 1 host stays",
+                &fleet("", &["n1"]),
+                Some(replicated_twice()),
+                None,
+                true,
+            ),
+            (
+                "leaving, the inventory lowers it to 1",
+                &fleet("replication = 1", &["n1"]),
+                Some(replicated_twice()),
+                None,
+                false,
+            ),
+        ];
+        for (name, fleet, leaving_from, replication, refused) in cases {
+            let problem = replication_problem(fleet, leaving_from.as_ref(), replication);
+            assert_eq!(problem.is_some(), refused, "{name}: {problem:?}");
+            if let Some(problem) = problem {
+                assert!(problem.contains("nothing was changed"), "{problem}");
+            }
+        }
+    }
+
+    #[test]
+    fn verify_demands_live_members_a_replicated_loglet_and_the_replication_asked() {
+        let names = |ns: &[&str]| ns.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let three = fleet("", &["n1", "n2", "n3"]);
+        let local = || {
+            let mut v = view("grown");
+            v.config.log_provider = "local".into();
+            v
+        };
+        let dead_n2 = || {
+            let mut v = view("grown");
+            v.nodes[1].alive = false;
+            v
+        };
+        let cases = [
+            (
+                "grown",
+                view("grown"),
+                names(&["n1", "n2", "n3"]),
+                None,
+                true,
+            ),
+            (
+                "a dead member",
+                dead_n2(),
+                names(&["n1", "n2", "n3"]),
+                None,
+                false,
+            ),
+            (
+                "a dead member nobody asked about",
+                dead_n2(),
+                names(&[]),
+                None,
+                true,
+            ),
+            ("the local loglet", local(), names(&[]), None, false),
+            (
+                "replication 1, asked 2",
+                view("grown"),
+                names(&[]),
+                Some(2),
+                false,
+            ),
+            (
+                "replication 1, asked 1",
+                view("grown"),
+                names(&[]),
+                Some(1),
+                true,
+            ),
+        ];
+        for (name, v, names, replication, ok) in cases {
+            let got = check_view(&three, &v, &names, replication);
+            assert_eq!(got.is_ok(), ok, "{name}: {got:?}");
+        }
+    }
 }

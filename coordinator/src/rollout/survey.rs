@@ -2,7 +2,7 @@
 //! conflicting), the cluster as its admin API sees it, and what stands in the way of growing it.
 
 use futures_util::future::join_all;
-use restate_fleet_inventory::{Fleet, Role};
+use restate_fleet_inventory::{Fleet, Host, Role};
 use restate_fleet_proto::agent::{Facts, Operation, SystemdState};
 use restate_fleet_version::Version;
 use serde::{Deserialize, Serialize};
@@ -135,7 +135,7 @@ pub async fn survey(
         warnings: Vec::new(),
     };
     for (reached, facts) in reached.into_iter().zip(facts) {
-        let class = classify(fleet, &reached, &facts, survey.view.as_ref());
+        let class = classify(fleet, &reached.host, &facts, survey.view.as_ref());
         survey.hosts.push(Surveyed {
             reached,
             facts,
@@ -212,8 +212,7 @@ async fn gather_facts(reached: &[Reached]) -> Result<Vec<Facts>, ReachError> {
     Ok(all)
 }
 
-fn classify(fleet: &Fleet, reached: &Reached, facts: &Facts, view: Option<&ClusterView>) -> Class {
-    let host = &reached.host;
+fn classify(fleet: &Fleet, host: &Host, facts: &Facts, view: Option<&ClusterView>) -> Class {
     let ours = fleet.cluster.name.as_str();
     if let Some(err) = &facts.config.parse_error {
         return Class::Conflicting(format!(
@@ -460,5 +459,113 @@ mod systemd_tests {
             unreachable!()
         };
         assert!(text.contains("manager = \"command\""), "{text}");
+    }
+}
+
+#[cfg(test)]
+mod classify_tests {
+    use restate_fleet_proto::agent::Facts;
+    use serde_json::json;
+
+    use super::{Class, classify};
+    use crate::rollout::fixtures::{fleet, view};
+
+    /// What the agent reports of a host, with only the parts a case sets.
+    fn facts(extra: serde_json::Value) -> Facts {
+        let mut base = json!({
+            "agent_version": "0.1.0", "os": "linux", "arch": "x86_64",
+            "config": { "path": "/etc/restate/restate.toml", "exists": true, "values": {} },
+        });
+        if let (Some(base), Some(extra)) = (base.as_object_mut(), extra.as_object()) {
+            for (k, v) in extra {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+        serde_json::from_value(base).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn hosts_are_members_new_or_conflicting_by_what_they_hold() {
+        let fleet = fleet("", &["n1", "n2", "n3", "n4"]);
+        let host = |name: &str| {
+            fleet
+                .hosts
+                .iter()
+                .find(|h| h.name == name)
+                .cloned()
+                .unwrap_or_else(|| panic!("{name}"))
+        };
+        let data = |cluster: &str| json!({ "data_dir": { "path": "/var/lib/restate/restate-data", "exists": true, "cluster_name": cluster } });
+        let broken = json!({ "config": { "path": "/etc/restate/restate.toml", "exists": true, "values": {},
+            "parse_error": { "line": 3, "column": 1, "message": "expected `=`" } } });
+        let renamed = json!({ "config": { "path": "/etc/restate/restate.toml", "exists": true,
+            "values": { "node_name": "old-name" } },
+            "data_dir": { "path": "/var/lib/restate/restate-data", "exists": true, "cluster_name": "c" } });
+        let running = json!({ "health": { "address": "http://10.0.0.4:5122/", "status": "ALIVE",
+            "cluster_name": "c", "roles": [], "raw": null } });
+        // The grown view, its n1 advertised where the inventory's n1 is.
+        let mut here = view("grown");
+        here.nodes[0].address = "http://10.0.0.1:5122/".into();
+        let cases = [
+            ("a fresh host", "n4", facts(json!({})), None, "new"),
+            (
+                "a file that does not parse",
+                "n4",
+                facts(broken),
+                None,
+                "conflicting",
+            ),
+            (
+                "data of another cluster",
+                "n4",
+                facts(data("other")),
+                None,
+                "conflicting",
+            ),
+            (
+                "data of ours, unknown to a view",
+                "n4",
+                facts(data("c")),
+                None,
+                "member",
+            ),
+            (
+                "a node-name that would change",
+                "n4",
+                facts(renamed),
+                None,
+                "conflicting",
+            ),
+            (
+                "running under our cluster name",
+                "n4",
+                facts(running),
+                None,
+                "member",
+            ),
+            (
+                "in the view, at its address",
+                "n1",
+                facts(json!({})),
+                Some(here.clone()),
+                "member",
+            ),
+            (
+                "its name taken by a live node elsewhere",
+                "n2",
+                facts(json!({})),
+                Some(here),
+                "conflicting",
+            ),
+        ];
+        for (name, host_name, facts, view, want) in cases {
+            let class = classify(&fleet, &host(host_name), &facts, view.as_ref());
+            let got = match class {
+                Class::Member => "member",
+                Class::New => "new",
+                Class::Conflicting(_) => "conflicting",
+            };
+            assert_eq!(got, want, "{name}: {class:?}");
+        }
     }
 }

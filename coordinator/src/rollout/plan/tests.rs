@@ -3,42 +3,15 @@
 //! short half way, a node leaving, a draining worker, replication and nodeset changes) and the
 //! steps it must give. Cluster views are the ones recorded on a lab for render/'s tests.
 
-use restate_fleet_inventory::Fleet;
 use restate_fleet_proto::agent::PatchPreview;
 
 use super::{Gathered, HostState, Step, plan, replication_count};
 use crate::admin::ClusterView;
+use crate::rollout::fixtures::{fleet, view};
 use crate::rollout::leaving::Holdings;
 use crate::rollout::server::{Change, HostServer};
 use crate::rollout::survey::Class;
 use crate::server_binary::LocalServer;
-
-fn fleet(cluster_extra: &str, hosts: &[&str]) -> Fleet {
-    let mut text =
-        format!("[cluster]\nname = \"c\"\n{cluster_extra}\n[defaults]\nuser = \"root\"\n");
-    for (i, h) in hosts.iter().enumerate() {
-        text.push_str(&format!("[hosts.{h}]\naddress = \"10.0.0.{}\"\n", i + 1));
-    }
-    match restate_fleet_inventory::parse("inventory.toml", &text, &|_| None) {
-        Ok(loaded) => loaded.fleet,
-        Err(e) => panic!("{e:?}\n{text}"),
-    }
-}
-
-/// A cluster view recorded on the lab: `grown` (three nodes), `single` (one 1.6.2 node).
-fn view(which: &str) -> ClusterView {
-    let name = match which {
-        "grown" => "status-grown",
-        "single" => "check-grow",
-        other => panic!("{other}"),
-    };
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/render")
-        .join(format!("{name}.json"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
-    let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
-    serde_json::from_value(value["cluster"].clone()).unwrap_or_else(|e| panic!("{e}"))
-}
 
 fn preview(keys: &[&str]) -> PatchPreview {
     PatchPreview {
