@@ -17,6 +17,25 @@ where
     checked(&mut command)
 }
 
+/// A new ed25519 key without passphrase at `path` (and `path.pub`).
+pub fn ssh_keygen(path: &std::path::Path, comment: &str) -> Result<()> {
+    run(
+        "ssh-keygen",
+        [
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            comment,
+            "-f",
+            &path.to_string_lossy(),
+        ],
+    )
+    .map(drop)
+}
+
 /// Like [`run`] for an already built command.
 pub fn checked(command: &mut Command) -> Result<Output> {
     let shown = describe(command);

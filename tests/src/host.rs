@@ -201,20 +201,7 @@ pub fn create(spec: Spec<'_>) -> Result<(Host, Child)> {
     let ssh = dir.join("ssh");
     fs::create_dir_all(&ssh)?;
     let host_key = ssh.join("ssh_host_ed25519_key");
-    cmd::run(
-        "ssh-keygen",
-        [
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-C",
-            spec.name,
-            "-f",
-            &host_key.to_string_lossy(),
-        ],
-    )?;
+    cmd::ssh_keygen(&host_key, spec.name)?;
     let public = fs::read_to_string(ssh.join("ssh_host_ed25519_key.pub"))?;
     let key: Vec<&str> = public.split_whitespace().take(2).collect();
     let known_hosts_line = format!("{} {}", spec.address, key.join(" "));

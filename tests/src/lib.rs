@@ -254,20 +254,7 @@ impl Lab {
     fn client_key(&self) -> Result<PathBuf> {
         let key = self.state.dir.join("id_ed25519");
         if !key.exists() {
-            cmd::run(
-                "ssh-keygen",
-                [
-                    "-q",
-                    "-t",
-                    "ed25519",
-                    "-N",
-                    "",
-                    "-C",
-                    "restate-lab-client",
-                    "-f",
-                    &key.to_string_lossy(),
-                ],
-            )?;
+            cmd::ssh_keygen(&key, "restate-lab-client")?;
             // sshd reads it with the rights of the user logging in, who may not be root.
             let authorized = self.state.dir.join("authorized_keys");
             fs::copy(key.with_extension("pub"), &authorized)?;
