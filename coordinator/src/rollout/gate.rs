@@ -4,6 +4,30 @@ use std::time::{Duration, Instant};
 
 use crate::admin::{self, AdminClient, ClusterView};
 
+/// A gate that did not open in time, with what the last read saw.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("after {after:?}: {last}")]
+pub struct GateTimeout {
+    pub after: Duration,
+    pub last: String,
+}
+
+/// Why a node may not restart now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuorumError {
+    #[error("{node} is not in the cluster's nodes configuration")]
+    NotInCluster { node: String },
+    #[error(
+        "restarting {node} would leave {alive_others} of {members} metadata servers alive, fewer than the {majority} a quorum needs; bring the dead metadata servers back first"
+    )]
+    WouldLoseQuorum {
+        node: String,
+        alive_others: usize,
+        members: usize,
+        majority: usize,
+    },
+}
+
 /// Reads in a row that must all see the nodes healthy: one good read can be a stale answer.
 const CONSECUTIVE: u32 = 3;
 const INTERVAL: Duration = Duration::from_millis(100);
@@ -14,7 +38,7 @@ pub async fn healthy(
     clients: &[AdminClient],
     node_names: &[String],
     timeout: Duration,
-) -> Result<ClusterView, String> {
+) -> Result<ClusterView, GateTimeout> {
     let deadline = Instant::now() + timeout;
     let mut streak = 0;
     let mut last = String::from("no admin node answered yet");
@@ -45,7 +69,10 @@ pub async fn healthy(
             }
         }
         if Instant::now() >= deadline {
-            return Err(format!("after {timeout:?}: {last}"));
+            return Err(GateTimeout {
+                after: timeout,
+                last,
+            });
         }
         tokio::time::sleep(INTERVAL).await;
     }
@@ -56,7 +83,7 @@ pub async fn healthy(
 pub async fn partitions_led(
     clients: &[AdminClient],
     timeout: Duration,
-) -> Result<ClusterView, String> {
+) -> Result<ClusterView, GateTimeout> {
     let deadline = Instant::now() + timeout;
     loop {
         let last = match admin::gather(clients).await {
@@ -73,7 +100,10 @@ pub async fn partitions_led(
             Err(err) => err.to_string(),
         };
         if Instant::now() >= deadline {
-            return Err(format!("after {timeout:?}: {last}"));
+            return Err(GateTimeout {
+                after: timeout,
+                last,
+            });
         }
         tokio::time::sleep(INTERVAL).await;
     }
@@ -94,11 +124,9 @@ pub fn all_partitions_led(view: &ClusterView) -> bool {
 /// Whether `node` may restart now: the metadata cluster keeps a majority of its members alive
 /// without it. A single-member metadata cluster cannot (its one restart is the guide's own
 /// downtime); that case is allowed and reported by the caller.
-pub fn quorum_without(view: &ClusterView, node: &str) -> Result<(), String> {
+pub fn quorum_without(view: &ClusterView, node: &str) -> Result<(), QuorumError> {
     let Some(me) = view.node(node) else {
-        return Err(format!(
-            "{node} is not in the cluster's nodes configuration"
-        ));
+        return Err(QuorumError::NotInCluster { node: node.into() });
     };
     let members = &view.metadata.members;
     if !members.contains(&me.id) || members.len() <= 1 {
@@ -113,10 +141,12 @@ pub fn quorum_without(view: &ClusterView, node: &str) -> Result<(), String> {
     if alive_others >= majority {
         Ok(())
     } else {
-        Err(format!(
-            "restarting {node} would leave {alive_others} of {} metadata servers alive, fewer than the {majority} a quorum needs; bring the dead metadata servers back first",
-            members.len()
-        ))
+        Err(QuorumError::WouldLoseQuorum {
+            node: node.into(),
+            alive_others,
+            members: members.len(),
+            majority,
+        })
     }
 }
 

@@ -142,8 +142,12 @@ impl Executor<'_> {
         let outcome = async {
             self.service(host, ServiceAction::Restart, restart).await?;
             let names = [node_name.clone()];
-            gate::healthy(&self.clients(), &names, restart).await?;
-            gate::partitions_led(&self.clients(), self.timeouts.settle).await
+            gate::healthy(&self.clients(), &names, restart)
+                .await
+                .map_err(|e| e.to_string())?;
+            gate::partitions_led(&self.clients(), self.timeouts.settle)
+                .await
+                .map_err(|e| e.to_string())
         }
         .await;
         match outcome {

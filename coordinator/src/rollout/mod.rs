@@ -247,7 +247,7 @@ pub async fn run(
         let changed = !plan.steps.is_empty();
         match verify(fleet, &survey, options.replication, changed).await {
             Ok(view) => report.cluster = Some(view),
-            Err(err) => report.error = Some(err),
+            Err(err) => report.error = Some(err.to_string()),
         }
     }
     tracing::debug!(
@@ -343,12 +343,31 @@ async fn lock_each(reached: &[&Reached], holder: &str) -> Result<Vec<String>, Re
 /// Step 7: every host alive under its node-name, every metadata server a member, every partition
 /// led, the loglet replicated and replication as asked. After a run that changed nothing, the
 /// survey's view (read moments ago) is checked instead of waiting out the gates again.
+/// Why the cluster did not verify at the end of a run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("verify: {0}")]
+    Gate(#[from] gate::GateTimeout),
+    #[error("verify: not alive and a metadata member: {}", .0.join(", "))]
+    NotHealthy(Vec<String>),
+    #[error("verify: not every partition has a leader")]
+    PartitionsWithoutLeader,
+    #[error("verify: the log provider is {0}, not replicated")]
+    LogProvider(String),
+    #[error("verify: replication is partitions {partitions:?}, logs {logs:?}; asked for {asked}")]
+    Replication {
+        partitions: Option<u32>,
+        logs: Option<u32>,
+        asked: u32,
+    },
+}
+
 async fn verify(
     fleet: &Fleet,
     survey: &Survey,
     replication: Option<u32>,
     changed: bool,
-) -> Result<ClusterView, String> {
+) -> Result<ClusterView, VerifyError> {
     let names: Vec<String> = fleet.hosts.iter().map(|h| h.node_name.clone()).collect();
     if !changed
         && let Some(view) = &survey.view
@@ -356,19 +375,13 @@ async fn verify(
     {
         return Ok(view.clone());
     }
-    let view = gate::healthy(&survey.admin_clients(), &names, Duration::from_secs(60))
-        .await
-        .map_err(|e| format!("verify: {e}"))?;
-    let view = gate::partitions_led(&survey.admin_clients(), Duration::from_secs(60))
-        .await
-        .map_err(|e| format!("verify: {e}"))
-        .map(|led| {
-            if led.nodes.len() >= view.nodes.len() {
-                led
-            } else {
-                view
-            }
-        })?;
+    let view = gate::healthy(&survey.admin_clients(), &names, Duration::from_secs(60)).await?;
+    let led = gate::partitions_led(&survey.admin_clients(), Duration::from_secs(60)).await?;
+    let view = if led.nodes.len() >= view.nodes.len() {
+        led
+    } else {
+        view
+    };
     check_view(fleet, &view, &[], replication).map(|()| view)
 }
 
@@ -379,37 +392,35 @@ fn check_view(
     view: &ClusterView,
     names: &[String],
     replication: Option<u32>,
-) -> Result<(), String> {
-    let sick: Vec<&str> = names
+) -> Result<(), VerifyError> {
+    let sick: Vec<String> = names
         .iter()
         .filter(|n| !view.is_healthy(n))
-        .map(String::as_str)
+        .cloned()
         .collect();
     if !sick.is_empty() {
-        return Err(format!(
-            "verify: not alive and a metadata member: {}",
-            sick.join(", ")
-        ));
+        return Err(VerifyError::NotHealthy(sick));
     }
     if !names.is_empty() && !gate::all_partitions_led(view) {
-        return Err("verify: not every partition has a leader".to_string());
+        return Err(VerifyError::PartitionsWithoutLeader);
     }
     if view.config.log_provider != crate::admin::KIND_REPLICATED {
-        return Err(format!(
-            "verify: the log provider is {}, not replicated",
-            view.config.log_provider
-        ));
+        return Err(VerifyError::LogProvider(view.config.log_provider.clone()));
     }
-    if let Some(to) = replication.or(fleet.cluster.replication) {
+    if let Some(asked) = replication.or(fleet.cluster.replication) {
         let parse = |r: &Option<String>| r.as_deref().and_then(plan::replication_count);
-        let (p, l) = (
+        let (partitions, logs) = (
             parse(&view.config.partition_replication),
             parse(&view.config.log_replication),
         );
-        if p != Some(to) && p.is_some_and(|p| p < to) || l.is_some_and(|l| l < to) {
-            return Err(format!(
-                "verify: replication is partitions {p:?}, logs {l:?}; asked for {to}"
-            ));
+        if partitions != Some(asked) && partitions.is_some_and(|p| p < asked)
+            || logs.is_some_and(|l| l < asked)
+        {
+            return Err(VerifyError::Replication {
+                partitions,
+                logs,
+                asked,
+            });
         }
     }
     Ok(())
