@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::error::StepError;
 use super::execute::Executor;
 use super::leaving::current_replication;
 use super::restatectl::Restatectl;
@@ -86,13 +87,16 @@ impl<'a> Executor<'a> {
         &mut self,
         name: &str,
         drained: Drained<'_>,
-    ) -> Result<(), String> {
+    ) -> Result<(), StepError> {
         set_worker(&drained.ctl, &drained.node_id, "active")
             .await
             .map_err(|why| {
-                format!(
-                    "{name}: {why}; its worker stays draining (no partitions) until `restatectl nodes set-worker-state --nodes {} --worker-state active` or a re-run",
-                    drained.node_id
+                StepError::host(
+                    name,
+                    format!(
+                        "{why}; its worker stays draining (no partitions) until `restatectl nodes set-worker-state --nodes {} --worker-state active` or a re-run",
+                        drained.node_id
+                    ),
                 )
             })?;
         self.progress.host(name, "worker active again");
@@ -102,15 +106,16 @@ impl<'a> Executor<'a> {
 
 impl Executor<'_> {
     /// A member found draining (see `plan::Step::ActivateWorker`).
-    pub(super) async fn activate_left_draining(&mut self, host: &Surveyed) -> Result<(), String> {
+    pub(super) async fn activate_left_draining(
+        &mut self,
+        host: &Surveyed,
+    ) -> Result<(), StepError> {
         let node = &host.reached.host.node_name;
-        let view = gather(&self.clients())
-            .await
-            .map_err(|e| format!("cluster: {e}"))?;
+        let view = gather(&self.clients()).await?;
         let node_id = view
             .node(node)
             .map(|n| format!("N{}", n.id))
-            .ok_or_else(|| format!("{}: not in the cluster", host.name()))?;
+            .ok_or_else(|| StepError::host(host.name(), "not in the cluster"))?;
         let ctl = self.restatectl().await?;
         let name = host.name().to_string();
         self.activate(&name, Drained { ctl, node_id }).await?;
@@ -120,7 +125,7 @@ impl Executor<'_> {
     }
 }
 
-async fn set_worker(ctl: &Restatectl<'_>, node_id: &str, state: &str) -> Result<String, String> {
+async fn set_worker(ctl: &Restatectl<'_>, node_id: &str, state: &str) -> Result<String, StepError> {
     ctl.run(&[
         "nodes",
         "set-worker-state",

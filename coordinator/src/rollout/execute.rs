@@ -7,6 +7,7 @@ use futures_util::future::join_all;
 use restate_fleet_inventory::Fleet;
 use restate_fleet_proto::agent::{ApplyReport, Operation, ServiceAction, ServiceReport};
 
+use super::error::StepError;
 use super::gate;
 use super::plan::{self, Step};
 use super::recap::Recap;
@@ -42,17 +43,16 @@ pub struct Executor<'a> {
 }
 
 impl<'a> Executor<'a> {
-    pub async fn run(&mut self, steps: &[Step]) -> Result<(), String> {
+    pub async fn run(&mut self, steps: &[Step]) -> Result<(), StepError> {
         for (done, step) in steps.iter().enumerate() {
             // Between steps is the safe point: each step ends with its own health gate.
             if crate::interrupt::requested() {
-                let left: Vec<String> = steps[done..].iter().map(ToString::to_string).collect();
-                return Err(format!(
-                    "interrupted after {done} of {} steps; not done: {}. The cluster is as the last finished step left it; re-run to finish: {}",
-                    steps.len(),
-                    left.join("; "),
-                    crate::interrupt::rerun_line()
-                ));
+                return Err(StepError::Interrupted {
+                    done,
+                    total: steps.len(),
+                    left: steps[done..].iter().map(ToString::to_string).collect(),
+                    rerun: crate::interrupt::rerun_line(),
+                });
             }
             self.progress.step(&step.to_string());
             let started = Instant::now();
@@ -62,13 +62,13 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
-    pub(super) fn host(&self, name: &str) -> Result<&'a Surveyed, String> {
+    pub(super) fn host(&self, name: &str) -> Result<&'a Surveyed, StepError> {
         self.survey
             .host(name)
-            .ok_or_else(|| format!("{name}: not among the reached hosts"))
+            .ok_or_else(|| StepError::host(name, "not among the reached hosts"))
     }
 
-    async fn run_step(&mut self, step: &Step) -> Result<(), String> {
+    async fn run_step(&mut self, step: &Step) -> Result<(), StepError> {
         match step {
             Step::FixMember {
                 host,
@@ -125,12 +125,11 @@ impl<'a> Executor<'a> {
         host: &Surveyed,
         patch: Vec<restate_fleet_proto::agent::PatchOp>,
         what: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), StepError> {
         let name = host.name().to_string();
         let node_name = host.reached.host.node_name.clone();
         if !plan::preview(self.fleet, host, patch.clone())
-            .await
-            .map_err(|e| e.to_string())?
+            .await?
             .changed
         {
             self.progress
@@ -159,8 +158,11 @@ impl<'a> Executor<'a> {
                 .and_then(|r| r.reason.clone())
                 .unwrap_or_else(|| "the node did not become healthy".into());
             self.recap.failed(&name, &why);
-            return Err(format!(
-                "{name}: did not come back after the change ({why}); the agent restored the previous restate.toml. Fix the cause and re-run"
+            return Err(StepError::host(
+                &name,
+                format!(
+                    "did not come back after the change ({why}); the agent restored the previous restate.toml. Fix the cause and re-run"
+                ),
             ));
         }
         let view = gate::healthy(
@@ -169,7 +171,9 @@ impl<'a> Executor<'a> {
             self.timeouts.restart,
         )
         .await
-        .map_err(|e| format!("{name}: not healthy after its restart: {e}"))?;
+        .map_err(StepError::gate(format!(
+            "{name}: not healthy after its restart"
+        )))?;
         let now = view.node(&node_name).map(|n| n.generation).unwrap_or(0);
         self.progress.host(
             &name,
@@ -180,7 +184,11 @@ impl<'a> Executor<'a> {
 
     /// Whether `node_name` may restart now (alive, and the metadata quorum holds without it);
     /// its generation before the restart.
-    pub(super) async fn restart_allowed(&self, name: &str, node_name: &str) -> Result<u32, String> {
+    pub(super) async fn restart_allowed(
+        &self,
+        name: &str,
+        node_name: &str,
+    ) -> Result<u32, StepError> {
         // The survey just saw the cluster: one healthy read is enough to decide on the quorum.
         // A node still settling (right after an interrupted run) gets the full gate.
         let view = match crate::admin::gather(&self.clients()).await {
@@ -191,9 +199,14 @@ impl<'a> Executor<'a> {
                 self.timeouts.join,
             )
             .await
-            .map_err(|e| format!("{name}: not healthy before its restart: {e}"))?,
+            .map_err(StepError::gate(format!(
+                "{name}: not healthy before its restart"
+            )))?,
         };
-        gate::quorum_without(&view, node_name).map_err(|e| format!("{name}: refused: {e}"))?;
+        gate::quorum_without(&view, node_name).map_err(|source| StepError::Refused {
+            host: name.to_string(),
+            source,
+        })?;
         Ok(view.node(node_name).map(|n| n.generation).unwrap_or(0))
     }
 
@@ -202,14 +215,14 @@ impl<'a> Executor<'a> {
         host: &Surveyed,
         patch: Vec<restate_fleet_proto::agent::PatchOp>,
         restart: bool,
-    ) -> Result<ApplyReport, String> {
+    ) -> Result<ApplyReport, StepError> {
         let op = Operation::Apply {
             node: host.reached.node_target(self.timeouts.restart),
             patch,
             restart,
             environment: super::desired::environment(self.fleet, &host.reached.host),
         };
-        host.reached.ask(op).await.map_err(|e| e.to_string())
+        Ok(host.reached.ask(op).await?)
     }
 
     /// Starts or restarts the node; the agent waits until it reports healthy.
@@ -218,39 +231,38 @@ impl<'a> Executor<'a> {
         host: &Surveyed,
         action: ServiceAction,
         timeout: Duration,
-    ) -> Result<(), String> {
+    ) -> Result<(), StepError> {
         let op = Operation::Service {
             node: host.reached.node_target(timeout),
             action,
         };
-        let report: ServiceReport = host.reached.ask(op).await.map_err(|e| e.to_string())?;
+        let report: ServiceReport = host.reached.ask(op).await?;
         if report.healthy() {
             return Ok(());
         }
-        Err(format!(
-            "{}: not healthy after the {action}: {}",
+        Err(StepError::host(
             host.name(),
-            report.health.map(|h| h.last).unwrap_or_default()
+            format!(
+                "not healthy after the {action}: {}",
+                report.health.map(|h| h.last).unwrap_or_default()
+            ),
         ))
     }
 
-    async fn replicated_loglet(&mut self) -> Result<(), String> {
+    async fn replicated_loglet(&mut self) -> Result<(), StepError> {
         let clients = self.clients();
-        let any = |what: &str| format!("cluster: {what}");
         let answered =
             crate::admin::first_answer(&clients, "cluster configuration", |c| async move {
                 c.cluster_config().await
             })
-            .await
-            .map_err(|e| any(&e.to_string()))?;
+            .await?;
         if answered.value.log_provider != KIND_REPLICATED {
             self.progress
                 .step("switching the log provider to replicated (log replication 1)");
             crate::admin::first_answer(&clients, "set log provider", |c| async move {
                 c.set_log_provider_replicated(1).await
             })
-            .await
-            .map_err(|e| any(&e.to_string()))?;
+            .await?;
             self.recap
                 .cluster_changed("log provider switched to replicated");
         }
@@ -266,13 +278,12 @@ impl<'a> Executor<'a> {
 
     /// The nodeset size the inventory asks for, else the 1 a single node keeps from the local
     /// loglet back to auto, so that logs spread over the grown cluster.
-    pub(super) async fn nodeset_size(&mut self) -> Result<(), String> {
+    pub(super) async fn nodeset_size(&mut self) -> Result<(), StepError> {
         let asked = self.fleet.cluster.nodeset_size;
         let change = crate::admin::first_answer(&self.clients(), "nodeset size", |c| async move {
             c.set_nodeset_size(asked).await
         })
-        .await
-        .map_err(|e| format!("cluster: {e}"))?;
+        .await?;
         let (before, after) = (
             change.value.before.nodeset_size,
             change.value.after.nodeset_size,
@@ -287,13 +298,13 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
-    async fn snapshot(&mut self) -> Result<(), String> {
+    async fn snapshot(&mut self) -> Result<(), StepError> {
         let clients = self.clients();
         gate::partitions_led(&clients, self.timeouts.settle)
             .await
-            .map_err(|e| {
-                format!("cluster: partitions not running, so they cannot be snapshotted: {e}")
-            })?;
+            .map_err(StepError::gate(
+                "cluster: partitions not running, so they cannot be snapshotted",
+            ))?;
         // Right after a node joined (a re-run after an interrupted join) or members restarted
         // one after the other, partitions move and the node asked answers "Partition not found"
         // or "Can not find a suitable node" for a moment: snapshots are safe to retry, so retry
@@ -303,8 +314,7 @@ impl<'a> Executor<'a> {
             let report = crate::admin::first_answer(&clients, "snapshots", |c| async move {
                 c.snapshot_all_partitions(true, Retry::default()).await
             })
-            .await
-            .map_err(|e| format!("cluster: snapshots: {e}"))?
+            .await?
             .value;
             let moving = report.failures().next().is_some()
                 && report.failures().all(|(_, e)| {
@@ -321,12 +331,12 @@ impl<'a> Executor<'a> {
             .map(|(p, e)| format!("partition {p}: {e}"))
             .collect();
         if !failures.is_empty() {
-            return Err(format!(
-                "cluster: {} of {} partition snapshots failed, so no new node starts: {}; check the snapshot repository (address, bucket, credentials) and re-run",
+            return Err(StepError::cluster(format!(
+                "{} of {} partition snapshots failed, so no new node starts: {}; check the snapshot repository (address, bucket, credentials) and re-run",
                 failures.len(),
                 report.outcomes.len(),
                 failures.join("; ")
-            ));
+            )));
         }
         self.recap.cluster_changed(&format!(
             "{} partitions snapshotted with trim",
@@ -345,7 +355,7 @@ impl<'a> Executor<'a> {
         &self,
         names: &[String],
         health: Duration,
-    ) -> Vec<Result<String, String>> {
+    ) -> Vec<Result<String, StepError>> {
         join_all(names.iter().map(|name| async move {
             let host = self.host(name)?;
             self.progress
@@ -354,7 +364,7 @@ impl<'a> Executor<'a> {
                 .apply(host, plan::full_patch(self.fleet, host), false)
                 .await?;
             if !report.succeeded() {
-                return Err(format!("{name}: writing restate.toml failed"));
+                return Err(StepError::host(name, "writing restate.toml failed"));
             }
             // After the file exists: a dedicated user must be able to read it.
             self.ensure_service(host).await?;
@@ -369,33 +379,33 @@ impl<'a> Executor<'a> {
     pub(super) fn settle_hosts(
         &mut self,
         names: &[String],
-        results: Vec<Result<String, String>>,
-    ) -> Result<(), String> {
-        let mut errors = Vec::new();
+        results: Vec<Result<String, StepError>>,
+    ) -> Result<(), StepError> {
+        let mut errors: Vec<StepError> = Vec::new();
         for (name, result) in names.iter().zip(results) {
             match result {
                 Ok(what) => self.recap.changed(name, &what),
                 Err(err) => {
-                    self.recap.failed(name, &err);
+                    self.recap.failed(name, &err.to_string());
                     errors.push(err);
                 }
             }
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors.join("; "))
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(errors.remove(0)),
+            _ => Err(StepError::Hosts(errors)),
         }
     }
 
-    async fn join(&mut self, names: &[String]) -> Result<(), String> {
+    async fn join(&mut self, names: &[String]) -> Result<(), StepError> {
         let results = self.write_and_start(names, self.timeouts.join).await;
         self.settle_hosts(names, results)?;
         let node_names = self.node_names(names);
         gate::healthy(&self.clients(), &node_names, self.timeouts.join)
             .await
             .map(drop)
-            .map_err(|e| format!("new nodes did not join: {e}"))
+            .map_err(StepError::gate("new nodes did not join"))
     }
 
     fn node_names(&self, names: &[String]) -> Vec<String> {
@@ -413,7 +423,7 @@ impl<'a> Executor<'a> {
         names: &[String],
         on: &str,
         replication: Option<u32>,
-    ) -> Result<(), String> {
+    ) -> Result<(), StepError> {
         let first = self.host(on)?;
         let provision = async {
             let deadline = Instant::now() + self.timeouts.join;
@@ -428,7 +438,7 @@ impl<'a> Executor<'a> {
                 match first.reached.admin.provision_cluster(&request).await {
                     Ok(_) => return Ok(()),
                     Err(err) if Instant::now() >= deadline => {
-                        return Err(format!("{on}: provisioning failed: {err}"));
+                        return Err(StepError::host(on, format!("provisioning failed: {err}")));
                     }
                     Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
                 }
@@ -444,18 +454,16 @@ impl<'a> Executor<'a> {
         gate::healthy(&self.clients(), &node_names, self.timeouts.join)
             .await
             .map(drop)
-            .map_err(|e| format!("nodes did not all come up: {e}"))
+            .map_err(StepError::gate("nodes did not all come up"))
     }
 
-    async fn raise_replication(&mut self, to: u32) -> Result<(), String> {
-        let view = crate::admin::gather(&self.clients())
-            .await
-            .map_err(|e| format!("cluster: {e}"))?;
+    async fn raise_replication(&mut self, to: u32) -> Result<(), StepError> {
+        let view = crate::admin::gather(&self.clients()).await?;
         let alive = view.nodes.iter().filter(|n| n.alive).count() as u32;
         if alive < to {
-            return Err(format!(
-                "cluster: replication {to} needs {to} alive nodes, {alive} are; add hosts or lower replication"
-            ));
+            return Err(StepError::cluster(format!(
+                "replication {to} needs {to} alive nodes, {alive} are; add hosts or lower replication"
+            )));
         }
         self.set_replication(to, "raised").await?;
         self.nodeset_size().await?;
@@ -471,13 +479,12 @@ impl<'a> Executor<'a> {
 
 impl Executor<'_> {
     /// Partition and log replication to `to`; the recap says it was `moved` (raised, lowered).
-    pub(super) async fn set_replication(&mut self, to: u32, moved: &str) -> Result<(), String> {
+    pub(super) async fn set_replication(&mut self, to: u32, moved: &str) -> Result<(), StepError> {
         let change =
             crate::admin::first_answer(&self.clients(), "set replication", |c| async move {
                 c.set_replication(to, to).await
             })
-            .await
-            .map_err(|e| format!("cluster: {e}"))?;
+            .await?;
         if change.value.changed() {
             self.recap
                 .cluster_changed(&format!("replication {moved} to {to}"));
@@ -492,17 +499,16 @@ async fn logs_until(
     clients: &[AdminClient],
     timeout: Duration,
     pending: impl Fn(&Logs) -> Option<String>,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     let deadline = Instant::now() + timeout;
     loop {
         let logs =
             crate::admin::first_answer(clients, "list logs", |c| async move { c.logs().await })
-                .await
-                .map_err(|e| format!("cluster: {e}"))?;
+                .await?;
         match pending(&logs.value) {
             None => return Ok(()),
             Some(why) if Instant::now() >= deadline => {
-                return Err(format!("cluster: {why} (after {timeout:?})"));
+                return Err(StepError::cluster(format!("{why} (after {timeout:?})")));
             }
             Some(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }

@@ -14,6 +14,7 @@ use restate_fleet_proto::agent::{
 };
 use tokio::io::{AsyncRead, ReadBuf};
 
+use super::error::StepError;
 use super::execute::Executor;
 use super::gate;
 use super::server::HostServer;
@@ -22,7 +23,7 @@ use crate::server_binary::{REMOTE_DIR, REMOTE_NAME};
 use crate::ssh::{Encoding, RemoteFile};
 
 impl Executor<'_> {
-    pub(super) async fn stage_server(&mut self, names: &[String]) -> Result<(), String> {
+    pub(super) async fn stage_server(&mut self, names: &[String]) -> Result<(), StepError> {
         let hosts = names
             .iter()
             .map(|n| {
@@ -30,7 +31,7 @@ impl Executor<'_> {
                 let server = server_of(host)?;
                 Ok((host, server))
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, StepError>>()?;
         // One gzip copy per binary, made once and cached on this machine.
         let mut compressed = Vec::new();
         for (_, server) in &hosts {
@@ -47,7 +48,9 @@ impl Executor<'_> {
             let local = server.local.clone();
             let gz = tokio::task::spawn_blocking(move || local.compressed())
                 .await
-                .map_err(|e| format!("compressing restate-server: {e}"))??;
+                .map_err(|e| format!("compressing restate-server: {e}"))
+                .and_then(|gz| gz)
+                .map_err(|e| StepError::host("(local)", e))?;
             compressed.push((server.local.sha256.clone(), gz));
         }
         let this = &*self;
@@ -57,7 +60,7 @@ impl Executor<'_> {
                 .find(|(sha, _)| *sha == server.local.sha256)
                 .map(|(_, gz)| gz.clone());
             async move {
-                let gz = gz.ok_or_else(|| format!("{}: no compressed binary", host.name()))?;
+                let gz = gz.ok_or_else(|| StepError::host(host.name(), "no compressed binary"))?;
                 this.upload(host, server, &gz).await
             }
         });
@@ -79,16 +82,17 @@ impl Executor<'_> {
     }
 
     /// Streams the gzip copy to the host; returns the bytes sent.
-    async fn upload(&self, host: &Surveyed, server: &HostServer, gz: &Path) -> Result<u64, String> {
+    async fn upload(
+        &self,
+        host: &Surveyed,
+        server: &HostServer,
+        gz: &Path,
+    ) -> Result<u64, StepError> {
         let name = host.name();
-        let file = tokio::fs::File::open(gz)
-            .await
-            .map_err(|e| format!("{}: {e}", gz.display()))?;
-        let total = file
-            .metadata()
-            .await
-            .map_err(|e| format!("{}: {e}", gz.display()))?
-            .len();
+        let local =
+            |e: std::io::Error| StepError::host("(local)", format!("{}: {e}", gz.display()));
+        let file = tokio::fs::File::open(gz).await.map_err(local)?;
+        let total = file.metadata().await.map_err(local)?.len();
         let report = |sent: u64| {
             self.progress.host(
                 name,
@@ -116,7 +120,7 @@ impl Executor<'_> {
             .session
             .upload(&remote, &mut counting, Encoding::Gzip)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(crate::reach::ReachError::from)?;
         Ok(counting.sent)
     }
 
@@ -126,7 +130,7 @@ impl Executor<'_> {
         &mut self,
         host: &Surveyed,
         from: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), StepError> {
         let server = server_of(host)?;
         let (name, node_name) = (host.name().to_string(), host.reached.host.node_name.clone());
         let to = &server.version;
@@ -144,10 +148,10 @@ impl Executor<'_> {
             let names = [node_name.clone()];
             gate::healthy(&self.clients(), &names, restart)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(StepError::gate("not healthy"))?;
             gate::partitions_led(&self.clients(), self.timeouts.settle)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(StepError::gate("partitions without a leader"))
         }
         .await;
         match outcome {
@@ -161,10 +165,13 @@ impl Executor<'_> {
             }
             Err(why) => {
                 let back = self.roll_back(host, server).await;
-                let err = format!(
-                    "{name}: did not come back on restate-server {to} ({why}); {back}. Check the node's log, then re-run"
+                let err = StepError::host(
+                    &name,
+                    format!(
+                        "did not come back on restate-server {to} ({why}); {back}. Check the node's log, then re-run"
+                    ),
                 );
-                self.recap.failed(&name, &err);
+                self.recap.failed(&name, &err.to_string());
                 Err(err)
             }
         }
@@ -189,7 +196,7 @@ impl Executor<'_> {
         }
     }
 
-    pub(super) async fn install_server(&mut self, names: &[String]) -> Result<(), String> {
+    pub(super) async fn install_server(&mut self, names: &[String]) -> Result<(), StepError> {
         let this = &*self;
         let installs = names.iter().map(|name| async move {
             let host = this.host(name)?;
@@ -200,7 +207,7 @@ impl Executor<'_> {
             );
             this.install(host, server).await?;
             remove_staged(host, server).await;
-            Ok::<_, String>(format!(
+            Ok::<_, StepError>(format!(
                 "restate-server {} installed at {}",
                 server.version,
                 server.target.display()
@@ -210,7 +217,11 @@ impl Executor<'_> {
         self.settle_hosts(names, results)
     }
 
-    async fn install(&self, host: &Surveyed, server: &HostServer) -> Result<InstallReport, String> {
+    async fn install(
+        &self,
+        host: &Surveyed,
+        server: &HostServer,
+    ) -> Result<InstallReport, StepError> {
         let op = Operation::InstallServer {
             staged: server.staged.clone(),
             sha256: server.local.sha256.clone(),
@@ -218,12 +229,12 @@ impl Executor<'_> {
             version: server.version.clone(),
             dry_run: false,
         };
-        host.reached.ask(op).await.map_err(|e| e.to_string())
+        Ok(host.reached.ask(op).await?)
     }
 
     /// What a joining host's service needs: the user, the data directory, and with systemd a
     /// unit when there is none. Changes nothing that is in place already.
-    pub(super) async fn ensure_service(&self, host: &Surveyed) -> Result<(), String> {
+    pub(super) async fn ensure_service(&self, host: &Surveyed) -> Result<(), StepError> {
         let binary = host
             .server
             .as_ref()
@@ -239,11 +250,7 @@ impl Executor<'_> {
             nofile: DEFAULT_NOFILE,
             dry_run: false,
         };
-        let report: ServiceSetupReport = host
-            .reached
-            .ask(Operation::EnsureService(setup))
-            .await
-            .map_err(|e| e.to_string())?;
+        let report: ServiceSetupReport = host.reached.ask(Operation::EnsureService(setup)).await?;
         if report.changed {
             self.progress.host(host.name(), &report.actions.join("; "));
         }
@@ -251,10 +258,10 @@ impl Executor<'_> {
     }
 }
 
-fn server_of(host: &Surveyed) -> Result<&HostServer, String> {
+fn server_of(host: &Surveyed) -> Result<&HostServer, StepError> {
     host.server
         .as_ref()
-        .ok_or_else(|| format!("{}: no restate-server planned", host.name()))
+        .ok_or_else(|| StepError::host(host.name(), "no restate-server planned"))
 }
 
 /// The upload is in place now; 200+ MB need not stay twice on the host.

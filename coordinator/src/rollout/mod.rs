@@ -4,6 +4,7 @@
 
 pub mod desired;
 mod drain;
+mod error;
 mod execute;
 #[cfg(test)]
 mod fixtures;
@@ -240,7 +241,7 @@ pub async fn run(
         timeouts: options.timeouts,
     };
     if let Err(err) = executor.run(&plan.steps).await {
-        report.error = Some(err);
+        report.error = Some(err.to_string());
     }
     if report.error.is_none() {
         progress.step("verifying");

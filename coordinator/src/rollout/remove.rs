@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use restate_fleet_proto::agent::{Operation, RetireReport, ServiceAction, ServiceReport};
 
+use super::error::StepError;
 use super::execute::Executor;
 use crate::admin::{AdminClient, ClusterView, Logs, first_answer, gather};
 use crate::reach::Reached;
@@ -17,17 +18,17 @@ use crate::reach::Reached;
 const POLL: Duration = Duration::from_millis(300);
 
 impl<'a> Executor<'a> {
-    pub(super) async fn lower_replication(&mut self, to: u32) -> Result<(), String> {
+    pub(super) async fn lower_replication(&mut self, to: u32) -> Result<(), StepError> {
         self.set_replication(to, "lowered").await
     }
 
-    pub(super) async fn remove_node(&mut self, name: &str) -> Result<(), String> {
+    pub(super) async fn remove_node(&mut self, name: &str) -> Result<(), StepError> {
         let leaving = self
             .survey
             .leaving
             .iter()
             .find(|l| l.node.name == name)
-            .ok_or_else(|| format!("{name}: not among the nodes that leave"))?;
+            .ok_or_else(|| StepError::host(name, "not among the nodes that leave"))?;
         let id = leaving.node.id;
         let node_id = format!("N{id}");
         let ctl = self.restatectl().await?;
@@ -109,19 +110,15 @@ impl<'a> Executor<'a> {
     }
 
     /// Its service stopped and disabled, its data directory renamed aside.
-    async fn retire_host(&mut self, name: &str, host: &Reached) -> Result<(), String> {
+    async fn retire_host(&mut self, name: &str, host: &Reached) -> Result<(), StepError> {
         let node = host.node_target(self.timeouts.restart);
         self.progress.host(name, "stopping restate-server");
         host.ask::<ServiceReport>(Operation::Service {
             node: node.clone(),
             action: ServiceAction::Stop,
         })
-        .await
-        .map_err(|e| e.to_string())?;
-        let report: RetireReport = host
-            .ask(Operation::Retire { node })
-            .await
-            .map_err(|e| e.to_string())?;
+        .await?;
+        let report: RetireReport = host.ask(Operation::Retire { node }).await?;
         let mut done = vec!["restate-server stopped".to_string()];
         if let Some(unit) = report.disabled {
             done.push(format!("{unit} disabled"));
@@ -140,7 +137,7 @@ impl<'a> Executor<'a> {
     /// Snapshots with trim the partitions whose logs still have a segment naming node `id`,
     /// again until none has: a snapshot taken before the log moved its tail off the node trims
     /// only up to that tail, so some logs need a second one.
-    async fn trim_until_free(&mut self, name: &str, id: u32) -> Result<(), String> {
+    async fn trim_until_free(&mut self, name: &str, id: u32) -> Result<(), StepError> {
         let clients = self.clients();
         let deadline = Instant::now() + self.timeouts.settle;
         let mut rounds = 0;
@@ -156,8 +153,11 @@ impl<'a> Executor<'a> {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                return Err(format!(
-                    "{name}: logs {holding:?} still have segments on it after {rounds} snapshot rounds (tails still written to it: {still_written:?}); check `restatectl logs describe` and re-run"
+                return Err(StepError::host(
+                    name,
+                    format!(
+                        "logs {holding:?} still have segments on it after {rounds} snapshot rounds (tails still written to it: {still_written:?}); check `restatectl logs describe` and re-run"
+                    ),
                 ));
             }
             // A tail still on the node moves off it by itself (its storage is read-only): wait.
@@ -182,7 +182,7 @@ impl<'a> Executor<'a> {
         &self,
         name: &str,
         pending: impl Fn(&ClusterView) -> Option<String>,
-    ) -> Result<(), String> {
+    ) -> Result<(), StepError> {
         let deadline = Instant::now() + self.timeouts.settle;
         loop {
             let why = match gather(&self.clients()).await {
@@ -192,9 +192,12 @@ impl<'a> Executor<'a> {
             match why {
                 None => return Ok(()),
                 Some(why) if Instant::now() >= deadline => {
-                    return Err(format!(
-                        "{name}: {why} after {:?}; re-run to continue the removal",
-                        self.timeouts.settle
+                    return Err(StepError::host(
+                        name,
+                        format!(
+                            "{why} after {:?}; re-run to continue the removal",
+                            self.timeouts.settle
+                        ),
                     ));
                 }
                 Some(_) => tokio::time::sleep(POLL).await,
@@ -203,9 +206,10 @@ impl<'a> Executor<'a> {
     }
 }
 
-async fn logs(clients: &[AdminClient]) -> Result<Logs, String> {
-    first_answer(clients, "list logs", |c| async move { c.logs().await })
-        .await
-        .map(|a| a.value)
-        .map_err(|e| format!("cluster: {e}"))
+async fn logs(clients: &[AdminClient]) -> Result<Logs, StepError> {
+    Ok(
+        first_answer(clients, "list logs", |c| async move { c.logs().await })
+            .await?
+            .value,
+    )
 }

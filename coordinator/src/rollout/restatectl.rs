@@ -2,6 +2,7 @@
 //! restatectl only: a node's worker and storage states and its removal (read-modify-writes of the
 //! nodes configuration; restatedev/restate#5195 asks for an RPC). See docs/scale-down.md.
 
+use super::error::StepError;
 use super::execute::Executor;
 use super::survey::Surveyed;
 use crate::server_binary;
@@ -18,7 +19,7 @@ pub(super) struct Restatectl<'a> {
 }
 
 impl Restatectl<'_> {
-    pub(super) async fn run(&self, args: &[&str]) -> Result<String, String> {
+    pub(super) async fn run(&self, args: &[&str]) -> Result<String, StepError> {
         let address = self.on.reached.host.advertised_address.as_str();
         let mut argv: Vec<&str> = vec![self.binary.as_str()];
         argv.extend_from_slice(args);
@@ -29,14 +30,14 @@ impl Restatectl<'_> {
             .session
             .exec_checked(&argv, b"")
             .await
-            .map_err(|e| format!("restatectl on {}: {e}", self.on.name()))?;
+            .map_err(|e| StepError::host(self.on.name(), format!("restatectl: {e}")))?;
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 }
 
 impl<'a> Executor<'a> {
     /// The first member that stays and runs the admin role, alive in the survey's view.
-    fn driver(&self) -> Result<&'a Surveyed, String> {
+    fn driver(&self) -> Result<&'a Surveyed, StepError> {
         let view = self.survey.view.as_ref();
         self.survey
             .members()
@@ -46,19 +47,21 @@ impl<'a> Executor<'a> {
                         .is_some_and(|v| v.node(&m.reached.host.node_name).is_some_and(|n| n.alive))
             })
             .ok_or_else(|| {
-                "no member that stays runs the admin role and is alive to run restatectl on"
-                    .to_string()
+                StepError::cluster(
+                    "no member that stays runs the admin role and is alive to run restatectl on",
+                )
             })
     }
 
     /// The inventory's restatectl uploaded to the driver (content-addressed: once per version),
     /// or one installed there.
-    pub(super) async fn restatectl(&self) -> Result<Restatectl<'a>, String> {
+    pub(super) async fn restatectl(&self) -> Result<Restatectl<'a>, StepError> {
         let on = self.driver()?;
         let session = &on.reached.session;
         let binary = match &self.fleet.cluster.restatectl {
             Some(local) => {
-                let sha256 = server_binary::sha256_of(local)?;
+                let sha256 =
+                    server_binary::sha256_of(local).map_err(|e| StepError::host("(local)", e))?;
                 let remote = RemoteFile {
                     dir: RESTATECTL_DIR,
                     name: "restatectl",
@@ -70,13 +73,15 @@ impl<'a> Executor<'a> {
                     .await
                     .is_ok_and(|o| o.success());
                 if !present {
-                    let file = tokio::fs::File::open(local)
-                        .await
-                        .map_err(|e| format!("{}: {e}", local.display()))?;
+                    let file = tokio::fs::File::open(local).await.map_err(|e| {
+                        StepError::host("(local)", format!("{}: {e}", local.display()))
+                    })?;
                     session
                         .upload(&remote, file, Encoding::Plain)
                         .await
-                        .map_err(|e| format!("{}: uploading restatectl: {e}", on.name()))?;
+                        .map_err(|e| {
+                            StepError::host(on.name(), format!("uploading restatectl: {e}"))
+                        })?;
                 }
                 path
             }
@@ -84,12 +89,12 @@ impl<'a> Executor<'a> {
                 let found = session
                     .exec(&["sh", "-c", RESTATECTL_FIND], b"")
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(crate::reach::ReachError::from)?;
                 let path = String::from_utf8_lossy(&found.stdout).trim().to_string();
                 if !found.success() || path.is_empty() {
-                    return Err(format!(
-                        "{}: no restatectl to remove nodes with (looked on PATH and in /usr/local/bin, /usr/bin, /opt/restate/bin); install restatectl of the cluster's release there, or name one in the inventory: [cluster] restatectl = \"path/to/restatectl\"",
-                        on.name()
+                    return Err(StepError::host(
+                        on.name(),
+                        "no restatectl to remove nodes with (looked on PATH and in /usr/local/bin, /usr/bin, /opt/restate/bin); install restatectl of the cluster's release there, or name one in the inventory: [cluster] restatectl = \"path/to/restatectl\"",
                     ));
                 }
                 path
