@@ -436,6 +436,10 @@ fn managed(path: &[String]) -> Option<&'static str> {
             Some("the addresses are derived from `metadata-servers` in [cluster]")
         }
         (Some("worker"), Some("snapshots")) => Some("set snapshot settings in [cluster.snapshots]"),
+        // Written per host from the list: false on a metadata server the list leaves out.
+        (Some("metadata-server"), Some("auto-join")) => Some(
+            "metadata membership follows `metadata-servers` in [cluster]; hosts it leaves out get auto-join = false",
+        ),
         _ => None,
     }
 }

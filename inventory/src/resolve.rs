@@ -310,26 +310,9 @@ fn metadata_servers(reader: &mut Reader, cluster: &ClusterDraft, hosts: &[Host])
                     Some(_) => servers.push(name.clone()),
                 }
             }
-            // Restate's metadata servers join the metadata cluster by themselves (auto-join):
-            // one the list leaves out would become a member anyway, and the next member restart
-            // would be refused half way through a run for the quorum it then counts in.
-            let list_span = cluster.metadata_servers_span.clone();
-            for host in hosts.iter().filter(|h| {
-                h.has_role(Role::MetadataServer) && !listed.iter().any(|(n, _)| *n == h.name)
-            }) {
-                let message = format!(
-                    "host `{}` has the `metadata-server` role but metadata-servers does not name it: Restate would make it a metadata member by itself",
-                    host.name
-                );
-                let help = Some(format!(
-                    "add `{0}` to metadata-servers, or give `{0}` roles without \"metadata-server\"",
-                    host.name
-                ));
-                match list_span.clone() {
-                    Some(span) => reader.report.error(span, message, help),
-                    None => reader.report.file_error(message, help),
-                }
-            }
+            // A host with the `metadata-server` role that the list leaves out is no member: it
+            // runs a standby metadata server with `metadata-server.auto-join = false`, so that it
+            // does not join by itself (the rollout refuses where that key cannot hold it back).
             servers
         }
         None => hosts

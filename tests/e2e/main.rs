@@ -8,6 +8,7 @@ mod faults;
 mod harness;
 mod hosts_as_they_are;
 mod install;
+mod membership;
 mod one_file;
 mod scale_down;
 mod security;

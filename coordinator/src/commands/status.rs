@@ -102,6 +102,8 @@ pub fn table(view: &ClusterView) -> String {
             "leader"
         } else if node.metadata_member {
             "member"
+        } else if node.runs_metadata_server() && node.is_metadata_standby() {
+            "standby"
         } else {
             "-"
         };

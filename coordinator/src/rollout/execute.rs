@@ -110,6 +110,12 @@ impl<'a> Executor<'a> {
                 self.activate_left_draining(host).await
             }
             Step::RemoveNode { node, .. } => self.remove_node(node).await,
+            Step::AddMetadataMember { host, id } => {
+                self.change_metadata_member(host, *id, true).await
+            }
+            Step::RemoveMetadataMember { host, id } => {
+                self.change_metadata_member(host, *id, false).await
+            }
         }
     }
 

@@ -197,6 +197,7 @@ mod tests {
             metadata_member: false,
             worker_state: None,
             storage_state: None,
+            metadata_server_state: None,
             ident: None,
             metadata_server: None,
         }

@@ -8,6 +8,7 @@ mod execute;
 mod gate;
 mod install;
 pub mod leaving;
+pub mod membership;
 pub mod plan;
 pub mod recap;
 mod remove;
@@ -181,6 +182,14 @@ pub async fn run(
         report.problems.push(problem);
     }
     if let Some(problem) = removal_problem(fleet, &survey, options.replication) {
+        report.problems.push(problem);
+    }
+    report
+        .problems
+        .extend(membership::auto_join_problems(&survey));
+    if let Some(view) = &survey.view
+        && let Some(problem) = membership::refusal(view, &membership::changes(fleet, view))
+    {
         report.problems.push(problem);
     }
     if options.mode == Mode::Apply && report.problems.is_empty() {
@@ -393,6 +402,27 @@ fn check_view(
         return Err(format!(
             "verify: not alive and a metadata member: {}",
             sick.join(", ")
+        ));
+    }
+    let membership = membership::changes(fleet, view);
+    if !membership.is_empty() {
+        let hosts = |targets: &[membership::Target]| {
+            targets
+                .iter()
+                .map(|t| t.host.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let joining: Vec<membership::Target> = membership
+            .add_now
+            .iter()
+            .chain(&membership.add_after_restart)
+            .cloned()
+            .collect();
+        return Err(format!(
+            "verify: the metadata cluster does not follow [cluster] metadata-servers: not members: [{}]; members it does not name: [{}]",
+            hosts(&joining),
+            hosts(&membership.remove)
         ));
     }
     if !names.is_empty() && !gate::all_partitions_led(view) {

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::desired::{self, Scope};
 use super::leaving::{self, Holdings};
+use super::membership;
 use super::server::{Change, HostServer};
 use super::survey::{Class, Survey, Surveyed};
 use crate::admin::KIND_REPLICATED;
@@ -69,6 +70,12 @@ pub enum Step {
     /// the metadata cluster, out of every nodeset, stopped and disabled, removed, its data kept
     /// aside on its host.
     RemoveNode { node: String, holds: Holdings },
+    /// `[cluster] metadata-servers` names a node of the cluster that is no metadata member: it
+    /// joins the metadata cluster (membership.rs).
+    AddMetadataMember { host: String, id: u32 },
+    /// A metadata member the list no longer names leaves the metadata cluster; it stays a
+    /// standby metadata server while it keeps the role.
+    RemoveMetadataMember { host: String, id: u32 },
 }
 
 impl std::fmt::Display for Step {
@@ -151,6 +158,14 @@ impl std::fmt::Display for Step {
                 "cluster: nodeset size {} -> {}",
                 nodeset_size_text(*from),
                 nodeset_size_text(*to)
+            ),
+            Step::AddMetadataMember { host, id } => write!(
+                f,
+                "{host} (N{id}): joins the metadata cluster (restatectl metadata-server add-node N{id}), quorum kept, wait until it is a member"
+            ),
+            Step::RemoveMetadataMember { host, id } => write!(
+                f,
+                "{host} (N{id}): leaves the metadata cluster (restatectl metadata-server remove-node N{id}), quorum kept; a standby from then on while it keeps the metadata-server role (auto-join = false)"
             ),
             Step::RemoveNode { node, holds } => {
                 write!(
@@ -310,6 +325,26 @@ pub async fn plan(
         }
     }
     server_steps(survey, &mut steps);
+    let membership = survey
+        .view
+        .as_ref()
+        .map(|view| membership::changes(fleet, view))
+        .unwrap_or_default();
+    // Joins first (a larger quorum for what follows), then leaves, both before the restarts
+    // that write the new metadata address list: a node that also loses the role must not
+    // restart while still a member.
+    for target in &membership.add_now {
+        steps.push(Step::AddMetadataMember {
+            host: target.host.clone(),
+            id: target.id,
+        });
+    }
+    for target in &membership.remove {
+        steps.push(Step::RemoveMetadataMember {
+            host: target.host.clone(),
+            id: target.id,
+        });
+    }
     if members.is_empty() {
         if !new.is_empty() {
             let on = fleet
@@ -386,6 +421,13 @@ pub async fn plan(
         }
     }
 
+    // Nodes that run a metadata server only once their restart above gave them the role.
+    for target in &membership.add_after_restart {
+        steps.push(Step::AddMetadataMember {
+            host: target.host.clone(),
+            id: target.id,
+        });
+    }
     removal_steps(fleet, survey, replication, &mut steps);
     if let Some(to) = replication.or(fleet.cluster.replication) {
         let current = survey.view.as_ref().map(|v| {
@@ -497,6 +539,8 @@ impl Plan {
             | Step::RollMember { host }
             | Step::UpgradeMember { host, .. }
             | Step::RemoveNode { node: host, .. }
+            | Step::AddMetadataMember { host, .. }
+            | Step::RemoveMetadataMember { host, .. }
             | Step::ActivateWorker { host } => kept(host),
             Step::JoinNew { hosts }
             | Step::Provision { hosts, .. }

@@ -188,7 +188,7 @@ impl<'a> Executor<'a> {
 
     /// Reads the cluster view until `pending` has nothing left to wait for, at most the settle
     /// timeout.
-    async fn view_until(
+    pub(super) async fn view_until(
         &self,
         name: &str,
         pending: impl Fn(&ClusterView) -> Option<String>,

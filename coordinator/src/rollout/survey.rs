@@ -380,8 +380,11 @@ fn preflight(fleet: &Fleet, survey: &mut Survey) {
                         "{name}: member N{} is dead in the cluster state; bring it back before changing the cluster",
                         node.id
                     )),
+                    // A standby is out of the metadata cluster on purpose (membership.rs).
                     Some(node)
-                        if node.roles.iter().any(|r| r == "metadata-server") && !node.metadata_member =>
+                        if node.runs_metadata_server()
+                            && !node.metadata_member
+                            && !node.is_metadata_standby() =>
                     {
                         problems.push(format!(
                             "{name}: runs metadata-server but is not a member of the replicated metadata cluster; migrate it to the replicated metadata server first (Restate docs: metadata server)"

@@ -103,13 +103,18 @@ fn metadata_servers_naming_unknown_hosts_or_hosts_without_the_role() {
 }
 
 #[test]
-fn a_metadata_server_host_the_list_leaves_out() {
-    assert_snapshot!(err(
-        "[cluster]\nname = \"c\"\nmetadata-servers = [\"n1\"]\n[hosts.n1]\naddress = \"a\"\n[hosts.n2]\naddress = \"b\"\n"
-    ));
-    ok(
-        "[cluster]\nname = \"c\"\nmetadata-servers = [\"n1\"]\n[hosts.n1]\naddress = \"a\"\n[hosts.n2]\naddress = \"b\"\nroles = [\"worker\", \"log-server\"]\n",
+fn a_metadata_server_host_the_list_leaves_out_is_a_standby() {
+    // Valid: n2 keeps the role and runs a standby metadata server (auto-join = false).
+    let loaded = ok(
+        "[cluster]\nname = \"c\"\nmetadata-servers = [\"n1\"]\n[hosts.n1]\naddress = \"a\"\n[hosts.n2]\naddress = \"b\"\n",
     );
+    let n2 = &loaded.fleet.hosts[1];
+    assert!(
+        n2.roles
+            .contains(&restate_fleet_inventory::Role::MetadataServer)
+    );
+    assert!(!n2.metadata_server);
+    assert_eq!(loaded.fleet.cluster.metadata_servers, ["n1"]);
 }
 
 #[test]
@@ -190,7 +195,7 @@ fn service_definition_errors() {
 #[test]
 fn config_keys_the_tool_manages_point_at_the_inventory_key() {
     assert_snapshot!(err(&with_hosts(
-        "[defaults.config]\ncluster-name = \"x\"\nnode-name = \"y\"\nauto-provision = true\nadvertised-address = \"http://a:5122/\"\nroles = [\"worker\"]\nmetadata-client.addresses = [\"http://a:5122/\"]\nworker.snapshots.destination = \"s3://b\"\nworker.storage.x = 1\n"
+        "[defaults.config]\ncluster-name = \"x\"\nnode-name = \"y\"\nauto-provision = true\nadvertised-address = \"http://a:5122/\"\nroles = [\"worker\"]\nmetadata-client.addresses = [\"http://a:5122/\"]\nmetadata-server.auto-join = true\nworker.snapshots.destination = \"s3://b\"\nworker.storage.x = 1\n"
     )));
 }
 
