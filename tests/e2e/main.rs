@@ -10,6 +10,7 @@ mod hosts_as_they_are;
 mod install;
 mod membership;
 mod one_file;
+mod placement;
 mod scale_down;
 mod security;
 mod smoke;

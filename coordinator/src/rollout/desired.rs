@@ -54,6 +54,11 @@ pub fn patch(
         ));
     }
     ops.push(auto_join(host));
+    // Restate warns when a registered node's location changes and never clears one: only ever
+    // written when the inventory names it.
+    if let Some(location) = &host.location {
+        ops.push(PatchOp::set(&["location"], location.to_string()));
+    }
     if pinned_provider.is_some_and(|p| p != "replicated") {
         ops.push(PatchOp::set(&["bifrost", "default-provider"], "replicated"));
     }
@@ -268,6 +273,24 @@ roles = ["worker", "log-server"]
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_location_is_written_only_when_the_inventory_names_one() {
+        let env = |_: &str| None;
+        let text = "[cluster]\nname = \"c\"\n[hosts.n1]\naddress = \"a\"\nlocation = \"eu.a\"\n[hosts.n2]\naddress = \"b\"\n";
+        let fleet = match inventory::parse("inventory.toml", text, &env) {
+            Ok(loaded) => loaded.fleet,
+            Err(err) => panic!("{err}"),
+        };
+        let ops = patch(&fleet, &fleet.hosts[0], Scope::Full, None);
+        assert!(matches!(
+            find(&ops, "location"),
+            Some(PatchOp::Set { value, .. }) if *value == ConfigValue::from("eu.a")
+        ));
+        // Restate never clears a location: without one, the file's own stays.
+        let ops = patch(&fleet, &fleet.hosts[1], Scope::Full, None);
+        assert!(find(&ops, "location").is_none());
     }
 
     #[test]

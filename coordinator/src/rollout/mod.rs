@@ -434,6 +434,21 @@ fn check_view(
             view.config.log_provider
         ));
     }
+    if let Some(wanted) =
+        plan::wanted_replication(fleet, replication).filter(|w| w.is_location_aware())
+        && !plan::replication_is(
+            [
+                view.config.partition_replication.as_deref(),
+                view.config.log_replication.as_deref(),
+            ],
+            &wanted,
+        )
+    {
+        return Err(format!(
+            "verify: replication is partitions {:?}, logs {:?}; asked for {wanted}",
+            view.config.partition_replication, view.config.log_replication
+        ));
+    }
     if let Some(to) = replication.or(fleet.cluster.replication) {
         let parse = |r: &Option<String>| r.as_deref().and_then(plan::replication_count);
         let (p, l) = (

@@ -2,7 +2,7 @@
 //! scaling guide. Planning asks the agents for diffs but changes nothing.
 
 use futures_util::future::join_all;
-use restate_fleet_inventory::Fleet;
+use restate_fleet_inventory::{Fleet, Replication, parse_replication};
 use restate_fleet_proto::agent::{Operation, PatchOp, PatchPreview, Reply};
 use serde::Serialize;
 
@@ -54,18 +54,22 @@ pub enum Step {
         on: String,
         #[serde(default)]
         replication: Option<u32>,
+        /// The same as Restate's replication property, with zones or regions when the inventory
+        /// asks for them (`{node: 3, zone: 2}`).
+        #[serde(default)]
+        property: Option<String>,
     },
     /// Guide step 6: a member gets the full metadata server list; restarted one at a time.
     RollMember { host: String },
     /// Guide step 8: raise partition and log replication.
-    RaiseReplication { to: u32 },
+    RaiseReplication { to: u32, property: String },
     /// A member's worker left draining (by a run cut short while it restarted the member, or
     /// by hand) takes partitions again.
     ActivateWorker { host: String },
     /// The logs' nodeset size as `[cluster] nodeset-size` says (0: auto).
     NodesetSize { from: u32, to: u32 },
     /// Lower partition and log replication, before nodes leave.
-    LowerReplication { to: u32 },
+    LowerReplication { to: u32, property: String },
     /// A node no inventory host names leaves the cluster (docs/scale-down.md): drained, out of
     /// the metadata cluster, out of every nodeset, stopped and disabled, removed, its data kept
     /// aside on its host.
@@ -128,29 +132,39 @@ impl std::fmt::Display for Step {
                 hosts,
                 on,
                 replication,
+                property,
             } => {
                 write!(
                     f,
                     "{}: write restate.toml, start; provision the cluster on {on}",
                     hosts.join(", ")
                 )?;
-                match replication {
-                    Some(to) => write!(f, " with replication {to}"),
-                    None => Ok(()),
+                match (replication, property) {
+                    (Some(to), Some(p)) if spreads(p) => write!(f, " with replication {to} ({p})"),
+                    (Some(to), _) => write!(f, " with replication {to}"),
+                    (None, _) => Ok(()),
                 }
             }
             Step::RollMember { host } => write!(
                 f,
                 "{host}: write the full metadata server list, restart (quorum kept), wait until healthy"
             ),
-            Step::RaiseReplication { to } => {
+            Step::RaiseReplication { to, property } if spreads(property) => write!(
+                f,
+                "cluster: set partition and log replication to {to} copies spread as {property}"
+            ),
+            Step::RaiseReplication { to, .. } => {
                 write!(f, "cluster: raise partition and log replication to {to}")
             }
             Step::ActivateWorker { host } => write!(
                 f,
                 "{host}: worker draining (no partitions run on it): set it active again"
             ),
-            Step::LowerReplication { to } => {
+            Step::LowerReplication { to, property } if spreads(property) => write!(
+                f,
+                "cluster: lower partition and log replication to {to} copies spread as {property}"
+            ),
+            Step::LowerReplication { to, .. } => {
                 write!(f, "cluster: lower partition and log replication to {to}")
             }
             Step::NodesetSize { from, to } => write!(
@@ -189,6 +203,25 @@ impl std::fmt::Display for Step {
             }
         }
     }
+}
+
+/// Whether a replication property places copies by zone or region.
+fn spreads(property: &str) -> bool {
+    parse_replication(property).is_ok_and(|r| r.is_location_aware())
+}
+
+/// The replication asked for: `--replication N` (copies on N nodes), else the inventory's.
+pub fn wanted_replication(fleet: &Fleet, cli: Option<u32>) -> Option<Replication> {
+    cli.map(Replication::nodes)
+        .or(fleet.cluster.replication_property)
+}
+
+/// Whether the cluster's partition and log replication (as the server prints them) are
+/// `wanted`; unset reads as Restate's default, one copy.
+pub fn replication_is(current: [Option<&str>; 2], wanted: &Replication) -> bool {
+    current
+        .iter()
+        .all(|r| parse_replication(r.unwrap_or("1")).is_ok_and(|have| have.same_as(wanted)))
 }
 
 /// A nodeset size as operators read it: 0 is Restate's choice.
@@ -353,10 +386,12 @@ pub async fn plan(
                 .first()
                 .cloned()
                 .unwrap_or_else(|| new[0].clone());
+            let wanted = wanted_replication(fleet, replication);
             steps.push(Step::Provision {
                 hosts: new,
                 on,
-                replication: replication.or(fleet.cluster.replication),
+                replication: wanted.map(|r| r.nodes),
+                property: wanted.map(|r| r.to_string()),
             });
         }
     } else {
@@ -429,14 +464,30 @@ pub async fn plan(
         });
     }
     removal_steps(fleet, survey, replication, &mut steps);
-    if let Some(to) = replication.or(fleet.cluster.replication) {
+    if let Some(wanted) = wanted_replication(fleet, replication) {
+        let to = wanted.nodes;
         let current = survey.view.as_ref().map(|v| {
             let parse = |r: &Option<String>| r.as_deref().and_then(replication_count).unwrap_or(1);
-            parse(&v.config.partition_replication).min(parse(&v.config.log_replication))
+            let count =
+                parse(&v.config.partition_replication).min(parse(&v.config.log_replication));
+            let placed = replication_is(
+                [
+                    v.config.partition_replication.as_deref(),
+                    v.config.log_replication.as_deref(),
+                ],
+                &wanted,
+            );
+            (count, placed)
         });
-        if current.is_none_or(|c| c < to) && !matches!(steps.first(), Some(Step::Provision { .. }))
-        {
-            steps.push(Step::RaiseReplication { to });
+        // Fewer copies than asked, or the same number not yet spread over zones or regions as
+        // asked (lowering is a removal step).
+        let raise = current
+            .is_none_or(|(c, placed)| c < to || (c == to && wanted.is_location_aware() && !placed));
+        if raise && !matches!(steps.first(), Some(Step::Provision { .. })) {
+            steps.push(Step::RaiseReplication {
+                to,
+                property: wanted.to_string(),
+            });
         }
     }
     // Asked for in the inventory and not set by a loglet or replication step already.
@@ -460,10 +511,14 @@ fn removal_steps(fleet: &Fleet, survey: &Survey, replication: Option<u32>, steps
     let Some(view) = &survey.view else {
         return;
     };
-    if let Some(to) = replication.or(fleet.cluster.replication) {
+    if let Some(wanted) = wanted_replication(fleet, replication) {
+        let to = wanted.nodes;
         let (partitions, logs) = leaving::current_replication(view);
         if partitions > to || logs > to {
-            steps.push(Step::LowerReplication { to });
+            steps.push(Step::LowerReplication {
+                to,
+                property: wanted.to_string(),
+            });
         }
     }
     for node in &survey.leaving {
@@ -518,16 +573,9 @@ fn server_steps(survey: &Survey, steps: &mut Vec<Step>) {
     }
 }
 
-/// `{node: 2}` or `2` as the number of nodes.
+/// `{node: 2}`, `2` or `{node: 3, zone: 2}` as the number of copies (Restate's `node` scope).
 pub fn replication_count(text: &str) -> Option<u32> {
-    text.trim()
-        .trim_start_matches('{')
-        .trim_end_matches('}')
-        .split(':')
-        .next_back()?
-        .trim()
-        .parse()
-        .ok()
+    parse_replication(text).ok().map(|r| r.nodes)
 }
 
 impl Plan {
@@ -580,5 +628,35 @@ mod tests {
         assert_eq!(replication_count("{node: 2}"), Some(2));
         assert_eq!(replication_count("3"), Some(3));
         assert_eq!(replication_count("{zone: x}"), None);
+        assert_eq!(replication_count("{node: 3, zone: 2}"), Some(3));
+        assert_eq!(replication_count("{zone: 2}"), Some(2));
+    }
+
+    #[test]
+    fn replication_in_place_or_not() {
+        use restate_fleet_inventory::parse_replication;
+        let wanted = |t: &str| parse_replication(t).expect("valid");
+        let cases = [
+            ([Some("{node: 2}"), Some("{node: 2}")], "2", true),
+            ([None, None], "1", true),
+            ([Some("{node: 2}"), Some("{node: 3}")], "2", false),
+            (
+                [Some("{node: 3, zone: 2}"), Some("{node: 3, zone: 2}")],
+                "{zone: 2, node: 3}",
+                true,
+            ),
+            (
+                [Some("{node: 3}"), Some("{node: 3}")],
+                "{zone: 2, node: 3}",
+                false,
+            ),
+        ];
+        for (current, asked, want) in cases {
+            assert_eq!(
+                super::replication_is(current, &wanted(asked)),
+                want,
+                "{current:?} {asked}"
+            );
+        }
     }
 }

@@ -17,8 +17,8 @@ use crate::reach::Reached;
 const POLL: Duration = Duration::from_millis(300);
 
 impl<'a> Executor<'a> {
-    pub(super) async fn lower_replication(&mut self, to: u32) -> Result<(), String> {
-        self.set_replication(to, "lowered").await
+    pub(super) async fn lower_replication(&mut self, property: &str) -> Result<(), String> {
+        self.set_replication(property, "lowered").await
     }
 
     pub(super) async fn remove_node(&mut self, name: &str) -> Result<(), String> {

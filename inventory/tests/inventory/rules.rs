@@ -299,3 +299,52 @@ fn nodeset_size_is_auto_or_at_least_the_replication() {
     assert_eq!(fleet("0").cluster.nodeset_size, Some(0));
     assert_eq!(fleet("3").cluster.nodeset_size, Some(3));
 }
+
+#[test]
+fn a_location_restate_would_not_take() {
+    assert_snapshot!(err(&with_hosts(
+        "location = \"eu.a.rack1\"\n[hosts.n2]\naddress = \"b\"\nlocation = \"eu. a\"\n"
+    )));
+}
+
+#[test]
+fn replication_restate_would_not_take() {
+    assert_snapshot!(err(
+        "[cluster]\nname = \"c\"\nreplication = \"{zone: 3, node: 2}\"\n[hosts.n1]\naddress = \"a\"\n"
+    ));
+}
+
+#[test]
+fn location_aware_replication_needs_enough_zones() {
+    // Three hosts in two zones of one region cannot spread copies over three zones; n3 has no
+    // location at all.
+    assert_snapshot!(err(
+        "[cluster]\nname = \"c\"\nreplication = \"{zone: 3, node: 3}\"\n[groups.a]\nhosts = [\"n1\"]\nlocation = \"eu.a\"\n[hosts.n1]\naddress = \"a\"\n[hosts.n2]\naddress = \"b\"\nlocation = \"eu.b\"\n[hosts.n3]\naddress = \"c\"\n"
+    ));
+    assert_snapshot!(err(
+        "[cluster]\nname = \"c\"\nreplication = \"{zone: 3, node: 3}\"\n[hosts.n1]\naddress = \"a\"\nlocation = \"eu.a\"\n[hosts.n2]\naddress = \"b\"\nlocation = \"eu.b\"\n[hosts.n3]\naddress = \"c\"\nlocation = \"eu.b\"\n"
+    ));
+    let loaded = ok(
+        "[cluster]\nname = \"c\"\nreplication = \"{zone: 2, node: 3}\"\n[groups.a]\nhosts = [\"n1\", \"n2\"]\nlocation = \"eu.a\"\n[hosts.n1]\naddress = \"a\"\n[hosts.n2]\naddress = \"b\"\n[hosts.n3]\naddress = \"c\"\nlocation = \"eu.b\"\n",
+    );
+    let cluster = &loaded.fleet.cluster;
+    assert_eq!(cluster.replication, Some(3));
+    assert_eq!(
+        cluster.replication_property.map(|r| r.to_string()),
+        Some("{node: 3, zone: 2}".to_string())
+    );
+    let zone = |i: usize| {
+        loaded.fleet.hosts[i]
+            .location
+            .as_ref()
+            .map(ToString::to_string)
+    };
+    assert_eq!(
+        (zone(0), zone(1), zone(2)),
+        (
+            Some("eu.a".to_string()),
+            Some("eu.a".to_string()),
+            Some("eu.b".to_string())
+        )
+    );
+}
