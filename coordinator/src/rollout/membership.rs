@@ -65,13 +65,18 @@ pub fn changes(fleet: &Fleet, view: &ClusterView) -> Membership {
     membership
 }
 
-/// Why the membership cannot change as asked, before anything changes; `None` when it can.
-/// Simulates the changes in plan order: each needs a majority alive both of the membership it
-/// starts from and of the one it makes.
+/// Why the membership cannot change as asked, before anything changes; `None` when it can:
+/// every step must keep a quorum ([`step_refusal`]), and the run must not end with 2 members.
 pub fn refusal(view: &ClusterView, membership: &Membership) -> Option<String> {
     if membership.is_empty() {
         return None;
     }
+    step_refusal(view, membership).or_else(|| two_members(view, membership))
+}
+
+/// Simulates the changes in plan order: each needs a majority alive both of the membership it
+/// starts from and of the one it makes, and leaves at least one member.
+fn step_refusal(view: &ClusterView, membership: &Membership) -> Option<String> {
     let alive = |id: u32| view.nodes.iter().any(|n| n.id == id && n.alive);
     let name = |t: &Target| format!("{} (N{})", t.host, t.id);
     for target in membership
@@ -119,6 +124,21 @@ pub fn refusal(view: &ClusterView, membership: &Membership) -> Option<String> {
             }
         }
     }
+    None
+}
+
+/// Two members cannot lose one for a restart, and every node restarts for the new metadata
+/// address list after a membership change: the rolls would stop half way.
+fn two_members(view: &ClusterView, membership: &Membership) -> Option<String> {
+    let mut members: Vec<u32> = view.metadata.members.clone();
+    members.retain(|id| !membership.remove.iter().any(|t| t.id == *id));
+    members.extend(
+        membership
+            .add_now
+            .iter()
+            .chain(&membership.add_after_restart)
+            .map(|t| t.id),
+    );
     if members.len() == 2 {
         return Some(format!(
             "the metadata cluster would have 2 members (N{}): neither could restart for its new metadata address list without losing the quorum; name 1, 3 or more hosts in [cluster] metadata-servers; nothing was changed",
@@ -224,7 +244,8 @@ impl Executor<'_> {
             remove: if join { vec![] } else { vec![target] },
             add_after_restart: vec![],
         };
-        if let Some(why) = quorum_refusal(&view, &one) {
+        // The 2-member rule is about the whole run, checked before it started.
+        if let Some(why) = step_refusal(&view, &one) {
             return Err(format!("{host}: refused now: {why}"));
         }
         let ctl = self.restatectl().await?;
@@ -256,12 +277,6 @@ impl Executor<'_> {
         );
         Ok(())
     }
-}
-
-/// [`refusal`] for a change made now, without the 2-member rule (that one is about the whole
-/// run and was checked before it started).
-fn quorum_refusal(view: &ClusterView, one: &Membership) -> Option<String> {
-    refusal(view, one).filter(|why| !why.contains("would have 2 members"))
 }
 
 #[cfg(test)]
