@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use lab::{Kind, Spec};
 
-use crate::faults::{config_of, set_inventory};
+use crate::faults::{config_of, footprint, printed, set_inventory};
 use crate::harness::{self, assert_exit, fleet, restatectl_until};
 
 #[test]
@@ -40,4 +40,20 @@ fn locations_and_zone_aware_replication_reach_the_cluster() {
         |out| out.contains("lab.a") && out.contains("lab.b"),
     );
     crate::faults::assert_rerun_changes_nothing(&lab, "placed and replicated by zone");
+
+    // A node keeps the location it registered: moving n2 to another zone is refused, nothing
+    // changed (read back from the cluster's nodes configuration, not from the file).
+    set_inventory(
+        &lab,
+        &text.replace("location = \"lab.b\"", "location = \"lab.c\""),
+    );
+    let before = footprint(&lab);
+    let refused = fleet(&lab, &["apply", "--yes"]);
+    assert_exit(&refused, 1, "moving n2 to another zone");
+    let said = printed(&refused);
+    assert!(
+        said.contains("n2: its location would change from \"lab.b\" to \"lab.c\""),
+        "{said}"
+    );
+    assert_eq!(footprint(&lab), before, "nothing changed");
 }

@@ -53,6 +53,8 @@ pub struct NodeView {
     /// From the nodes configuration: `member`, `standby`, `provisioning` (a node registered with
     /// auto-join, which joins as soon as it runs a metadata server), ...
     pub metadata_server_state: Option<String>,
+    /// From the nodes configuration: the location it registered (`region.zone`).
+    pub location: Option<String>,
     /// The node's own answer, when one of the given clients reached it.
     pub ident: Option<NodeIdent>,
     /// The node's metadata server, when it runs one and was reached.
@@ -226,6 +228,7 @@ fn assemble(facts: ClusterFacts, answered_by: String, probes: Vec<Probe>) -> Clu
                 worker_state: entry.worker_state.clone(),
                 storage_state: entry.storage_state.clone(),
                 metadata_server_state: entry.metadata_server_state.clone(),
+                location: entry.location.clone(),
                 ident,
                 metadata_server: metadata_server.flatten(),
             }

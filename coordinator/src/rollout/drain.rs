@@ -152,6 +152,7 @@ mod tests {
             worker_state: Some(worker_state.into()),
             storage_state: None,
             metadata_server_state: None,
+            location: None,
             ident: None,
             metadata_server: None,
         }

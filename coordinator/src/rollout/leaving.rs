@@ -198,6 +198,7 @@ mod tests {
             worker_state: None,
             storage_state: None,
             metadata_server_state: None,
+            location: None,
             ident: None,
             metadata_server: None,
         }

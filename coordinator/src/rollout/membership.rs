@@ -333,6 +333,7 @@ mod tests {
                     }
                     .into(),
                 ),
+                location: None,
                 ident: None,
                 metadata_server: None,
             })

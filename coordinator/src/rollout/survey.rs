@@ -392,6 +392,12 @@ fn preflight(fleet: &Fleet, survey: &mut Survey) {
                     }
                     _ => {}
                 }
+                let registered = view.node(node_name).and_then(|n| n.location.as_deref());
+                if let Some(why) =
+                    location_change(member.reached.host.location.as_ref(), registered)
+                {
+                    problems.push(format!("{name}: {why}"));
+                }
             }
         }
     }
@@ -424,6 +430,19 @@ fn preflight(fleet: &Fleet, survey: &mut Survey) {
     survey.warnings.extend(warnings);
 }
 
+/// Why a member may not get the inventory's `location`: it registered another one. Restate
+/// applies a change with a warning and never clears one, but data already placed by zone or
+/// region keeps the old placement, so replication by location could be broken without a word.
+pub fn location_change(
+    inventory: Option<&restate_fleet_inventory::Location>,
+    registered: Option<&str>,
+) -> Option<String> {
+    let (asked, have) = (inventory?.to_string(), registered?);
+    (asked != have).then(|| format!(
+        "its location would change from {have:?} to {asked:?}, which Restate advises against once a node has data (what is already placed by zone stays where it is); set location = {have:?} for this host, or remove the node and add the host back as a new one"
+    ))
+}
+
 /// `1.7.12` (also `v1.7.12`, `1.7.12-dev`) as numbers.
 pub fn parse_version(text: &str) -> Option<(u64, u64, u64)> {
     let core = text.trim().trim_start_matches('v');
@@ -439,6 +458,29 @@ pub fn parse_version(text: &str) -> Option<(u64, u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::parse_version;
+
+    #[test]
+    fn a_registered_location_stays() {
+        let loc = |t: &str| restate_fleet_inventory::Location {
+            region: t.split('.').next().unwrap_or_default().to_string(),
+            zone: t.split('.').nth(1).map(str::to_string),
+        };
+        let cases = [
+            (None, None, false),
+            (Some(loc("eu.a")), None, false),
+            (None, Some("eu.a"), false),
+            (Some(loc("eu.a")), Some("eu.a"), false),
+            (Some(loc("eu.b")), Some("eu.a"), true),
+            (Some(loc("eu")), Some("eu.a"), true),
+        ];
+        for (inventory, registered, refused) in cases {
+            assert_eq!(
+                super::location_change(inventory.as_ref(), registered).is_some(),
+                refused,
+                "{inventory:?} {registered:?}"
+            );
+        }
+    }
 
     #[test]
     fn versions_parse_and_order() {
