@@ -8,12 +8,13 @@ use restate_fleet_version::Version;
 use crate::address;
 use crate::layer::Spanned;
 use crate::model::{Arch, CredentialsIn, RestateServer, ServerBinary, Snapshots};
+use crate::placement::{Replication, parse_replication};
 use crate::reader::Reader;
 use crate::tree::{self, Entry, Kind, Span};
 
 pub(crate) struct ClusterDraft {
     pub name: Option<String>,
-    pub replication: Option<Spanned<u32>>,
+    pub replication: Option<Spanned<Replication>>,
     pub metadata_servers: Option<Vec<(String, Span)>>,
     pub metadata_servers_span: Option<Span>,
     pub restate_server: Option<RestateServer>,
@@ -127,18 +128,23 @@ fn nodeset_size(reader: &mut Reader, entry: &Entry) -> Option<Spanned<u32>> {
     }
 }
 
-fn replication(reader: &mut Reader, entry: &Entry) -> Option<Spanned<u32>> {
-    let value = reader.integer(entry)?;
-    match u32::try_from(value) {
-        Ok(n) if n >= 1 => Some(Spanned {
-            value: n,
+/// A number of copies (`2`), or Restate's location-aware form (`"{zone: 2, node: 3}"`).
+fn replication(reader: &mut Reader, entry: &Entry) -> Option<Spanned<Replication>> {
+    let parsed = match &entry.node.kind {
+        Kind::Int(i) => parse_replication(&i.to_string()).map_err(|e| e.0),
+        Kind::Str(s) => parse_replication(s).map_err(|e| e.0),
+        _ => Err("replication is a number or a string such as \"{zone: 2, node: 3}\"".to_string()),
+    };
+    match parsed {
+        Ok(value) => Some(Spanned {
+            value,
             span: entry.node.span.clone(),
         }),
-        _ => {
+        Err(message) => {
             reader.report.error(
                 entry.node.span.clone(),
-                format!("replication {value} is not a positive number"),
-                Some("replication is how many copies of each log and partition: 1 or more".into()),
+                message,
+                Some("replication is how many copies of each log and partition: 1 or more, or \"{zone: 2, node: 3}\" to spread them over zones (or regions) given by each host's `location`".into()),
             );
             None
         }

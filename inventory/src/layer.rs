@@ -6,6 +6,7 @@ use restate_fleet_proto::agent::is_portable_user_name;
 use crate::address;
 use crate::argv;
 use crate::model::{Role, Service};
+use crate::placement::{Location, parse_location};
 use crate::reader::Reader;
 use crate::secret::Secret;
 use crate::suggest;
@@ -36,6 +37,7 @@ pub(crate) struct Layer {
     /// The service and its `user`, replaced together by a later layer.
     pub service: Option<(Service, Option<String>)>,
     pub roles: Option<Spanned<Vec<Role>>>,
+    pub location: Option<Spanned<Location>>,
     pub config: Vec<ConfigItem>,
     // Only in [hosts.NAME]:
     pub address: Option<Spanned<String>>,
@@ -52,7 +54,7 @@ pub(crate) enum Scope {
     Host,
 }
 
-const COMMON_KEYS: [&str; 9] = [
+const COMMON_KEYS: [&str; 10] = [
     "user",
     "port",
     "identity-file",
@@ -61,6 +63,7 @@ const COMMON_KEYS: [&str; 9] = [
     "config-path",
     "service",
     "roles",
+    "location",
     "config",
 ];
 const HOST_KEYS: [&str; 3] = ["address", "node-name", "advertised-address"];
@@ -88,6 +91,7 @@ impl Layer {
         take(&mut self.config_path, &over.config_path);
         take(&mut self.service, &over.service);
         take(&mut self.roles, &over.roles);
+        take(&mut self.location, &over.location);
         take(&mut self.address, &over.address);
         take(&mut self.node_name, &over.node_name);
         take(&mut self.advertised_address, &over.advertised_address);
@@ -130,6 +134,24 @@ pub(crate) fn read(reader: &mut Reader, entries: &[Entry], scope: Scope, label: 
             "config-path" => layer.config_path = reader.string(entry),
             "service" => layer.service = service(reader, entry),
             "roles" => layer.roles = roles(reader, entry),
+            "location" => {
+                layer.location = reader
+                    .string(entry)
+                    .and_then(|text| match parse_location(&text) {
+                        Ok(value) => Some(Spanned {
+                            value,
+                            span: entry.node.span.clone(),
+                        }),
+                        Err(message) => {
+                            reader.report.error(
+                                entry.node.span.clone(),
+                                message,
+                                Some("it becomes the node's `location` in restate.toml: \"region.zone\" or \"region\"".into()),
+                            );
+                            None
+                        }
+                    })
+            }
             "config" => {
                 if let Some(table) = reader.table(entry) {
                     flatten(reader, table, &mut Vec::new(), &mut layer.config);
@@ -428,10 +450,17 @@ fn managed(path: &[String]) -> Option<&'static str> {
         }
         (Some("advertised-address"), _) => Some("set it with `advertised-address` in [hosts.NAME]"),
         (Some("roles"), _) => Some("set `roles` in [defaults], [groups.NAME] or [hosts.NAME]"),
+        (Some("location"), _) => {
+            Some("set `location` in [hosts.NAME] or [groups.NAME] (\"region.zone\")")
+        }
         (Some("metadata-client"), Some("addresses")) | (Some("metadata-client"), None) => {
             Some("the addresses are derived from `metadata-servers` in [cluster]")
         }
         (Some("worker"), Some("snapshots")) => Some("set snapshot settings in [cluster.snapshots]"),
+        // Written per host from the list: false on a metadata server the list leaves out.
+        (Some("metadata-server"), Some("auto-join")) => Some(
+            "metadata membership follows `metadata-servers` in [cluster]; hosts it leaves out get auto-join = false",
+        ),
         _ => None,
     }
 }

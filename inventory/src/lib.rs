@@ -12,6 +12,7 @@ mod diagnostic;
 mod layer;
 mod limit;
 mod model;
+mod placement;
 mod reader;
 mod resolve;
 mod secret;
@@ -28,6 +29,7 @@ pub use model::{
     DEFAULT_UNIT, FABRIC_PORT, Fleet, Group, Host, RestateServer, Role, ServerBinary, Service,
     Snapshots, SshTarget,
 };
+pub use placement::{Location, Replication, ReplicationError, parse_replication};
 pub use resolve::{Loaded, parse};
 pub use secret::Secret;
 pub use value::{ConfigEntry, ConfigValue};

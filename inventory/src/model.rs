@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::{ConfigEntry, Secret};
+use crate::{ConfigEntry, Location, Replication, Secret};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Fleet {
@@ -55,8 +55,10 @@ pub struct Group {
 #[derive(Debug, Clone, Serialize)]
 pub struct Cluster {
     pub name: String,
-    /// Target log and partition replication after growing.
+    /// Target log and partition replication after growing: copies (Restate's `node` scope).
     pub replication: Option<u32>,
+    /// The same, as written: with the zones or regions copies spread over, when it says so.
+    pub replication_property: Option<Replication>,
     /// Host names (inventory keys) of the metadata servers, explicit or derived from roles.
     pub metadata_servers: Vec<String>,
     pub restate_server: Option<RestateServer>,
@@ -160,6 +162,8 @@ pub struct Host {
     pub node_name: String,
     pub advertised_address: String,
     pub roles: Vec<Role>,
+    /// `location` in its restate.toml (`region.zone`); `None`: the file's own, if any.
+    pub location: Option<Location>,
     pub metadata_server: bool,
     pub config_path: String,
     pub service: Service,

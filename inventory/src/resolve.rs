@@ -12,6 +12,7 @@ use crate::model::{
     Cluster, CredentialsIn, DEFAULT_CONFIG_PATH, DEFAULT_SSH_PORT, FABRIC_PORT, Fleet, Group, Host,
     Role, Service, SshTarget,
 };
+use crate::placement::{self, Location};
 use crate::reader::Reader;
 use crate::suggest;
 use crate::tree::{self, Entry, Span};
@@ -147,7 +148,8 @@ fn build(
     Some(Fleet {
         cluster: Cluster {
             name: cluster.name?,
-            replication: cluster.replication.map(|r| r.value),
+            replication: cluster.replication.as_ref().map(|r| r.value.nodes),
+            replication_property: cluster.replication.as_ref().map(|r| r.value),
             metadata_servers,
             restate_server: cluster.restate_server,
             snapshots: cluster.snapshots,
@@ -235,6 +237,7 @@ fn resolve_host(
             .map_or_else(|| host.name.to_string(), |n| n.value),
         advertised_address,
         roles: merged.roles.map_or_else(|| Role::ALL.to_vec(), |r| r.value),
+        location: merged.location.map(|l| l.value),
         metadata_server: false,
         config_path: merged
             .config_path
@@ -310,26 +313,9 @@ fn metadata_servers(reader: &mut Reader, cluster: &ClusterDraft, hosts: &[Host])
                     Some(_) => servers.push(name.clone()),
                 }
             }
-            // Restate's metadata servers join the metadata cluster by themselves (auto-join):
-            // one the list leaves out would become a member anyway, and the next member restart
-            // would be refused half way through a run for the quorum it then counts in.
-            let list_span = cluster.metadata_servers_span.clone();
-            for host in hosts.iter().filter(|h| {
-                h.has_role(Role::MetadataServer) && !listed.iter().any(|(n, _)| *n == h.name)
-            }) {
-                let message = format!(
-                    "host `{}` has the `metadata-server` role but metadata-servers does not name it: Restate would make it a metadata member by itself",
-                    host.name
-                );
-                let help = Some(format!(
-                    "add `{0}` to metadata-servers, or give `{0}` roles without \"metadata-server\"",
-                    host.name
-                ));
-                match list_span.clone() {
-                    Some(span) => reader.report.error(span, message, help),
-                    None => reader.report.file_error(message, help),
-                }
-            }
+            // A host with the `metadata-server` role that the list leaves out is no member: it
+            // runs a standby metadata server with `metadata-server.auto-join = false`, so that it
+            // does not join by itself (the rollout refuses where that key cannot hold it back).
             servers
         }
         None => hosts
@@ -398,37 +384,56 @@ fn check_replication(reader: &mut Reader, cluster: &ClusterDraft, hosts: &[Host]
     if let Some(size) = cluster
         .nodeset_size
         .as_ref()
-        .filter(|s| s.value != 0 && s.value < replication.value)
+        .filter(|s| s.value != 0 && s.value < replication.value.nodes)
     {
         reader.report.error(
             size.span.clone(),
             format!(
                 "nodeset-size {} is smaller than the replication {}: a log record could not get its copies",
-                size.value, replication.value
+                size.value, replication.value.nodes
             ),
             Some(format!(
                 "use 0 (auto) or at least {}",
-                replication.value
+                replication.value.nodes
             )),
         );
     }
+    let mut said: Vec<String> = Vec::new();
     for (role, holds) in [(Role::Worker, "partitions"), (Role::LogServer, "logs")] {
         let able: Vec<&str> = hosts
             .iter()
             .filter(|h| h.has_role(role))
             .map(|h| h.name.as_str())
             .collect();
-        if (able.len() as u64) < u64::from(replication.value) {
+        if (able.len() as u64) < u64::from(replication.value.nodes) {
             reader.report.error(
                 replication.span.clone(),
                 format!(
                     "replication {} needs {} hosts with the `{role}` role ({holds}), the inventory has {}{}",
-                    replication.value,
-                    replication.value,
+                    replication.value.nodes,
+                    replication.value.nodes,
                     able.len(),
                     if able.is_empty() { String::new() } else { format!(": {}", able.join(", ")) }
                 ),
                 Some(format!("lower `replication`, or give more hosts the `{role}` role")),
+            );
+            continue;
+        }
+        let placed: Vec<(&str, Option<&Location>)> = hosts
+            .iter()
+            .filter(|h| h.has_role(role))
+            .map(|h| (h.name.as_str(), h.location.as_ref()))
+            .collect();
+        let holders = format!("the `{role}` role ({holds})");
+        // Hosts without a location are named once, not once per role.
+        if let Some(message) = placement::shortfall(&replication.value, &placed, &holders)
+            .filter(|m| !said.contains(m))
+        {
+            said.push(message.clone());
+            reader.report.error(
+                replication.span.clone(),
+                message,
+                Some("give each host a `location = \"region.zone\"` (in [hosts.NAME] or a group), or ask for fewer zones or regions".into()),
             );
         }
     }

@@ -99,9 +99,28 @@ impl AdminClient {
         partition: u32,
         log: u32,
     ) -> Result<ConfigChange, AdminError> {
+        self.set_replications(replication_on_nodes(partition), replication_on_nodes(log))
+            .await
+    }
+
+    /// Partitions and logs both to Restate's replication `property` (`{node: 3, zone: 2}`: three
+    /// copies over at least two zones). Needs nodes enough, placed so.
+    pub async fn set_replication_property(
+        &self,
+        property: &str,
+    ) -> Result<ConfigChange, AdminError> {
+        self.set_replications(property.to_owned(), property.to_owned())
+            .await
+    }
+
+    async fn set_replications(
+        &self,
+        partition: String,
+        log: String,
+    ) -> Result<ConfigChange, AdminError> {
         self.update_cluster_config(|config| {
-            config.partition_replication = Some(replication_on_nodes(partition));
-            config.log_replication = Some(replication_on_nodes(log));
+            config.partition_replication = Some(partition);
+            config.log_replication = Some(log);
         })
         .await
     }

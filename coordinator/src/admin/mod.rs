@@ -31,4 +31,4 @@ pub use metadata_cluster::MetadataServerState;
 pub use nodes_config::{NodeEntry, NodesConfiguration};
 pub use provision::{Provision, Provisioned};
 pub use snapshots::{PartitionSnapshot, Retry, SnapshotOutcome, SnapshotReport};
-pub use view::{ClusterView, LogsSummary, MetadataView, NodeView, Unreachable, gather};
+pub use view::{ClusterView, LogsSummary, MetadataView, NodeView, STANDBY, Unreachable, gather};

@@ -32,6 +32,8 @@ pub struct NodeEntry {
     pub worker_state: Option<String>,
     /// `read-write`, `read-only`, ...
     pub storage_state: Option<String>,
+    /// Where the node registered itself (`region.zone`); None when it has no location.
+    pub location: Option<String>,
 }
 
 impl NodesConfiguration {
@@ -123,6 +125,9 @@ struct RawNode {
     worker_config: Option<RawWorkerConfig>,
     #[serde(default)]
     log_server_config: Option<RawLogServerConfig>,
+    /// `region.zone` as Restate prints it; empty when the node has none.
+    #[serde(default)]
+    location: String,
 }
 
 #[derive(Deserialize)]
@@ -151,6 +156,7 @@ impl From<RawNode> for NodeEntry {
             binary_version: raw.binary_version,
             worker_state: raw.worker_config.map(|c| c.worker_state),
             storage_state: raw.log_server_config.map(|c| c.storage_state),
+            location: Some(raw.location).filter(|l| !l.is_empty()),
         }
     }
 }
@@ -178,6 +184,7 @@ mod tests {
         assert_eq!(node.binary_version.as_deref(), Some("1.7.12"));
         assert_eq!(node.worker_state.as_deref(), Some("active"));
         assert_eq!(node.storage_state.as_deref(), Some("read-write"));
+        assert_eq!(node.location, None);
         assert!(node.roles.iter().any(|r| r == "log-server"));
         assert_eq!(config.id_of("probe1"), Some(1));
         assert_eq!(config.name_of(1), Some("probe1"));

@@ -15,6 +15,9 @@ pub struct Provision {
     pub log_provider: Option<String>,
     pub log_replication: Option<u32>,
     pub nodeset_size: Option<u32>,
+    /// Restate's replication property for partitions and logs both (`{node: 3, zone: 2}`), over
+    /// the two counts above when set.
+    pub replication_property: Option<String>,
     /// Only report the configuration the cluster would get.
     pub dry_run: bool,
 }
@@ -34,8 +37,12 @@ impl AdminClient {
         provision: &Provision,
     ) -> Result<Provisioned, AdminError> {
         let property = |nodes: Option<u32>| {
-            nodes.map(|n| ReplicationProperty {
-                replication_property: replication_on_nodes(n),
+            let text = provision
+                .replication_property
+                .clone()
+                .or(nodes.map(replication_on_nodes))?;
+            Some(ReplicationProperty {
+                replication_property: text,
             })
         };
         let request = ProvisionClusterRequest {

@@ -50,11 +50,31 @@ pub struct NodeView {
     pub worker_state: Option<String>,
     /// From the nodes configuration: `read-write`, `read-only`, ...
     pub storage_state: Option<String>,
+    /// From the nodes configuration: `member`, `standby`, `provisioning` (a node registered with
+    /// auto-join, which joins as soon as it runs a metadata server), ...
+    pub metadata_server_state: Option<String>,
+    /// From the nodes configuration: the location it registered (`region.zone`).
+    pub location: Option<String>,
     /// The node's own answer, when one of the given clients reached it.
     pub ident: Option<NodeIdent>,
     /// The node's metadata server, when it runs one and was reached.
     pub metadata_server: Option<MetadataServerState>,
 }
+
+impl NodeView {
+    pub fn runs_metadata_server(&self) -> bool {
+        self.roles.iter().any(|r| r == "metadata-server")
+    }
+
+    /// The nodes configuration keeps it out of the metadata cluster until someone adds it.
+    pub fn is_metadata_standby(&self) -> bool {
+        self.metadata_server_state.as_deref() == Some(STANDBY)
+    }
+}
+
+/// A metadata server's state in the nodes configuration when it is no member and joins only
+/// when asked (`restatectl metadata-server add-node`).
+pub const STANDBY: &str = "standby";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct MetadataView {
@@ -90,11 +110,15 @@ impl ClusterView {
     }
 
     /// Alive in the cluster state and, if it runs a metadata server, a member of the metadata
-    /// cluster: the health gate of a rollout step.
+    /// cluster: the health gate of a rollout step. A standby (the nodes configuration says so:
+    /// removed from the metadata cluster, or registered with auto-join = false) is healthy
+    /// without being a member; a node registered to join (`provisioning`) is not until it did.
     pub fn is_healthy(&self, name: &str) -> bool {
         self.node(name).is_some_and(|node| {
             node.alive
-                && (!node.roles.iter().any(|r| r == "metadata-server") || node.metadata_member)
+                && (!node.roles.iter().any(|r| r == "metadata-server")
+                    || node.metadata_member
+                    || node.is_metadata_standby())
         })
     }
 }
@@ -203,6 +227,8 @@ fn assemble(facts: ClusterFacts, answered_by: String, probes: Vec<Probe>) -> Clu
                 metadata_member: metadata.members.contains(id),
                 worker_state: entry.worker_state.clone(),
                 storage_state: entry.storage_state.clone(),
+                metadata_server_state: entry.metadata_server_state.clone(),
+                location: entry.location.clone(),
                 ident,
                 metadata_server: metadata_server.flatten(),
             }

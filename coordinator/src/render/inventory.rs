@@ -28,7 +28,13 @@ pub fn inventory(fleet: &Fleet, hosts: &[&Host]) -> String {
             ),
             host.node_name.clone(),
             roles(&host.roles),
-            if host.metadata_server { "yes" } else { "no" }.to_string(),
+            match (host.metadata_server, host.has_role(Role::MetadataServer)) {
+                (true, _) => "yes",
+                // Runs a metadata server that does not join (auto-join = false).
+                (false, true) => "standby",
+                (false, false) => "no",
+            }
+            .to_string(),
             host.advertised_address.clone(),
             match (&host.service, &host.service_user) {
                 (Service::Systemd { unit }, None) => format!("systemd {unit}"),
@@ -41,8 +47,19 @@ pub fn inventory(fleet: &Fleet, hosts: &[&Host]) -> String {
     let mut out = super::table(&rows);
     let cluster = &fleet.cluster;
     out.push_str(&format!("\ncluster: {}\n", cluster.name));
-    if let Some(replication) = cluster.replication {
-        out.push_str(&format!("  replication: {replication}\n"));
+    match (cluster.replication, cluster.replication_property) {
+        (Some(_), Some(spread)) if spread.is_location_aware() => {
+            out.push_str(&format!("  replication: {spread}\n"))
+        }
+        (Some(replication), _) => out.push_str(&format!("  replication: {replication}\n")),
+        (None, _) => {}
+    }
+    let placed: Vec<String> = hosts
+        .iter()
+        .filter_map(|h| h.location.as_ref().map(|l| format!("{} {l}", h.name)))
+        .collect();
+    if !placed.is_empty() {
+        out.push_str(&format!("  locations: {}\n", placed.join(", ")));
     }
     out.push_str(&format!(
         "  metadata servers: {}\n",

@@ -53,6 +53,8 @@ pub fn cluster_table(view: &ClusterView) -> String {
             "leader"
         } else if node.metadata_member {
             "member"
+        } else if node.runs_metadata_server() && node.is_metadata_standby() {
+            "standby"
         } else {
             "-"
         };

@@ -53,6 +53,12 @@ pub fn patch(
             metadata_addresses(fleet),
         ));
     }
+    ops.push(auto_join(host));
+    // Restate warns when a registered node's location changes and never clears one: only ever
+    // written when the inventory names it.
+    if let Some(location) = &host.location {
+        ops.push(PatchOp::set(&["location"], location.to_string()));
+    }
     if pinned_provider.is_some_and(|p| p != "replicated") {
         ops.push(PatchOp::set(&["bifrost", "default-provider"], "replicated"));
     }
@@ -61,6 +67,19 @@ pub fn patch(
     }
     ops.extend(host.config.iter().map(config_op));
     ops
+}
+
+/// A metadata server the list leaves out must not join the metadata cluster by itself: Restate
+/// registers a node that first starts with auto-join as `provisioning` and it joins at once; with
+/// `auto-join = false` as a `standby` (1.5+). Everyone else has Restate's default, so that a host
+/// put back in the list is not held back by an old `false`.
+fn auto_join(host: &Host) -> PatchOp {
+    const KEY: [&str; 2] = ["metadata-server", "auto-join"];
+    if host.has_role(inventory::Role::MetadataServer) && !host.metadata_server {
+        PatchOp::set(&KEY, false)
+    } else {
+        PatchOp::remove(&KEY)
+    }
 }
 
 fn snapshot_ops(s: &inventory::Snapshots) -> Vec<PatchOp> {
@@ -230,6 +249,48 @@ roles = ["worker", "log-server"]
         let secret = find(&ops, "worker.snapshots.aws-secret-access-key").expect("secret key");
         assert!(secret.is_secret());
         assert!(find(&ops, "bifrost.default-provider").is_none());
+    }
+
+    #[test]
+    fn a_metadata_server_the_list_leaves_out_does_not_join_by_itself() {
+        let env = |_: &str| None;
+        let text = "[cluster]\nname = \"c\"\nmetadata-servers = [\"n1\"]\n[hosts.n1]\naddress = \"a\"\n[hosts.n2]\naddress = \"b\"\n[hosts.n3]\naddress = \"c\"\nroles = [\"worker\"]\n";
+        let fleet = match inventory::parse("inventory.toml", text, &env) {
+            Ok(loaded) => loaded.fleet,
+            Err(err) => panic!("{err}"),
+        };
+        // (host, listed, has the role) -> auto-join set to false, or Restate's default.
+        for (index, want_false) in [(0, false), (1, true), (2, false)] {
+            for scope in [Scope::Full, Scope::KeepMetadataList] {
+                let ops = patch(&fleet, &fleet.hosts[index], scope, None);
+                let op = find(&ops, "metadata-server.auto-join").expect("auto-join op");
+                match op {
+                    PatchOp::Set { value, .. } => {
+                        assert!(want_false, "n{}", index + 1);
+                        assert_eq!(*value, ConfigValue::Bool(false));
+                    }
+                    PatchOp::Remove { .. } => assert!(!want_false, "n{}", index + 1),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_location_is_written_only_when_the_inventory_names_one() {
+        let env = |_: &str| None;
+        let text = "[cluster]\nname = \"c\"\n[hosts.n1]\naddress = \"a\"\nlocation = \"eu.a\"\n[hosts.n2]\naddress = \"b\"\n";
+        let fleet = match inventory::parse("inventory.toml", text, &env) {
+            Ok(loaded) => loaded.fleet,
+            Err(err) => panic!("{err}"),
+        };
+        let ops = patch(&fleet, &fleet.hosts[0], Scope::Full, None);
+        assert!(matches!(
+            find(&ops, "location"),
+            Some(PatchOp::Set { value, .. }) if *value == ConfigValue::from("eu.a")
+        ));
+        // Restate never clears a location: without one, the file's own stays.
+        let ops = patch(&fleet, &fleet.hosts[1], Scope::Full, None);
+        assert!(find(&ops, "location").is_none());
     }
 
     #[test]

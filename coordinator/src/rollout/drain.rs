@@ -156,6 +156,8 @@ mod tests {
             metadata_member: false,
             worker_state: Some(worker_state.into()),
             storage_state: None,
+            metadata_server_state: None,
+            location: None,
             ident: None,
             metadata_server: None,
         }

@@ -96,21 +96,31 @@ impl<'a> Executor<'a> {
                 hosts,
                 on,
                 replication,
-            } => self.provision(hosts, on, *replication).await,
-            Step::RaiseReplication { to } => self.raise_replication(*to).await,
+                property,
+            } => {
+                self.provision(hosts, on, *replication, property.clone())
+                    .await
+            }
+            Step::RaiseReplication { to, property } => self.raise_replication(*to, property).await,
             Step::StageServer { hosts, .. } => self.stage_server(hosts).await,
             Step::UpgradeMember { host, from, .. } => {
                 let host = self.host(host)?;
                 self.upgrade_member(host, from).await
             }
             Step::InstallServer { hosts, .. } => self.install_server(hosts).await,
-            Step::LowerReplication { to } => self.lower_replication(*to).await,
+            Step::LowerReplication { property, .. } => self.lower_replication(property).await,
             Step::NodesetSize { .. } => self.nodeset_size().await,
             Step::ActivateWorker { host } => {
                 let host = self.host(host)?;
                 self.activate_left_draining(host).await
             }
             Step::RemoveNode { node, .. } => self.remove_node(node).await,
+            Step::AddMetadataMember { host, id } => {
+                self.change_metadata_member(host, *id, true).await
+            }
+            Step::RemoveMetadataMember { host, id } => {
+                self.change_metadata_member(host, *id, false).await
+            }
         }
     }
 
@@ -423,6 +433,7 @@ impl<'a> Executor<'a> {
         names: &[String],
         on: &str,
         replication: Option<u32>,
+        property: Option<String>,
     ) -> Result<(), StepError> {
         let first = self.host(on)?;
         let provision = async {
@@ -433,6 +444,7 @@ impl<'a> Executor<'a> {
                     log_provider: Some(KIND_REPLICATED.to_string()),
                     log_replication: replication,
                     nodeset_size: self.fleet.cluster.nodeset_size,
+                    replication_property: property.clone(),
                     ..Provision::default()
                 };
                 match first.reached.admin.provision_cluster(&request).await {
@@ -457,7 +469,7 @@ impl<'a> Executor<'a> {
             .map_err(StepError::gate("nodes did not all come up"))
     }
 
-    async fn raise_replication(&mut self, to: u32) -> Result<(), StepError> {
+    async fn raise_replication(&mut self, to: u32, property: &str) -> Result<(), StepError> {
         let view = crate::admin::gather(&self.clients()).await?;
         let alive = view.nodes.iter().filter(|n| n.alive).count() as u32;
         if alive < to {
@@ -465,7 +477,7 @@ impl<'a> Executor<'a> {
                 "replication {to} needs {to} alive nodes, {alive} are; add hosts or lower replication"
             )));
         }
-        self.set_replication(to, "raised").await?;
+        self.set_replication(property, "raised").await?;
         self.nodeset_size().await?;
         // Tails show `sealed` for a moment before the new segment with the new replication.
         logs_until(&self.clients(), self.timeouts.settle, |logs| {
@@ -478,16 +490,21 @@ impl<'a> Executor<'a> {
 }
 
 impl Executor<'_> {
-    /// Partition and log replication to `to`; the recap says it was `moved` (raised, lowered).
-    pub(super) async fn set_replication(&mut self, to: u32, moved: &str) -> Result<(), StepError> {
+    /// Partition and log replication to `property` (Restate's replication property: `{node: 2}`
+    /// or `{node: 3, zone: 2}`); the recap says it was `moved` (raised, lowered).
+    pub(super) async fn set_replication(
+        &mut self,
+        property: &str,
+        moved: &str,
+    ) -> Result<(), StepError> {
         let change =
             crate::admin::first_answer(&self.clients(), "set replication", |c| async move {
-                c.set_replication(to, to).await
+                c.set_replication_property(property).await
             })
             .await?;
         if change.value.changed() {
             self.recap
-                .cluster_changed(&format!("replication {moved} to {to}"));
+                .cluster_changed(&format!("replication {moved} to {property}"));
         }
         Ok(())
     }

@@ -197,6 +197,8 @@ mod tests {
             metadata_member: false,
             worker_state: None,
             storage_state: None,
+            metadata_server_state: None,
+            location: None,
             ident: None,
             metadata_server: None,
         }

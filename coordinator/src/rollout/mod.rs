@@ -11,6 +11,7 @@ mod fixtures;
 pub mod gate;
 mod install;
 pub mod leaving;
+pub mod membership;
 pub mod plan;
 pub mod recap;
 mod remove;
@@ -187,6 +188,14 @@ pub async fn run(
     if let Some(problem) = removal_problem(fleet, &survey, options.replication) {
         report.problems.push(problem);
     }
+    report
+        .problems
+        .extend(membership::auto_join_problems(&survey));
+    if let Some(view) = &survey.view
+        && let Some(problem) = membership::refusal(view, &membership::changes(fleet, view))
+    {
+        report.problems.push(problem);
+    }
     if options.mode == Mode::Apply && report.problems.is_empty() {
         let leaving_hosts: Vec<&Reached> = survey
             .leaving
@@ -355,6 +364,19 @@ pub enum VerifyError {
     PartitionsWithoutLeader,
     #[error("verify: the log provider is {0}, not replicated")]
     LogProvider(String),
+    #[error(
+        "verify: the metadata cluster does not follow [cluster] metadata-servers: not members: [{not_members}]; members it does not name: [{not_named}]"
+    )]
+    Membership {
+        not_members: String,
+        not_named: String,
+    },
+    #[error("verify: replication is partitions {partitions:?}, logs {logs:?}; asked for {asked}")]
+    Spread {
+        partitions: Option<String>,
+        logs: Option<String>,
+        asked: String,
+    },
     #[error("verify: replication is partitions {partitions:?}, logs {logs:?}; asked for {asked}")]
     Replication {
         partitions: Option<u32>,
@@ -402,11 +424,47 @@ fn check_view(
     if !sick.is_empty() {
         return Err(VerifyError::NotHealthy(sick));
     }
+    let membership = membership::changes(fleet, view);
+    if !membership.is_empty() {
+        let hosts = |targets: &[membership::Target]| {
+            targets
+                .iter()
+                .map(|t| t.host.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let joining: Vec<membership::Target> = membership
+            .add_now
+            .iter()
+            .chain(&membership.add_after_restart)
+            .cloned()
+            .collect();
+        return Err(VerifyError::Membership {
+            not_members: hosts(&joining),
+            not_named: hosts(&membership.remove),
+        });
+    }
     if !names.is_empty() && !gate::all_partitions_led(view) {
         return Err(VerifyError::PartitionsWithoutLeader);
     }
     if view.config.log_provider != crate::admin::KIND_REPLICATED {
         return Err(VerifyError::LogProvider(view.config.log_provider.clone()));
+    }
+    if let Some(wanted) =
+        plan::wanted_replication(fleet, replication).filter(|w| w.is_location_aware())
+        && !plan::replication_is(
+            [
+                view.config.partition_replication.as_deref(),
+                view.config.log_replication.as_deref(),
+            ],
+            &wanted,
+        )
+    {
+        return Err(VerifyError::Spread {
+            partitions: view.config.partition_replication.clone(),
+            logs: view.config.log_replication.clone(),
+            asked: wanted.to_string(),
+        });
     }
     if let Some(asked) = replication.or(fleet.cluster.replication) {
         let parse = |r: &Option<String>| r.as_deref().and_then(plan::replication_count);

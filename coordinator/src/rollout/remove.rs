@@ -18,8 +18,8 @@ use crate::reach::Reached;
 const POLL: Duration = Duration::from_millis(300);
 
 impl<'a> Executor<'a> {
-    pub(super) async fn lower_replication(&mut self, to: u32) -> Result<(), StepError> {
-        self.set_replication(to, "lowered").await
+    pub(super) async fn lower_replication(&mut self, property: &str) -> Result<(), StepError> {
+        self.set_replication(property, "lowered").await
     }
 
     pub(super) async fn remove_node(&mut self, name: &str) -> Result<(), StepError> {
@@ -178,7 +178,7 @@ impl<'a> Executor<'a> {
 
     /// Reads the cluster view until `pending` has nothing left to wait for, at most the settle
     /// timeout.
-    async fn view_until(
+    pub(super) async fn view_until(
         &self,
         name: &str,
         pending: impl Fn(&ClusterView) -> Option<String>,

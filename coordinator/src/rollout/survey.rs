@@ -371,14 +371,23 @@ fn preflight(fleet: &Fleet, survey: &mut Survey) {
                         "{name}: member N{} is dead in the cluster state; bring it back before changing the cluster",
                         node.id
                     )),
+                    // A standby is out of the metadata cluster on purpose (membership.rs).
                     Some(node)
-                        if node.roles.iter().any(|r| r == "metadata-server") && !node.metadata_member =>
+                        if node.runs_metadata_server()
+                            && !node.metadata_member
+                            && !node.is_metadata_standby() =>
                     {
                         problems.push(format!(
                             "{name}: runs metadata-server but is not a member of the replicated metadata cluster; migrate it to the replicated metadata server first (Restate docs: metadata server)"
                         ))
                     }
                     _ => {}
+                }
+                let registered = view.node(node_name).and_then(|n| n.location.as_deref());
+                if let Some(why) =
+                    location_change(member.reached.host.location.as_ref(), registered)
+                {
+                    problems.push(format!("{name}: {why}"));
                 }
             }
         }
@@ -410,6 +419,45 @@ fn preflight(fleet: &Fleet, survey: &mut Survey) {
     }
     survey.problems.extend(problems);
     survey.warnings.extend(warnings);
+}
+
+/// Why a member may not get the inventory's `location`: it registered another one. Restate
+/// applies a change with a warning and never clears one, but data already placed by zone or
+/// region keeps the old placement, so replication by location could be broken without a word.
+pub fn location_change(
+    inventory: Option<&restate_fleet_inventory::Location>,
+    registered: Option<&str>,
+) -> Option<String> {
+    let (asked, have) = (inventory?.to_string(), registered?);
+    (asked != have).then(|| format!(
+        "its location would change from {have:?} to {asked:?}, which Restate advises against once a node has data (what is already placed by zone stays where it is); set location = {have:?} for this host, or remove the node and add the host back as a new one"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_registered_location_stays() {
+        let loc = |t: &str| restate_fleet_inventory::Location {
+            region: t.split('.').next().unwrap_or_default().to_string(),
+            zone: t.split('.').nth(1).map(str::to_string),
+        };
+        let cases = [
+            (None, None, false),
+            (Some(loc("eu.a")), None, false),
+            (None, Some("eu.a"), false),
+            (Some(loc("eu.a")), Some("eu.a"), false),
+            (Some(loc("eu.b")), Some("eu.a"), true),
+            (Some(loc("eu")), Some("eu.a"), true),
+        ];
+        for (inventory, registered, refused) in cases {
+            assert_eq!(
+                super::location_change(inventory.as_ref(), registered).is_some(),
+                refused,
+                "{inventory:?} {registered:?}"
+            );
+        }
+    }
 }
 
 #[cfg(test)]

@@ -103,13 +103,18 @@ fn metadata_servers_naming_unknown_hosts_or_hosts_without_the_role() {
 }
 
 #[test]
-fn a_metadata_server_host_the_list_leaves_out() {
-    assert_snapshot!(err(
-        "[cluster]\nname = \"c\"\nmetadata-servers = [\"n1\"]\n[hosts.n1]\naddress = \"a\"\n[hosts.n2]\naddress = \"b\"\n"
-    ));
-    ok(
-        "[cluster]\nname = \"c\"\nmetadata-servers = [\"n1\"]\n[hosts.n1]\naddress = \"a\"\n[hosts.n2]\naddress = \"b\"\nroles = [\"worker\", \"log-server\"]\n",
+fn a_metadata_server_host_the_list_leaves_out_is_a_standby() {
+    // Valid: n2 keeps the role and runs a standby metadata server (auto-join = false).
+    let loaded = ok(
+        "[cluster]\nname = \"c\"\nmetadata-servers = [\"n1\"]\n[hosts.n1]\naddress = \"a\"\n[hosts.n2]\naddress = \"b\"\n",
     );
+    let n2 = &loaded.fleet.hosts[1];
+    assert!(
+        n2.roles
+            .contains(&restate_fleet_inventory::Role::MetadataServer)
+    );
+    assert!(!n2.metadata_server);
+    assert_eq!(loaded.fleet.cluster.metadata_servers, ["n1"]);
 }
 
 #[test]
@@ -190,7 +195,7 @@ fn service_definition_errors() {
 #[test]
 fn config_keys_the_tool_manages_point_at_the_inventory_key() {
     assert_snapshot!(err(&with_hosts(
-        "[defaults.config]\ncluster-name = \"x\"\nnode-name = \"y\"\nauto-provision = true\nadvertised-address = \"http://a:5122/\"\nroles = [\"worker\"]\nmetadata-client.addresses = [\"http://a:5122/\"]\nworker.snapshots.destination = \"s3://b\"\nworker.storage.x = 1\n"
+        "[defaults.config]\ncluster-name = \"x\"\nnode-name = \"y\"\nauto-provision = true\nadvertised-address = \"http://a:5122/\"\nroles = [\"worker\"]\nmetadata-client.addresses = [\"http://a:5122/\"]\nmetadata-server.auto-join = true\nworker.snapshots.destination = \"s3://b\"\nworker.storage.x = 1\n"
     )));
 }
 
@@ -293,4 +298,53 @@ fn nodeset_size_is_auto_or_at_least_the_replication() {
     };
     assert_eq!(fleet("0").cluster.nodeset_size, Some(0));
     assert_eq!(fleet("3").cluster.nodeset_size, Some(3));
+}
+
+#[test]
+fn a_location_restate_would_not_take() {
+    assert_snapshot!(err(&with_hosts(
+        "location = \"eu.a.rack1\"\n[hosts.n2]\naddress = \"b\"\nlocation = \"eu. a\"\n"
+    )));
+}
+
+#[test]
+fn replication_restate_would_not_take() {
+    assert_snapshot!(err(
+        "[cluster]\nname = \"c\"\nreplication = \"{zone: 3, node: 2}\"\n[hosts.n1]\naddress = \"a\"\n"
+    ));
+}
+
+#[test]
+fn location_aware_replication_needs_enough_zones() {
+    // Three hosts in two zones of one region cannot spread copies over three zones; n3 has no
+    // location at all.
+    assert_snapshot!(err(
+        "[cluster]\nname = \"c\"\nreplication = \"{zone: 3, node: 3}\"\n[groups.a]\nhosts = [\"n1\"]\nlocation = \"eu.a\"\n[hosts.n1]\naddress = \"a\"\n[hosts.n2]\naddress = \"b\"\nlocation = \"eu.b\"\n[hosts.n3]\naddress = \"c\"\n"
+    ));
+    assert_snapshot!(err(
+        "[cluster]\nname = \"c\"\nreplication = \"{zone: 3, node: 3}\"\n[hosts.n1]\naddress = \"a\"\nlocation = \"eu.a\"\n[hosts.n2]\naddress = \"b\"\nlocation = \"eu.b\"\n[hosts.n3]\naddress = \"c\"\nlocation = \"eu.b\"\n"
+    ));
+    let loaded = ok(
+        "[cluster]\nname = \"c\"\nreplication = \"{zone: 2, node: 3}\"\n[groups.a]\nhosts = [\"n1\", \"n2\"]\nlocation = \"eu.a\"\n[hosts.n1]\naddress = \"a\"\n[hosts.n2]\naddress = \"b\"\n[hosts.n3]\naddress = \"c\"\nlocation = \"eu.b\"\n",
+    );
+    let cluster = &loaded.fleet.cluster;
+    assert_eq!(cluster.replication, Some(3));
+    assert_eq!(
+        cluster.replication_property.map(|r| r.to_string()),
+        Some("{node: 3, zone: 2}".to_string())
+    );
+    let zone = |i: usize| {
+        loaded.fleet.hosts[i]
+            .location
+            .as_ref()
+            .map(ToString::to_string)
+    };
+    assert_eq!(
+        (zone(0), zone(1), zone(2)),
+        (
+            Some("eu.a".to_string()),
+            Some("eu.a".to_string()),
+            Some("eu.b".to_string())
+        )
+    );
 }

@@ -2,13 +2,14 @@
 //! scaling guide. Planning asks the agents for diffs but changes nothing.
 
 use futures_util::future::join_all;
-use restate_fleet_inventory::Fleet;
+use restate_fleet_inventory::{Fleet, Replication, parse_replication};
 use restate_fleet_proto::agent::{Operation, PatchOp, PatchPreview};
 use restate_fleet_version::Version;
 use serde::{Deserialize, Serialize};
 
 use super::desired::{self, Scope};
 use super::leaving::{self, Holdings};
+use super::membership;
 use super::server::{Change, HostServer};
 use super::survey::{Class, Survey, Surveyed};
 use crate::admin::{ClusterView, KIND_REPLICATED};
@@ -57,6 +58,10 @@ pub enum Step {
         on: String,
         #[serde(default)]
         replication: Option<u32>,
+        /// The same as Restate's replication property, with zones or regions when the inventory
+        /// asks for them (`{node: 3, zone: 2}`).
+        #[serde(default)]
+        property: Option<String>,
     },
     /// Guide step 6: a member gets the full metadata server list; restarted one at a time.
     RollMember {
@@ -65,18 +70,24 @@ pub enum Step {
         changes: Vec<String>,
     },
     /// Guide step 8: raise partition and log replication.
-    RaiseReplication { to: u32 },
+    RaiseReplication { to: u32, property: String },
     /// A member's worker left draining (by a run cut short while it restarted the member, or
     /// by hand) takes partitions again.
     ActivateWorker { host: String },
     /// The logs' nodeset size as `[cluster] nodeset-size` says (0: auto).
     NodesetSize { from: u32, to: u32 },
     /// Lower partition and log replication, before nodes leave.
-    LowerReplication { to: u32 },
+    LowerReplication { to: u32, property: String },
     /// A node no inventory host names leaves the cluster (docs/scale-down.md): drained, out of
     /// the metadata cluster, out of every nodeset, stopped and disabled, removed, its data kept
     /// aside on its host.
     RemoveNode { node: String, holds: Holdings },
+    /// `[cluster] metadata-servers` names a node of the cluster that is no metadata member: it
+    /// joins the metadata cluster (membership.rs).
+    AddMetadataMember { host: String, id: u32 },
+    /// A metadata member the list no longer names leaves the metadata cluster; it stays a
+    /// standby metadata server while it keeps the role.
+    RemoveMetadataMember { host: String, id: u32 },
 }
 
 impl std::fmt::Display for Step {
@@ -120,15 +131,17 @@ impl std::fmt::Display for Step {
                 hosts,
                 on,
                 replication,
+                property,
             } => {
                 write!(
                     f,
                     "{}: write restate.toml, start; provision the cluster on {on}",
                     hosts.join(", ")
                 )?;
-                match replication {
-                    Some(to) => write!(f, " with replication {to}"),
-                    None => Ok(()),
+                match (replication, property) {
+                    (Some(to), Some(p)) if spreads(p) => write!(f, " with replication {to} ({p})"),
+                    (Some(to), _) => write!(f, " with replication {to}"),
+                    (None, _) => Ok(()),
                 }
             }
             Step::RollMember { host, changes } => write!(
@@ -136,14 +149,22 @@ impl std::fmt::Display for Step {
                 "{host}: set {}, restart (quorum kept), wait until healthy",
                 keys_text(changes)
             ),
-            Step::RaiseReplication { to } => {
+            Step::RaiseReplication { to, property } if spreads(property) => write!(
+                f,
+                "cluster: set partition and log replication to {to} copies spread as {property}"
+            ),
+            Step::RaiseReplication { to, .. } => {
                 write!(f, "cluster: raise partition and log replication to {to}")
             }
             Step::ActivateWorker { host } => write!(
                 f,
                 "{host}: worker draining (no partitions run on it): set it active again"
             ),
-            Step::LowerReplication { to } => {
+            Step::LowerReplication { to, property } if spreads(property) => write!(
+                f,
+                "cluster: lower partition and log replication to {to} copies spread as {property}"
+            ),
+            Step::LowerReplication { to, .. } => {
                 write!(f, "cluster: lower partition and log replication to {to}")
             }
             Step::NodesetSize { from, to } => write!(
@@ -151,6 +172,14 @@ impl std::fmt::Display for Step {
                 "cluster: nodeset size {} -> {}",
                 nodeset_size_text(*from),
                 nodeset_size_text(*to)
+            ),
+            Step::AddMetadataMember { host, id } => write!(
+                f,
+                "{host} (N{id}): joins the metadata cluster (restatectl metadata-server add-node N{id}), quorum kept, wait until it is a member"
+            ),
+            Step::RemoveMetadataMember { host, id } => write!(
+                f,
+                "{host} (N{id}): leaves the metadata cluster (restatectl metadata-server remove-node N{id}), quorum kept; a standby from then on while it keeps the metadata-server role (auto-join = false)"
             ),
             Step::RemoveNode { node, holds } => {
                 write!(
@@ -200,6 +229,25 @@ fn keys_text(keys: &[String]) -> String {
         }
     }
     shown.join(", ")
+}
+
+/// Whether a replication property places copies by zone or region.
+fn spreads(property: &str) -> bool {
+    parse_replication(property).is_ok_and(|r| r.is_location_aware())
+}
+
+/// The replication asked for: `--replication N` (copies on N nodes), else the inventory's.
+pub fn wanted_replication(fleet: &Fleet, cli: Option<u32>) -> Option<Replication> {
+    cli.map(Replication::nodes)
+        .or(fleet.cluster.replication_property)
+}
+
+/// Whether the cluster's partition and log replication (as the server prints them) are
+/// `wanted`; unset reads as Restate's default, one copy.
+pub fn replication_is(current: [Option<&str>; 2], wanted: &Replication) -> bool {
+    current
+        .iter()
+        .all(|r| parse_replication(r.unwrap_or("1")).is_ok_and(|have| have.same_as(wanted)))
 }
 
 /// A nodeset size as operators read it: 0 is Restate's choice.
@@ -404,6 +452,26 @@ pub fn plan(fleet: &Fleet, gathered: &Gathered, replication: Option<u32>) -> Pla
         }
     }
     server_steps(gathered, &mut steps);
+    let membership = gathered
+        .view
+        .as_ref()
+        .map(|view| membership::changes(fleet, view))
+        .unwrap_or_default();
+    // Joins first (a larger quorum for what follows), then leaves, both before the restarts
+    // that write the new metadata address list: a node that also loses the role must not
+    // restart while still a member.
+    for target in &membership.add_now {
+        steps.push(Step::AddMetadataMember {
+            host: target.host.clone(),
+            id: target.id,
+        });
+    }
+    for target in &membership.remove {
+        steps.push(Step::RemoveMetadataMember {
+            host: target.host.clone(),
+            id: target.id,
+        });
+    }
     if members.is_empty() {
         if !new.is_empty() {
             let on = fleet
@@ -412,10 +480,12 @@ pub fn plan(fleet: &Fleet, gathered: &Gathered, replication: Option<u32>) -> Pla
                 .first()
                 .cloned()
                 .unwrap_or_else(|| new[0].clone());
+            let wanted = wanted_replication(fleet, replication);
             steps.push(Step::Provision {
                 hosts: new,
                 on,
-                replication: replication.or(fleet.cluster.replication),
+                replication: wanted.map(|r| r.nodes),
+                property: wanted.map(|r| r.to_string()),
             });
         }
     } else {
@@ -473,15 +543,38 @@ pub fn plan(fleet: &Fleet, gathered: &Gathered, replication: Option<u32>) -> Pla
         steps.extend(rolls);
     }
 
+    // Nodes that run a metadata server only once their restart above gave them the role.
+    for target in &membership.add_after_restart {
+        steps.push(Step::AddMetadataMember {
+            host: target.host.clone(),
+            id: target.id,
+        });
+    }
     removal_steps(fleet, gathered, replication, &mut steps);
-    if let Some(to) = replication.or(fleet.cluster.replication) {
+    if let Some(wanted) = wanted_replication(fleet, replication) {
+        let to = wanted.nodes;
         let current = gathered.view.as_ref().map(|v| {
             let parse = |r: &Option<String>| r.as_deref().and_then(replication_count).unwrap_or(1);
-            parse(&v.config.partition_replication).min(parse(&v.config.log_replication))
+            let count =
+                parse(&v.config.partition_replication).min(parse(&v.config.log_replication));
+            let placed = replication_is(
+                [
+                    v.config.partition_replication.as_deref(),
+                    v.config.log_replication.as_deref(),
+                ],
+                &wanted,
+            );
+            (count, placed)
         });
-        if current.is_none_or(|c| c < to) && !matches!(steps.first(), Some(Step::Provision { .. }))
-        {
-            steps.push(Step::RaiseReplication { to });
+        // Fewer copies than asked, or the same number not yet spread over zones or regions as
+        // asked (lowering is a removal step).
+        let raise = current
+            .is_none_or(|(c, placed)| c < to || (c == to && wanted.is_location_aware() && !placed));
+        if raise && !matches!(steps.first(), Some(Step::Provision { .. })) {
+            steps.push(Step::RaiseReplication {
+                to,
+                property: wanted.to_string(),
+            });
         }
     }
     // Asked for in the inventory and not set by a loglet or replication step already.
@@ -522,10 +615,14 @@ fn removal_steps(
     let Some(view) = &gathered.view else {
         return;
     };
-    if let Some(to) = replication.or(fleet.cluster.replication) {
+    if let Some(wanted) = wanted_replication(fleet, replication) {
+        let to = wanted.nodes;
         let (partitions, logs) = leaving::current_replication(view);
         if partitions > to || logs > to {
-            steps.push(Step::LowerReplication { to });
+            steps.push(Step::LowerReplication {
+                to,
+                property: wanted.to_string(),
+            });
         }
     }
     for (node, holds) in &gathered.leaving {
@@ -580,16 +677,9 @@ fn server_steps(gathered: &Gathered, steps: &mut Vec<Step>) {
     }
 }
 
-/// `{node: 2}` or `2` as the number of nodes.
+/// `{node: 2}`, `2` or `{node: 3, zone: 2}` as the number of copies (Restate's `node` scope).
 pub fn replication_count(text: &str) -> Option<u32> {
-    text.trim()
-        .trim_start_matches('{')
-        .trim_end_matches('}')
-        .split(':')
-        .next_back()?
-        .trim()
-        .parse()
-        .ok()
+    parse_replication(text).ok().map(|r| r.nodes)
 }
 
 impl Plan {
@@ -601,6 +691,8 @@ impl Plan {
             | Step::RollMember { host, .. }
             | Step::UpgradeMember { host, .. }
             | Step::RemoveNode { node: host, .. }
+            | Step::AddMetadataMember { host, .. }
+            | Step::RemoveMetadataMember { host, .. }
             | Step::ActivateWorker { host } => kept(host),
             Step::JoinNew { hosts }
             | Step::Provision { hosts, .. }

@@ -355,4 +355,34 @@ fn replication_reads_both_forms() {
     assert_eq!(replication_count("{node: 2}"), Some(2));
     assert_eq!(replication_count("3"), Some(3));
     assert_eq!(replication_count("{zone: x}"), None);
+    assert_eq!(replication_count("{node: 3, zone: 2}"), Some(3));
+    assert_eq!(replication_count("{zone: 2}"), Some(2));
+}
+
+#[test]
+fn replication_in_place_or_not() {
+    use restate_fleet_inventory::parse_replication;
+    let wanted = |t: &str| parse_replication(t).expect("valid");
+    let cases = [
+        ([Some("{node: 2}"), Some("{node: 2}")], "2", true),
+        ([None, None], "1", true),
+        ([Some("{node: 2}"), Some("{node: 3}")], "2", false),
+        (
+            [Some("{node: 3, zone: 2}"), Some("{node: 3, zone: 2}")],
+            "{zone: 2, node: 3}",
+            true,
+        ),
+        (
+            [Some("{node: 3}"), Some("{node: 3}")],
+            "{zone: 2, node: 3}",
+            false,
+        ),
+    ];
+    for (current, asked, want) in cases {
+        assert_eq!(
+            super::replication_is(current, &wanted(asked)),
+            want,
+            "{current:?} {asked}"
+        );
+    }
 }
