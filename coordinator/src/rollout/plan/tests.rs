@@ -266,6 +266,16 @@ fn every_fleet_shape_gets_the_guides_steps() {
             steps: &["activate_worker"],
         },
         Case {
+            name: "a host the metadata-servers list drops leaves the metadata cluster, staying a node",
+            cluster: "metadata-servers = [\"n1\", \"n2\"]",
+            inventory: &["n1", "n2", "n3"],
+            hosts: converged(&["n1", "n2", "n3"]),
+            view: Some(view("grown")),
+            leaving: vec![],
+            replication: None,
+            steps: &["remove_metadata_member"],
+        },
+        Case {
             name: "the inventory's nodeset size",
             cluster: "nodeset-size = 3",
             inventory: &["n1", "n2", "n3"],
