@@ -135,12 +135,33 @@ struct Found<'a> {
     version_output: &'a str,
 }
 
+/// Why a host's restate-server cannot become the inventory's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Refusal {
+    #[error(
+        "runs restate-server {current}, newer than the inventory's {wanted}; restate-fleet never downgrades a node. Set `[cluster] restate-server` to {current} or newer"
+    )]
+    Downgrade { current: String, wanted: String },
+    #[error(
+        "upgrading restate-server {current} to {wanted} skips a minor version; Restate supports upgrades one minor version at a time (data written by {major}.{minor} is read by {major}.{next}, not necessarily by later ones). Upgrade to {major}.{next}.x first, or pass --allow-version-skip if the release notes allow the jump"
+    )]
+    SkipsMinor {
+        current: String,
+        wanted: String,
+        major: u64,
+        minor: u64,
+        next: u64,
+    },
+    #[error("cannot tell the version of its restate-server ({output}); check that it runs")]
+    UnknownVersion { output: String },
+}
+
 fn change_for(
     class: &Class,
     found: &Found<'_>,
     wanted: &str,
     allow_version_skip: bool,
-) -> Result<Change, String> {
+) -> Result<Change, Refusal> {
     let member = *class == Class::Member;
     // A member whose binary is elsewhere than the install path keeps what it runs.
     if found.same_file || !found.exists && member {
@@ -156,26 +177,29 @@ fn change_for(
     ) {
         // Another build of the same version: nothing to gain from a restart.
         (Some(have), Some(want)) if have == want => Ok(Change::Keep),
-        (Some(have), Some(want)) if have > want => Err(format!(
-            "runs restate-server {current}, newer than the inventory's {wanted}; restate-fleet never downgrades a node. Set `[cluster] restate-server` to {current} or newer"
-        )),
+        (Some(have), Some(want)) if have > want => Err(Refusal::Downgrade {
+            current: current.into(),
+            wanted: wanted.into(),
+        }),
         (Some(have), Some(want)) if member => {
             let skips = want.major != have.major || want.minor > have.minor + 1;
             if skips && !allow_version_skip {
                 let (major, minor) = have.line();
-                let next = minor + 1;
-                return Err(format!(
-                    "upgrading restate-server {current} to {wanted} skips a minor version; Restate supports upgrades one minor version at a time (data written by {major}.{minor} is read by {major}.{next}, not necessarily by later ones). Upgrade to {major}.{next}.x first, or pass --allow-version-skip if the release notes allow the jump"
-                ));
+                return Err(Refusal::SkipsMinor {
+                    current: current.into(),
+                    wanted: wanted.into(),
+                    major,
+                    minor,
+                    next: minor + 1,
+                });
             }
             Ok(Change::Upgrade {
                 from: current.to_string(),
             })
         }
-        _ if member => Err(format!(
-            "cannot tell the version of its restate-server ({}); check that it runs",
-            found.version_output
-        )),
+        _ if member => Err(Refusal::UnknownVersion {
+            output: found.version_output.into(),
+        }),
         // Not a member yet: no data to carry over, any binary is simply replaced.
         _ => Ok(Change::Install {
             from: Some(current.to_string()).filter(|c| !c.is_empty()),
@@ -207,14 +231,15 @@ mod tests {
         );
         let skip = change_for(&member, &found("1.5.3"), "1.7.12", false).unwrap_err();
         assert!(
-            skip.contains("skips a minor version") && skip.contains("1.6.x"),
+            matches!(skip, Refusal::SkipsMinor { next: 6, .. })
+                && skip.to_string().contains("Upgrade to 1.6.x first"),
             "{skip}"
         );
         assert!(change_for(&member, &found("1.5.3"), "1.7.12", true).is_ok());
         let major = change_for(&member, &found("1.7.12"), "2.0.0", false).unwrap_err();
-        assert!(major.contains("--allow-version-skip"), "{major}");
+        assert!(matches!(major, Refusal::SkipsMinor { .. }), "{major}");
         let down = change_for(&member, &found("1.7.12"), "1.7.10", true).unwrap_err();
-        assert!(down.contains("never downgrades"), "{down}");
+        assert!(matches!(down, Refusal::Downgrade { .. }), "{down}");
         assert_eq!(
             change_for(&member, &found("1.7.12"), "1.7.12", false),
             Ok(Change::Keep)
@@ -227,7 +252,7 @@ mod tests {
             })
         );
         let down = change_for(&member, &found("1.8.0"), "1.8.0-rc.1", false).unwrap_err();
-        assert!(down.contains("never downgrades"), "{down}");
+        assert!(matches!(down, Refusal::Downgrade { .. }), "{down}");
     }
 
     #[test]
