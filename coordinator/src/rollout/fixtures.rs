@@ -2,6 +2,8 @@
 //! cluster views recorded on a lab (the JSON documents render/'s tests read).
 
 use restate_fleet_inventory::Fleet;
+use restate_fleet_proto::agent::Facts;
+use serde_json::json;
 
 use crate::admin::ClusterView;
 
@@ -31,4 +33,18 @@ pub fn view(which: &str) -> ClusterView {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
     let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
     serde_json::from_value(value["cluster"].clone()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// What the agent reports of a host, with only the parts a case sets.
+pub fn facts(extra: serde_json::Value) -> Facts {
+    let mut base = json!({
+        "agent_version": "0.1.0", "os": "linux", "arch": "x86_64",
+        "config": { "path": "/etc/restate/restate.toml", "exists": true, "values": {} },
+    });
+    if let (Some(base), Some(extra)) = (base.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            base.insert(k.clone(), v.clone());
+        }
+    }
+    serde_json::from_value(base).unwrap_or_else(|e| panic!("{e}"))
 }

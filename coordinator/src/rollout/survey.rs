@@ -146,7 +146,19 @@ pub async fn survey(
     if let Some(servers) = servers {
         super::server::survey(servers, &mut survey, allow_version_skip).await?;
     }
-    preflight(fleet, &mut survey);
+    let seen: Vec<Seen> = survey
+        .hosts
+        .iter()
+        .map(|h| Seen {
+            host: &h.reached.host,
+            facts: &h.facts,
+            class: &h.class,
+            server: h.server.as_ref(),
+        })
+        .collect();
+    let (problems, warnings) = preflight(fleet, &seen, survey.view.as_ref());
+    survey.problems.extend(problems);
+    survey.warnings.extend(warnings);
     Ok(survey)
 }
 
@@ -302,17 +314,31 @@ fn systemd_finding(
     }
 }
 
-fn preflight(fleet: &Fleet, survey: &mut Survey) {
+/// What preflight reads of one surveyed host (not its connection).
+struct Seen<'a> {
+    host: &'a Host,
+    facts: &'a Facts,
+    class: &'a Class,
+    server: Option<&'a super::server::HostServer>,
+}
+
+/// The guide's preconditions over what the survey saw: problems stop the run before any change,
+/// warnings do not.
+fn preflight(
+    fleet: &Fleet,
+    hosts: &[Seen],
+    view: Option<&ClusterView>,
+) -> (Vec<String>, Vec<String>) {
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
     let mut versions = std::collections::BTreeSet::new();
-    for host in &survey.hosts {
-        let name = host.name();
+    for host in hosts {
+        let name = host.host.name.as_str();
         if let Class::Conflicting(reason) = &host.class {
             problems.push(format!("{name}: {reason}"));
         }
         // The inventory's binary replaces whatever the host has (or lacks).
-        let replaced = host.server.as_ref().is_some_and(|s| s.changes());
+        let replaced = host.server.is_some_and(|s| s.changes());
         match host.facts.restate_server.as_ref().filter(|_| !replaced) {
             None if replaced => {}
             None => problems.push(format!(
@@ -334,14 +360,13 @@ fn preflight(fleet: &Fleet, survey: &mut Survey) {
             },
         }
         let systemd = host.facts.service.as_ref().and_then(|s| s.systemd.as_ref());
-        if let Some(finding) = systemd_finding(&host.reached.host.service, systemd) {
+        if let Some(finding) = systemd_finding(&host.host.service, systemd) {
             match finding {
                 Finding::Problem(text) => problems.push(format!("{name}: {text}")),
                 Finding::Warning(text) => warnings.push(format!("{name}: {text}")),
             }
         }
-        if !host.reached.host.has_role(Role::LogServer) && host.reached.host.has_role(Role::Worker)
-        {
+        if !host.host.has_role(Role::LogServer) && host.host.has_role(Role::Worker) {
             warnings.push(format!(
                 "{name}: no log-server role; the replicated loglet stores no logs on this node"
             ));
@@ -354,18 +379,22 @@ fn preflight(fleet: &Fleet, survey: &mut Survey) {
             list.join(", ")
         ));
     }
-    let members: Vec<&Surveyed> = survey.members().collect();
-    match &survey.view {
+    let members: Vec<&Seen> = hosts.iter().filter(|h| *h.class == Class::Member).collect();
+    match view {
         None if !members.is_empty() => problems.push(format!(
             "{}: member(s) of cluster {:?} but no node answers the admin API; start them and re-run",
-            members.iter().map(|m| m.name()).collect::<Vec<_>>().join(", "),
+            members
+                .iter()
+                .map(|m| m.host.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             fleet.cluster.name
         )),
         None => {}
         Some(view) => {
             for member in &members {
-                let name = member.name();
-                let node_name = &member.reached.host.node_name;
+                let name = member.host.name.as_str();
+                let node_name = &member.host.node_name;
                 match view.node(node_name) {
                     Some(node) if !node.alive => problems.push(format!(
                         "{name}: member N{} is dead in the cluster state; bring it back before changing the cluster",
@@ -385,14 +414,18 @@ fn preflight(fleet: &Fleet, survey: &mut Survey) {
                 }
                 let registered = view.node(node_name).and_then(|n| n.location.as_deref());
                 if let Some(why) =
-                    location_change(member.reached.host.location.as_ref(), registered)
+                    location_change(member.host.location.as_ref(), registered)
                 {
                     problems.push(format!("{name}: {why}"));
                 }
             }
         }
     }
-    if survey.new_hosts().next().is_some()
+    let mut new_hosts = hosts.iter().filter(|h| *h.class == Class::New);
+    let joining_metadata = new_hosts
+        .clone()
+        .any(|h| fleet.cluster.metadata_servers.contains(&h.host.name));
+    if new_hosts.next().is_some()
         && fleet.cluster.snapshots.is_none()
         && !members
             .iter()
@@ -405,20 +438,13 @@ fn preflight(fleet: &Fleet, survey: &mut Survey) {
     }
     // Members get the new metadata list by a rolling restart, which keeps a quorum only with
     // three or more metadata servers: two would stop the run half way, so refuse up front.
-    let joining_metadata = survey.new_hosts().any(|h| {
-        fleet
-            .cluster
-            .metadata_servers
-            .contains(&h.reached.host.name)
-    });
     if fleet.cluster.metadata_servers.len() == 2 && !members.is_empty() && joining_metadata {
         problems.push(format!(
             "the inventory names 2 metadata servers ({}): the existing node could then not restart without losing the metadata quorum; name 1 or 3 or more in [cluster] metadata-servers",
             fleet.cluster.metadata_servers.join(", ")
         ));
     }
-    survey.problems.extend(problems);
-    survey.warnings.extend(warnings);
+    (problems, warnings)
 }
 
 /// Why a member may not get the inventory's `location`: it registered another one. Restate
@@ -511,26 +537,11 @@ mod systemd_tests {
 }
 
 #[cfg(test)]
-mod classify_tests {
-    use restate_fleet_proto::agent::Facts;
+mod decision_tests {
     use serde_json::json;
 
-    use super::{Class, classify};
-    use crate::rollout::fixtures::{fleet, view};
-
-    /// What the agent reports of a host, with only the parts a case sets.
-    fn facts(extra: serde_json::Value) -> Facts {
-        let mut base = json!({
-            "agent_version": "0.1.0", "os": "linux", "arch": "x86_64",
-            "config": { "path": "/etc/restate/restate.toml", "exists": true, "values": {} },
-        });
-        if let (Some(base), Some(extra)) = (base.as_object_mut(), extra.as_object()) {
-            for (k, v) in extra {
-                base.insert(k.clone(), v.clone());
-            }
-        }
-        serde_json::from_value(base).unwrap_or_else(|e| panic!("{e}"))
-    }
+    use super::{Class, Seen, classify, preflight};
+    use crate::rollout::fixtures::{facts, fleet, view};
 
     #[test]
     fn hosts_are_members_new_or_conflicting_by_what_they_hold() {
@@ -614,6 +625,177 @@ mod classify_tests {
                 Class::Conflicting(_) => "conflicting",
             };
             assert_eq!(got, want, "{name}: {class:?}");
+        }
+    }
+
+    #[test]
+    fn preflight_stops_what_the_guide_forbids_and_warns_of_the_rest() {
+        let binary = |version: &str| {
+            json!({ "restate_server": { "path": "/usr/local/bin/restate-server",
+                "version_output": format!("restate-server {version}"), "version": version } })
+        };
+        let snapshots = json!({ "config": { "path": "/etc/restate/restate.toml", "exists": true,
+            "values": { "snapshots_destination": "s3://b/p" } },
+            "restate_server": { "path": "/usr/local/bin/restate-server",
+                "version_output": "restate-server 1.7.12", "version": "1.7.12" } });
+        let dead_n2 = || {
+            let mut v = view("grown");
+            v.nodes[1].alive = false;
+            v
+        };
+        // (case, [cluster] extra, hosts as (class, facts), view, problems, warnings)
+        type Host = (Class, serde_json::Value);
+        let member = |f: serde_json::Value| (Class::Member, f);
+        let new = |f: serde_json::Value| (Class::New, f);
+        let cases: Vec<(
+            &str,
+            &str,
+            Vec<Host>,
+            Option<crate::admin::ClusterView>,
+            usize,
+            usize,
+        )> = vec![
+            (
+                "a grown cluster",
+                "",
+                vec![
+                    member(binary("1.7.12")),
+                    member(binary("1.7.12")),
+                    member(binary("1.7.12")),
+                ],
+                Some(view("grown")),
+                0,
+                0,
+            ),
+            (
+                "a conflicting host",
+                "",
+                vec![
+                    member(binary("1.7.12")),
+                    member(binary("1.7.12")),
+                    (Class::Conflicting("its data".into()), binary("1.7.12")),
+                ],
+                Some(view("grown")),
+                1,
+                0,
+            ),
+            (
+                "no restate-server",
+                "",
+                vec![
+                    member(binary("1.7.12")),
+                    member(binary("1.7.12")),
+                    member(json!({})),
+                ],
+                Some(view("grown")),
+                1,
+                0,
+            ),
+            (
+                "older than 1.4.0",
+                "",
+                vec![
+                    member(binary("1.7.12")),
+                    member(binary("1.7.12")),
+                    member(binary("1.3.9")),
+                ],
+                Some(view("grown")),
+                1,
+                0,
+            ),
+            (
+                "mixed versions",
+                "",
+                vec![
+                    member(binary("1.7.12")),
+                    member(binary("1.7.12")),
+                    member(binary("1.6.2")),
+                ],
+                Some(view("grown")),
+                0,
+                1,
+            ),
+            (
+                "members but no admin API answers",
+                "",
+                vec![
+                    member(binary("1.7.12")),
+                    member(binary("1.7.12")),
+                    member(binary("1.7.12")),
+                ],
+                None,
+                1,
+                0,
+            ),
+            (
+                "a dead member",
+                "",
+                vec![
+                    member(binary("1.7.12")),
+                    member(binary("1.7.12")),
+                    member(binary("1.7.12")),
+                ],
+                Some(dead_n2()),
+                1,
+                0,
+            ),
+            (
+                "new hosts and no snapshot repository",
+                "",
+                vec![
+                    member(binary("1.7.12")),
+                    new(binary("1.7.12")),
+                    new(binary("1.7.12")),
+                ],
+                Some(view("single")),
+                1,
+                0,
+            ),
+            (
+                "new hosts, the member's own repository",
+                "",
+                vec![
+                    member(snapshots.clone()),
+                    new(binary("1.7.12")),
+                    new(binary("1.7.12")),
+                ],
+                Some(view("single")),
+                0,
+                0,
+            ),
+            (
+                "two metadata servers, one joining",
+                "metadata-servers = [\"n1\", \"n2\"]",
+                vec![
+                    member(snapshots.clone()),
+                    new(binary("1.7.12")),
+                    new(binary("1.7.12")),
+                ],
+                Some(view("single")),
+                1,
+                0,
+            ),
+        ];
+        for (name, cluster, hosts, view, problems, warnings) in cases {
+            let fleet = fleet(cluster, &["n1", "n2", "n3"]);
+            let facts: Vec<_> = hosts.iter().map(|(_, f)| facts(f.clone())).collect();
+            let seen: Vec<Seen> = hosts
+                .iter()
+                .zip(&fleet.hosts)
+                .zip(&facts)
+                .map(|(((class, _), host), facts)| Seen {
+                    host,
+                    facts,
+                    class,
+                    server: None,
+                })
+                .collect();
+            let (p, w) = preflight(&fleet, &seen, view.as_ref());
+            assert_eq!(
+                (p.len(), w.len()),
+                (problems, warnings),
+                "{name}: {p:?} {w:?}"
+            );
         }
     }
 }
