@@ -645,16 +645,17 @@ mod decision_tests {
         };
         // (case, [cluster] extra, hosts as (class, facts), view, problems, warnings)
         type Host = (Class, serde_json::Value);
-        let member = |f: serde_json::Value| (Class::Member, f);
-        let new = |f: serde_json::Value| (Class::New, f);
-        let cases: Vec<(
-            &str,
-            &str,
+        type Case = (
+            &'static str,
+            &'static str,
             Vec<Host>,
             Option<crate::admin::ClusterView>,
             usize,
             usize,
-        )> = vec![
+        );
+        let member = |f: serde_json::Value| (Class::Member, f);
+        let new = |f: serde_json::Value| (Class::New, f);
+        let cases: Vec<Case> = vec![
             (
                 "a grown cluster",
                 "",
