@@ -13,14 +13,16 @@ use crate::traffic::under_traffic;
 const WORKER_ONLY: &str = "roles = [\"worker\", \"log-server\", \"http-ingress\"]\n";
 
 /// The lab's inventory (which names restatectl for the removals) without the `[hosts.*]` tables
-/// of `gone`, with replication 2 and n5 worker-only.
-fn inventory_without(lab: &Lab, gone: &[&str]) -> String {
+/// of `gone`, with replication 2 and the hosts in `worker_only` worker-only.
+fn inventory_without(lab: &Lab, gone: &[&str], worker_only: &[&str]) -> String {
     let mut text = lab
         .inventory()
         .replace("[cluster]\n", "[cluster]\nreplication = 2\n");
     assert!(text.contains("restatectl = "), "the lab names restatectl");
-    let n5 = format!("[hosts.n5]\naddress = \"{}\"\n", lab.host("n5").address);
-    text = text.replace(&n5, &format!("{n5}{WORKER_ONLY}"));
+    for host in worker_only {
+        let table = format!("[hosts.{host}]\naddress = \"{}\"\n", lab.host(host).address);
+        text = text.replace(&table, &format!("{table}{WORKER_ONLY}"));
+    }
     for host in gone {
         let start = text
             .find(&format!("[hosts.{host}]"))
@@ -85,11 +87,32 @@ fn assert_gone(lab: &Lab, via: &str, gone: &str, id: &str) {
     );
 }
 
+/// The node id `plan` prints for `name` (`n5 (N5; ...`).
+fn planned_id(text: &str, name: &str) -> String {
+    let at = text.find(&format!("{name} (N")).expect("the node's id") + name.len() + 2;
+    text[at..]
+        .chars()
+        .take_while(|c| *c != ';' && *c != ',')
+        .collect()
+}
+
+/// The metadata cluster (asked through `via`) has exactly `count` members.
+fn assert_metadata_members(lab: &Lab, via: &str, count: usize) {
+    restatectl_until(
+        lab,
+        via,
+        &["metadata-server", "list-servers"],
+        Duration::from_secs(30),
+        |out| out.lines().filter(|l| l.contains("Member")).count() == count,
+    );
+}
+
 #[test]
-fn five_to_three_a_worker_only_node_then_a_metadata_member_leave_under_traffic() {
+fn five_to_three_two_metadata_members_then_a_worker_only_node_leave_under_traffic() {
     let mut lab = harness::lab(Spec::new(5).with(1, Kind::Existing));
-    set_inventory(&lab, &inventory_without(&lab, &[]));
+    set_inventory(&lab, &inventory_without(&lab, &[], &[]));
     assert_exit(&fleet(&lab, &["apply", "--yes"]), 0, "grow 1 -> 5");
+    assert_metadata_members(&lab, "n1", 5);
     lab.start_workload("n1")
         .expect("workload service registered");
 
@@ -97,7 +120,7 @@ fn five_to_three_a_worker_only_node_then_a_metadata_member_leave_under_traffic()
     // `replication = 2` in the inventory, the inventory check says so, exit 2.)
     set_inventory(
         &lab,
-        &inventory_without(&lab, &["n2", "n3", "n4", "n5"]).replace("replication = 2\n", ""),
+        &inventory_without(&lab, &["n2", "n3", "n4", "n5"], &[]).replace("replication = 2\n", ""),
     );
     let before = footprint(&lab);
     let refused = fleet(&lab, &["apply", "--yes"]);
@@ -111,54 +134,43 @@ fn five_to_three_a_worker_only_node_then_a_metadata_member_leave_under_traffic()
     );
     assert_eq!(footprint(&lab), before, "nothing changed");
 
-    // The worker-only n5 leaves.
-    set_inventory(&lab, &inventory_without(&lab, &["n5"]));
+    // Two metadata members leave in one run: the metadata cluster goes from 5 members to 3.
+    set_inventory(&lab, &inventory_without(&lab, &["n4", "n5"], &[]));
     let plan = fleet(&lab, &["plan"]);
     assert_exit(&plan, 0, "plan");
+    let (n4, n5) = (
+        planned_id(&printed(&plan), "n4"),
+        planned_id(&printed(&plan), "n5"),
+    );
     assert!(
-        printed(&plan).contains("n5 (N") && printed(&plan).contains("leaves the cluster"),
-        "plan names the node that leaves:\n{}",
+        printed(&plan)
+            .matches("metadata member): leaves the cluster")
+            .count()
+            == 2,
+        "plan names both members that leave:\n{}",
         printed(&plan)
     );
-    let id = |text: &str, name: &str| -> String {
-        let at = text.find(&format!("{name} (N")).expect("the node's id") + name.len() + 2;
-        text[at..]
-            .chars()
-            .take_while(|c| *c != ';' && *c != ',')
-            .collect()
-    };
-    let n5 = id(&printed(&plan), "n5");
-    under_traffic(&lab, "n5 (worker only) leaves", || {
+    under_traffic(&lab, "n4 and n5 (metadata members) leave", || {
         let out = fleet(&lab, &["apply", "--yes"]);
-        assert_exit(&out, 0, "5 -> 4");
+        assert_exit(&out, 0, "5 -> 3");
     });
+    assert_gone(&lab, "n1", "n4", &n4);
     assert_gone(&lab, "n1", "n5", &n5);
+    assert_metadata_members(&lab, "n2", 3);
 
-    // The metadata member n4 leaves: the metadata cluster goes from 4 members to 3.
-    set_inventory(&lab, &inventory_without(&lab, &["n4", "n5"]));
+    // n5 comes back worker-only, a new node (its old data stays aside), then leaves: 4 -> 3.
+    set_inventory(&lab, &inventory_without(&lab, &["n4"], &["n5"]));
+    assert_exit(&fleet(&lab, &["apply", "--yes"]), 0, "n5 back, 3 -> 4");
+    crate::faults::assert_cluster_of(&lab, "n1", &["n1", "n2", "n3"]);
+    set_inventory(&lab, &inventory_without(&lab, &["n4", "n5"], &[]));
     let plan = fleet(&lab, &["plan"]);
-    let n4 = id(&printed(&plan), "n4");
-    assert!(
-        printed(&plan).contains("metadata member"),
-        "{}",
-        printed(&plan)
-    );
-    under_traffic(&lab, "n4 (metadata member) leaves", || {
+    let again = planned_id(&printed(&plan), "n5");
+    assert_ne!(again, n5, "n5 came back as a new node");
+    under_traffic(&lab, "n5 (worker only) leaves", || {
         let out = fleet(&lab, &["apply", "--yes"]);
         assert_exit(&out, 0, "4 -> 3");
     });
-    assert_gone(&lab, "n1", "n4", &n4);
-    restatectl_until(
-        &lab,
-        "n2",
-        &["metadata-server", "list-servers"],
-        Duration::from_secs(30),
-        |out| {
-            out.lines().filter(|l| l.contains("Member")).count() == 3
-                && !out.contains(&format!("{n4},"))
-                && !out.contains(&format!("{n4}]"))
-        },
-    );
+    assert_gone(&lab, "n1", "n5", &again);
     crate::faults::assert_cluster_of(&lab, "n2", &["n1", "n2", "n3"]);
     crate::faults::assert_rerun_changes_nothing(&lab, "after shrinking to three");
 }
