@@ -140,43 +140,22 @@ async fn set_worker(ctl: &Restatectl<'_>, node_id: &str, state: &str) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::{ClusterConfig, LogsSummary, MetadataView, NodeView};
+    use crate::admin::NodeView;
+    use crate::rollout::fixtures;
 
     fn node(id: u32, leads: usize, worker_state: &str, alive: bool) -> NodeView {
         NodeView {
-            id,
-            name: format!("n{id}"),
-            address: String::new(),
-            roles: vec!["worker".into()],
-            alive,
-            generation: 1,
-            uptime_s: None,
             leader_partitions: leads,
-            follower_partitions: 0,
-            metadata_member: false,
             worker_state: Some(worker_state.into()),
-            storage_state: None,
-            metadata_server_state: None,
-            location: None,
-            ident: None,
-            metadata_server: None,
+            alive,
+            ..fixtures::node(id)
         }
     }
 
     fn view(nodes: Vec<NodeView>, replication: &str) -> ClusterView {
-        ClusterView {
-            answered_by: String::new(),
-            cluster_name: String::new(),
-            nodes_config_version: 1,
-            nodes,
-            metadata: MetadataView::default(),
-            config: ClusterConfig {
-                partition_replication: Some(replication.into()),
-                ..ClusterConfig::default()
-            },
-            logs: LogsSummary::default(),
-            unreachable: Vec::new(),
-        }
+        let mut view = fixtures::cluster(nodes, &[]);
+        view.config.partition_replication = Some(replication.into());
+        view
     }
 
     #[test]

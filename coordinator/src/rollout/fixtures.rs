@@ -5,7 +5,7 @@ use restate_fleet_inventory::Fleet;
 use restate_fleet_proto::agent::Facts;
 use serde_json::json;
 
-use crate::admin::ClusterView;
+use crate::admin::{ClusterConfig, ClusterView, LogsSummary, MetadataView, NodeView};
 
 /// A fleet of `hosts` (10.0.0.1, .2, ...) with every role, `cluster_extra` added to `[cluster]`.
 pub fn fleet(cluster_extra: &str, hosts: &[&str]) -> Fleet {
@@ -47,4 +47,43 @@ pub fn facts(extra: serde_json::Value) -> Facts {
         }
     }
     serde_json::from_value(base).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Node N`id`, named n`id`, at 10.0.0.`id`: an alive worker holding nothing; cases change fields.
+pub fn node(id: u32) -> NodeView {
+    NodeView {
+        id,
+        name: format!("n{id}"),
+        address: format!("http://10.0.0.{id}:5122/"),
+        roles: vec!["worker".into()],
+        alive: true,
+        generation: 1,
+        uptime_s: None,
+        leader_partitions: 0,
+        follower_partitions: 0,
+        metadata_member: false,
+        worker_state: None,
+        storage_state: None,
+        metadata_server_state: None,
+        location: None,
+        ident: None,
+        metadata_server: None,
+    }
+}
+
+/// A cluster of `nodes`; `members` form its metadata cluster, the first leads it.
+pub fn cluster(nodes: Vec<NodeView>, members: &[u32]) -> ClusterView {
+    ClusterView {
+        answered_by: "n1".into(),
+        cluster_name: "c".into(),
+        nodes_config_version: 1,
+        nodes,
+        metadata: MetadataView {
+            members: members.to_vec(),
+            leader: members.first().copied(),
+        },
+        config: ClusterConfig::default(),
+        logs: LogsSummary::default(),
+        unreachable: Vec::new(),
+    }
 }

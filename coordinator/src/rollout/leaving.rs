@@ -181,51 +181,26 @@ fn format_id(id: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::{ClusterConfig, LogsSummary, MetadataView};
+    use crate::rollout::fixtures;
 
     fn node(id: u32, alive: bool) -> NodeView {
         NodeView {
-            id,
-            name: format!("n{id}"),
-            address: format!("http://10.0.0.{id}:5122/"),
             roles: vec!["worker".into(), "log-server".into()],
             alive,
-            generation: 1,
-            uptime_s: None,
-            leader_partitions: 0,
-            follower_partitions: 0,
-            metadata_member: false,
-            worker_state: None,
-            storage_state: None,
-            metadata_server_state: None,
-            location: None,
-            ident: None,
-            metadata_server: None,
+            ..fixtures::node(id)
         }
     }
 
     fn view(alive: &[bool], members: &[u32]) -> ClusterView {
-        ClusterView {
-            answered_by: "n1".into(),
-            cluster_name: "c".into(),
-            nodes_config_version: 1,
-            nodes: alive
-                .iter()
-                .enumerate()
-                .map(|(i, a)| {
-                    let mut n = node(i as u32 + 1, *a);
-                    n.metadata_member = members.contains(&n.id);
-                    n
-                })
-                .collect(),
-            metadata: MetadataView {
-                members: members.to_vec(),
-                leader: members.first().copied(),
-            },
-            config: ClusterConfig::default(),
-            logs: LogsSummary::default(),
-            unreachable: Vec::new(),
-        }
+        let nodes = alive
+            .iter()
+            .enumerate()
+            .map(|(i, a)| NodeView {
+                metadata_member: members.contains(&(i as u32 + 1)),
+                ..node(i as u32 + 1, *a)
+            })
+            .collect();
+        fixtures::cluster(nodes, members)
     }
 
     fn holding(id: u32, alive: bool, in_logs: usize, unreachable: bool) -> Holdings {

@@ -282,7 +282,7 @@ impl Executor<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::{ClusterConfig, LogsSummary, MetadataView};
+    use crate::rollout::fixtures;
 
     fn fleet(list: &[&str], worker_only: &[&str]) -> Fleet {
         let mut text = format!(
@@ -309,22 +309,13 @@ mod tests {
     fn view(members: &[u32], dead: &[u32], no_role: &[u32], state: &str) -> ClusterView {
         let nodes = (1..=5)
             .map(|id| NodeView {
-                id,
-                name: format!("n{id}"),
-                address: format!("http://10.0.0.{id}:5122/"),
                 roles: if no_role.contains(&id) {
                     vec!["worker".into()]
                 } else {
                     vec!["worker".into(), "metadata-server".into()]
                 },
                 alive: !dead.contains(&id),
-                generation: 1,
-                uptime_s: None,
-                leader_partitions: 0,
-                follower_partitions: 0,
                 metadata_member: members.contains(&id),
-                worker_state: None,
-                storage_state: None,
                 metadata_server_state: Some(
                     if members.contains(&id) {
                         "member"
@@ -333,24 +324,10 @@ mod tests {
                     }
                     .into(),
                 ),
-                location: None,
-                ident: None,
-                metadata_server: None,
+                ..fixtures::node(id)
             })
             .collect();
-        ClusterView {
-            answered_by: "n1".into(),
-            cluster_name: "c".into(),
-            nodes_config_version: 1,
-            nodes,
-            metadata: MetadataView {
-                members: members.to_vec(),
-                leader: members.first().copied(),
-            },
-            config: ClusterConfig::default(),
-            logs: LogsSummary::default(),
-            unreachable: Vec::new(),
-        }
+        fixtures::cluster(nodes, members)
     }
 
     fn ids(targets: &[Target]) -> Vec<u32> {
