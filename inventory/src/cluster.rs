@@ -135,20 +135,12 @@ fn replication(reader: &mut Reader, entry: &Entry) -> Option<Spanned<Replication
         Kind::Str(s) => parse_replication(s).map_err(|e| e.0),
         _ => Err("replication is a number or a string such as \"{zone: 2, node: 3}\"".to_string()),
     };
-    match parsed {
-        Ok(value) => Some(Spanned {
-            value,
-            span: entry.node.span.clone(),
-        }),
-        Err(message) => {
-            reader.report.error(
-                entry.node.span.clone(),
-                message,
-                Some("replication is how many copies of each log and partition: 1 or more, or \"{zone: 2, node: 3}\" to spread them over zones (or regions) given by each host's `location`".into()),
-            );
-            None
-        }
-    }
+    Spanned::at(
+        reader,
+        entry,
+        parsed,
+        "replication is how many copies of each log and partition: 1 or more, or \"{zone: 2, node: 3}\" to spread them over zones (or regions) given by each host's `location`",
+    )
 }
 
 fn restate_server(reader: &mut Reader, entry: &Entry, base_dir: &Path) -> Option<RestateServer> {

@@ -19,6 +19,29 @@ pub(crate) struct Spanned<T> {
     pub span: Span,
 }
 
+impl<T> Spanned<T> {
+    /// `parsed` at `entry`'s value, or its error reported there with `help`.
+    pub(crate) fn at(
+        reader: &mut Reader,
+        entry: &Entry,
+        parsed: Result<T, String>,
+        help: &str,
+    ) -> Option<Self> {
+        match parsed {
+            Ok(value) => Some(Spanned {
+                value,
+                span: entry.node.span.clone(),
+            }),
+            Err(message) => {
+                reader
+                    .report
+                    .error(entry.node.span.clone(), message, Some(help.into()));
+                None
+            }
+        }
+    }
+}
+
 /// A `config` key with its place, kept until merging is done.
 #[derive(Debug, Clone)]
 pub(crate) struct ConfigItem {
@@ -135,22 +158,14 @@ pub(crate) fn read(reader: &mut Reader, entries: &[Entry], scope: Scope, label: 
             "service" => layer.service = service(reader, entry),
             "roles" => layer.roles = roles(reader, entry),
             "location" => {
-                layer.location = reader
-                    .string(entry)
-                    .and_then(|text| match parse_location(&text) {
-                        Ok(value) => Some(Spanned {
-                            value,
-                            span: entry.node.span.clone(),
-                        }),
-                        Err(message) => {
-                            reader.report.error(
-                                entry.node.span.clone(),
-                                message,
-                                Some("it becomes the node's `location` in restate.toml: \"region.zone\" or \"region\"".into()),
-                            );
-                            None
-                        }
-                    })
+                layer.location = reader.string(entry).and_then(|text| {
+                    Spanned::at(
+                        reader,
+                        entry,
+                        parse_location(&text),
+                        "it becomes the node's `location` in restate.toml: \"region.zone\" or \"region\"",
+                    )
+                });
             }
             "config" => {
                 if let Some(table) = reader.table(entry) {
