@@ -156,8 +156,13 @@ impl<'a> Executor<'a> {
             self.activate(&name, drained).await?;
         }
         let report = applied?;
-        self.recap
-            .changed(&name, &format!("restate.toml ({what}) and restart"));
+        self.recap.changed(
+            &name,
+            &format!(
+                "restate.toml: set {}; restarted",
+                plan::keys_text(&report.preview.changed_keys)
+            ),
+        );
         if let Some(access) = report.preview.access {
             self.recap.changed(&name, &format!("restate.toml {access}"));
         }

@@ -208,7 +208,7 @@ impl std::fmt::Display for Step {
 /// The keys a member's restart writes, as its step line names them: three or more under one table
 /// read as that table (`worker.snapshots.* (7 keys)`); none is the environment file alone (the
 /// snapshot repository's credentials).
-fn keys_text(keys: &[String]) -> String {
+pub(super) fn keys_text(keys: &[String]) -> String {
     if keys.is_empty() {
         return "the environment file".to_string();
     }
