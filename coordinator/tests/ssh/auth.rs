@@ -124,7 +124,8 @@ async fn connection_errors_name_the_stage() {
     let client = client(&known_hosts);
     let mut target = sshd.target("n2", None);
 
-    target.port = Some(crate::harness::free_port());
+    let (closed, _held) = crate::harness::closed_port();
+    target.port = Some(closed);
     let err = client.connect(&target).await.err().unwrap();
     assert!(matches!(err, SshError::Refused { .. }), "{err}");
     assert!(

@@ -19,6 +19,22 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A port nothing listens on, held (bound, never listening) until the socket is dropped: a
+/// connection to it is refused, and no other test's server can take it in the meantime, as one
+/// could take a port that `free_port` merely found free.
+pub fn closed_port() -> (u16, socket2::Socket) {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    socket.bind(&any.into()).unwrap();
+    let port = socket
+        .local_addr()
+        .unwrap()
+        .as_socket()
+        .map(|a| a.port())
+        .unwrap();
+    (port, socket)
+}
+
 fn run(command: &mut Command) {
     let output = command.output().unwrap();
     assert!(

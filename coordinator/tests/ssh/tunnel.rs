@@ -4,7 +4,7 @@ use std::time::Duration;
 use restate_fleet_proto::admin::NodeCtlSvcClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::{Guarded, connected, free_port, wait_until};
+use crate::harness::{Guarded, closed_port, connected, free_port, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bytes_flow_through_direct_tcpip() {
@@ -33,7 +33,7 @@ async fn bytes_flow_through_direct_tcpip() {
     };
     tokio::join!(writer, reader);
 
-    let closed = free_port();
+    let (closed, _held) = closed_port();
     let err = session
         .open_direct_tcpip("127.0.0.1", closed)
         .await
