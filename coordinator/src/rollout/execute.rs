@@ -159,7 +159,7 @@ impl<'a> Executor<'a> {
         self.recap.changed(
             &name,
             &format!(
-                "restate.toml: set {}; restarted",
+                "restate.toml: set {}, restarted",
                 plan::keys_text(&report.preview.changed_keys)
             ),
         );
