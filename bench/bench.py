@@ -258,10 +258,12 @@ def under_traffic(lab: Lab, action) -> dict:
         else:
             raise RuntimeError("the workload service could not be registered")
         out, stop = WORK / f"traffic-{lab.id}.json", WORK / f"traffic-{lab.id}.stop"
+        trace = LOGS / f"traffic-{lab.id}.attempts.jsonl"  # every attempt, for the analysis
         ingress = ",".join(f"http://{a}:8080" for a in lab.hosts.values())
         driver = subprocess.Popen(["node", WORKLOAD / "driver.js", "--ingress", ingress,
                                    "--out", out, "--stop", stop, "--rate", "20", "--timers", "6",
-                                   "--timer-ms", "10000", "--jobs", "3"], stdout=log, stderr=log)
+                                   "--timer-ms", "10000", "--jobs", "3", "--trace", trace],
+                                  stdout=log, stderr=log)
         time.sleep(2)
         seconds = action()
         time.sleep(2)

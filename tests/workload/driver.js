@@ -14,6 +14,9 @@
 //
 // Usage: node driver.js --ingress URL[,URL...] --out FILE --stop FILE [--rate 20] [--keys 4]
 //        [--timers 8] [--timer-ms 10000] [--jobs 4] [--call-deadline-ms 60000] [--max-seconds 600]
+//        [--trace FILE]
+// --trace writes every attempt (ingress, start and end in ms since epoch, outcome) as JSON lines:
+// where an outage came from (a node that hangs, one that refuses, a partition without a leader).
 "use strict";
 
 const fs = require("node:fs");
@@ -23,6 +26,7 @@ function options(argv) {
     ingress: [],
     out: null,
     stop: null,
+    trace: null,
     rate: 20,
     keys: 4,
     timers: 8,
@@ -46,6 +50,7 @@ function options(argv) {
     if (flag === "--ingress") opts.ingress = value.split(",").filter(Boolean);
     else if (flag === "--out") opts.out = value;
     else if (flag === "--stop") opts.stop = value;
+    else if (flag === "--trace") opts.trace = value;
     else if (names[flag]) {
       const n = Number(value);
       if (!Number.isFinite(n) || n < 0) throw new Error(`${flag} takes a number, not ${value}`);
@@ -73,6 +78,8 @@ async function call(opts, path, body, idempotencyKey, deadline, state) {
   while (Date.now() < deadline) {
     const base = opts.ingress[index % opts.ingress.length];
     attempts++;
+    const attempt = { path, ingress: index % opts.ingress.length, start: Date.now() };
+    state.attempts.push(attempt);
     const headers = { "content-type": "application/json" };
     if (idempotencyKey) headers["idempotency-key"] = idempotencyKey;
     try {
@@ -83,6 +90,7 @@ async function call(opts, path, body, idempotencyKey, deadline, state) {
         signal: AbortSignal.timeout(Math.max(1, Math.min(10000, deadline - Date.now()))),
       });
       const text = await response.text();
+      Object.assign(attempt, { end: Date.now(), outcome: response.status });
       if (response.ok) {
         state.good = index % opts.ingress.length;
         return { ok: true, value: text ? JSON.parse(text) : null, attempts, ms: Date.now() - started };
@@ -95,6 +103,7 @@ async function call(opts, path, body, idempotencyKey, deadline, state) {
       else if (response.status >= 400 && response.status < 500 && response.status !== 409) break;
     } catch (err) {
       lastError = String(err && err.cause ? err.cause.code || err.cause : err);
+      Object.assign(attempt, { end: Date.now(), outcome: lastError });
     }
     index++;
     await sleep(100);
@@ -110,7 +119,7 @@ function percentile(sorted, p) {
 async function main() {
   const opts = options(process.argv.slice(2));
   const run = `${process.pid}-${Date.now().toString(36)}`;
-  const state = { good: 0, notFound: 0 };
+  const state = { good: 0, notFound: 0, attempts: [] };
   const problems = [];
   const deadline = () => Date.now() + opts.callDeadlineMs;
 
@@ -236,6 +245,7 @@ async function main() {
     problems,
   };
   fs.writeFileSync(opts.out, JSON.stringify(report, null, 2));
+  if (opts.trace) fs.writeFileSync(opts.trace, state.attempts.map((a) => JSON.stringify(a)).join("\n") + "\n");
   process.exit(report.verified ? 0 : 1);
 }
 

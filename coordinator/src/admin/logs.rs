@@ -54,6 +54,13 @@ impl LogChain {
         self.segments.last()
     }
 
+    /// The plain node id of the tail's sequencer (`N1:2` is node 1, generation 2).
+    pub fn tail_sequencer(&self) -> Option<u32> {
+        let sequencer = self.tail()?.sequencer.as_deref()?;
+        let id = sequencer.strip_prefix('N')?;
+        id.split(':').next()?.parse().ok()
+    }
+
     pub fn has_segment_of_kind(&self, kind: &str) -> bool {
         self.segments.iter().any(|segment| segment.kind == kind)
     }
@@ -275,6 +282,7 @@ mod tests {
         assert_eq!(tail.replication.as_deref(), Some("{node: 1}"));
         assert_eq!(tail.nodeset, vec![1]);
         assert_eq!(tail.sequencer.as_deref(), Some("N1:2"));
+        assert_eq!(logs.logs[&0].tail_sequencer(), Some(1));
         assert!(logs.all_tails_are(KIND_REPLICATED));
         assert!(logs.logs_holding(KIND_LOCAL).is_empty());
         assert_eq!(

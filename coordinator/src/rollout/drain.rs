@@ -1,21 +1,28 @@
 //! Restarting a member gently: before it goes down, its partition leaders move to the other
 //! workers (worker state `draining`, a handover the cluster controller does while the node still
 //! runs) instead of the cluster noticing a dead leader seconds later; once it is back and
-//! healthy, its worker is `active` again. Needs restatectl (see `restatectl.rs`); without it, or
-//! when the other workers cannot take the partitions, the member restarts as before.
+//! healthy, its worker is `active` again. The sequencers of the logs it runs move too (see
+//! [`sequencer_moves`]). Needs restatectl (see `restatectl.rs`); without it, or when the other
+//! workers cannot take the partitions, the member restarts as before.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
 
 use super::error::StepError;
 use super::execute::Executor;
 use super::leaving::current_replication;
 use super::restatectl::Restatectl;
 use super::survey::Surveyed;
-use crate::admin::{ClusterView, gather};
+use crate::admin::{ClusterState, ClusterView, KIND_REPLICATED, Logs, first_answer, gather};
 
 /// How long the leaders get to move away; past it the restart goes ahead anyway.
 const LEADERS_AWAY: Duration = Duration::from_secs(15);
 const POLL: Duration = Duration::from_millis(250);
+/// restatectl runs at once on the member that drives them: OpenSSH allows 10 sessions a
+/// connection, and the agent holds one.
+const AT_ONCE: usize = 6;
 
 /// A member whose worker this run set to draining.
 pub(super) struct Drained<'a> {
@@ -42,6 +49,37 @@ pub fn worthwhile(view: &ClusterView, node: &str) -> bool {
         .filter(active)
         .count();
     me.leader_partitions > 0 && others as u32 >= partition_replication.max(1)
+}
+
+/// The logs whose tail segment's sequencer runs on `node`, each with the node to run it on
+/// instead: the partition's leader (log P belongs to partition P) when that is another node, else
+/// another alive node of the tail's nodeset. A node that stops seals the loglets it sequences,
+/// and every partition writing to them then waits for a new segment: about 2 s measured on the
+/// lab (a cluster grown from one node has every sequencer on that node), longer when the node
+/// was also the metadata leader that the new segment must be written to.
+pub fn sequencer_moves(state: &ClusterState, logs: &Logs, node: u32) -> Vec<(u32, u32)> {
+    let leaders: BTreeMap<u32, u32> = state
+        .alive_nodes()
+        .flat_map(|(id, alive)| alive.leader_of.iter().map(move |p| (*p, id)))
+        .collect();
+    logs.logs
+        .iter()
+        .filter(|(_, chain)| chain.tail_sequencer() == Some(node))
+        .filter_map(|(log, chain)| {
+            let tail = chain.tail().filter(|t| t.kind == KIND_REPLICATED)?;
+            let to = leaders
+                .get(log)
+                .copied()
+                .filter(|l| *l != node)
+                .or_else(|| {
+                    tail.nodeset
+                        .iter()
+                        .copied()
+                        .find(|n| *n != node && state.is_alive(*n))
+                })?;
+            Some((*log, to))
+        })
+        .collect()
 }
 
 impl<'a> Executor<'a> {
@@ -78,7 +116,51 @@ impl<'a> Executor<'a> {
             }
             tokio::time::sleep(POLL).await;
         }
+        if let Some(id) = view.node(node).map(|n| n.id) {
+            self.move_sequencers(&ctl, name, id).await;
+        }
         Some(Drained { ctl, node_id })
+    }
+
+    /// Moves [`sequencer_moves`] with `restatectl logs reconfigure` (a new tail segment, same
+    /// nodeset and replication). Best effort: a sequencer that stays costs a pause, not safety.
+    async fn move_sequencers(&self, ctl: &Restatectl<'_>, name: &str, node: u32) {
+        let facts = first_answer(&self.clients(), "cluster state and logs", |c| async move {
+            tokio::try_join!(c.cluster_state(), c.logs())
+        })
+        .await;
+        let moves = match facts {
+            Ok(answer) => sequencer_moves(&answer.value.0, &answer.value.1, node),
+            Err(why) => {
+                tracing::debug!(host = name, %why, "sequencers not moved");
+                return;
+            }
+        };
+        if moves.is_empty() {
+            return;
+        }
+        self.progress.host(
+            name,
+            &format!("moving the sequencers of {} log(s) away", moves.len()),
+        );
+        let failed: Vec<StepError> = futures_util::stream::iter(moves.iter().map(|(log, to)| {
+            let (log, to) = (log.to_string(), format!("N{to}"));
+            async move {
+                ctl.run(&["logs", "reconfigure", "--log-id", &log, "--sequencer", &to])
+                    .await
+            }
+        }))
+        .buffer_unordered(AT_ONCE)
+        .filter_map(|result| async move { result.err() })
+        .collect()
+        .await;
+        if let Some(first) = failed.first() {
+            self.progress.warn(&format!(
+                "{name}: {} of {} log sequencers did not move ({first}); restarting it anyway",
+                failed.len(),
+                moves.len()
+            ));
+        }
     }
 
     /// The drained worker active again; a failure is the run's (the node would stay without
@@ -140,7 +222,7 @@ async fn set_worker(ctl: &Restatectl<'_>, node_id: &str, state: &str) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::NodeView;
+    use crate::admin::{AliveNode, LogChain, NodeLiveness, NodeView, Segment};
     use crate::rollout::fixtures;
 
     fn node(id: u32, leads: usize, worker_state: &str, alive: bool) -> NodeView {
@@ -203,6 +285,106 @@ mod tests {
         ];
         for (view, want) in cases {
             assert_eq!(worthwhile(&view, "n1"), want, "{:?}", view.nodes);
+        }
+    }
+
+    /// Nodes 1-3; `leads` gives each alive node's partitions, a node without an entry is dead.
+    fn state(leads: &[(u32, &[u32])], dead: &[u32]) -> ClusterState {
+        let mut nodes: BTreeMap<u32, NodeLiveness> = leads
+            .iter()
+            .map(|(id, partitions)| {
+                let alive = AliveNode {
+                    generation: 1,
+                    uptime_s: 60,
+                    leader_of: partitions.to_vec(),
+                    follower_of: Vec::new(),
+                };
+                (*id, NodeLiveness::Alive(alive))
+            })
+            .collect();
+        nodes.extend(dead.iter().map(|id| (*id, NodeLiveness::Dead)));
+        ClusterState {
+            nodes_config_version: 5,
+            partition_table_version: 3,
+            logs_metadata_version: 9,
+            nodes,
+        }
+    }
+
+    /// One log per entry: its tail's kind, sequencer and nodeset.
+    fn logs(tails: &[(u32, &str, Option<&str>, &[u32])]) -> Logs {
+        let logs = tails
+            .iter()
+            .map(|(id, kind, sequencer, nodeset)| {
+                let tail = Segment {
+                    base_lsn: 1,
+                    index: 2,
+                    kind: kind.to_string(),
+                    replication: Some("{node: 2}".into()),
+                    nodeset: nodeset.to_vec(),
+                    sequencer: sequencer.map(str::to_string),
+                };
+                (
+                    *id,
+                    LogChain {
+                        segments: vec![tail],
+                    },
+                )
+            })
+            .collect();
+        Logs {
+            version: 9,
+            default_provider: None,
+            logs,
+        }
+    }
+
+    #[test]
+    fn sequencers_move_to_the_leader_else_to_an_alive_member_of_the_nodeset() {
+        let all: &[u32] = &[1, 2, 3];
+        let cases: Vec<(&str, ClusterState, Logs, Vec<(u32, u32)>)> = vec![
+            (
+                "to each partition's leader",
+                state(&[(1, &[]), (2, &[0]), (3, &[1])], &[]),
+                logs(&[
+                    (0, "replicated", Some("N1:3"), all),
+                    (1, "replicated", Some("N1:3"), all),
+                ]),
+                vec![(0, 2), (1, 3)],
+            ),
+            (
+                "only the logs node 1 sequences",
+                state(&[(1, &[]), (2, &[0, 1])], &[]),
+                logs(&[
+                    (0, "replicated", Some("N2:1"), all),
+                    (1, "replicated", Some("N1:3"), all),
+                ]),
+                vec![(1, 2)],
+            ),
+            (
+                "a partition still led by node 1, or by nobody: an alive node of the nodeset",
+                state(&[(1, &[0]), (3, &[])], &[2]),
+                logs(&[
+                    (0, "replicated", Some("N1:3"), all),
+                    (1, "replicated", Some("N1:3"), all),
+                ]),
+                vec![(0, 3), (1, 3)],
+            ),
+            (
+                "nowhere to go: the nodeset's other node is dead",
+                state(&[(1, &[0])], &[2]),
+                logs(&[(0, "replicated", Some("N1:3"), &[1, 2])]),
+                vec![],
+            ),
+            (
+                "a local tail has no sequencer to move",
+                state(&[(1, &[0]), (2, &[])], &[]),
+                logs(&[(0, "local", None, &[])]),
+                vec![],
+            ),
+        ];
+        for (what, state, logs, want) in cases {
+            assert_eq!(sequencer_moves(&state, &logs, 1), want, "{what}");
         }
     }
 }
