@@ -1,5 +1,6 @@
-"""restate-fleet against Ansible and pyinfra on the lab: the four cases of issue 9, and (case 5) the
-clients' view of a scale-out under live traffic, restate-fleet against the same steps by hand.
+"""restate-fleet against Ansible and pyinfra on the lab (cases 1, 2 and 4), and against the same
+operations done by hand on clusters of every shape (case 3: time; case 5: the clients' view under
+live traffic; see shapes.py).
 
 Run through `bash bench/run` (it installs the peers and builds release binaries first). Each case
 brings up its own lab, measures every peer in the same run on the same hosts, and takes the lab down.
@@ -15,19 +16,18 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 import urllib.request
 from pathlib import Path
 
 import peers
 import report
+import shapes
 from lab import ROOT, Lab, env_without_proxies
 
 VENV = ROOT / ".lab" / "bench-venv"
 WORK = ROOT / ".lab" / "bench"
 RESULTS = ROOT / "bench" / "results"
 LOGS = WORK / "logs"  # -vv traces of restate-fleet: large, kept out of git
-RESTATECTL = ROOT / ".lab/npm/node_modules/@restatedev/restatectl-linux-x64/bin/restatectl"
 RUN_TIMEOUT = 600  # seconds: no single measured command may take longer
 WORKLOAD = ROOT / "tests" / "workload"
 WORKLOAD_MODULES = ROOT / ".lab" / "workload" / "node_modules"
@@ -164,45 +164,59 @@ def case_fleet(tools: Tools, sizes: list[int], forks: int) -> dict:
     return result
 
 
-STEP_LINE = re.compile(r"^step (\S+) ([0-9.]+)$", re.M)
 
 
-def lab_snapshots_table(lab: Lab) -> str:
-    """The inventory's [cluster.snapshots], as the [worker.snapshots] table of restate.toml."""
-    inv = tomllib.loads(lab.inventory.read_text())
-    lines = ["[worker.snapshots]"]
-    for key, value in inv["cluster"]["snapshots"].items():
-        lines.append(f"{key} = {json.dumps(value)}")
-    return "\n".join(lines)
+def fleet_run(tools: Tools, lab: Lab, inventory: Path, *args) -> dict:
+    """restate-fleet apply with `inventory`; fails the benchmark when it fails."""
+    return timed([tools.fleet, "-i", inventory, "--known-hosts", lab.known_hosts,
+                  "--agent", tools.agent, "apply", "--yes", *args])
 
 
-def floor_env(lab: Lab) -> dict:
-    """What bench/floor-scaleout.sh needs to know of a lab."""
-    return env_without_proxies() | {
-        "LAB_DIR": str(lab.dir), "RESTATECTL": str(RESTATECTL),
-        "CLUSTER": tomllib.loads(lab.inventory.read_text())["cluster"]["name"],
-        "N1": lab.hosts["n1"], "N2": lab.hosts["n2"], "N3": lab.hosts["n3"],
-        "SNAPSHOTS": lab_snapshots_table(lab),
-    }
+PROGRESS_STEP = re.compile(r"^\[\s*([0-9.]+)s\] == (.*)$", re.M)
 
 
-def case_scale_out(tools: Tools, reps: int) -> dict:
-    """3. The guide's 1 -> 3 scale-out: restate-fleet apply against the floor script."""
-    result = {"fleet": [], "floor": [], "fleet_recap": "", "floor_steps": []}
-    for rep in range(reps):
-        print(f"case 3: scale-out 1 -> 3, repetition {rep + 1}/{reps}", flush=True)
-        with Lab(tools.lab, 3, existing=["n1"]) as lab:
-            r = timed(fleet_argv(tools, lab, "apply", "--yes"))
-            result["fleet"].append(r["seconds"])
-            result["fleet_recap"] = r["stdout"][-4000:]
-        with Lab(tools.lab, 3, existing=["n1"]) as lab:
-            r = timed(["bash", ROOT / "bench" / "floor-scaleout.sh"], env=floor_env(lab))
-            result["floor"].append(r["seconds"])
-            result["floor_steps"].append({m[1]: float(m[2]) for m in STEP_LINE.finditer(r["stdout"])})
-        print(f"  restate-fleet {result['fleet'][-1]:.2f} s, floor {result['floor'][-1]:.2f} s",
-              flush=True)
-    result["fleet_median"] = statistics.median(result["fleet"])
-    result["floor_median"] = statistics.median(result["floor"])
+def fleet_steps(stderr: str, total: float) -> list[tuple[str, float]]:
+    """restate-fleet's own step lines (`[  3.4s] == n1: ...`) as (step, seconds) pairs."""
+    marks = [(float(m[1]), m[2]) for m in PROGRESS_STEP.finditer(stderr)]
+    ends = [t for t, _ in marks[1:]] + [total]
+    return [(name, end - start) for (start, name), end in zip(marks, ends)]
+
+
+def prepared(tools: Tools, shape: shapes.Shape):
+    """A fresh lab at the shape's starting point, and the operation's inventory."""
+    lab = shapes.lab_for(tools.lab, shape)
+    try:
+        inventory = shapes.prepare(lab, shape, lambda inv, *a: fleet_run(tools, lab, inv, *a))
+    except BaseException:
+        lab.down()
+        raise
+    return lab, inventory
+
+
+def case_shapes(tools: Tools, reps: int, keys: list[str]) -> dict:
+    """3. Every growth shape: restate-fleet apply against the same steps by hand (bench/hand),
+    each on a fresh lab; medians of `reps`."""
+    result = {}
+    for shape in (shapes.by_key(k) for k in keys):
+        row = {"title": shape.title, "fleet": [], "hand": [], "hand_steps": []}
+        for rep in range(reps):
+            print(f"case 3: {shape.title}, repetition {rep + 1}/{reps}", flush=True)
+            lab, inventory = prepared(tools, shape)
+            with lab:
+                r = fleet_run(tools, lab, inventory, *shapes.fleet_args(shape))
+                row["fleet"].append(r["seconds"])
+                row["fleet_steps"] = fleet_steps(r["stderr"], r["seconds"])
+            lab, _ = prepared(tools, shape)
+            with lab:
+                argv, env = shapes.hand_run(lab, shape, gentle=True)
+                r = timed(argv, env=env)
+                row["hand"].append(r["seconds"])
+                row["hand_steps"].append(shapes.steps(r["stdout"]))
+            print(f"  restate-fleet {row['fleet'][-1]:.2f} s, by hand {row['hand'][-1]:.2f} s",
+                  flush=True)
+        row["fleet_median"] = statistics.median(row["fleet"])
+        row["hand_median"] = statistics.median(row["hand"])
+        result[shape.key] = row
     return result
 
 
@@ -278,67 +292,23 @@ def under_traffic(lab: Lab, action) -> dict:
         log.close()
 
 
-def case_traffic(tools: Tools) -> dict:
-    """5. Scale-out 1 -> 3 under live traffic: restate-fleet apply against the same steps by hand
-    (bench/floor-scaleout.sh), each on a fresh lab, the clients' view of each."""
+def case_traffic(tools: Tools, keys: list[str]) -> dict:
+    """5. Operations under live traffic: restate-fleet apply against the guide's steps by hand
+    (members restart plainly), each on a fresh lab, the clients' view of each."""
     result = {}
-    print("case 5: scale-out 1 -> 3 under traffic, restate-fleet", flush=True)
-    with Lab(tools.lab, 3, existing=["n1"]) as lab:
-        result["fleet"] = under_traffic(
-            lab, lambda: timed(fleet_argv(tools, lab, "apply", "--yes"))["seconds"])
-    print("case 5: scale-out 1 -> 3 under traffic, by hand", flush=True)
-    with Lab(tools.lab, 3, existing=["n1"]) as lab:
-        result["hand"] = under_traffic(
-            lab, lambda: timed(["bash", ROOT / "bench" / "floor-scaleout.sh"],
-                               env=floor_env(lab))["seconds"])
-    return result
-
-
-def wait_alive(address: str, timeout: float = 60.0) -> None:
-    """Polls the node's /health every 20 ms until it reports Alive."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if b'"Alive"' in opener.open(f"http://{address}:5122/health", timeout=1).read():
-                return
-        except OSError:
-            pass
-        time.sleep(0.02)
-    raise RuntimeError(f"{address} is not Alive after {timeout} s")
-
-
-def rolling_by_hand(lab: Lab) -> float:
-    """The same config change as an operator makes it: edit each node's restate.toml and restart
-    it, one node after the other, the next as soon as the last reports Alive."""
-    start = time.monotonic()
-    for name, address in lab.hosts.items():
-        subprocess.run(["ssh", "-F", lab.dir / "ssh_config", "-o", "BatchMode=yes", name,
-                        f"sed -i 's/{MEMORY_BEFORE}/{MEMORY_AFTER}/' /etc/restate/restate.toml"
-                        " && /usr/local/bin/restate-service restart"],
-                       check=True, capture_output=True, env=env_without_proxies(), timeout=120)
-        wait_alive(address)
-    return time.monotonic() - start
-
-
-MEMORY_BEFORE, MEMORY_AFTER = "512 MiB", "384 MiB"
-
-
-def case_rolling(tools: Tools) -> dict:
-    """6. A rolling config change of a grown 3-node cluster (replication 2) under live traffic:
-    restate-fleet apply (which moves each member's partition leaders away before its restart)
-    against the same edit and restarts by hand, each on a fresh lab, the clients' view of each."""
-    result = {}
-    for who in ("fleet", "hand"):
-        print(f"case 6: rolling config change of 3 under traffic, {who}", flush=True)
-        with Lab(tools.lab, 3, existing=["n1"]) as lab:
-            timed(fleet_argv(tools, lab, "apply", "--yes", "--replication", "2"))
-            text = lab.inventory.read_text()
-            lab.inventory.write_text(text.replace(MEMORY_BEFORE, MEMORY_AFTER))
-            action = (
-                (lambda: timed(fleet_argv(tools, lab, "apply", "--yes", "--replication", "2"))[
-                    "seconds"]) if who == "fleet" else (lambda: rolling_by_hand(lab)))
-            result[who] = under_traffic(lab, action)
+    for shape in (shapes.by_key(k) for k in keys):
+        result[shape.key] = {"title": shape.title}
+        for who in ("fleet", "hand"):
+            print(f"case 5: {shape.title} under traffic, {who}", flush=True)
+            lab, inventory = prepared(tools, shape)
+            with lab:
+                if who == "fleet":
+                    args = shapes.fleet_args(shape)
+                    action = lambda: fleet_run(tools, lab, inventory, *args)["seconds"]
+                else:
+                    argv, env = shapes.hand_run(lab, shape, gentle=False)
+                    action = lambda: timed(argv, env=env)["seconds"]
+                result[shape.key][who] = under_traffic(lab, action)
     return result
 
 
@@ -346,12 +316,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bin-dir", type=Path, required=True)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, 20 hosts only")
-    parser.add_argument("--case", type=int, action="append", choices=[1, 2, 3, 4, 5, 6])
+    parser.add_argument("--case", type=int, action="append", choices=[1, 2, 3, 4, 5])
+    parser.add_argument("--shape", action="append", choices=[s.key for s in shapes.SHAPES],
+                        help="the shapes of cases 3 and 5 (default: all of case 3, "
+                        f"{', '.join(shapes.TRAFFIC)} and grow-1-3 for case 5)")
     parser.add_argument("--forks", type=int, default=100)
     parser.add_argument("--hosts", help="fleet sizes of case 2, comma-separated (default 20,50,100)")
     args = parser.parse_args()
     tools = Tools(args.bin_dir)
-    cases = set(args.case or [1, 2, 3, 4, 5, 6])
+    cases = set(args.case or [1, 2, 3, 4, 5])
     RESULTS.mkdir(parents=True, exist_ok=True)
     LOGS.mkdir(parents=True, exist_ok=True)
 
@@ -367,16 +340,15 @@ def main() -> None:
             [20] if args.quick else [20, 50, 100])
         results["fleet"] = case_fleet(tools, sizes, args.forks)
     if 3 in cases:
-        results["scale_out"] = case_scale_out(tools, 1 if args.quick else 3)
+        keys = args.shape or [s.key for s in shapes.SHAPES]
+        results["shapes"] = case_shapes(tools, 1 if args.quick else 3, keys)
     if 5 in cases:
-        results["traffic"] = case_traffic(tools)
-    if 6 in cases:
-        results["rolling"] = case_rolling(tools)
+        results["traffic"] = case_traffic(tools, args.shape or ["grow-1-3", *shapes.TRAFFIC])
 
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     # A partial run (some cases, other sizes) never overwrites the full results.
     name = "results-quick" if args.quick else "results" if not (args.case or args.hosts) else (
-        "results-traffic" if cases <= {5, 6} else "results-partial")
+        "results-traffic" if cases == {5} else "results-partial")
     (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
     table = report.table(results)
     (RESULTS / f"{name}.md").write_text(table)

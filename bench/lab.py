@@ -59,11 +59,14 @@ def _adopt_new_lab(labs: Path, before: set[str], tool: Path) -> None:
 class Lab:
     """One lab: its id, folder, hosts (name -> address) and the client files restate-lab wrote."""
 
-    def __init__(self, tool: Path, count: int, existing: list[str] = ()):
+    def __init__(self, tool: Path, count: int, existing: list[str] = (),
+                 old_server: list[str] = ()):
         self.tool = tool
         argv = [str(tool), "up", str(count)]
         if existing:
             argv += ["--existing", ",".join(existing)]
+        if old_server:
+            argv += ["--old-server", ",".join(old_server)]
         labs = LABS
         before = set(os.listdir(labs)) if labs.exists() else set()
         start = time.monotonic()

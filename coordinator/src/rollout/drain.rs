@@ -8,21 +8,18 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
-
 use super::error::StepError;
 use super::execute::Executor;
 use super::leaving::current_replication;
 use super::restatectl::Restatectl;
 use super::survey::Surveyed;
-use crate::admin::{ClusterState, ClusterView, KIND_REPLICATED, Logs, first_answer, gather};
+use crate::admin::{
+    ClusterState, ClusterView, KIND_REPLICATED, Logs, NodeLiveness, first_answer, gather,
+};
 
 /// How long the leaders get to move away; past it the restart goes ahead anyway.
 const LEADERS_AWAY: Duration = Duration::from_secs(15);
-const POLL: Duration = Duration::from_millis(250);
-/// restatectl runs at once on the member that drives them: OpenSSH allows 10 sessions a
-/// connection, and the agent holds one.
-const AT_ONCE: usize = 6;
+const POLL: Duration = Duration::from_millis(100);
 
 /// A member whose worker this run set to draining.
 pub(super) struct Drained<'a> {
@@ -83,14 +80,23 @@ pub fn sequencer_moves(state: &ClusterState, logs: &Logs, node: u32) -> Vec<(u32
 }
 
 impl<'a> Executor<'a> {
-    /// Drains `host`'s worker when [`worthwhile`]; `None` when it was not (or could not be).
+    /// Gets `host` ready to restart: drains its worker when [`worthwhile`] and moves the log
+    /// sequencers it runs; `None` when its worker was not drained.
     pub(super) async fn drain_for_restart(&self, host: &Surveyed) -> Option<Drained<'a>> {
         let (name, node) = (host.name(), host.reached.host.node_name.as_str());
         let view = gather(&self.clients()).await.ok()?;
-        if !worthwhile(&view, node) {
-            return None;
-        }
-        let node_id = format!("N{}", view.node(node)?.id);
+        let id = view.node(node)?.id;
+        let drained = if worthwhile(&view, node) {
+            self.drain_worker(name, id).await
+        } else {
+            None
+        };
+        self.move_sequencers(drained.as_ref().map(|d| &d.ctl), name, id)
+            .await;
+        drained
+    }
+
+    async fn drain_worker(&self, name: &str, id: u32) -> Option<Drained<'a>> {
         let ctl = match self.restatectl().await {
             Ok(ctl) => ctl,
             Err(why) => {
@@ -98,6 +104,7 @@ impl<'a> Executor<'a> {
                 return None;
             }
         };
+        let node_id = format!("N{id}");
         self.progress
             .host(name, "moving its partition leaders away (worker draining)");
         if let Err(why) = set_worker(&ctl, &node_id, "draining").await {
@@ -107,24 +114,27 @@ impl<'a> Executor<'a> {
         }
         let deadline = Instant::now() + LEADERS_AWAY;
         while Instant::now() < deadline {
-            let leads = gather(&self.clients())
-                .await
-                .ok()
-                .and_then(|v| v.node(node).map(|n| n.leader_partitions));
+            // The cluster state alone (one call, not the whole view): polled often, it tells
+            // the moment the last leader left.
+            let state = first_answer(&self.clients(), "cluster state", |c| async move {
+                c.cluster_state().await
+            })
+            .await;
+            let leads = state.ok().and_then(|s| match s.value.nodes.get(&id) {
+                Some(NodeLiveness::Alive(alive)) => Some(alive.leader_of.len()),
+                _ => None,
+            });
             if leads == Some(0) {
                 break;
             }
             tokio::time::sleep(POLL).await;
-        }
-        if let Some(id) = view.node(node).map(|n| n.id) {
-            self.move_sequencers(&ctl, name, id).await;
         }
         Some(Drained { ctl, node_id })
     }
 
     /// Moves [`sequencer_moves`] with `restatectl logs reconfigure` (a new tail segment, same
     /// nodeset and replication). Best effort: a sequencer that stays costs a pause, not safety.
-    async fn move_sequencers(&self, ctl: &Restatectl<'_>, name: &str, node: u32) {
+    async fn move_sequencers(&self, ctl: Option<&Restatectl<'_>>, name: &str, node: u32) {
         let facts = first_answer(&self.clients(), "cluster state and logs", |c| async move {
             tokio::try_join!(c.cluster_state(), c.logs())
         })
@@ -139,22 +149,39 @@ impl<'a> Executor<'a> {
         if moves.is_empty() {
             return;
         }
+        let found;
+        let ctl = match ctl {
+            Some(ctl) => ctl,
+            None => match self.restatectl().await {
+                Ok(ctl) => {
+                    found = ctl;
+                    &found
+                }
+                Err(why) => {
+                    tracing::debug!(host = name, %why, "sequencers not moved");
+                    return;
+                }
+            },
+        };
         self.progress.host(
             name,
             &format!("moving the sequencers of {} log(s) away", moves.len()),
         );
-        let failed: Vec<StepError> = futures_util::stream::iter(moves.iter().map(|(log, to)| {
-            let (log, to) = (log.to_string(), format!("N{to}"));
-            async move {
-                ctl.run(&["logs", "reconfigure", "--log-id", &log, "--sequencer", &to])
-                    .await
-            }
-        }))
-        .buffer_unordered(AT_ONCE)
-        .filter_map(|result| async move { result.err() })
-        .collect()
-        .await;
-        if let Some(first) = failed.first() {
+        let calls: Vec<Vec<String>> = moves
+            .iter()
+            .map(|(log, to)| {
+                ["logs", "reconfigure", "--log-id", &log.to_string()]
+                    .into_iter()
+                    .map(str::to_string)
+                    .chain(["--sequencer".to_string(), format!("N{to}")])
+                    .collect()
+            })
+            .collect();
+        let failed = match ctl.run_all(&calls).await {
+            Ok(failed) => failed,
+            Err(why) => vec![(0, why.to_string()); calls.len()],
+        };
+        if let Some((_, first)) = failed.first() {
             self.progress.warn(&format!(
                 "{name}: {} of {} log sequencers did not move ({first}); restarting it anyway",
                 failed.len(),
@@ -222,7 +249,7 @@ async fn set_worker(ctl: &Restatectl<'_>, node_id: &str, state: &str) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::{AliveNode, LogChain, NodeLiveness, NodeView, Segment};
+    use crate::admin::{AliveNode, LogChain, NodeView, Segment};
     use crate::rollout::fixtures;
 
     fn node(id: u32, leads: usize, worker_state: &str, alive: bool) -> NodeView {

@@ -140,6 +140,7 @@ impl Executor<'_> {
         if !self.install(host, server).await?.changed {
             return Ok(());
         }
+        let drained = self.drain_for_restart(host).await;
         self.progress
             .host(&name, &format!("restarting on restate-server {to}"));
         let restart = self.timeouts.restart;
@@ -154,6 +155,15 @@ impl Executor<'_> {
                 .map_err(StepError::gate("partitions without a leader"))
         }
         .await;
+        let outcome = match outcome {
+            // A node that is not healthy goes back to its old binary first.
+            Err(why) => Err((why, self.roll_back(host, server).await)),
+            Ok(view) => Ok(view),
+        };
+        // On the new binary or back on the old one: its worker takes partitions again.
+        if let Some(drained) = drained {
+            self.activate(&name, drained).await?;
+        }
         match outcome {
             Ok(_) => {
                 self.recap
@@ -163,8 +173,7 @@ impl Executor<'_> {
                 remove_staged(host, server).await;
                 Ok(())
             }
-            Err(why) => {
-                let back = self.roll_back(host, server).await;
+            Err((why, back)) => {
                 let err = StepError::host(
                     &name,
                     format!(

@@ -33,6 +33,49 @@ impl Restatectl<'_> {
             .map_err(|e| StepError::host(self.on.name(), format!("restatectl: {e}")))?;
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
+
+    /// Runs every call at once in one exec on the member (one restatectl each, as processes, so
+    /// that many calls cost about one); returns the calls that failed, with restatectl's last
+    /// line. An argument must be one word without glob characters: the script splits each call
+    /// on spaces with globbing off.
+    pub(super) async fn run_all(
+        &self,
+        calls: &[Vec<String>],
+    ) -> Result<Vec<(usize, String)>, StepError> {
+        const SCRIPT: &str = r#"bin=$1; address=$2; shift 2; set -f; i=0
+for call in "$@"; do
+  (out=$("$bin" $call --address "$address" --yes 2>&1) || echo "$i $(printf '%s\n' "$out" | tail -n 1)") &
+  i=$((i + 1))
+done
+wait"#;
+        let word = |a: &String| {
+            !a.is_empty() && !a.contains(|c: char| c.is_whitespace() || "*?[]".contains(c))
+        };
+        if let Some(bad) = calls.iter().flatten().find(|a| !word(a)) {
+            return Err(StepError::host(
+                self.on.name(),
+                format!("restatectl argument {bad:?} is not a single word"),
+            ));
+        }
+        let address = self.on.reached.host.advertised_address.as_str();
+        let mut argv = vec!["sh", "-c", SCRIPT, "sh", self.binary.as_str(), address];
+        let joined: Vec<String> = calls.iter().map(|c| c.join(" ")).collect();
+        argv.extend(joined.iter().map(String::as_str));
+        let out = self
+            .on
+            .reached
+            .session
+            .exec_checked(&argv, b"")
+            .await
+            .map_err(|e| StepError::host(self.on.name(), format!("restatectl: {e}")))?;
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|line| {
+                let (index, why) = line.split_once(' ').unwrap_or((line, ""));
+                Some((index.parse().ok()?, why.to_string()))
+            })
+            .collect())
+    }
 }
 
 impl<'a> Executor<'a> {

@@ -1,0 +1,145 @@
+"""The operations users run on clusters of every shape, each done twice on fresh labs of the same
+shape: by `restate-fleet apply`, and by hand (bench/hand/*.sh: ssh and restatectl, as fast as a
+person could type them, ending when restatectl shows the end state). Case 3 times both (issue
+18); case 5 runs both under the workload's traffic and reports the clients' view (issue 16).
+"""
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab import ROOT, Lab, env_without_proxies
+
+HAND = ROOT / "bench" / "hand"
+NPM = ROOT / ".lab" / "npm" / "node_modules" / "@restatedev"
+RESTATECTL = NPM / "restatectl-linux-x64" / "bin" / "restatectl"
+SERVER = NPM / "restate-server-linux-x64" / "bin" / "restate-server"
+OLD_SERVER = (ROOT / ".lab" / "npm-1.6.2" / "node_modules" / "@restatedev" / "restate-server-linux-x64"
+              / "bin" / "restate-server")
+STEP_LINE = re.compile(r"^step (\S+) ([0-9.]+)$", re.M)
+MEMORY_BEFORE, MEMORY_AFTER = "512 MiB", "384 MiB"
+
+
+@dataclass(frozen=True)
+class Shape:
+    key: str
+    title: str
+    hosts: int
+    # In the cluster before the operation (grown by restate-fleet, not measured, when more than
+    # one; a single node is the lab's provisioned n1).
+    members: tuple[str, ...]
+    new: tuple[str, ...] = ()
+    worker_only: tuple[str, ...] = ()
+    # The operation's --replication; a cluster of several members starts with replication 2.
+    replication: int | None = None
+    # The members run restate-server 1.6.2 and the operation upgrades them (first, for a growth).
+    upgrade: bool = False
+    # A rolling change of rocksdb-total-memory-size on every member.
+    rolling: bool = False
+
+
+def _names(count: int) -> tuple[str, ...]:
+    return tuple(f"n{i}" for i in range(1, count + 1))
+
+
+SHAPES = [
+    Shape("grow-1-3", "grow 1 -> 3", 3, ("n1",), ("n2", "n3")),
+    Shape("grow-1-4", "grow 1 -> 4, n4 worker-only, replication 2", 4, ("n1",),
+          ("n2", "n3", "n4"), worker_only=("n4",), replication=2),
+    Shape("grow-3-5", "grow 3 -> 5, replication 2", 5, _names(3), ("n4", "n5"), replication=2),
+    Shape("upgrade-grow-1-3", "upgrade 1.6.2 -> 1.7.12, then grow 1 -> 3", 3, ("n1",),
+          ("n2", "n3"), upgrade=True),
+    Shape("rolling-5", "rolling config change of 5 members, replication 2", 5, _names(5),
+          replication=2, rolling=True),
+    Shape("rolling-upgrade-3", "rolling upgrade 1.6.2 -> 1.7.12 of 3 members, replication 2", 3,
+          _names(3), replication=2, upgrade=True, rolling=True),
+]
+TRAFFIC = ["upgrade-grow-1-3", "grow-3-5", "rolling-5", "rolling-upgrade-3"]
+
+
+def by_key(key: str) -> Shape:
+    return next(s for s in SHAPES if s.key == key)
+
+
+def lab_for(tool: Path, shape: Shape) -> Lab:
+    return Lab(tool, shape.hosts, existing=["n1"],
+               old_server=list(shape.members) if shape.upgrade else [])
+
+
+def _with_server(text: str, path: Path, version: str) -> str:
+    return text.replace("[cluster]\n", f'[cluster]\nrestate-server = {{ path = "{path}", '
+                        f'version = "{version}" }}\n', 1)
+
+
+def inventory_text(lab: Lab, shape: Shape) -> str:
+    """The lab's inventory for the end state of `shape`."""
+    text = lab.inventory.read_text()
+    if shape.upgrade:
+        text = _with_server(text, SERVER, "1.7.12")
+    for host in shape.worker_only:
+        text = re.sub(rf'(\[hosts\.{host}\]\naddress = "[^"]*"\n)',
+                      r'\1roles = ["worker", "http-ingress"]\n', text)
+    if shape.rolling and not shape.upgrade:
+        text = text.replace(MEMORY_BEFORE, MEMORY_AFTER)
+    return text
+
+
+def prepare(lab: Lab, shape: Shape, apply) -> Path:
+    """Brings the lab to the shape's starting point (not measured) and returns the inventory
+    the operation runs with. `apply(inventory, *args)` runs restate-fleet apply."""
+    target = lab.dir / f"{shape.key}.toml"
+    text = inventory_text(lab, shape)
+    target.write_text(text)
+    if len(shape.members) > 1:
+        start = lab.inventory.read_text()
+        first_new = f"\n[hosts.{shape.new[0]}]" if shape.new else None
+        if first_new:
+            start = start[:start.index(first_new)] + "\n"
+        if shape.upgrade:
+            start = _with_server(start, OLD_SERVER, "1.6.2")
+        before = lab.dir / f"{shape.key}-before.toml"
+        before.write_text(start)
+        apply(before, "--replication", "2")
+    return target
+
+
+def fleet_args(shape: Shape) -> list[str]:
+    replication = shape.replication or (2 if len(shape.members) > 1 else None)
+    return ["--replication", str(replication)] if replication else []
+
+
+def hand_run(lab: Lab, shape: Shape, gentle: bool) -> tuple[list[str], dict]:
+    """The hand script of `shape` and its environment. `gentle`: a member's partition leaders
+    and log sequencers move away before its restart, as restate-fleet does (case 3 compares the
+    same steps); without it members restart plainly, as the guide has them (case 5)."""
+    inv = tomllib.loads(lab.inventory.read_text())
+    snapshots = "\n".join(["[worker.snapshots]"] + [
+        f'{k} = {_toml(v)}' for k, v in inv["cluster"]["snapshots"].items()])
+    env = env_without_proxies() | {
+        "LAB_DIR": str(lab.dir), "RESTATECTL": str(RESTATECTL),
+        "HOSTS": " ".join(f"{n}={a}" for n, a in lab.hosts.items()),
+        "MEMBERS": " ".join(shape.members), "GENTLE": "1" if gentle else "0",
+    }
+    if shape.upgrade:
+        env["UPGRADE"] = str(SERVER)
+    if shape.rolling:
+        env["SERVERS"] = str(len(shape.members))
+        if not shape.upgrade:
+            env |= {"FROM": MEMORY_BEFORE, "TO": MEMORY_AFTER}
+        return ["bash", str(HAND / "rolling.sh")], env
+    env |= {"CLUSTER": inv["cluster"]["name"], "SNAPSHOTS": snapshots,
+            "NEW": " ".join(shape.new), "WORKER_ONLY": " ".join(shape.worker_only)}
+    if shape.replication and len(shape.members) == 1:
+        env["REPLICATION"] = str(shape.replication)
+    return ["bash", str(HAND / "grow.sh")], env
+
+
+def _toml(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def steps(stdout: str) -> dict[str, float]:
+    return {m[1]: float(m[2]) for m in STEP_LINE.finditer(stdout)}
