@@ -369,7 +369,7 @@ mod tests {
     #[test]
     fn sequencers_move_to_the_leader_else_to_an_alive_member_of_the_nodeset() {
         let all: &[u32] = &[1, 2, 3];
-        let cases: Vec<(&str, ClusterState, Logs, Vec<(u32, u32)>)> = vec![
+        let cases = [
             (
                 "to each partition's leader",
                 state(&[(1, &[]), (2, &[0]), (3, &[1])], &[]),
@@ -377,7 +377,7 @@ mod tests {
                     (0, "replicated", Some("N1:3"), all),
                     (1, "replicated", Some("N1:3"), all),
                 ]),
-                vec![(0, 2), (1, 3)],
+                vec![(0u32, 2u32), (1, 3)],
             ),
             (
                 "only the logs node 1 sequences",
