@@ -16,6 +16,9 @@ pub enum Scope {
     KeepMetadataList,
 }
 
+/// The metadata server list as a preview's `changed_keys` names it.
+pub const METADATA_ADDRESSES: &str = "metadata-client.addresses";
+
 /// The fabric addresses of the metadata servers, in inventory order.
 pub fn metadata_addresses(fleet: &Fleet) -> Vec<String> {
     fleet

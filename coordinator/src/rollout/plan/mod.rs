@@ -7,7 +7,7 @@ use restate_fleet_proto::agent::{Operation, PatchOp, PatchPreview};
 use restate_fleet_version::Version;
 use serde::{Deserialize, Serialize};
 
-use super::desired::{self, Scope};
+use super::desired::{self, METADATA_ADDRESSES, Scope};
 use super::leaving::{self, Holdings};
 use super::membership;
 use super::server::{Change, HostServer};
@@ -489,7 +489,17 @@ pub fn plan(fleet: &Fleet, gathered: &Gathered, replication: Option<u32>) -> Pla
             });
         }
     } else {
-        for member in &members {
+        // A member whose fix is only the longer metadata list restarts after the new nodes
+        // joined, not before: its leaders then have the new workers to move to while the member
+        // restarted before it is still suspect to the cluster (a drain took 6-7 s instead of
+        // 2-3 s on the lab). The new nodes find the metadata servers through the members.
+        let list_only = |m: &HostState| {
+            !new.is_empty()
+                && m.fix.as_ref().is_some_and(|f| {
+                    f.changed && f.changed_keys.iter().all(|k| k == METADATA_ADDRESSES)
+                })
+        };
+        for member in members.iter().filter(|m| !list_only(m)) {
             if let Some(fix) = member.fix.as_ref().filter(|f| f.changed) {
                 steps.push(Step::FixMember {
                     host: member.name.clone(),
@@ -520,10 +530,15 @@ pub fn plan(fleet: &Fleet, gathered: &Gathered, replication: Option<u32>) -> Pla
         let mut rolls = Vec::new();
         if !new.is_empty() {
             // Restarted once already with the full list, or needing no change at all.
-            for member in members.iter().filter(|m| !m.once) {
+            for member in members.iter().filter(|m| !m.once || list_only(m)) {
+                let changes = if list_only(member) {
+                    member.full.changed_keys.clone()
+                } else {
+                    left_after_fix(member)
+                };
                 rolls.push(Step::RollMember {
                     host: member.name.clone(),
-                    changes: left_after_fix(member),
+                    changes,
                 });
             }
             steps.push(Step::Snapshot);

@@ -181,6 +181,28 @@ fn every_fleet_shape_gets_the_guides_steps() {
             ],
         },
         Case {
+            name: "three members grow to five: the new nodes join, then the members roll for the list",
+            cluster: "",
+            inventory: &["n1", "n2", "n3", "n4", "n5"],
+            hosts: vec![
+                member("n1", true, &[LIST], &[LIST]),
+                member("n2", true, &[LIST], &[LIST]),
+                member("n3", true, &[LIST], &[LIST]),
+                new("n4"),
+                new("n5"),
+            ],
+            view: Some(view("grown")),
+            leaving: vec![],
+            replication: None,
+            steps: &[
+                "snapshot",
+                "join_new",
+                "roll_member",
+                "roll_member",
+                "roll_member",
+            ],
+        },
+        Case {
             name: "an upgrade and an install come first",
             cluster: "",
             inventory: &["n1", "n2"],
