@@ -318,8 +318,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, 20 hosts only")
     parser.add_argument("--case", type=int, action="append", choices=[1, 2, 3, 4, 5])
     parser.add_argument("--shape", action="append", choices=[s.key for s in shapes.SHAPES],
-                        help="the shapes of cases 3 and 5 (default: all of case 3, "
-                        f"{', '.join(shapes.TRAFFIC)} and grow-1-3 for case 5)")
+                        help="the shapes of cases 3 and 5 (default: "
+                        f"{', '.join(shapes.GROWTH)} for case 3, "
+                        f"{', '.join(shapes.TRAFFIC)} for case 5)")
     parser.add_argument("--forks", type=int, default=100)
     parser.add_argument("--hosts", help="fleet sizes of case 2, comma-separated (default 20,50,100)")
     args = parser.parse_args()
@@ -340,10 +341,10 @@ def main() -> None:
             [20] if args.quick else [20, 50, 100])
         results["fleet"] = case_fleet(tools, sizes, args.forks)
     if 3 in cases:
-        keys = args.shape or [s.key for s in shapes.SHAPES]
+        keys = args.shape or shapes.GROWTH
         results["shapes"] = case_shapes(tools, 1 if args.quick else 3, keys)
     if 5 in cases:
-        results["traffic"] = case_traffic(tools, args.shape or ["grow-1-3", *shapes.TRAFFIC])
+        results["traffic"] = case_traffic(tools, args.shape or shapes.TRAFFIC)
 
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     # A partial run (some cases, other sizes) never overwrites the full results.

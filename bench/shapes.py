@@ -55,7 +55,10 @@ SHAPES = [
     Shape("rolling-upgrade-3", "rolling upgrade 1.6.2 -> 1.7.12 of 3 members, replication 2", 3,
           _names(3), replication=2, upgrade=True, rolling=True),
 ]
-TRAFFIC = ["upgrade-grow-1-3", "grow-3-5", "rolling-5", "rolling-upgrade-3"]
+# Case 3 by default: the shapes of issue 18 (rolling-upgrade-3 on request: its upload of the
+# 216 MiB binary dominates). Case 5: the operations of issue 16.
+GROWTH = ["grow-1-3", "grow-1-4", "grow-3-5", "upgrade-grow-1-3", "rolling-5"]
+TRAFFIC = ["grow-1-3", "upgrade-grow-1-3", "grow-3-5", "rolling-5", "rolling-upgrade-3"]
 
 
 def by_key(key: str) -> Shape:
