@@ -29,9 +29,11 @@ pub(super) struct Drained<'a> {
 
 /// Whether draining `node` before its restart helps (it leads partitions) and is safe (it is
 /// alive and active, and the other active workers alone can hold the partition replication).
-pub fn worthwhile(view: &ClusterView, node: &str) -> bool {
+/// `coming_back` is a member just restarted, whose gate is still open: counted as an active
+/// worker (the cluster places leaders on it once it sees it alive; the drain waits for that).
+pub fn worthwhile(view: &ClusterView, node: &str, coming_back: Option<&str>) -> bool {
     let active = |n: &&crate::admin::NodeView| {
-        n.alive
+        (n.alive || coming_back == Some(n.name.as_str()))
             && n.roles.iter().any(|r| r == "worker")
             && n.worker_state.as_deref().is_none_or(|s| s == "active")
     };
@@ -86,7 +88,8 @@ impl<'a> Executor<'a> {
         let (name, node) = (host.name(), host.reached.host.node_name.as_str());
         let view = gather(&self.clients()).await.ok()?;
         let id = view.node(node)?.id;
-        let drained = if worthwhile(&view, node) {
+        let coming_back = self.restarted.as_ref().map(|r| r.node_name.as_str());
+        let drained = if worthwhile(&view, node, coming_back) {
             self.drain_worker(name, id).await
         } else {
             None
@@ -311,8 +314,20 @@ mod tests {
             ),
         ];
         for (view, want) in cases {
-            assert_eq!(worthwhile(&view, "n1"), want, "{:?}", view.nodes);
+            assert_eq!(worthwhile(&view, "n1", None), want, "{:?}", view.nodes);
         }
+        // n2, restarted by the step before, is not alive in the view yet: with n3 it holds
+        // replication 2 once the cluster sees it.
+        let n2_back = view(
+            vec![
+                node(1, 8, "active", true),
+                node(2, 0, "active", false),
+                node(3, 16, "active", true),
+            ],
+            "{node: 2}",
+        );
+        assert!(!worthwhile(&n2_back, "n1", None));
+        assert!(worthwhile(&n2_back, "n1", Some("n2")));
     }
 
     /// Nodes 1-3; `leads` gives each alive node's partitions, a node without an entry is dead.

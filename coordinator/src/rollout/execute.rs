@@ -40,6 +40,17 @@ pub struct Executor<'a> {
     pub progress: &'a Progress,
     pub recap: &'a mut Recap,
     pub timeouts: Timeouts,
+    /// The member the last step restarted, until the cluster sees it healthy ([`Self::settle`]).
+    /// The next member's leaders start moving meanwhile (Restate takes seconds to place them),
+    /// but nothing else restarts, and no other step starts, before that gate opens.
+    pub restarted: Option<Restarted>,
+}
+
+/// A member back on its own `/health` whose cluster-wide health gate is still to pass.
+pub struct Restarted {
+    name: String,
+    pub(super) node_name: String,
+    generation: u32,
 }
 
 impl<'a> Executor<'a> {
@@ -47,6 +58,7 @@ impl<'a> Executor<'a> {
         for (done, step) in steps.iter().enumerate() {
             // Between steps is the safe point: each step ends with its own health gate.
             if crate::interrupt::requested() {
+                self.settle().await?;
                 return Err(StepError::Interrupted {
                     done,
                     total: steps.len(),
@@ -54,11 +66,43 @@ impl<'a> Executor<'a> {
                     rerun: crate::interrupt::rerun_line(),
                 });
             }
+            // Only a member restart overlaps with the gate of the one before it.
+            if !matches!(step, Step::FixMember { .. } | Step::RollMember { .. }) {
+                self.settle().await?;
+            }
             self.progress.step(&step.to_string());
             let started = Instant::now();
             self.run_step(step).await?;
             self.recap.step_done(step, started.elapsed());
         }
+        self.settle().await
+    }
+
+    /// Waits until the cluster sees the member restarted last as healthy (alive, a metadata
+    /// member when it runs a metadata server: several reads in a row).
+    pub(super) async fn settle(&mut self) -> Result<(), StepError> {
+        let Some(restarted) = self.restarted.take() else {
+            return Ok(());
+        };
+        let Restarted {
+            name,
+            node_name,
+            generation,
+        } = restarted;
+        let view = gate::healthy(
+            &self.clients(),
+            std::slice::from_ref(&node_name),
+            self.timeouts.restart,
+        )
+        .await
+        .map_err(StepError::gate(format!(
+            "{name}: not healthy after its restart"
+        )))?;
+        let now = view.node(&node_name).map(|n| n.generation).unwrap_or(0);
+        self.progress.host(
+            &name,
+            &format!("healthy (generation {generation} -> {now})"),
+        );
         Ok(())
     }
 
@@ -129,7 +173,7 @@ impl<'a> Executor<'a> {
     }
 
     /// Patches a member and restarts it, only while the metadata cluster keeps a quorum without
-    /// it, then waits for consecutive healthy reads.
+    /// it; its cluster-wide health gate is left to the next step ([`Self::settle`]).
     async fn restart_member(
         &mut self,
         host: &Surveyed,
@@ -146,8 +190,22 @@ impl<'a> Executor<'a> {
                 .host(&name, &format!("{what}: restate.toml already up to date"));
             return Ok(());
         }
-        let generation = self.restart_allowed(&name, &node_name).await?;
+        // The leaders move while the member restarted before passes its gate; then, as always,
+        // this one restarts only while the metadata quorum holds without it.
         let drained = self.drain_for_restart(host).await;
+        let allowed = match self.settle().await {
+            Ok(()) => self.restart_allowed(&name, &node_name).await,
+            Err(err) => Err(err),
+        };
+        let generation = match allowed {
+            Ok(generation) => generation,
+            Err(err) => {
+                if let Some(drained) = drained {
+                    self.activate(&name, drained).await?;
+                }
+                return Err(err);
+            }
+        };
         self.progress
             .host(&name, "writing restate.toml and restarting");
         let applied = self.apply(host, patch, true).await;
@@ -180,20 +238,11 @@ impl<'a> Executor<'a> {
                 ),
             ));
         }
-        let view = gate::healthy(
-            &self.clients(),
-            std::slice::from_ref(&node_name),
-            self.timeouts.restart,
-        )
-        .await
-        .map_err(StepError::gate(format!(
-            "{name}: not healthy after its restart"
-        )))?;
-        let now = view.node(&node_name).map(|n| n.generation).unwrap_or(0);
-        self.progress.host(
-            &name,
-            &format!("healthy (generation {generation} -> {now})"),
-        );
+        self.restarted = Some(Restarted {
+            name,
+            node_name,
+            generation,
+        });
         Ok(())
     }
 

@@ -248,6 +248,7 @@ pub async fn run(
         progress,
         recap: &mut recap,
         timeouts: options.timeouts,
+        restarted: None,
     };
     if let Err(err) = executor.run(&plan.steps).await {
         report.error = Some(err.to_string());
