@@ -349,13 +349,16 @@ def main() -> None:
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     # A partial run (some cases, other sizes) never overwrites the full results.
     name = "results-quick" if args.quick else "results" if not (args.case or args.hosts) else (
-        "results-traffic" if cases == {5} else "results-partial")
+        "results-operations" if cases <= {3, 5} and not (args.shape or args.hosts)
+        else "results-partial")
     (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
     table = report.table(results)
     (RESULTS / f"{name}.md").write_text(table)
     print("\n" + table)
     if "fleet" in results:
         report.chart(results, RESULTS / f"{name}-hosts.png")
+    if "shapes" in results:
+        report.shapes_chart(results, RESULTS / f"{name}-shapes.png")
 
 
 if __name__ == "__main__":

@@ -156,3 +156,33 @@ def chart(r: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def shapes_chart(r: dict, path: Path) -> None:
+    """Case 3: restate-fleet and the hand run side by side per shape (medians, with each run)."""
+    import textwrap
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(r["shapes"].values())
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
+    width = 0.38
+    for offset, who, label, color in ((-width / 2, "fleet", "restate-fleet apply", "tab:blue"),
+                                      (width / 2, "hand", "by hand (same steps)", "tab:gray")):
+        xs = [i + offset for i in range(len(rows))]
+        ax.bar(xs, [row[f"{who}_median"] for row in rows], width, color=color, label=label)
+        for x, row in zip(xs, rows):
+            ax.plot([x] * len(row[who]), row[who], "k.", markersize=4)
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels([textwrap.fill(row["title"], 20) for row in rows], fontsize=7)
+    ax.set_ylabel("seconds (wall), median; dots: each run")
+    ax.set_title("Growth shapes: restate-fleet against the same steps by hand (2 cores)")
+    ax.set_ylim(bottom=0)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
