@@ -20,18 +20,26 @@ pub(super) struct Restatectl<'a> {
 
 impl Restatectl<'_> {
     pub(super) async fn run(&self, args: &[&str]) -> Result<String, StepError> {
-        let address = self.on.reached.host.advertised_address.as_str();
         let mut argv: Vec<&str> = vec![self.binary.as_str()];
         argv.extend_from_slice(args);
-        argv.extend_from_slice(&["--address", address, "--yes"]);
+        argv.extend_from_slice(&["--address", self.address(), "--yes"]);
+        Ok(self.exec(&argv).await?.trim().to_string())
+    }
+
+    fn address(&self) -> &str {
+        self.on.reached.host.advertised_address.as_str()
+    }
+
+    /// `argv` on the member; its standard output.
+    async fn exec(&self, argv: &[&str]) -> Result<String, StepError> {
         let out = self
             .on
             .reached
             .session
-            .exec_checked(&argv, b"")
+            .exec_checked(argv, b"")
             .await
             .map_err(|e| StepError::host(self.on.name(), format!("restatectl: {e}")))?;
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// Runs every call at once in one exec on the member (one restatectl each, as processes, so
@@ -57,18 +65,19 @@ wait"#;
                 format!("restatectl argument {bad:?} is not a single word"),
             ));
         }
-        let address = self.on.reached.host.advertised_address.as_str();
-        let mut argv = vec!["sh", "-c", SCRIPT, "sh", self.binary.as_str(), address];
+        let mut argv = vec![
+            "sh",
+            "-c",
+            SCRIPT,
+            "sh",
+            self.binary.as_str(),
+            self.address(),
+        ];
         let joined: Vec<String> = calls.iter().map(|c| c.join(" ")).collect();
         argv.extend(joined.iter().map(String::as_str));
-        let out = self
-            .on
-            .reached
-            .session
-            .exec_checked(&argv, b"")
-            .await
-            .map_err(|e| StepError::host(self.on.name(), format!("restatectl: {e}")))?;
-        Ok(String::from_utf8_lossy(&out.stdout)
+        Ok(self
+            .exec(&argv)
+            .await?
             .lines()
             .filter_map(|line| {
                 let (index, why) = line.split_once(' ').unwrap_or((line, ""));
