@@ -56,7 +56,8 @@ pub struct Restarted {
 impl<'a> Executor<'a> {
     pub async fn run(&mut self, steps: &[Step]) -> Result<(), StepError> {
         for (done, step) in steps.iter().enumerate() {
-            // Between steps is the safe point: each step ends with its own health gate.
+            // Between steps is the safe point: each step has passed its own health gate, or
+            // (a member restart) passes it in `settle` before anything else happens.
             if crate::interrupt::requested() {
                 self.settle().await?;
                 return Err(StepError::Interrupted {
