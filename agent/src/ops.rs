@@ -66,14 +66,15 @@ fn prepare(
     if let Some(env) = &environment {
         shown.push_str(&env.diff());
     }
+    let environment_changed = environment
+        .as_ref()
+        .is_some_and(environment::Prepared::changed);
     let preview = PatchPreview {
         path: config.to_path_buf(),
-        changed: config_changed
-            || environment
-                .as_ref()
-                .is_some_and(environment::Prepared::changed),
+        changed: config_changed || environment_changed,
         diff: shown,
         changed_keys,
+        environment_changed,
         // A file written for the first time gets its access, it does not change it.
         access: old.as_ref().and_then(|_| secrecy::change(current, access)),
     };

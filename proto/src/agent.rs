@@ -732,6 +732,10 @@ pub struct PatchPreview {
     /// name. Empty when only the environment file changes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changed_keys: Vec<String>,
+    /// The environment file (the snapshot repository's credentials) changes too: only a
+    /// restart makes the server read it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub environment_changed: bool,
     /// The file's mode or group narrowed because it now holds secrets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access: Option<AccessChange>,

@@ -4,13 +4,15 @@
 //! must fire and every workflow finish. The clients' view (longest stretch without a successful
 //! call, latencies) is printed for the record; targets for it live in the benchmark, not here.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use lab::workload::{Driver, Load, Report};
 use lab::{Kind, Lab, Spec};
 
-use crate::faults::{assert_cluster_of, inventory_with_memory, printed, set_inventory};
-use crate::harness::{self, assert_exit, fleet, fleet_with};
+use crate::faults::{assert_cluster_of, config_of, inventory_with_memory, printed, set_inventory};
+use crate::harness::{self, assert_exit, fleet, fleet_with, restatectl_until};
+use crate::status::restatectl_nodes;
 
 /// Runs `during` while the workload drives traffic, then checks the driver's verdict.
 pub(crate) fn under_traffic(lab: &Lab, what: &str, during: impl FnOnce()) -> Report {
@@ -110,17 +112,39 @@ fn growing_three_nodes_to_five_with_replication_two_under_traffic_loses_nothing(
     );
     lab.start_workload("n1")
         .expect("workload service registered");
+    let before = generations(&lab, "n1");
     under_traffic(&lab, "grow 3 -> 5 with replication 2", || {
         let out = fleet(&lab, &["apply", "--yes", "--replication", "2"]);
         assert_exit(&out, 0, "3 -> 5 under traffic");
-        // The new nodes join before the members restart for the longer metadata list.
+        // The new nodes join before the members get the longer metadata list.
         let text = printed(&out);
         let joined = text.find("n4, n5: write restate.toml");
-        let rolled = text.find("n1: set metadata-client.addresses");
+        let listed = text.find("n1: set metadata-client.addresses, no restart");
         assert!(
-            joined.is_some() && rolled.is_some() && joined < rolled,
+            joined.is_some() && listed.is_some() && joined < listed,
             "{text}"
         );
     });
     assert_cluster_of(&lab, "n4", &["n1", "n2", "n3", "n4", "n5"]);
+    // The members kept running (restatectl's N<id>:<generation> is unchanged), and their files
+    // name the new metadata servers for their next start.
+    let after = generations(&lab, "n4");
+    let n5 = lab.host("n5").address.to_string();
+    for member in ["n1", "n2", "n3"] {
+        assert_eq!(after.get(member), before.get(member), "{member} restarted");
+        let file =
+            String::from_utf8(config_of(&lab, member).expect("restate.toml")).expect("utf-8");
+        assert!(file.contains(&n5), "{member}'s list lacks n5:\n{file}");
+    }
+}
+
+/// restatectl's `N<id>:<generation>` of every node, by name.
+fn generations(lab: &Lab, via: &str) -> BTreeMap<String, String> {
+    let status = restatectl_until(lab, via, &["status"], Duration::from_secs(60), |out| {
+        !restatectl_nodes(out).is_empty()
+    });
+    restatectl_nodes(&status)
+        .into_iter()
+        .map(|(id, name, ..)| (name, id))
+        .collect()
 }

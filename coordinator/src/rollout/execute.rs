@@ -134,6 +134,10 @@ impl<'a> Executor<'a> {
                 let patch = plan::full_patch(self.fleet, host);
                 self.restart_member(host, patch, "metadata list").await
             }
+            Step::SetMetadataList { host } => {
+                let host = self.host(host)?;
+                self.set_metadata_list(host).await
+            }
             Step::ReplicatedLoglet => self.replicated_loglet().await,
             Step::Snapshot => self.snapshot().await,
             Step::JoinNew { hosts } => self.join(hosts).await,
@@ -244,6 +248,31 @@ impl<'a> Executor<'a> {
             node_name,
             generation,
         });
+        Ok(())
+    }
+
+    /// Writes a member's new metadata server list and leaves the server running
+    /// ([`Step::SetMetadataList`] says why that is enough).
+    async fn set_metadata_list(&mut self, host: &Surveyed) -> Result<(), StepError> {
+        let name = host.name();
+        let report = self
+            .apply(host, plan::full_patch(self.fleet, host), false)
+            .await?;
+        if !report.succeeded() {
+            return Err(StepError::host(
+                name,
+                "writing restate.toml failed; nothing restarted. Re-run",
+            ));
+        }
+        if report.preview.changed {
+            self.recap.changed(
+                name,
+                &format!(
+                    "restate.toml: set {}, not restarted (read at its next start)",
+                    plan::keys_text(&report.preview.changed_keys)
+                ),
+            );
+        }
         Ok(())
     }
 

@@ -69,6 +69,11 @@ pub enum Step {
         #[serde(default)]
         changes: Vec<String>,
     },
+    /// A running 1.7+ member's new metadata server list, written without a restart: once
+    /// joined, its metadata client drops the configured addresses and follows the members in the
+    /// nodes configuration (restate 1.7, `metadata-providers/src/replicated.rs`); the file's
+    /// list only counts when it starts again.
+    SetMetadataList { host: String },
     /// Guide step 8: raise partition and log replication.
     RaiseReplication { to: u32, property: String },
     /// A member's worker left draining (by a run cut short while it restarted the member, or
@@ -148,6 +153,10 @@ impl std::fmt::Display for Step {
                 f,
                 "{host}: set {}, restart (quorum kept), wait until healthy",
                 keys_text(changes)
+            ),
+            Step::SetMetadataList { host } => write!(
+                f,
+                "{host}: set {METADATA_ADDRESSES}, no restart (the running server follows the metadata members already; the list counts at its next start)"
             ),
             Step::RaiseReplication { to, property } if spreads(property) => write!(
                 f,
@@ -489,14 +498,15 @@ pub fn plan(fleet: &Fleet, gathered: &Gathered, replication: Option<u32>) -> Pla
             });
         }
     } else {
-        // A member whose fix is only the longer metadata list restarts after the new nodes
-        // joined, not before: its leaders then have the new workers to move to while the member
-        // restarted before it is still suspect to the cluster (a drain took 6-7 s instead of
-        // 2-3 s on the lab). The new nodes find the metadata servers through the members.
+        // A member whose fix is only the metadata list gets it after the new nodes joined, not
+        // before: without a restart on 1.7+ ([`Step::SetMetadataList`]), else in a restart
+        // whose leaders then have the new workers to move to while the member restarted before
+        // it is still suspect to the cluster (a drain took 6-7 s instead of 2-3 s on the lab).
+        // The new nodes find the metadata servers through the members.
         let list_only = |m: &HostState| {
-            !new.is_empty()
+            (!new.is_empty() || m.once)
                 && m.fix.as_ref().is_some_and(|f| {
-                    f.changed && f.changed_keys.iter().all(|k| k == METADATA_ADDRESSES)
+                    f.changed && !f.environment_changed && only_list(&f.changed_keys)
                 })
         };
         for member in members.iter().filter(|m| !list_only(m)) {
@@ -536,10 +546,7 @@ pub fn plan(fleet: &Fleet, gathered: &Gathered, replication: Option<u32>) -> Pla
                 } else {
                     left_after_fix(member)
                 };
-                rolls.push(Step::RollMember {
-                    host: member.name.clone(),
-                    changes,
-                });
+                rolls.push(roll(member, changes));
             }
             steps.push(Step::Snapshot);
             steps.push(Step::JoinNew { hosts: new });
@@ -549,10 +556,7 @@ pub fn plan(fleet: &Fleet, gathered: &Gathered, replication: Option<u32>) -> Pla
                 .iter()
                 .filter(|m| m.full.changed && !fixing(&m.name))
             {
-                rolls.push(Step::RollMember {
-                    host: member.name.clone(),
-                    changes: member.full.changed_keys.clone(),
-                });
+                rolls.push(roll(member, member.full.changed_keys.clone()));
             }
         }
         steps.extend(rolls);
@@ -605,6 +609,25 @@ pub fn plan(fleet: &Fleet, gathered: &Gathered, replication: Option<u32>) -> Pla
         }
     }
     Plan { steps, files }
+}
+
+fn only_list(keys: &[String]) -> bool {
+    !keys.is_empty() && keys.iter().all(|k| k == METADATA_ADDRESSES)
+}
+
+/// A member's change after the joins: the metadata list alone needs no restart where the server
+/// follows the metadata members itself ([`one_restart`]'s 1.7+), anything else rolls.
+fn roll(member: &HostState, changes: Vec<String>) -> Step {
+    if member.once && !member.full.environment_changed && only_list(&changes) {
+        Step::SetMetadataList {
+            host: member.name.clone(),
+        }
+    } else {
+        Step::RollMember {
+            host: member.name.clone(),
+            changes,
+        }
+    }
 }
 
 /// The keys a member's second restart writes: what its final file changes beyond its first.
@@ -704,6 +727,7 @@ impl Plan {
         self.steps.retain_mut(|step| match step {
             Step::FixMember { host, .. }
             | Step::RollMember { host, .. }
+            | Step::SetMetadataList { host }
             | Step::UpgradeMember { host, .. }
             | Step::RemoveNode { node: host, .. }
             | Step::AddMetadataMember { host, .. }

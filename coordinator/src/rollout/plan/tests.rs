@@ -19,6 +19,7 @@ fn preview(keys: &[&str]) -> PatchPreview {
         changed: !keys.is_empty(),
         diff: String::new(),
         changed_keys: keys.iter().map(|k| k.to_string()).collect(),
+        environment_changed: false,
         access: None,
     }
 }
@@ -181,7 +182,7 @@ fn every_fleet_shape_gets_the_guides_steps() {
             ],
         },
         Case {
-            name: "three members grow to five: the new nodes join, then the members roll for the list",
+            name: "three 1.7 members grow to five: the new nodes join, then the members get the list without a restart",
             cluster: "",
             inventory: &["n1", "n2", "n3", "n4", "n5"],
             hosts: vec![
@@ -197,10 +198,81 @@ fn every_fleet_shape_gets_the_guides_steps() {
             steps: &[
                 "snapshot",
                 "join_new",
+                "set_metadata_list",
+                "set_metadata_list",
+                "set_metadata_list",
+            ],
+        },
+        Case {
+            name: "three 1.6 members grow to five: the members roll for the list after the join",
+            cluster: "",
+            inventory: &["n1", "n2", "n3", "n4", "n5"],
+            hosts: vec![
+                member("n1", false, &[], &[LIST]),
+                member("n2", false, &[], &[LIST]),
+                member("n3", false, &[], &[LIST]),
+                new("n4"),
+                new("n5"),
+            ],
+            view: Some(view("grown")),
+            leaving: vec![],
+            replication: None,
+            steps: &[
+                "snapshot",
+                "join_new",
                 "roll_member",
                 "roll_member",
                 "roll_member",
             ],
+        },
+        Case {
+            name: "a member whose credentials change with the list restarts for them",
+            cluster: "",
+            inventory: &["n1", "n2", "n3", "n4"],
+            hosts: vec![
+                HostState {
+                    full: PatchPreview {
+                        environment_changed: true,
+                        ..preview(&[LIST])
+                    },
+                    fix: Some(PatchPreview {
+                        environment_changed: true,
+                        ..preview(&[LIST])
+                    }),
+                    ..member("n1", true, &[], &[])
+                },
+                member("n2", true, &[LIST], &[LIST]),
+                member("n3", true, &[], &[]),
+                new("n4"),
+            ],
+            view: Some(view("grown")),
+            leaving: vec![],
+            replication: None,
+            steps: &["fix_member", "snapshot", "join_new", "set_metadata_list"],
+        },
+        Case {
+            name: "a rolling change of another key still restarts each member",
+            cluster: "",
+            inventory: &["n1", "n2", "n3"],
+            hosts: vec![
+                member(
+                    "n1",
+                    true,
+                    &["rocksdb-total-memory-size"],
+                    &["rocksdb-total-memory-size"],
+                ),
+                member(
+                    "n2",
+                    true,
+                    &["rocksdb-total-memory-size", LIST],
+                    &["rocksdb-total-memory-size", LIST],
+                ),
+                member("n3", true, &[], &[]),
+            ],
+            view: Some(view("grown")),
+            leaving: vec![],
+            replication: None,
+            steps: &["fix_member", "fix_member"],
         },
         Case {
             name: "an upgrade and an install come first",
@@ -265,7 +337,7 @@ fn every_fleet_shape_gets_the_guides_steps() {
             view: Some(view("grown")),
             leaving: vec![leaving("n3", 3)],
             replication: None,
-            steps: &["fix_member", "fix_member", "remove_node"],
+            steps: &["set_metadata_list", "set_metadata_list", "remove_node"],
         },
         Case {
             name: "replication lowered before the node leaves",
