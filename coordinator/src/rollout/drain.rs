@@ -51,16 +51,22 @@ pub fn worthwhile(view: &ClusterView, node: &str, coming_back: Option<&str>) -> 
 }
 
 /// The logs whose tail segment's sequencer runs on `node`, each with the node to run it on
-/// instead: the partition's leader (log P belongs to partition P) when that is another node, else
-/// another alive node of the tail's nodeset. A node that stops seals the loglets it sequences,
-/// and every partition writing to them then waits for a new segment: about 2 s measured on the
-/// lab (a cluster grown from one node has every sequencer on that node), longer when the node
-/// was also the metadata leader that the new segment must be written to.
+/// instead: the partition's leader (log P belongs to partition P) when that is another node,
+/// else the follower that takes over once `node` drains, else another alive node of the tail's
+/// nodeset. A node that stops seals the loglets it sequences, and every partition writing to
+/// them then waits for a new segment: about 2 s measured on the lab (a cluster grown from one
+/// node has every sequencer on that node), longer when the node was also the metadata leader
+/// that the new segment must be written to. Decided before the leaders move, so that both
+/// moves run at once.
 pub fn sequencer_moves(state: &ClusterState, logs: &Logs, node: u32) -> Vec<(u32, u32)> {
-    let leaders: BTreeMap<u32, u32> = state
-        .alive_nodes()
-        .flat_map(|(id, alive)| alive.leader_of.iter().map(move |p| (*p, id)))
-        .collect();
+    let mut leaders: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut followers: BTreeMap<u32, u32> = BTreeMap::new();
+    for (id, alive) in state.alive_nodes().filter(|(id, _)| *id != node) {
+        leaders.extend(alive.leader_of.iter().map(|p| (*p, id)));
+        for p in &alive.follower_of {
+            followers.entry(*p).or_insert(id);
+        }
+    }
     logs.logs
         .iter()
         .filter(|(_, chain)| chain.tail_sequencer() == Some(node))
@@ -68,8 +74,8 @@ pub fn sequencer_moves(state: &ClusterState, logs: &Logs, node: u32) -> Vec<(u32
             let tail = chain.tail().filter(|t| t.kind == KIND_REPLICATED)?;
             let to = leaders
                 .get(log)
+                .or_else(|| followers.get(log))
                 .copied()
-                .filter(|l| *l != node)
                 .or_else(|| {
                     tail.nodeset
                         .iter()
@@ -82,24 +88,12 @@ pub fn sequencer_moves(state: &ClusterState, logs: &Logs, node: u32) -> Vec<(u32
 }
 
 impl<'a> Executor<'a> {
-    /// Gets `host` ready to restart: drains its worker when [`worthwhile`] and moves the log
-    /// sequencers it runs; `None` when its worker was not drained.
+    /// Gets `host` ready to restart: drains its worker when [`worthwhile`] while the log
+    /// sequencers it runs move; `None` when its worker was not drained.
     pub(super) async fn drain_for_restart(&self, host: &Surveyed) -> Option<Drained<'a>> {
         let (name, node) = (host.name(), host.reached.host.node_name.as_str());
         let view = gather(&self.clients()).await.ok()?;
         let id = view.node(node)?.id;
-        let coming_back = self.restarted.as_ref().map(|r| r.node_name.as_str());
-        let drained = if worthwhile(&view, node, coming_back) {
-            self.drain_worker(name, id).await
-        } else {
-            None
-        };
-        self.move_sequencers(drained.as_ref().map(|d| &d.ctl), name, id)
-            .await;
-        drained
-    }
-
-    async fn drain_worker(&self, name: &str, id: u32) -> Option<Drained<'a>> {
         let ctl = match self.restatectl().await {
             Ok(ctl) => ctl,
             Err(why) => {
@@ -107,13 +101,32 @@ impl<'a> Executor<'a> {
                 return None;
             }
         };
-        let node_id = format!("N{id}");
+        let coming_back = self.restarted.as_ref().map(|r| r.node_name.as_str());
+        let drain = worthwhile(&view, node, coming_back);
+        let (drained, ()) = tokio::join!(
+            async {
+                match drain {
+                    true => self.drain_worker(&ctl, name, id).await,
+                    false => false,
+                }
+            },
+            self.move_sequencers(&ctl, name, id)
+        );
+        drained.then(|| Drained {
+            ctl,
+            node_id: format!("N{id}"),
+        })
+    }
+
+    /// Sets the worker draining and waits until it leads nothing (at most [`LEADERS_AWAY`]);
+    /// false when it could not be set draining.
+    async fn drain_worker(&self, ctl: &Restatectl<'_>, name: &str, id: u32) -> bool {
         self.progress
             .host(name, "moving its partition leaders away (worker draining)");
-        if let Err(why) = set_worker(&ctl, &node_id, "draining").await {
+        if let Err(why) = set_worker(ctl, &format!("N{id}"), "draining").await {
             self.progress
                 .warn(&format!("{name}: {why}; restarting it as it is"));
-            return None;
+            return false;
         }
         let deadline = Instant::now() + LEADERS_AWAY;
         while Instant::now() < deadline {
@@ -132,12 +145,12 @@ impl<'a> Executor<'a> {
             }
             tokio::time::sleep(POLL).await;
         }
-        Some(Drained { ctl, node_id })
+        true
     }
 
     /// Moves [`sequencer_moves`] with `restatectl logs reconfigure` (a new tail segment, same
     /// nodeset and replication). Best effort: a sequencer that stays costs a pause, not safety.
-    async fn move_sequencers(&self, ctl: Option<&Restatectl<'_>>, name: &str, node: u32) {
+    async fn move_sequencers(&self, ctl: &Restatectl<'_>, name: &str, node: u32) {
         let facts = first_answer(&self.clients(), "cluster state and logs", |c| async move {
             tokio::try_join!(c.cluster_state(), c.logs())
         })
@@ -152,20 +165,6 @@ impl<'a> Executor<'a> {
         if moves.is_empty() {
             return;
         }
-        let found;
-        let ctl = match ctl {
-            Some(ctl) => ctl,
-            None => match self.restatectl().await {
-                Ok(ctl) => {
-                    found = ctl;
-                    &found
-                }
-                Err(why) => {
-                    tracing::debug!(host = name, %why, "sequencers not moved");
-                    return;
-                }
-            },
-        };
         self.progress.host(
             name,
             &format!("moving the sequencers of {} log(s) away", moves.len()),
@@ -330,8 +329,10 @@ mod tests {
         assert!(worthwhile(&n2_back, "n1", Some("n2")));
     }
 
-    /// Nodes 1-3; `leads` gives each alive node's partitions, a node without an entry is dead.
+    /// Nodes 1-3; `leads` gives each alive node's partitions, a node without an entry is dead;
+    /// every alive node follows the partitions it does not lead.
     fn state(leads: &[(u32, &[u32])], dead: &[u32]) -> ClusterState {
+        let led: Vec<u32> = leads.iter().flat_map(|(_, p)| p.iter().copied()).collect();
         let mut nodes: BTreeMap<u32, NodeLiveness> = leads
             .iter()
             .map(|(id, partitions)| {
@@ -339,7 +340,11 @@ mod tests {
                     generation: 1,
                     uptime_s: 60,
                     leader_of: partitions.to_vec(),
-                    follower_of: Vec::new(),
+                    follower_of: led
+                        .iter()
+                        .copied()
+                        .filter(|p| !partitions.contains(p))
+                        .collect(),
                 };
                 (*id, NodeLiveness::Alive(alive))
             })
@@ -404,13 +409,19 @@ mod tests {
                 vec![(1, 2)],
             ),
             (
-                "a partition still led by node 1, or by nobody: an alive node of the nodeset",
-                state(&[(1, &[0]), (3, &[])], &[2]),
+                "a partition node 1 still leads: its follower, which takes over",
+                state(&[(1, &[0, 1]), (2, &[]), (3, &[2])], &[]),
                 logs(&[
                     (0, "replicated", Some("N1:3"), all),
-                    (1, "replicated", Some("N1:3"), all),
+                    (2, "replicated", Some("N1:3"), all),
                 ]),
-                vec![(0, 3), (1, 3)],
+                vec![(0, 2), (2, 3)],
+            ),
+            (
+                "a partition led by nobody: an alive node of the nodeset",
+                state(&[(1, &[]), (3, &[])], &[2]),
+                logs(&[(1, "replicated", Some("N1:3"), all)]),
+                vec![(1, 3)],
             ),
             (
                 "nowhere to go: the nodeset's other node is dead",
