@@ -156,7 +156,7 @@ impl std::fmt::Display for Step {
             ),
             Step::SetMetadataList { host } => write!(
                 f,
-                "{host}: set {METADATA_ADDRESSES}, no restart (the running server follows the metadata members already; the list counts at its next start)"
+                "{host}: set {METADATA_ADDRESSES}, no restart (the running server follows the metadata members itself)"
             ),
             Step::RaiseReplication { to, property } if spreads(property) => write!(
                 f,
