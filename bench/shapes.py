@@ -5,6 +5,8 @@ person could type them, ending when restatectl shows the end state). Case 3 time
 """
 
 import re
+import subprocess
+import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,7 +106,37 @@ def prepare(lab: Lab, shape: Shape, apply) -> Path:
         before = lab.dir / f"{shape.key}-before.toml"
         before.write_text(start)
         apply(before, "--replication", "2")
+        wait_settled(lab, 2)
     return target
+
+
+def wait_settled(lab: Lab, copies: int, timeout: float = 120.0) -> None:
+    """Waits until every partition runs on `copies` nodes with a leader and every log's tail is
+    replicated to as many. Restate places the copies seconds after replication is raised; an
+    operation started before that would be timed with the placement."""
+    url = f"http://{lab.hosts['n1']}:5122"
+
+    def rows(*args: str) -> list[str]:
+        out = subprocess.run([str(RESTATECTL), "--address", url, *args], capture_output=True,
+                             text=True, env=env_without_proxies() | {"NO_COLOR": "1"}, timeout=30)
+        return [line for line in out.stdout.splitlines() if re.match(r"^\s*\d+\s", line)]
+
+    deadline = time.monotonic() + timeout
+    while True:
+        processors: dict[str, list[str]] = {}
+        for line in rows("partitions", "list"):
+            cols = line.split()
+            processors.setdefault(cols[0], []).append(cols[2])
+        tails = [re.search(r"\{node: (\d+)\}", line) for line in rows("logs", "list")]
+        placed = (len(processors) > 0
+                  and all(len(m) >= copies and "Leader" in m for m in processors.values()))
+        replicated = len(tails) > 0 and all(t and int(t[1]) >= copies for t in tails)
+        if placed and replicated:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"lab {lab.id}: partitions or logs not at {copies} copies after "
+                               f"{timeout:.0f} s")
+        time.sleep(0.5)
 
 
 def fleet_args(shape: Shape) -> list[str]:

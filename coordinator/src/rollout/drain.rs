@@ -112,6 +112,9 @@ impl<'a> Executor<'a> {
             },
             self.move_sequencers(&ctl, name, id)
         );
+        // Again once the leaders have moved: a cluster still placing the copies of a raised
+        // replication had no follower to name before (measured right after a grow).
+        self.move_sequencers(&ctl, name, id).await;
         drained.then(|| Drained {
             ctl,
             node_id: format!("N{id}"),
