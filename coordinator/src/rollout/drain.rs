@@ -52,36 +52,34 @@ pub fn worthwhile(view: &ClusterView, node: &str, coming_back: Option<&str>) -> 
 
 /// The logs whose tail segment's sequencer runs on `node`, each with the node to run it on
 /// instead: the partition's leader (log P belongs to partition P) when that is another node,
-/// else the follower that takes over once `node` drains, else another alive node of the tail's
-/// nodeset. A node that stops seals the loglets it sequences, and every partition writing to
-/// them then waits for a new segment: about 2 s measured on the lab (a cluster grown from one
-/// node has every sequencer on that node), longer when the node was also the metadata leader
-/// that the new segment must be written to. Decided before the leaders move, so that both
-/// moves run at once.
-pub fn sequencer_moves(state: &ClusterState, logs: &Logs, node: u32) -> Vec<(u32, u32)> {
-    let mut leaders: BTreeMap<u32, u32> = BTreeMap::new();
-    let mut followers: BTreeMap<u32, u32> = BTreeMap::new();
-    for (id, alive) in state.alive_nodes().filter(|(id, _)| *id != node) {
-        leaders.extend(alive.leader_of.iter().map(|p| (*p, id)));
-        for p in &alive.follower_of {
-            followers.entry(*p).or_insert(id);
-        }
-    }
+/// else (`leaders_moved`) another alive node of the tail's nodeset. A node that stops seals the
+/// loglets it sequences, and every partition writing to them then waits for a new segment: about
+/// 2 s measured on the lab (a cluster grown from one node has every sequencer on that node),
+/// longer when the node was also the metadata leader that the new segment must be written to.
+/// Before its leaders have moved (`leaders_moved` false), only the logs of partitions led
+/// elsewhere move, alongside the drain; the others once their new leader is known.
+pub fn sequencer_moves(
+    state: &ClusterState,
+    logs: &Logs,
+    node: u32,
+    leaders_moved: bool,
+) -> Vec<(u32, u32)> {
+    let leaders: BTreeMap<u32, u32> = state
+        .alive_nodes()
+        .filter(|(id, _)| *id != node)
+        .flat_map(|(id, alive)| alive.leader_of.iter().map(move |p| (*p, id)))
+        .collect();
     logs.logs
         .iter()
         .filter(|(_, chain)| chain.tail_sequencer() == Some(node))
         .filter_map(|(log, chain)| {
             let tail = chain.tail().filter(|t| t.kind == KIND_REPLICATED)?;
-            let to = leaders
-                .get(log)
-                .or_else(|| followers.get(log))
-                .copied()
-                .or_else(|| {
-                    tail.nodeset
-                        .iter()
-                        .copied()
-                        .find(|n| *n != node && state.is_alive(*n))
-                })?;
+            let to = leaders.get(log).copied().or_else(|| {
+                tail.nodeset
+                    .iter()
+                    .copied()
+                    .find(|n| leaders_moved && *n != node && state.is_alive(*n))
+            })?;
             Some((*log, to))
         })
         .collect()
@@ -89,8 +87,13 @@ pub fn sequencer_moves(state: &ClusterState, logs: &Logs, node: u32) -> Vec<(u32
 
 impl<'a> Executor<'a> {
     /// Gets `host` ready to restart: drains its worker when [`worthwhile`] while the log
-    /// sequencers it runs move; `None` when its worker was not drained.
-    pub(super) async fn drain_for_restart(&self, host: &Surveyed) -> Option<Drained<'a>> {
+    /// sequencers it runs move; `None` when its worker was not drained. `coming_back`: the
+    /// member restarted just before, whose gate is still open (see [`worthwhile`]).
+    pub(super) async fn drain_for_restart(
+        &self,
+        host: &Surveyed,
+        coming_back: Option<&str>,
+    ) -> Option<Drained<'a>> {
         let (name, node) = (host.name(), host.reached.host.node_name.as_str());
         let view = gather(&self.clients()).await.ok()?;
         let id = view.node(node)?.id;
@@ -101,20 +104,12 @@ impl<'a> Executor<'a> {
                 return None;
             }
         };
-        let coming_back = self.restarted.as_ref().map(|r| r.node_name.as_str());
         let drain = worthwhile(&view, node, coming_back);
         let (drained, ()) = tokio::join!(
-            async {
-                match drain {
-                    true => self.drain_worker(&ctl, name, id).await,
-                    false => false,
-                }
-            },
-            self.move_sequencers(&ctl, name, id)
+            async { drain && self.drain_worker(&ctl, name, id).await },
+            self.move_sequencers(&ctl, name, id, false)
         );
-        // Again once the leaders have moved: a cluster still placing the copies of a raised
-        // replication had no follower to name before (measured right after a grow).
-        self.move_sequencers(&ctl, name, id).await;
+        self.move_sequencers(&ctl, name, id, true).await;
         drained.then(|| Drained {
             ctl,
             node_id: format!("N{id}"),
@@ -153,13 +148,19 @@ impl<'a> Executor<'a> {
 
     /// Moves [`sequencer_moves`] with `restatectl logs reconfigure` (a new tail segment, same
     /// nodeset and replication). Best effort: a sequencer that stays costs a pause, not safety.
-    async fn move_sequencers(&self, ctl: &Restatectl<'_>, name: &str, node: u32) {
+    async fn move_sequencers(
+        &self,
+        ctl: &Restatectl<'_>,
+        name: &str,
+        node: u32,
+        leaders_moved: bool,
+    ) {
         let facts = first_answer(&self.clients(), "cluster state and logs", |c| async move {
             tokio::try_join!(c.cluster_state(), c.logs())
         })
         .await;
         let moves = match facts {
-            Ok(answer) => sequencer_moves(&answer.value.0, &answer.value.1, node),
+            Ok(answer) => sequencer_moves(&answer.value.0, &answer.value.1, node, leaders_moved),
             Err(why) => {
                 tracing::debug!(host = name, %why, "sequencers not moved");
                 return;
@@ -332,10 +333,8 @@ mod tests {
         assert!(worthwhile(&n2_back, "n1", Some("n2")));
     }
 
-    /// Nodes 1-3; `leads` gives each alive node's partitions, a node without an entry is dead;
-    /// every alive node follows the partitions it does not lead.
+    /// Nodes 1-3; `leads` gives each alive node's partitions, a node without an entry is dead.
     fn state(leads: &[(u32, &[u32])], dead: &[u32]) -> ClusterState {
-        let led: Vec<u32> = leads.iter().flat_map(|(_, p)| p.iter().copied()).collect();
         let mut nodes: BTreeMap<u32, NodeLiveness> = leads
             .iter()
             .map(|(id, partitions)| {
@@ -343,11 +342,7 @@ mod tests {
                     generation: 1,
                     uptime_s: 60,
                     leader_of: partitions.to_vec(),
-                    follower_of: led
-                        .iter()
-                        .copied()
-                        .filter(|p| !partitions.contains(p))
-                        .collect(),
+                    follower_of: Vec::new(),
                 };
                 (*id, NodeLiveness::Alive(alive))
             })
@@ -412,19 +407,13 @@ mod tests {
                 vec![(1, 2)],
             ),
             (
-                "a partition node 1 still leads: its follower, which takes over",
-                state(&[(1, &[0, 1]), (2, &[]), (3, &[2])], &[]),
+                "a partition still led by node 1, or by nobody: an alive node of the nodeset",
+                state(&[(1, &[0]), (3, &[])], &[2]),
                 logs(&[
                     (0, "replicated", Some("N1:3"), all),
-                    (2, "replicated", Some("N1:3"), all),
+                    (1, "replicated", Some("N1:3"), all),
                 ]),
-                vec![(0, 2), (2, 3)],
-            ),
-            (
-                "a partition led by nobody: an alive node of the nodeset",
-                state(&[(1, &[]), (3, &[])], &[2]),
-                logs(&[(1, "replicated", Some("N1:3"), all)]),
-                vec![(1, 3)],
+                vec![(0, 3), (1, 3)],
             ),
             (
                 "nowhere to go: the nodeset's other node is dead",
@@ -440,7 +429,14 @@ mod tests {
             ),
         ];
         for (what, state, logs, want) in cases {
-            assert_eq!(sequencer_moves(&state, &logs, 1), want, "{what}");
+            assert_eq!(sequencer_moves(&state, &logs, 1, true), want, "{what}");
         }
+        // Before the leaders move: only the logs of partitions another node leads.
+        let state = state(&[(1, &[0]), (2, &[1])], &[]);
+        let logs = logs(&[
+            (0, "replicated", Some("N1:3"), all),
+            (1, "replicated", Some("N1:3"), all),
+        ]);
+        assert_eq!(sequencer_moves(&state, &logs, 1, false), vec![(1, 2)]);
     }
 }

@@ -82,7 +82,14 @@ impl<'a> Executor<'a> {
     /// Waits until the cluster sees the member restarted last as healthy (alive, a metadata
     /// member when it runs a metadata server: several reads in a row).
     pub(super) async fn settle(&mut self) -> Result<(), StepError> {
-        let Some(restarted) = self.restarted.take() else {
+        let restarted = self.restarted.take();
+        self.gate_restarted(restarted).await
+    }
+
+    /// [`Self::settle`] for a member taken out of `restarted`, so that the gate can run while
+    /// the next member drains.
+    async fn gate_restarted(&self, restarted: Option<Restarted>) -> Result<(), StepError> {
+        let Some(restarted) = restarted else {
             return Ok(());
         };
         let Restarted {
@@ -197,8 +204,13 @@ impl<'a> Executor<'a> {
         }
         // The leaders move while the member restarted before passes its gate; then, as always,
         // this one restarts only while the metadata quorum holds without it.
-        let drained = self.drain_for_restart(host).await;
-        let allowed = match self.settle().await {
+        let previous = self.restarted.take();
+        let coming_back = previous.as_ref().map(|r| r.node_name.clone());
+        let (drained, settled) = tokio::join!(
+            self.drain_for_restart(host, coming_back.as_deref()),
+            self.gate_restarted(previous)
+        );
+        let allowed = match settled {
             Ok(()) => self.restart_allowed(&name, &node_name).await,
             Err(err) => Err(err),
         };

@@ -61,6 +61,15 @@ pub async fn healthy(
                             .collect::<Vec<_>>()
                             .join(", ")
                     );
+                    for name in sick {
+                        let node = view.node(name);
+                        tracing::debug!(
+                            node = name.as_str(),
+                            alive = node.is_some_and(|n| n.alive),
+                            metadata_member = node.is_some_and(|n| n.metadata_member),
+                            "gate: not healthy yet"
+                        );
+                    }
                 }
             }
             Err(err) => {

@@ -140,7 +140,8 @@ impl Executor<'_> {
         if !self.install(host, server).await?.changed {
             return Ok(());
         }
-        let drained = self.drain_for_restart(host).await;
+        // `run` passed the gate of any member restarted before: no other node is coming back.
+        let drained = self.drain_for_restart(host, None).await;
         self.progress
             .host(&name, &format!("restarting on restate-server {to}"));
         let restart = self.timeouts.restart;
