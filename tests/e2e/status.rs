@@ -18,7 +18,7 @@ fn status_json(lab: &Lab, expect_exit: i32) -> Value {
 }
 
 /// `restatectl status` rows: (N<id>:<generation>, name, metadata column, leaders).
-pub(crate) fn restatectl_nodes(text: &str) -> Vec<(String, String, String, u64)> {
+fn restatectl_nodes(text: &str) -> Vec<(String, String, String, u64)> {
     text.lines()
         .map(str::split_whitespace)
         .filter_map(|mut cols| {

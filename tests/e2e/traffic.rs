@@ -12,7 +12,6 @@ use lab::{Kind, Lab, Spec};
 
 use crate::faults::{assert_cluster_of, config_of, inventory_with_memory, printed, set_inventory};
 use crate::harness::{self, assert_exit, fleet, fleet_with, restatectl_until};
-use crate::status::restatectl_nodes;
 
 /// Runs `during` while the workload drives traffic, then checks the driver's verdict.
 pub(crate) fn under_traffic(lab: &Lab, what: &str, during: impl FnOnce()) -> Report {
@@ -112,7 +111,8 @@ fn growing_three_nodes_to_five_with_replication_two_under_traffic_loses_nothing(
     );
     lab.start_workload("n1")
         .expect("workload service registered");
-    let before = generations(&lab, "n1");
+    let members = ["n1", "n2", "n3"];
+    let before = generations(&lab, "n1", &members);
     under_traffic(&lab, "grow 3 -> 5 with replication 2", || {
         let out = fleet(&lab, &["apply", "--yes", "--replication", "2"]);
         assert_exit(&out, 0, "3 -> 5 under traffic");
@@ -128,23 +128,37 @@ fn growing_three_nodes_to_five_with_replication_two_under_traffic_loses_nothing(
     assert_cluster_of(&lab, "n4", &["n1", "n2", "n3", "n4", "n5"]);
     // The members kept running (restatectl's N<id>:<generation> is unchanged), and their files
     // name the new metadata servers for their next start.
-    let after = generations(&lab, "n4");
+    let after = generations(&lab, "n1", &members);
     let n5 = lab.host("n5").address.to_string();
-    for member in ["n1", "n2", "n3"] {
-        assert_eq!(after.get(member), before.get(member), "{member} restarted");
+    for member in members {
+        let was = before
+            .get(member)
+            .expect("every member in restatectl status");
+        assert_eq!(after.get(member), Some(was), "{member} restarted");
         let file =
             String::from_utf8(config_of(&lab, member).expect("restate.toml")).expect("utf-8");
         assert!(file.contains(&n5), "{member}'s list lacks n5:\n{file}");
     }
 }
 
-/// restatectl's `N<id>:<generation>` of every node, by name.
-fn generations(lab: &Lab, via: &str) -> BTreeMap<String, String> {
+/// restatectl's `N<id>:<generation>` of `names`, by name: the first two columns of `restatectl
+/// status`, read until every one of them has a row (a node that just joined may not list the
+/// others yet).
+fn generations(lab: &Lab, via: &str, names: &[&str]) -> BTreeMap<String, String> {
+    let rows = |text: &str| -> BTreeMap<String, String> {
+        text.lines()
+            .filter_map(|line| {
+                let mut cols = line.split_whitespace();
+                let id = cols
+                    .next()
+                    .filter(|c| c.starts_with('N') && c.contains(':'))?;
+                Some((cols.next()?.to_string(), id.to_string()))
+            })
+            .collect()
+    };
     let status = restatectl_until(lab, via, &["status"], Duration::from_secs(60), |out| {
-        !restatectl_nodes(out).is_empty()
+        let found = rows(out);
+        names.iter().all(|n| found.contains_key(*n))
     });
-    restatectl_nodes(&status)
-        .into_iter()
-        .map(|(id, name, ..)| (name, id))
-        .collect()
+    rows(&status)
 }
