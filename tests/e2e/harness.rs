@@ -116,8 +116,25 @@ pub fn fleet_with(lab: &Lab, inventory: &std::path::Path, args: &[&str]) -> Outp
         .expect("restate-fleet runs")
 }
 
-/// `binary` (a restate-fleet) on `inventory` and the lab's known_hosts, stdin closed.
+/// `binary` (a restate-fleet) on `inventory` and the lab's known_hosts, stdin closed. On a lab
+/// that keeps restatectl on the laptop alone, the coordinator finds it on its PATH.
 pub fn fleet_command(
+    binary: &std::path::Path,
+    lab: &Lab,
+    inventory: &std::path::Path,
+    args: &[&str],
+) -> Command {
+    let laptop_bin = lab.laptop_bin().expect("the laptop's restatectl folder");
+    let mut command = bare_fleet_command(binary, lab, inventory, args);
+    if let Some(bin) = laptop_bin {
+        let path = std::env::join_paths(std::iter::once(bin).chain(path_without_restatectl()))
+            .expect("PATH entries join");
+        command.env("PATH", path);
+    }
+    command
+}
+
+fn bare_fleet_command(
     binary: &std::path::Path,
     lab: &Lab,
     inventory: &std::path::Path,
@@ -132,6 +149,25 @@ pub fn fleet_command(
         .args(args)
         .stdin(Stdio::null());
     command
+}
+
+/// This process's PATH without any folder that holds a restatectl.
+fn path_without_restatectl() -> Vec<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .filter(|dir| !dir.join("restatectl").exists())
+        .collect()
+}
+
+/// [`fleet`] with no restatectl on the coordinator's PATH (and, on a lab that keeps restatectl
+/// on the laptop alone, none anywhere).
+pub fn fleet_without_restatectl(lab: &Lab, args: &[&str]) -> Output {
+    let binary = lab::paths::workspace_binary("restate-fleet").expect("restate-fleet is built");
+    let path = std::env::join_paths(path_without_restatectl()).expect("PATH entries join");
+    bare_fleet_command(&binary, lab, &lab.inventory_path(), args)
+        .env("PATH", path)
+        .output()
+        .expect("restate-fleet runs")
 }
 
 /// Fails the test with everything the command printed unless it exited with `code`.

@@ -76,7 +76,13 @@ fn auto_join_false(lab: &Lab, host: &str) -> bool {
 
 #[test]
 fn metadata_members_three_to_five_to_three_by_the_list_alone_under_traffic() {
-    let mut lab = harness::lab(Spec::new(5).with(1, Kind::Existing));
+    // No restatectl on any host or in the inventory: the membership goes through Restate's
+    // own RPCs, the restarts' handover through restatectl on the coordinator's PATH.
+    let mut lab = harness::lab(
+        Spec::new(5)
+            .with(1, Kind::Existing)
+            .restatectl_on_laptop_only(),
+    );
     let three = ["n1", "n2", "n3"];
     let five = ["n1", "n2", "n3", "n4", "n5"];
 

@@ -6,19 +6,23 @@ use std::time::Duration;
 use lab::{Kind, Lab, Spec};
 
 use crate::faults::{footprint, printed, set_inventory};
-use crate::harness::{self, assert_exit, fleet, restatectl_until};
+use crate::harness::{self, assert_exit, fleet, fleet_without_restatectl, restatectl_until};
 use crate::traffic::under_traffic;
 
 /// Only worker, log-server and ingress: no admin, no metadata server.
 const WORKER_ONLY: &str = "roles = [\"worker\", \"log-server\", \"http-ingress\"]\n";
 
-/// The lab's inventory (which names restatectl for the removals) without the `[hosts.*]` tables
-/// of `gone`, with replication 2 and the hosts in `worker_only` worker-only.
+/// The lab's inventory (which names no restatectl: the coordinator finds it on its PATH) without
+/// the `[hosts.*]` tables of `gone`, with replication 2 and the hosts in `worker_only`
+/// worker-only.
 fn inventory_without(lab: &Lab, gone: &[&str], worker_only: &[&str]) -> String {
     let mut text = lab
         .inventory()
         .replace("[cluster]\n", "[cluster]\nreplication = 2\n");
-    assert!(text.contains("restatectl = "), "the lab names restatectl");
+    assert!(
+        !text.contains("restatectl = "),
+        "the inventory names no restatectl"
+    );
     for host in worker_only {
         let table = format!("[hosts.{host}]\naddress = \"{}\"\n", lab.host(host).address);
         text = text.replace(&table, &format!("{table}{WORKER_ONLY}"));
@@ -109,7 +113,12 @@ fn assert_metadata_members(lab: &Lab, via: &str, count: usize) {
 
 #[test]
 fn five_to_three_two_metadata_members_then_a_worker_only_node_leave_under_traffic() {
-    let mut lab = harness::lab(Spec::new(5).with(1, Kind::Existing));
+    // restatectl only on the coordinator's PATH: none on any host, none in the inventory.
+    let mut lab = harness::lab(
+        Spec::new(5)
+            .with(1, Kind::Existing)
+            .restatectl_on_laptop_only(),
+    );
     set_inventory(&lab, &inventory_without(&lab, &[], &[]));
     assert_exit(&fleet(&lab, &["apply", "--yes"]), 0, "grow 1 -> 5");
     assert_metadata_members(&lab, "n1", 5);
@@ -134,10 +143,37 @@ fn five_to_three_two_metadata_members_then_a_worker_only_node_leave_under_traffi
     );
     assert_eq!(footprint(&lab), before, "nothing changed");
 
-    // Two metadata members leave in one run: the metadata cluster goes from 5 members to 3.
+    // With no restatectl anywhere, `plan` names the removals it cannot carry out and `apply`
+    // refuses them before any change.
     set_inventory(&lab, &inventory_without(&lab, &["n4", "n5"], &[]));
+    let plan = fleet_without_restatectl(&lab, &["plan"]);
+    assert_exit(&plan, 1, "plan of removals with no restatectl anywhere");
+    let text = printed(&plan);
+    assert!(
+        text.contains("restatectl: none found")
+            && text.matches("needs restatectl, and none was found").count() == 2
+            && text.contains("on this machine's PATH"),
+        "{text}"
+    );
+    let before = footprint(&lab);
+    let refused = fleet_without_restatectl(&lab, &["apply", "--yes"]);
+    assert_exit(&refused, 1, "removals with no restatectl anywhere");
+    let text = printed(&refused);
+    assert!(
+        text.contains("needs restatectl") && text.contains("nothing was changed"),
+        "{text}"
+    );
+    assert_eq!(footprint(&lab), before, "no file or process changed");
+
+    // Two metadata members leave in one run: the metadata cluster goes from 5 members to 3.
     let plan = fleet(&lab, &["plan"]);
     assert_exit(&plan, 0, "plan");
+    assert!(
+        printed(&plan)
+            .contains("(on this machine's PATH), runs here against n1 through its SSH session"),
+        "plan names the restatectl it uses:\n{}",
+        printed(&plan)
+    );
     let (n4, n5) = (
         planned_id(&printed(&plan), "n4"),
         planned_id(&printed(&plan), "n5"),

@@ -54,14 +54,28 @@ fn growing_one_node_to_three_under_traffic_loses_nothing() {
 
 #[test]
 fn a_rolling_change_and_a_rollback_on_a_replicated_cluster_lose_nothing() {
-    let mut lab = harness::lab(Spec::new(3).with(1, Kind::Existing));
+    // restatectl only on the coordinator's PATH, as Restate's guide has operators run it.
+    let mut lab = harness::lab(
+        Spec::new(3)
+            .with(1, Kind::Existing)
+            .restatectl_on_laptop_only(),
+    );
     let grown = fleet(&lab, &["apply", "--yes", "--replication", "2"]);
     assert_exit(&grown, 0, "grow with replication 2");
     lab.start_workload("n1")
         .expect("workload service registered");
 
-    // Every member's restate.toml changes: three restarts, one at a time.
+    // Every member's restate.toml changes: three restarts, one at a time. Without restatectl,
+    // `plan` says that the leaders would stay put and what that costs clients.
     set_inventory(&lab, &inventory_with_memory(&lab, "384 MiB"));
+    let plan = harness::fleet_without_restatectl(&lab, &["plan", "--replication", "2"]);
+    assert_exit(&plan, 0, "plan of a rolling change with no restatectl");
+    let text = printed(&plan);
+    assert!(
+        text.contains("restarts without moving partition leaders")
+            && text.contains("clients may wait about 5 s per member"),
+        "{text}"
+    );
     under_traffic(&lab, "rolling config change", || {
         let out = fleet(&lab, &["apply", "--yes", "--replication", "2"]);
         assert_exit(&out, 0, "rolling change under traffic");

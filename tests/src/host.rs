@@ -179,6 +179,8 @@ pub struct Spec<'a> {
     pub authorized_keys: &'a Path,
     /// Boot systemd as the host's PID 1 (see [`crate::systemd`]).
     pub systemd: bool,
+    /// restatectl in `/usr/local/bin` beside restate-server.
+    pub restatectl: bool,
 }
 
 /// Creates the host's folders, its sshd (running inside the namespace) and its service script.
@@ -293,7 +295,9 @@ fn install_binaries(spec: &Spec<'_>) -> Result<()> {
             paths::restate_server()?
         };
         std::os::unix::fs::symlink(server, bin.join("restate-server"))?;
-        std::os::unix::fs::symlink(paths::restatectl()?, bin.join("restatectl"))?;
+        if spec.restatectl {
+            std::os::unix::fs::symlink(paths::restatectl()?, bin.join("restatectl"))?;
+        }
     }
     Ok(())
 }

@@ -46,6 +46,7 @@ pub struct Spec {
     /// Hosts (by index) that boot systemd as PID 1.
     systemd: Vec<bool>,
     persistent: bool,
+    laptop_restatectl: bool,
 }
 
 impl Spec {
@@ -56,7 +57,16 @@ impl Spec {
             old_server: vec![false; count],
             systemd: vec![false; count],
             persistent: false,
+            laptop_restatectl: false,
         }
+    }
+
+    /// restatectl only where Restate's guide has operators run it: on the machine that runs
+    /// restate-fleet ([`Lab::laptop_bin`], which the e2e harness puts on the coordinator's
+    /// PATH). No host has one, and the inventory names none.
+    pub fn restatectl_on_laptop_only(mut self) -> Self {
+        self.laptop_restatectl = true;
+        self
     }
 
     /// Host `host` (1-based) boots systemd as PID 1, is reached as the deploy user through
@@ -138,6 +148,7 @@ impl Lab {
                 workload_pid: None,
                 hosts: Vec::new(),
                 users: Vec::new(),
+                laptop_restatectl: spec.laptop_restatectl,
             },
             children: Vec::new(),
             persistent: spec.persistent,
@@ -168,6 +179,7 @@ impl Lab {
                 dir: dir.join("hosts").join(&name),
                 authorized_keys: &authorized_keys,
                 systemd: spec.systemd[index],
+                restatectl: !spec.laptop_restatectl,
             })
             .inspect_err(|_| net::remove_host(&ns, &veth))
         };
@@ -309,8 +321,11 @@ impl Lab {
                  restart = \"{svc} restart\", status = \"{svc} status\" }}\n"
             )
         };
-        // restatectl for what only it does (draining a member before its restart, removals).
+        // restatectl for what only it does (draining a member before its restart, removals),
+        // unless the lab keeps it on the laptop alone.
         let restatectl = paths::restatectl()
+            .ok()
+            .filter(|_| !s.laptop_restatectl)
             .map(|p| format!("restatectl = \"{}\"\n", p.display()))
             .unwrap_or_default();
         let mut text = format!(
@@ -406,6 +421,20 @@ impl Lab {
             Some(host) => host,
             None => panic!("lab {} has no host {name}", self.state.id),
         }
+    }
+
+    /// A folder holding only restatectl, for the coordinator's PATH, when the lab keeps
+    /// restatectl on the laptop alone ([`Spec::restatectl_on_laptop_only`]).
+    pub fn laptop_bin(&self) -> Result<Option<PathBuf>> {
+        if !self.state.laptop_restatectl {
+            return Ok(None);
+        }
+        let bin = self.state.dir.join("laptop-bin");
+        if !bin.join("restatectl").exists() {
+            fs::create_dir_all(&bin)?;
+            std::os::unix::fs::symlink(paths::restatectl()?, bin.join("restatectl"))?;
+        }
+        Ok(Some(bin))
     }
 
     /// Runs restatectl against `host`'s fabric port, from the root namespace.

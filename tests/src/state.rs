@@ -32,6 +32,9 @@ pub struct LabState {
     /// Login users made for this lab's hosts (machine-wide accounts).
     #[serde(default)]
     pub users: Vec<LabUser>,
+    /// restatectl is on no host and in no inventory, only on the coordinator's PATH.
+    #[serde(default)]
+    pub laptop_restatectl: bool,
 }
 
 /// A fresh 24-bit lab id: names built from it (bridge, veths, namespaces) must not collide with

@@ -173,7 +173,9 @@ fn prepare_upper(upper: &Path, spec: &host::Spec<'_>) -> Result<()> {
             paths::restate_server()?
         };
         link_or_copy(&server, &bin.join("restate-server"))?;
-        link_or_copy(&paths::restatectl()?, &bin.join("restatectl"))?;
+        if spec.restatectl {
+            link_or_copy(&paths::restatectl()?, &bin.join("restatectl"))?;
+        }
     }
     Ok(())
 }

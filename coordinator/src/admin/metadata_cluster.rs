@@ -50,3 +50,44 @@ impl AdminClient {
         })
     }
 }
+
+impl AdminClient {
+    /// This node joins the metadata cluster (`MetadataServerSvc.AddNode`, sent to the node
+    /// itself, as restatectl's `metadata-server add-node` does); a member already is a success.
+    pub async fn join_metadata_cluster(&self) -> Result<(), AdminError> {
+        let answer = self
+            .call(
+                "MetadataServerSvc.AddNode",
+                self.metadata_server().add_node(self.request(())),
+            )
+            .await;
+        match answer {
+            Err(AdminError::Rpc { status, .. }) if status.code() == tonic::Code::AlreadyExists => {
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Member `id` leaves the metadata cluster (`MetadataServerSvc.RemoveNode`). Only the
+    /// metadata leader takes it: ask the node [`MetadataServerState::leader`] names. A node that
+    /// is no member is a success, as for restatectl's `metadata-server remove-node`.
+    pub async fn remove_metadata_member(&self, id: u32) -> Result<(), AdminError> {
+        let request = restate_fleet_proto::admin::restate::metadata_server_svc::RemoveNodeRequest {
+            plain_node_id: id,
+            created_at_millis: None,
+        };
+        let answer = self
+            .call(
+                "MetadataServerSvc.RemoveNode",
+                self.metadata_server().remove_node(self.request(request)),
+            )
+            .await;
+        match answer {
+            Err(AdminError::Rpc { status, .. }) if status.message().contains("is not a member") => {
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}

@@ -34,6 +34,9 @@ pub fn recap(recap: &Recap, stopped: bool) -> String {
     for t in &recap.steps {
         out.push_str(&format!("  {:>6.1}s  {}\n", t.seconds, t.step));
     }
+    for warning in &recap.warnings {
+        out.push_str(&format!("  warning: {warning}\n"));
+    }
     if let Some(limit) = recap.retry_limit() {
         out.push_str(&format!(
             "  re-run just these hosts with: --limit {limit}\n"

@@ -33,7 +33,12 @@ pub fn report(report: &Report, mode: Mode) -> String {
             }
         ));
     }
-    for warning in &report.warnings {
+    if let Some(restatectl) = &report.restatectl {
+        out.push_str(&format!("restatectl: {restatectl}\n"));
+    }
+    // The recap repeats what it warns of at the end of an apply.
+    let in_recap = |w: &String| mode == Mode::Apply && report.recap.warnings.contains(w);
+    for warning in report.warnings.iter().filter(|w| !in_recap(w)) {
         out.push_str(&format!("warning: {warning}\n"));
     }
     for problem in &report.problems {

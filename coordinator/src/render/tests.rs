@@ -40,6 +40,9 @@ fn check_plan_and_apply() {
         ("apply-grow", Mode::Apply),
         ("apply-converged", Mode::Apply),
         ("plan-remove", Mode::Plan),
+        ("plan-rolling-no-restatectl", Mode::Plan),
+        ("apply-rolling-no-restatectl", Mode::Apply),
+        ("plan-remove-no-restatectl", Mode::Plan),
     ];
     for (name, mode) in cases {
         let report: Report = fixture(name);

@@ -1,6 +1,6 @@
 //! Metadata members follow `[cluster] metadata-servers`, for hosts that stay in the inventory: a
-//! node the list names joins the metadata cluster (`restatectl metadata-server add-node`), a
-//! member it no longer names leaves it (`remove-node`) and stays a standby metadata server
+//! node the list names joins the metadata cluster (Restate's `AddNode` RPC, what `restatectl
+//! metadata-server add-node` sends), a member it no longer names leaves it (`RemoveNode`) and stays a standby metadata server
 //! (`metadata-server.auto-join = false` in its file, see `desired.rs`). One at a time, each only
 //! while the membership it changes keeps a quorum; what cannot be done so is refused before
 //! anything changes. Nodes whose host left the inventory leave in `remove.rs` instead.
@@ -215,8 +215,10 @@ fn gains_role_and_would_join(node: &NodeView) -> bool {
 }
 
 impl Executor<'_> {
-    /// `restatectl metadata-server add-node` or `remove-node` for one node, when the quorum
-    /// allows it now, then waits until the metadata cluster shows the change.
+    /// One node joins or leaves the metadata cluster, when the quorum allows it now, then waits
+    /// until the metadata cluster shows the change. Restate's own RPCs do it (`AddNode` on the
+    /// node, `RemoveNode` on the leader: what restatectl's `metadata-server add-node` and
+    /// `remove-node` send), so no restatectl is needed.
     pub(super) async fn change_metadata_member(
         &mut self,
         host: &str,
@@ -248,15 +250,21 @@ impl Executor<'_> {
         if let Some(why) = step_refusal(&view, &one) {
             return Err(StepError::host(host, format!("refused now: {why}")));
         }
-        let ctl = self.restatectl().await?;
-        let node_id = format!("N{id}");
-        let (command, doing) = if join {
-            ("add-node", "joining the metadata cluster")
+        if join {
+            self.progress.host(host, "joining the metadata cluster");
+            let client = self
+                .survey
+                .host(host)
+                .map(|h| h.reached.admin.clone())
+                .ok_or_else(|| StepError::host(host, "not among the surveyed hosts"))?;
+            client
+                .join_metadata_cluster()
+                .await
+                .map_err(|e| StepError::host(host, e.to_string()))?;
         } else {
-            ("remove-node", "leaving the metadata cluster")
-        };
-        self.progress.host(host, doing);
-        ctl.run(&["metadata-server", command, &node_id]).await?;
+            self.progress.host(host, "leaving the metadata cluster");
+            self.remove_metadata_member(host, id, &view).await?;
+        }
         self.view_until(host, |view| {
             (view.metadata.members.contains(&id) != join).then(|| {
                 if join {
@@ -276,6 +284,48 @@ impl Executor<'_> {
             },
         );
         Ok(())
+    }
+}
+
+impl Executor<'_> {
+    /// `RemoveNode` for member `id`, sent to the metadata leader `view` names first, then to
+    /// every other member the inventory reaches (the leader may have changed since): only the
+    /// leader takes it. `host` names the node in errors.
+    pub(super) async fn remove_metadata_member(
+        &self,
+        host: &str,
+        id: u32,
+        view: &ClusterView,
+    ) -> Result<(), StepError> {
+        let leader = view.metadata.leader;
+        let mut members: Vec<(u32, &crate::admin::AdminClient)> = self
+            .survey
+            .hosts
+            .iter()
+            .filter_map(|h| {
+                let node = view.node(&h.reached.host.node_name)?;
+                (node.metadata_member && node.id != id).then_some((node.id, &h.reached.admin))
+            })
+            .collect();
+        members.sort_by_key(|(node, _)| Some(*node) != leader);
+        let mut errors = Vec::new();
+        for (_, client) in members {
+            match client.remove_metadata_member(id).await {
+                Ok(()) => return Ok(()),
+                Err(err) => errors.push(err.to_string()),
+            }
+        }
+        Err(StepError::host(
+            host,
+            format!(
+                "no metadata member took its removal from the metadata cluster: {}",
+                if errors.is_empty() {
+                    "no other member is an inventory host".to_string()
+                } else {
+                    errors.join("; ")
+                }
+            ),
+        ))
     }
 }
 

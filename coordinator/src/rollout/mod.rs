@@ -15,7 +15,7 @@ pub mod membership;
 pub mod plan;
 pub mod recap;
 mod remove;
-mod restatectl;
+pub mod restatectl;
 pub mod server;
 pub mod survey;
 
@@ -74,6 +74,9 @@ pub struct Report {
     pub error: Option<String>,
     /// The cluster after the run (or as found, for check and plan).
     pub cluster: Option<ClusterView>,
+    /// The restatectl steps would use, or why there is none (no cluster: not looked for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restatectl: Option<restatectl::Finding>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -111,6 +114,7 @@ pub async fn run(
         recap: Recap::default(),
         error: None,
         cluster: None,
+        restatectl: None,
     };
     for (host, why) in &unreachable {
         recap.unreachable(host, why);
@@ -175,6 +179,7 @@ pub async fn run(
     report.problems.extend(survey.problems.iter().cloned());
     report.warnings.extend(survey.warnings.iter().cloned());
     report.cluster = survey.view.clone();
+    report.restatectl = survey.restatectl.clone();
     for warning in &survey.warnings {
         progress.warn(warning);
     }
@@ -227,6 +232,20 @@ pub async fn run(
     if let Some(limit) = &options.limit {
         plan.restrict_to(limit);
     }
+    let (problems, warnings) = restatectl::needs(&plan.steps, survey.restatectl.as_ref(), |host| {
+        handover_helps(fleet, &survey, host)
+    });
+    for warning in warnings {
+        progress.warn(&warning);
+        recap.warn(&warning);
+        report.warnings.push(warning);
+    }
+    if !problems.is_empty() {
+        report.problems.extend(problems);
+        report.plan = Some(plan);
+        report.recap = recap;
+        return report;
+    }
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis(),
         "rollout: planned"
@@ -276,6 +295,16 @@ pub async fn run(
 /// partitions): the cluster's other nodes leave it.
 /// `leaving_from`: the cluster, when nodes leave it (its replication is then kept unless asked
 /// otherwise).
+/// Whether moving `host`'s partition leaders away before it restarts would spare clients a
+/// stall: it leads partitions and the other workers can take them (see `drain::worthwhile`).
+fn handover_helps(fleet: &Fleet, survey: &Survey, host: &str) -> bool {
+    let node = fleet.hosts.iter().find(|h| h.name == host);
+    match (survey.view.as_ref(), node) {
+        (Some(view), Some(node)) => drain::worthwhile(view, &node.node_name, None),
+        _ => false,
+    }
+}
+
 fn replication_problem(
     fleet: &Fleet,
     leaving_from: Option<&ClusterView>,

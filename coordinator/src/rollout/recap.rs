@@ -35,6 +35,9 @@ pub struct Recap {
     pub hosts: Vec<HostRecap>,
     pub cluster_changes: Vec<String>,
     pub steps: Vec<StepTiming>,
+    /// What the run did less well than it could have, and how to avoid it next time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Recap {
@@ -84,6 +87,10 @@ impl Recap {
         let entry = self.entry(host);
         entry.status = Status::Unreachable;
         entry.error = Some(why.to_string());
+    }
+
+    pub fn warn(&mut self, what: &str) {
+        self.warnings.push(what.to_string());
     }
 
     pub fn cluster_changed(&mut self, what: &str) {

@@ -62,8 +62,8 @@ impl<'a> Executor<'a> {
 
         if leaving.node.metadata_member {
             self.progress.host(name, "leaving the metadata cluster");
-            ctl.run(&["metadata-server", "remove-node", &node_id])
-                .await?;
+            let view = crate::admin::gather(&self.clients()).await?;
+            self.remove_metadata_member(name, id, &view).await?;
             self.view_until(name, |view| {
                 view.metadata
                     .members

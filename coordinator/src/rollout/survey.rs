@@ -48,6 +48,8 @@ pub struct Survey {
     /// What stops the run, each naming the host and the fix.
     pub problems: Vec<String>,
     pub warnings: Vec<String>,
+    /// The restatectl steps would use (`None`: no cluster, so none needs it).
+    pub restatectl: Option<super::restatectl::Finding>,
 }
 
 impl Survey {
@@ -133,6 +135,7 @@ pub async fn survey(
         leaving: Vec::new(),
         problems: Vec::new(),
         warnings: Vec::new(),
+        restatectl: None,
     };
     for (reached, facts) in reached.into_iter().zip(facts) {
         let class = classify(fleet, &reached.host, &facts, survey.view.as_ref());
@@ -159,6 +162,7 @@ pub async fn survey(
     let (problems, warnings) = preflight(fleet, &seen, survey.view.as_ref());
     survey.problems.extend(problems);
     survey.warnings.extend(warnings);
+    survey.restatectl = super::restatectl::locate(fleet, &survey).await;
     Ok(survey)
 }
 

@@ -7,6 +7,7 @@ mod auth;
 mod config;
 mod error;
 mod exec;
+mod forward;
 mod known_hosts;
 mod pattern;
 mod push;
@@ -22,6 +23,7 @@ pub use auth::Credentials;
 pub use config::{HostConfig, JumpHost, SshConfig};
 pub use error::SshError;
 pub use exec::{ExecOutput, ExecStream, ExitStatus, LineWriter, shell_quote};
+pub use forward::Forward;
 pub use known_hosts::{KnownHosts, Verdict};
 pub use push::{
     AGENT_REMOTE_DIR, AgentCatalog, AgentLocator, EMBEDDED_AGENT, LaunchedAgent, sha256_hex,

@@ -41,6 +41,10 @@ enum Command {
         /// sudo, restate-server under `restate.service`.
         #[arg(long, value_delimiter = ',')]
         systemd: Vec<String>,
+        /// No restatectl on any host and none in the inventory: only in the lab's
+        /// `laptop-bin/`, for the coordinator's PATH.
+        #[arg(long)]
+        restatectl_on_laptop_only: bool,
     },
     /// Take a lab down. --all takes down every lab made by `up` and every lab whose test process
     /// is gone; a lab whose test is still running stays unless --force is given too.
@@ -92,8 +96,12 @@ fn run(cli: Cli) -> Result<()> {
             bare,
             old_server,
             systemd,
+            restatectl_on_laptop_only,
         } => {
             let mut spec = Spec::new(count).persistent();
+            if restatectl_on_laptop_only {
+                spec = spec.restatectl_on_laptop_only();
+            }
             for (names, kind) in [
                 (existing, Kind::Existing),
                 (old_style, Kind::OldStyle),
@@ -113,6 +121,7 @@ fn run(cli: Cli) -> Result<()> {
                 };
             }
             let lab = Lab::up(spec)?;
+            lab.laptop_bin()?;
             describe(&lab.state);
             Ok(())
         }

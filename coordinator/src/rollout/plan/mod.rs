@@ -184,11 +184,11 @@ impl std::fmt::Display for Step {
             ),
             Step::AddMetadataMember { host, id } => write!(
                 f,
-                "{host} (N{id}): joins the metadata cluster (restatectl metadata-server add-node N{id}), quorum kept, wait until it is a member"
+                "{host} (N{id}): joins the metadata cluster (AddNode, as restatectl metadata-server add-node N{id}), quorum kept, wait until it is a member"
             ),
             Step::RemoveMetadataMember { host, id } => write!(
                 f,
-                "{host} (N{id}): leaves the metadata cluster (restatectl metadata-server remove-node N{id}), quorum kept; a standby from then on while it keeps the metadata-server role (auto-join = false)"
+                "{host} (N{id}): leaves the metadata cluster (RemoveNode, as restatectl metadata-server remove-node N{id}), quorum kept; a standby from then on while it keeps the metadata-server role (auto-join = false)"
             ),
             Step::RemoveNode { node, holds } => {
                 write!(
