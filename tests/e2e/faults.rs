@@ -339,14 +339,21 @@ fn a_node_that_does_not_come_back_is_rolled_back_and_s3_down_stops_before_new_no
     }
     assert_no_half_written_file(&lab);
 
-    // The S3 store down while snapshotting (firewalled: connections to it are reset): the run
-    // stops before any new node starts.
+    // The S3 store down (firewalled: connections to it are reset): the survey's probe from each
+    // host finds it, and the run stops before its first change, n1 not restarted either.
     set_inventory(&lab, &lab.inventory());
     let firewall = S3Firewall::up(&lab);
+    let n1_pid = lab.host("n1").restate_pid();
     let out = fleet(&lab, &["apply", "--yes"]);
     assert_exit(&out, 1, "apply with S3 down");
     let text = printed(&out);
-    assert!(text.contains("snapshot"), "{text}");
+    assert!(
+        text.contains("cannot reach the snapshot repository at")
+            && text.contains("nothing was changed"),
+        "{text}"
+    );
+    assert_eq!(config_of(&lab, "n1").expect("n1 config"), n1_before);
+    assert_eq!(lab.host("n1").restate_pid(), n1_pid, "n1 not restarted");
     for host in ["n2", "n3"] {
         assert!(config_of(&lab, host).is_none(), "{host} untouched: {text}");
         assert!(lab.host(host).restate_pid().is_none(), "{host} not started");

@@ -17,6 +17,7 @@ pub mod recap;
 mod remove;
 pub mod restatectl;
 pub mod server;
+pub mod snapshot_store;
 pub mod survey;
 
 use std::time::Duration;
@@ -232,9 +233,12 @@ pub async fn run(
     if let Some(limit) = &options.limit {
         plan.restrict_to(limit);
     }
-    let (problems, warnings) = restatectl::needs(&plan.steps, survey.restatectl.as_ref(), |host| {
-        handover_helps(fleet, &survey, host)
-    });
+    // What the steps need (restatectl, the snapshot store), held against what the survey saw.
+    let (mut problems, warnings) =
+        restatectl::needs(&plan.steps, survey.restatectl.as_ref(), |host| {
+            handover_helps(fleet, &survey, host)
+        });
+    problems.extend(snapshot_store::needs(&plan.steps, &survey.snapshot_store));
     for warning in warnings {
         progress.warn(&warning);
         recap.warn(&warning);

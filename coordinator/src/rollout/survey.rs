@@ -50,6 +50,8 @@ pub struct Survey {
     pub warnings: Vec<String>,
     /// The restatectl steps would use (`None`: no cluster, so none needs it).
     pub restatectl: Option<super::restatectl::Finding>,
+    /// Whether each worker host reaches the snapshot repository's endpoint.
+    pub snapshot_store: Vec<super::snapshot_store::Probe>,
 }
 
 impl Survey {
@@ -136,6 +138,7 @@ pub async fn survey(
         problems: Vec::new(),
         warnings: Vec::new(),
         restatectl: None,
+        snapshot_store: Vec::new(),
     };
     for (reached, facts) in reached.into_iter().zip(facts) {
         let class = classify(fleet, &reached.host, &facts, survey.view.as_ref());
@@ -162,7 +165,12 @@ pub async fn survey(
     let (problems, warnings) = preflight(fleet, &seen, survey.view.as_ref());
     survey.problems.extend(problems);
     survey.warnings.extend(warnings);
-    survey.restatectl = super::restatectl::locate(fleet, &survey).await;
+    let (restatectl, store) = tokio::join!(
+        super::restatectl::locate(fleet, &survey),
+        super::snapshot_store::probe(fleet, &survey)
+    );
+    survey.restatectl = restatectl;
+    survey.snapshot_store = store;
     Ok(survey)
 }
 

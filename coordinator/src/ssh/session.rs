@@ -99,6 +99,30 @@ impl Session {
         Ok(channel.into_stream())
     }
 
+    /// Whether this host can open a TCP connection to `address:port`: `Ok(true)` it can,
+    /// `Ok(false)` sshd does not forward for this login (so nothing is known), `Err` it tried
+    /// and failed.
+    pub async fn can_reach(&self, address: &str, port: u16) -> Result<bool, String> {
+        match self
+            .inner
+            .handle
+            .channel_open_direct_tcpip(address, u32::from(port), "127.0.0.1", 0)
+            .await
+        {
+            Ok(channel) => {
+                let _ = channel.close().await;
+                Ok(true)
+            }
+            Err(russh::Error::ChannelOpenFailure(
+                russh::ChannelOpenFailure::AdministrativelyProhibited,
+            )) => Ok(false),
+            Err(russh::Error::ChannelOpenFailure(russh::ChannelOpenFailure::ConnectFailed)) => {
+                Err("the connection was refused or timed out".to_string())
+            }
+            Err(err) => Err(err.to_string()),
+        }
+    }
+
     /// Ends the connection politely; dropping every clone also ends it.
     pub async fn close(&self) {
         let _ = self
