@@ -254,10 +254,15 @@ pub fn service(node: &NodeTarget, action: ServiceAction) -> Result<ServiceReport
         (_, a) => a?,
     };
     service::perform(manager, action, service_timeout(node))?;
-    Ok(ServiceReport {
-        action,
-        health: wait_unless_stop(action, node, &address),
-    })
+    let mut health = wait_unless_stop(action, node, &address);
+    // A node that did not come back is named with why, as after a failed change.
+    if let Some(wait) = health.as_mut().filter(|w| !w.healthy)
+        && let Some(journal) = service::journal_tail(manager, JOURNAL_LINES)
+    {
+        wait.last
+            .push_str(&format!("; its journal ended with:\n{journal}"));
+    }
+    Ok(ServiceReport { action, health })
 }
 
 /// Like [`service`], but a failing command becomes an unhealthy report, so apply can roll back.

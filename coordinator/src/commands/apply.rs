@@ -36,7 +36,8 @@ pub async fn run(global: &Global, args: ApplyArgs) -> anyhow::Result<Outcome> {
         let touches_members = plan.steps.iter().any(|s| {
             matches!(
                 s,
-                Step::FixMember { .. }
+                Step::StartMember { .. }
+                    | Step::FixMember { .. }
                     | Step::RollMember { .. }
                     | Step::UpgradeMember { .. }
                     | Step::LowerReplication { .. }

@@ -11,6 +11,7 @@ pub fn recap(recap: &Recap, stopped: bool) -> String {
             Status::Changed => "changed",
             Status::Unreachable => "unreachable",
             Status::Failed => "failed",
+            Status::Stopped => "stopped",
         };
         out.push_str(&format!("  {:<16} {status:<12}", h.host));
         if !h.changes.is_empty() {

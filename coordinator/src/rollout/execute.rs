@@ -114,6 +114,28 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
+    /// A stopped member started by its own service manager, then gated as after a restart.
+    async fn start_member(&mut self, host: &Surveyed) -> Result<(), StepError> {
+        let (name, node_name) = (host.name().to_string(), host.reached.host.node_name.clone());
+        self.progress
+            .host(&name, "starting restate-server (it was stopped)");
+        self.service(host, ServiceAction::Start, self.timeouts.restart)
+            .await?;
+        gate::healthy(
+            &self.clients(),
+            std::slice::from_ref(&node_name),
+            self.timeouts.restart,
+        )
+        .await
+        .map_err(StepError::gate(format!(
+            "{name}: not healthy after its start"
+        )))?;
+        self.progress.host(&name, "healthy");
+        self.recap
+            .changed(&name, "restate-server started (it was stopped)");
+        Ok(())
+    }
+
     pub(super) fn host(&self, name: &str) -> Result<&'a Surveyed, StepError> {
         self.survey
             .host(name)
@@ -122,6 +144,10 @@ impl<'a> Executor<'a> {
 
     async fn run_step(&mut self, step: &Step) -> Result<(), StepError> {
         match step {
+            Step::StartMember { host } => {
+                let host = self.host(host)?;
+                self.start_member(host).await
+            }
             Step::FixMember {
                 host,
                 metadata_list,

@@ -106,6 +106,26 @@ pub async fn run(
     options: Options,
     progress: &Progress,
 ) -> Report {
+    let mut report = survey_plan_act(fleet, reached, unreachable, options, progress).await;
+    let stopped: Vec<String> = report
+        .hosts
+        .iter()
+        .filter(|h| h.class == survey::Class::Member && !h.running)
+        .map(|h| h.host.clone())
+        .collect();
+    report
+        .recap
+        .still_stopped(stopped.iter().map(String::as_str));
+    report
+}
+
+async fn survey_plan_act(
+    fleet: &Fleet,
+    reached: Vec<Reached>,
+    unreachable: Vec<(String, String)>,
+    options: Options,
+    progress: &Progress,
+) -> Report {
     let mut recap = Recap::new(fleet.hosts.iter().map(|h| h.name.as_str()));
     let mut report = Report {
         hosts: Vec::new(),

@@ -14,6 +14,8 @@ pub enum Status {
     Changed,
     Unreachable,
     Failed,
+    /// A member whose restate-server is not running, and the run did not start it.
+    Stopped,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,6 +83,17 @@ impl Recap {
         let entry = self.entry(host);
         entry.status = Status::Failed;
         entry.error = Some(why.to_string());
+    }
+
+    /// Members left as they were found, not running: never `ok`.
+    pub fn still_stopped<'a>(&mut self, hosts: impl Iterator<Item = &'a str>) {
+        for host in hosts {
+            let entry = self.entry(host);
+            if entry.status == Status::Ok {
+                entry.status = Status::Stopped;
+                entry.error = Some("restate-server is not running".to_string());
+            }
+        }
     }
 
     pub fn unreachable(&mut self, host: &str, why: &str) {

@@ -293,6 +293,23 @@ fn classify(fleet: &Fleet, host: &Host, facts: &Facts, view: Option<&ClusterView
     Class::New
 }
 
+/// A member whose restate-server is not running on its host, which was reached, while the
+/// cluster has its node dead and its data directory is still there: starting it with its own
+/// service manager brings it back as it was (same node id). Without its data it would come back
+/// empty under an old name, which is a replacement, not a start.
+pub fn stopped(host: &Surveyed, view: Option<&ClusterView>) -> bool {
+    stopped_facts(&host.reached.host, &host.facts, &host.class, view)
+}
+
+fn stopped_facts(host: &Host, facts: &Facts, class: &Class, view: Option<&ClusterView>) -> bool {
+    *class == Class::Member
+        && facts.health.is_none()
+        && facts.data_dir.as_ref().is_some_and(|d| d.exists)
+        && view
+            .and_then(|v| v.node(&host.node_name))
+            .is_some_and(|n| !n.alive)
+}
+
 #[derive(Debug, PartialEq)]
 enum Finding {
     Problem(String),
@@ -408,8 +425,27 @@ fn preflight(
                 let name = member.host.name.as_str();
                 let node_name = &member.host.node_name;
                 match view.node(node_name) {
+                    Some(_)
+                        if stopped_facts(member.host, member.facts, member.class, Some(view)) =>
+                    {
+                        warnings.push(format!(
+                            "{name}: restate-server is not running, and the cluster has its node dead; apply starts it first, behind the health gate"
+                        ))
+                    }
+                    Some(node) if !node.alive && member.facts.health.is_none() => {
+                        problems.push(format!(
+                            "{name}: member N{} is dead in the cluster state, and no data directory was found for it{}: if its disk was replaced or the host rebuilt, take {name} out of the inventory and apply (the dead node is removed when the others hold its data), then put it back: it joins as a new node; if its data lives elsewhere, set base-dir for it in the inventory's config and re-run",
+                            node.id,
+                            member
+                                .facts
+                                .data_dir
+                                .as_ref()
+                                .map(|d| format!(" ({})", d.path.display()))
+                                .unwrap_or_default()
+                        ))
+                    }
                     Some(node) if !node.alive => problems.push(format!(
-                        "{name}: member N{} is dead in the cluster state; bring it back before changing the cluster",
+                        "{name}: member N{} is dead in the cluster state although its restate-server answers; look at its log (restate-fleet logs, journalctl -u restate) and re-run",
                         node.id
                     )),
                     // A standby is out of the metadata cluster on purpose (membership.rs).
@@ -650,6 +686,20 @@ mod decision_tests {
             "values": { "snapshots_destination": "s3://b/p" } },
             "restate_server": { "path": "/usr/local/bin/restate-server",
                 "version_output": "restate-server 1.7.12", "version": "1.7.12" } });
+        let with = |mut a: serde_json::Value, b: serde_json::Value| {
+            if let (Some(a), Some(b)) = (a.as_object_mut(), b.as_object()) {
+                a.extend(b.clone());
+            }
+            a
+        };
+        let stopped_data = || {
+            json!({ "data_dir": { "path": "/var/lib/restate/restate-data/n2", "exists": true,
+                "cluster_name": "c", "cluster_fingerprint": null, "server_version": "1.7.12" } })
+        };
+        let answering = || {
+            json!({ "health": { "address": "http://n2:5122/health", "status": "StartingUp",
+                "node_id": null, "cluster_name": "c", "roles": [], "raw": {} } })
+        };
         let dead_n2 = || {
             let mut v = view("grown");
             v.nodes[1].alive = false;
@@ -741,11 +791,35 @@ mod decision_tests {
                 0,
             ),
             (
-                "a dead member",
+                "a dead member without its data directory (a replaced disk)",
                 "",
                 vec![
                     member(binary("1.7.12")),
                     member(binary("1.7.12")),
+                    member(binary("1.7.12")),
+                ],
+                Some(dead_n2()),
+                1,
+                0,
+            ),
+            (
+                "a stopped member with its data: apply starts it",
+                "",
+                vec![
+                    member(binary("1.7.12")),
+                    member(with(binary("1.7.12"), stopped_data())),
+                    member(binary("1.7.12")),
+                ],
+                Some(dead_n2()),
+                0,
+                1,
+            ),
+            (
+                "a dead member whose server answers",
+                "",
+                vec![
+                    member(binary("1.7.12")),
+                    member(with(binary("1.7.12"), answering())),
                     member(binary("1.7.12")),
                 ],
                 Some(dead_n2()),

@@ -11,13 +11,16 @@ use super::desired::{self, METADATA_ADDRESSES, Scope};
 use super::leaving::{self, Holdings};
 use super::membership;
 use super::server::{Change, HostServer};
-use super::survey::{Class, Survey, Surveyed};
+use super::survey::{self, Class, Survey, Surveyed};
 use crate::admin::{ClusterView, KIND_REPLICATED};
 use crate::reach::ReachError;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum Step {
+    /// A member whose restate-server stopped (a crash, a reboot with the unit not started)
+    /// starts again with its own service manager, behind the health gate, before anything else.
+    StartMember { host: String },
     /// Upload the inventory's restate-server to the hosts that lack it (changes no service).
     StageServer {
         hosts: Vec<String>,
@@ -98,6 +101,10 @@ pub enum Step {
 impl std::fmt::Display for Step {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Step::StartMember { host } => write!(
+                f,
+                "{host}: start restate-server (stopped; a member of the cluster), wait until healthy and alive in the cluster"
+            ),
             Step::StageServer {
                 hosts,
                 version,
@@ -363,6 +370,8 @@ pub struct HostState {
     pub full: PatchPreview,
     /// A member's restate.toml before new nodes join ([`fix_patch`]).
     pub fix: Option<PatchPreview>,
+    /// A member whose restate-server is not running on its reachable host ([`survey::stopped`]).
+    pub stopped: bool,
 }
 
 /// Asks every host's agent at once what its restate.toml would become (with a hundred hosts,
@@ -404,6 +413,7 @@ pub async fn gather(fleet: &Fleet, survey: &Survey) -> Result<Gathered, ReachErr
             once,
             full: full?,
             fix: fix?,
+            stopped: survey::stopped(host, survey.view.as_ref()),
         });
     }
     Ok(Gathered {
@@ -444,7 +454,13 @@ pub fn plan(fleet: &Fleet, gathered: &Gathered, replication: Option<u32>) -> Pla
         })
         .collect();
 
-    // First: a draining member would make every later restart refuse to drain another.
+    // First: a stopped member starts again, so that every later step sees the cluster whole.
+    for member in members.iter().filter(|m| m.stopped) {
+        steps.push(Step::StartMember {
+            host: member.name.clone(),
+        });
+    }
+    // Then: a draining member would make every later restart refuse to drain another.
     for member in &members {
         let draining = gathered
             .view
@@ -725,7 +741,8 @@ impl Plan {
     pub fn restrict_to(&mut self, hosts: &[String]) {
         let kept = |h: &String| hosts.contains(h);
         self.steps.retain_mut(|step| match step {
-            Step::FixMember { host, .. }
+            Step::StartMember { host }
+            | Step::FixMember { host, .. }
             | Step::RollMember { host, .. }
             | Step::SetMetadataList { host }
             | Step::UpgradeMember { host, .. }

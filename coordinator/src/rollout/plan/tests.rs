@@ -47,6 +47,7 @@ fn member(name: &str, once: bool, fix: &[&str], full: &[&str]) -> HostState {
         once,
         full: preview(full),
         fix: Some(preview(fix)),
+        stopped: false,
     }
 }
 
@@ -68,6 +69,7 @@ fn new(name: &str) -> HostState {
             "metadata-client.addresses",
         ]),
         fix: None,
+        stopped: false,
     }
 }
 
@@ -348,6 +350,25 @@ fn every_fleet_shape_gets_the_guides_steps() {
             leaving: vec![leaving("n3", 3)],
             replication: None,
             steps: &["lower_replication", "remove_node"],
+        },
+        Case {
+            name: "a stopped member starts first, then rolls like the others",
+            cluster: "",
+            inventory: &["n1", "n2", "n3"],
+            hosts: {
+                let mut hosts = vec![
+                    member("n1", true, &[], &["rocksdb-total-memory-size"]),
+                    member("n2", true, &[], &["rocksdb-total-memory-size"]),
+                ];
+                let mut n3 = member("n3", true, &[], &["rocksdb-total-memory-size"]);
+                n3.stopped = true;
+                hosts.push(n3);
+                hosts
+            },
+            view: Some(view("grown")),
+            leaving: vec![],
+            replication: None,
+            steps: &["start_member", "roll_member", "roll_member", "roll_member"],
         },
         Case {
             name: "a worker left draining is activated first",
