@@ -4,6 +4,7 @@
 mod agent;
 mod apply;
 mod bad_input;
+mod day_two;
 mod faults;
 mod harness;
 mod hosts_as_they_are;

@@ -101,7 +101,7 @@ fn planned_id(text: &str, name: &str) -> String {
 }
 
 /// The metadata cluster (asked through `via`) has exactly `count` members.
-fn assert_metadata_members(lab: &Lab, via: &str, count: usize) {
+pub(crate) fn assert_metadata_members(lab: &Lab, via: &str, count: usize) {
     restatectl_until(
         lab,
         via,

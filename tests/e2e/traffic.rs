@@ -158,7 +158,7 @@ fn growing_three_nodes_to_five_with_replication_two_under_traffic_loses_nothing(
 /// restatectl's `N<id>:<generation>` of `names`, by name: the first two columns of `restatectl
 /// status`, read until every one of them has a row (a node that just joined may not list the
 /// others yet).
-fn generations(lab: &Lab, via: &str, names: &[&str]) -> BTreeMap<String, String> {
+pub(crate) fn generations(lab: &Lab, via: &str, names: &[&str]) -> BTreeMap<String, String> {
     let rows = |text: &str| -> BTreeMap<String, String> {
         text.lines()
             .filter_map(|line| {

@@ -294,9 +294,10 @@ fn classify(fleet: &Fleet, host: &Host, facts: &Facts, view: Option<&ClusterView
 }
 
 /// A member whose restate-server is not running on its host, which was reached, while the
-/// cluster has its node dead and its data directory is still there: starting it with its own
-/// service manager brings it back as it was (same node id). Without its data it would come back
-/// empty under an old name, which is a replacement, not a start.
+/// cluster knows its node (dead, or not noticed yet: the failure detector takes seconds) and its
+/// data directory is still there: starting it with its own service manager brings it back as
+/// it was (same node id). Without its data it would come back empty under an old name, which
+/// is a replacement, not a start.
 pub fn stopped(host: &Surveyed, view: Option<&ClusterView>) -> bool {
     stopped_facts(&host.reached.host, &host.facts, &host.class, view)
 }
@@ -305,9 +306,7 @@ fn stopped_facts(host: &Host, facts: &Facts, class: &Class, view: Option<&Cluste
     *class == Class::Member
         && facts.health.is_none()
         && facts.data_dir.as_ref().is_some_and(|d| d.exists)
-        && view
-            .and_then(|v| v.node(&host.node_name))
-            .is_some_and(|n| !n.alive)
+        && view.and_then(|v| v.node(&host.node_name)).is_some()
 }
 
 #[derive(Debug, PartialEq)]
@@ -429,7 +428,7 @@ fn preflight(
                         if stopped_facts(member.host, member.facts, member.class, Some(view)) =>
                     {
                         warnings.push(format!(
-                            "{name}: restate-server is not running, and the cluster has its node dead; apply starts it first, behind the health gate"
+                            "{name}: restate-server is not running (a member of the cluster); apply starts it first, behind the health gate"
                         ))
                     }
                     Some(node) if !node.alive && member.facts.health.is_none() => {

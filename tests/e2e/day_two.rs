@@ -1,0 +1,156 @@
+//! Day two, when something broke: a member whose restate-server stopped is started by `apply`
+//! (same node id, nobody else restarted), and a metadata member whose host died for good is
+//! replaced by a fresh host in one `apply --yes`, under live traffic, judged with restatectl.
+//! restatectl only on the coordinator's PATH, as Restate's guide has operators run it.
+
+use std::time::Duration;
+
+use lab::{Kind, Lab, Spec};
+
+use crate::faults::{printed, set_inventory};
+use crate::harness::{self, assert_exit, fleet, restatectl_until};
+use crate::scale_down::assert_metadata_members;
+use crate::traffic::{generations, under_traffic};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// The lab's inventory with replication 2, `metadata-servers` as given and only `hosts`.
+fn inventory_of(lab: &Lab, hosts: &[&str], metadata: &[&str]) -> String {
+    let quoted = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| format!("\"{n}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut text = lab.inventory().replace(
+        "[cluster]\n",
+        &format!(
+            "[cluster]\nreplication = 2\nmetadata-servers = [{}]\n",
+            quoted(metadata)
+        ),
+    );
+    for host in lab
+        .hosts()
+        .iter()
+        .filter(|h| !hosts.contains(&h.name.as_str()))
+    {
+        let start = text
+            .find(&format!("[hosts.{}]", host.name))
+            .unwrap_or_else(|| panic!("{} in the inventory", host.name));
+        let end = text[start + 1..]
+            .find("\n[")
+            .map_or(text.len(), |i| start + 1 + i + 1);
+        text.replace_range(start..end, "");
+    }
+    text
+}
+
+/// The plain id (`N3`) of `generation` (`N3:2`).
+fn plain(generation: &str) -> String {
+    generation
+        .split(':')
+        .next()
+        .unwrap_or(generation)
+        .to_string()
+}
+
+#[test]
+fn a_stopped_member_is_started_and_a_dead_host_is_replaced_under_traffic() {
+    let mut lab = harness::lab(
+        Spec::new(4)
+            .with(1, Kind::Existing)
+            .all_systemd()
+            .restatectl_on_laptop_only(),
+    );
+    let three = ["n1", "n2", "n3"];
+    set_inventory(&lab, &inventory_of(&lab, &three, &three));
+    assert_exit(&fleet(&lab, &["apply", "--yes"]), 0, "grow 1 -> 3");
+    assert_metadata_members(&lab, "n1", 3);
+    lab.start_workload("n1")
+        .expect("workload service registered");
+
+    // A member that stopped (a crash, a reboot with the unit not started): apply starts it with
+    // its own unit, before anything else; it keeps its node id, and nobody else restarts.
+    let before = generations(&lab, "n1", &three);
+    lab.host("n2").stop_restate().expect("n2 stops");
+    restatectl_until(&lab, "n1", &["status"], WAIT, |out| out.contains("offline"));
+    let plan = fleet(&lab, &["plan"]);
+    assert_exit(&plan, 0, "plan with n2 stopped");
+    assert!(
+        printed(&plan).contains("n2: start restate-server (stopped"),
+        "plan starts n2 first:\n{}",
+        printed(&plan)
+    );
+    under_traffic(&lab, "a stopped member started", || {
+        let out = fleet(&lab, &["apply", "--yes"]);
+        assert_exit(&out, 0, "apply with n2 stopped");
+        let text = printed(&out);
+        assert!(
+            text.contains("restate-server started (it was stopped)"),
+            "{text}"
+        );
+    });
+    let after = generations(&lab, "n1", &three);
+    assert_eq!(plain(&after["n2"]), plain(&before["n2"]), "n2 keeps its id");
+    assert_ne!(after["n2"], before["n2"], "n2 started again");
+    for member in ["n1", "n3"] {
+        assert_eq!(after[member], before[member], "{member} was not restarted");
+    }
+    crate::faults::assert_cluster_of(&lab, "n2", &three);
+
+    // n3's host dies for good (its link cut: no sshd, no fabric). The operator takes it out of
+    // the inventory and adds a fresh n4 in its place: one run joins n4 and removes n3.
+    let gone = plain(&after["n3"]);
+    lab.set_link("n3", false).expect("n3's link down");
+    restatectl_until(&lab, "n1", &["status"], WAIT, |out| out.contains("offline"));
+    let replaced = ["n1", "n2", "n4"];
+    set_inventory(&lab, &inventory_of(&lab, &replaced, &replaced));
+    let plan = fleet(&lab, &["plan"]);
+    assert_exit(&plan, 0, "plan of the replacement");
+    let text = printed(&plan);
+    assert!(
+        text.contains("n3 (") && text.contains("leaves the cluster") && text.contains("n4"),
+        "{text}"
+    );
+    under_traffic(&lab, "a dead metadata member replaced", || {
+        let out = fleet(&lab, &["apply", "--yes"]);
+        assert_exit(&out, 0, "replace n3 by n4");
+    });
+    restatectl_until(&lab, "n1", &["nodes", "list"], WAIT, |out| {
+        !out.contains(" n3 ") && out.contains(" n4 ")
+    });
+    assert_metadata_members(&lab, "n1", 3);
+    let members = restatectl_until(
+        &lab,
+        "n1",
+        &["metadata-server", "list-servers"],
+        WAIT,
+        |out| out.contains("Member"),
+    );
+    assert!(
+        !members
+            .lines()
+            .any(|l| l.trim_start().starts_with(&format!("{gone} "))),
+        "{gone} is no metadata server any more:\n{members}"
+    );
+    for log in 0..24 {
+        let log = log.to_string();
+        let described = restatectl_until(&lab, "n1", &["logs", "describe", &log], WAIT, |out| {
+            out.contains("Log Id")
+        });
+        assert!(
+            !described.contains(&format!("{gone},")) && !described.contains(&format!("{gone}]")),
+            "log {log} still names {gone}:\n{described}"
+        );
+    }
+    let config = restatectl_until(&lab, "n1", &["config", "get"], WAIT, |out| {
+        out.contains("Partition replication")
+    });
+    assert!(
+        config.contains("{node: 2}"),
+        "replication 2 held:\n{config}"
+    );
+    crate::faults::assert_cluster_of(&lab, "n2", &replaced);
+    crate::faults::assert_rerun_changes_nothing(&lab, "after the replacement");
+}
