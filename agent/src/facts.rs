@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use restate_fleet_proto::agent::{
-    AgentError, ConfigFacts, ConfigValues, DataDirFacts, Facts, NodeTarget, ParseErrorInfo,
-    ServerBinary,
+    AgentError, ConfigFacts, ConfigValues, DEFAULT_WORKING_DIR, DataDirFacts, Facts, NodeTarget,
+    ParseErrorInfo, ServerBinary, ServiceManager,
 };
 use restate_fleet_version::Version;
 use toml_edit::{DocumentMut, Item};
 
 use crate::digest::{HOST_VERSION_CACHE, HashCache};
+use crate::setup::System;
 use crate::{files, health, host, patch, service};
 
 const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
@@ -28,7 +29,16 @@ pub fn gather(node: &NodeTarget, restate_server: Option<&Path>) -> Result<Facts,
     let config = config_facts(&node.config_path)?;
     let values = &config.values;
 
-    let data_dir = node_dir(values, node, hostname.as_deref()).map(|dir| data_dir_facts(&dir));
+    let data_dir = node_dir(values, node, hostname.as_deref()).map(|dir| {
+        if dir.is_dir() {
+            return data_dir_facts(&dir);
+        }
+        // Not where the request says the server starts: look where it may start instead.
+        match find_data_dir(node, &System::host()) {
+            Ok(Some(found)) => data_dir_facts(&found),
+            _ => data_dir_facts(&dir),
+        }
+    });
 
     let address = values
         .advertised_address
@@ -162,6 +172,27 @@ pub fn data_dir(node: &NodeTarget) -> Result<Option<PathBuf>, AgentError> {
     let config = config_facts(&node.config_path)?;
     let hostname = host::uname().map(|u| u.nodename);
     Ok(node_dir(&config.values, node, hostname.as_deref()))
+}
+
+/// The node's data directory where it exists: a relative `base-dir` starts at the server's
+/// working directory, which the request may name, a systemd unit says, or is
+/// `/var/lib/restate` (the unit restate-fleet writes) or `/`. A stopped server cannot say which.
+pub fn find_data_dir(node: &NodeTarget, system: &System) -> Result<Option<PathBuf>, AgentError> {
+    let mut working_dirs: Vec<PathBuf> = node.working_dir.iter().cloned().collect();
+    if let Some(ServiceManager::Systemd { unit }) = &node.service
+        && let Some(dir) = system.unit_working_dir(unit)
+    {
+        working_dirs.push(dir);
+    }
+    working_dirs.extend([PathBuf::from(DEFAULT_WORKING_DIR), PathBuf::from("/")]);
+    for dir in working_dirs {
+        let mut at = node.clone();
+        at.working_dir = Some(dir);
+        if let Some(found) = data_dir(&at)?.filter(|d| d.is_dir()) {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
 }
 
 /// `base-dir` as the server sees it: relative paths start at its working directory.

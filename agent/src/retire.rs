@@ -7,9 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use restate_fleet_proto::agent::{
-    AgentError, DEFAULT_WORKING_DIR, NodeTarget, RetireReport, ServiceManager,
-};
+use restate_fleet_proto::agent::{AgentError, NodeTarget, RetireReport, ServiceManager};
 
 use crate::setup::System;
 use crate::{clock, facts, files};
@@ -22,7 +20,7 @@ pub fn retire(node: &NodeTarget, system: &System) -> Result<RetireReport, AgentE
         }
         _ => None,
     };
-    let data_dir = match find_data_dir(node, system)? {
+    let data_dir = match facts::find_data_dir(node, system)? {
         Some(dir) => {
             let aside = aside(&dir, SystemTime::now());
             fs::rename(&dir, &aside).map_err(|e| files::io_error("rename", &dir, &e))?;
@@ -31,27 +29,6 @@ pub fn retire(node: &NodeTarget, system: &System) -> Result<RetireReport, AgentE
         None => None,
     };
     Ok(RetireReport { disabled, data_dir })
-}
-
-/// The node's data directory: a relative `base-dir` starts at the server's working directory,
-/// which the request may name, a systemd unit says, or is `/var/lib/restate` (the unit
-/// restate-fleet writes) or `/`.
-fn find_data_dir(node: &NodeTarget, system: &System) -> Result<Option<PathBuf>, AgentError> {
-    let mut working_dirs: Vec<PathBuf> = node.working_dir.iter().cloned().collect();
-    if let Some(ServiceManager::Systemd { unit }) = &node.service
-        && let Some(dir) = system.unit_working_dir(unit)
-    {
-        working_dirs.push(dir);
-    }
-    working_dirs.extend([PathBuf::from(DEFAULT_WORKING_DIR), PathBuf::from("/")]);
-    for dir in working_dirs {
-        let mut at = node.clone();
-        at.working_dir = Some(dir);
-        if let Some(found) = facts::data_dir(&at)?.filter(|d| d.is_dir()) {
-            return Ok(Some(found));
-        }
-    }
-    Ok(None)
 }
 
 /// `<dir>.removed-<UTC stamp>`, beside it.
