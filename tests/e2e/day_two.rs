@@ -1,6 +1,8 @@
-//! Day two, when something broke: a member whose restate-server stopped is started by `apply`
-//! (same node id, nobody else restarted), and a metadata member whose host died for good is
-//! replaced by a fresh host in one `apply --yes`, under live traffic, judged with restatectl.
+//! Day two, when something broke (docs/day-two.md): a member whose restate-server stopped is
+//! started by `apply` (same node id, nobody else restarted), a metadata member whose host died
+//! for good is replaced by a fresh host in one `apply --yes`, and a member whose disk was lost
+//! is refused, then removed and joined again under its name with a new id; under live traffic,
+//! judged with restatectl.
 //! restatectl only on the coordinator's PATH, as Restate's guide has operators run it.
 
 use std::time::Duration;
@@ -56,7 +58,7 @@ fn plain(generation: &str) -> String {
 }
 
 #[test]
-fn a_stopped_member_is_started_and_a_dead_host_is_replaced_under_traffic() {
+fn a_stopped_member_a_dead_host_and_a_lost_disk_under_traffic() {
     let mut lab = harness::lab(
         Spec::new(4)
             .with(1, Kind::Existing)
@@ -153,4 +155,43 @@ fn a_stopped_member_is_started_and_a_dead_host_is_replaced_under_traffic() {
     );
     crate::faults::assert_cluster_of(&lab, "n2", &replaced);
     crate::faults::assert_rerun_changes_nothing(&lab, "after the replacement");
+
+    // n2's disk is lost (its server stopped, its data directory gone, its restate.toml kept).
+    // Restate would take the old id again and stop on `data-loss`, so apply refuses to start it
+    // and says how to replace it: out of the inventory (the old node is removed), then back in
+    // (it joins under its name with a new id).
+    let wiped = plain(&generations(&lab, "n1", &replaced)["n2"]);
+    let n2 = lab.host("n2");
+    n2.stop_restate().expect("n2 stops");
+    n2.exec(&[
+        "mv",
+        "/var/lib/restate/restate-data/n2",
+        "/var/lib/restate/lost-disk",
+    ])
+    .expect("n2's data directory gone");
+    restatectl_until(&lab, "n1", &["status"], WAIT, |out| out.contains("offline"));
+    let refused = fleet(&lab, &["apply", "--yes"]);
+    assert_exit(&refused, 1, "apply with n2's disk lost");
+    let text = printed(&refused);
+    assert!(
+        text.contains("no data directory was found for it")
+            && text.contains("take n2 out of the inventory"),
+        "{text}"
+    );
+    assert!(
+        n2.restate_pid().is_none(),
+        "n2 not started on an empty disk"
+    );
+    let two = ["n1", "n4"];
+    set_inventory(&lab, &inventory_of(&lab, &two, &two));
+    under_traffic(&lab, "a wiped member's old node removed", || {
+        assert_exit(&fleet(&lab, &["apply", "--yes"]), 0, "remove n2's old node");
+    });
+    set_inventory(&lab, &inventory_of(&lab, &replaced, &replaced));
+    under_traffic(&lab, "a wiped member back as a new node", || {
+        assert_exit(&fleet(&lab, &["apply", "--yes"]), 0, "n2 joins again");
+    });
+    let again = plain(&generations(&lab, "n1", &replaced)["n2"]);
+    assert_ne!(again, wiped, "n2 came back with a new id");
+    crate::faults::assert_cluster_of(&lab, "n4", &replaced);
 }

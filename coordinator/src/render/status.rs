@@ -34,10 +34,34 @@ pub fn status(report: &StatusReport) -> String {
     for (host, why) in &report.unreachable {
         out.push_str(&format!("{host}: unreachable: {why}\n"));
     }
+    for node in report
+        .cluster
+        .iter()
+        .flat_map(|v| &v.nodes)
+        .filter(|n| !n.alive)
+    {
+        out.push_str(&dead_node_repair(
+            &node.name,
+            node.id,
+            report.not_in_inventory.contains(&node.name),
+        ));
+    }
     if let Some(err) = &report.error {
         out.push_str(&format!("error: {err}\n"));
     }
     out
+}
+
+/// What to do about a dead node, by the cases of docs/day-two.md.
+fn dead_node_repair(name: &str, id: u32, left_inventory: bool) -> String {
+    if left_inventory {
+        return format!(
+            "{name} (N{id}): dead, and no inventory host names it: `restate-fleet apply` removes it from the cluster when the others hold its data\n"
+        );
+    }
+    format!(
+        "{name} (N{id}): dead. Its server stopped: `restate-fleet apply` starts it. Its host is gone for good: take it out of the inventory (add a replacement host if you like) and `restate-fleet apply` removes it. Its disk was wiped: `restate-fleet check` says so; see docs/day-two.md\n"
+    )
 }
 
 /// The status table: one row per node, then the cluster configuration.

@@ -59,6 +59,27 @@ fn status() {
 }
 
 #[test]
+fn status_names_a_dead_node_and_how_to_repair_it() {
+    let mut report: StatusReport = fixture("status-grown");
+    let view = report.cluster.as_mut().expect("a cluster");
+    view.nodes[1].alive = false;
+    view.nodes[1].uptime_s = None;
+    insta::assert_snapshot!("status-dead-node", super::status(&report));
+    let mut report: StatusReport = fixture("status-not-in-inventory");
+    let gone = report
+        .not_in_inventory
+        .first()
+        .cloned()
+        .expect("a node not in the inventory");
+    let view = report.cluster.as_mut().expect("a cluster");
+    if let Some(node) = view.nodes.iter_mut().find(|n| n.name == gone) {
+        node.alive = false;
+        node.uptime_s = None;
+    }
+    insta::assert_snapshot!("status-dead-not-in-inventory", super::status(&report));
+}
+
+#[test]
 fn a_stopped_run_that_changed_nothing_does_not_claim_the_fleet_matches() {
     let recap = Recap::new(["n1", "n2"].into_iter());
     insta::assert_snapshot!("recap-converged", super::recap(&recap, false));
