@@ -11,7 +11,7 @@ use lab::{Kind, Lab, Spec};
 
 use crate::faults::{printed, set_inventory};
 use crate::harness::{self, assert_exit, fleet, restatectl_until};
-use crate::scale_down::assert_metadata_members;
+use crate::scale_down::{assert_metadata_members, without_hosts};
 use crate::traffic::{generations, under_traffic};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -25,27 +25,20 @@ fn inventory_of(lab: &Lab, hosts: &[&str], metadata: &[&str]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let mut text = lab.inventory().replace(
+    let text = lab.inventory().replace(
         "[cluster]\n",
         &format!(
             "[cluster]\nreplication = 2\nmetadata-servers = [{}]\n",
             quoted(metadata)
         ),
     );
-    for host in lab
+    let gone: Vec<&str> = lab
         .hosts()
         .iter()
-        .filter(|h| !hosts.contains(&h.name.as_str()))
-    {
-        let start = text
-            .find(&format!("[hosts.{}]", host.name))
-            .unwrap_or_else(|| panic!("{} in the inventory", host.name));
-        let end = text[start + 1..]
-            .find("\n[")
-            .map_or(text.len(), |i| start + 1 + i + 1);
-        text.replace_range(start..end, "");
-    }
-    text
+        .map(|h| h.name.as_str())
+        .filter(|h| !hosts.contains(h))
+        .collect();
+    without_hosts(text, &gone)
 }
 
 /// The plain id (`N3`) of `generation` (`N3:2`).

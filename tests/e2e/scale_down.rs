@@ -27,6 +27,11 @@ fn inventory_without(lab: &Lab, gone: &[&str], worker_only: &[&str]) -> String {
         let table = format!("[hosts.{host}]\naddress = \"{}\"\n", lab.host(host).address);
         text = text.replace(&table, &format!("{table}{WORKER_ONLY}"));
     }
+    without_hosts(text, gone)
+}
+
+/// An inventory's text without the `[hosts.*]` tables of `gone`.
+pub(crate) fn without_hosts(mut text: String, gone: &[&str]) -> String {
     for host in gone {
         let start = text
             .find(&format!("[hosts.{host}]"))

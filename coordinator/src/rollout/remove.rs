@@ -16,6 +16,9 @@ use crate::admin::{AdminClient, ClusterView, Logs, first_answer, gather};
 use crate::reach::Reached;
 
 const POLL: Duration = Duration::from_millis(300);
+/// How long Restate gets to move a tail off a read-only node by itself before the tail is
+/// moved for it ([`nodesets_without`]).
+const TAILS_MOVE_THEMSELVES: Duration = Duration::from_secs(10);
 
 impl<'a> Executor<'a> {
     pub(super) async fn lower_replication(&mut self, property: &str) -> Result<(), StepError> {
@@ -86,7 +89,7 @@ impl<'a> Executor<'a> {
         .await?;
         self.progress
             .host(name, "snapshots with trim until no log segment names it");
-        self.trim_until_free(name, id).await?;
+        self.trim_until_free(name, id, &ctl).await?;
 
         match &leaving.reached {
             Ok(host) => self.retire_host(name, host).await?,
@@ -137,10 +140,16 @@ impl<'a> Executor<'a> {
     /// Snapshots with trim the partitions whose logs still have a segment naming node `id`,
     /// again until none has: a snapshot taken before the log moved its tail off the node trims
     /// only up to that tail, so some logs need a second one.
-    async fn trim_until_free(&mut self, name: &str, id: u32) -> Result<(), StepError> {
+    async fn trim_until_free(
+        &mut self,
+        name: &str,
+        id: u32,
+        ctl: &super::restatectl::Restatectl<'_>,
+    ) -> Result<(), StepError> {
         let clients = self.clients();
         let deadline = Instant::now() + self.timeouts.settle;
         let mut rounds = 0;
+        let mut tails_wait = Instant::now();
         loop {
             let logs = logs(&clients).await?;
             let holding = logs.logs_with_node(id);
@@ -160,7 +169,12 @@ impl<'a> Executor<'a> {
                     ),
                 ));
             }
-            // A tail still on the node moves off it by itself (its storage is read-only): wait.
+            // A tail still on the node moves off it by itself (its storage is read-only): wait,
+            // then move it.
+            if !still_written.is_empty() && tails_wait.elapsed() >= TAILS_MOVE_THEMSELVES {
+                self.move_tails(name, id, &logs, ctl).await;
+                tails_wait = Instant::now();
+            }
             if still_written.is_empty() {
                 rounds += 1;
                 for partition in holding {
@@ -173,6 +187,63 @@ impl<'a> Executor<'a> {
                 }
             }
             tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// The tails Restate keeps on leaving node `id` get a new segment on the other log servers
+    /// (`restatectl logs reconfigure --nodeset`). Best effort: the next round looks again.
+    async fn move_tails(
+        &mut self,
+        name: &str,
+        id: u32,
+        logs: &Logs,
+        ctl: &super::restatectl::Restatectl<'_>,
+    ) {
+        let Ok(view) = gather(&self.clients()).await else {
+            return;
+        };
+        let writable: Vec<u32> = view
+            .nodes
+            .iter()
+            .filter(|n| {
+                n.id != id
+                    && n.alive
+                    && n.roles.iter().any(|r| r == "log-server")
+                    && n.storage_state.as_deref() == Some("read-write")
+            })
+            .map(|n| n.id)
+            .collect();
+        let (_, replication) = super::leaving::current_replication(&view);
+        let moves = nodesets_without(logs, id, &writable, replication as usize);
+        if moves.is_empty() {
+            return;
+        }
+        self.progress.host(
+            name,
+            &format!("moving the tails of {} log(s) off it", moves.len()),
+        );
+        let calls: Vec<Vec<String>> = moves
+            .iter()
+            .map(|(log, nodeset, sequencer)| {
+                let nodeset: Vec<String> = nodeset.iter().map(|n| format!("N{n}")).collect();
+                let mut call: Vec<String> = vec![
+                    "logs".into(),
+                    "reconfigure".into(),
+                    "--log-id".into(),
+                    log.to_string(),
+                    "--nodeset".into(),
+                    nodeset.join(","),
+                ];
+                if let Some(sequencer) = sequencer {
+                    call.extend(["--sequencer".to_string(), format!("N{sequencer}")]);
+                }
+                call
+            })
+            .collect();
+        if let Ok(failed) = ctl.run_all(&calls).await
+            && let Some((_, why)) = failed.first()
+        {
+            tracing::debug!(host = name, %why, "tails not moved; the next round looks again");
         }
     }
 
@@ -212,4 +283,119 @@ async fn logs(clients: &[AdminClient]) -> Result<Logs, StepError> {
             .await?
             .value,
     )
+}
+
+/// The logs whose tail is still written to leaving node `id`, each with a nodeset without it:
+/// the tail's other nodes that are `writable` (read-write log servers), topped up from the rest
+/// of `writable` to `replication` nodes; and a new sequencer (the first of them) when the
+/// tail's runs on the leaving node. Restate moves such a tail by itself only when it sees a
+/// better nodeset; one that must shrink to exactly the replication (three log servers to two
+/// with replication 2, measured on 1.7.12) stays. Nothing when too few log servers are writable.
+pub fn nodesets_without(
+    logs: &Logs,
+    id: u32,
+    writable: &[u32],
+    replication: usize,
+) -> Vec<(u32, Vec<u32>, Option<u32>)> {
+    if writable.len() < replication.max(1) {
+        return Vec::new();
+    }
+    logs.logs
+        .iter()
+        .filter_map(|(log, chain)| {
+            let tail = chain.tail().filter(|t| t.nodeset.contains(&id))?;
+            let mut nodeset: Vec<u32> = tail
+                .nodeset
+                .iter()
+                .copied()
+                .filter(|n| writable.contains(n))
+                .collect();
+            for n in writable {
+                if nodeset.len() >= replication.max(1) {
+                    break;
+                }
+                if !nodeset.contains(n) {
+                    nodeset.push(*n);
+                }
+            }
+            nodeset.sort_unstable();
+            let sequencer = (chain.tail_sequencer() == Some(id))
+                .then(|| nodeset.first().copied())
+                .flatten();
+            Some((*log, nodeset, sequencer))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::{LogChain, Segment};
+
+    fn chain(nodeset: &[u32]) -> LogChain {
+        LogChain {
+            segments: vec![Segment {
+                base_lsn: 1,
+                index: 0,
+                kind: "replicated".into(),
+                replication: Some("{node: 2}".into()),
+                nodeset: nodeset.to_vec(),
+                sequencer: Some("N1:3".into()),
+            }],
+        }
+    }
+
+    #[test]
+    fn tails_left_on_a_leaving_node_get_the_writable_log_servers() {
+        let logs = Logs {
+            logs: [
+                (0, chain(&[1, 2, 3])),
+                (1, chain(&[1, 4])),
+                (2, chain(&[2, 3])),
+            ]
+            .into(),
+            version: 1,
+            default_provider: None,
+        };
+        // (case, leaving, writable, replication, moves)
+        type Case = (
+            &'static str,
+            u32,
+            Vec<u32>,
+            usize,
+            Vec<(u32, Vec<u32>, Option<u32>)>,
+        );
+        let cases: [Case; 5] = [
+            (
+                "three to two, replication 2",
+                2,
+                vec![1, 3],
+                2,
+                vec![(0, vec![1, 3], None), (2, vec![1, 3], None)],
+            ),
+            (
+                "topped up from the other servers",
+                3,
+                vec![1, 2, 4],
+                2,
+                vec![(0, vec![1, 2], None), (2, vec![1, 2], None)],
+            ),
+            ("too few writable: left to Restate", 2, vec![1], 2, vec![]),
+            ("a node no tail names", 5, vec![1, 2, 3], 2, vec![]),
+            (
+                "the leaving node sequences: the first of the new nodeset does",
+                1,
+                vec![2, 3, 4],
+                2,
+                vec![(0, vec![2, 3], Some(2)), (1, vec![2, 4], Some(2))],
+            ),
+        ];
+        for (what, leaving, writable, replication, moves) in cases {
+            assert_eq!(
+                nodesets_without(&logs, leaving, &writable, replication),
+                moves,
+                "{what}"
+            );
+        }
+    }
 }
