@@ -43,6 +43,14 @@ impl System {
     }
 
     /// Runs `systemctl ARGS`; a failure names the command.
+    /// Whether `systemctl is-enabled` says `disabled` (the unit exists and will not start at
+    /// boot).
+    pub fn unit_disabled(&self, unit: &str) -> bool {
+        let mut argv = self.systemctl.clone();
+        argv.extend(["is-enabled", unit].map(String::from));
+        service::run(&argv, COMMAND_TIMEOUT).is_ok_and(|done| done.stdout.trim() == "disabled")
+    }
+
     pub fn systemctl(&self, args: &[&str]) -> Result<(), AgentError> {
         let argv: Vec<String> = self
             .systemctl
@@ -284,6 +292,14 @@ fn ensure_unit(
             existing.display()
         ));
         log.report.unit_path = Some(existing);
+        // A joining node starts at boot: a unit left disabled (by the removal of the node this
+        // host ran before, or by hand) is enabled, its text left as it is.
+        if system.unit_disabled(unit) {
+            log.change(format!("{} enable {unit}", system.systemctl.join(" ")));
+            if !setup.dry_run {
+                system.systemctl(&["enable", unit])?;
+            }
+        }
         return Ok(());
     }
     let path = unit::new_unit_path(&system.root, unit);
@@ -346,14 +362,16 @@ pub(crate) mod fake {
             Root(dir)
         }
 
-        /// systemctl replaced by a script that logs its arguments.
+        /// systemctl replaced by a script that logs its arguments; `is-enabled` (a question,
+        /// not logged) answers what [`Root::set_enabled`] wrote, else `enabled`.
         pub fn system(&self) -> System {
             let fake = self.0.join("systemctl");
             fs::write(
                 &fake,
                 format!(
-                    "#!/bin/sh\necho \"$*\" >> {}\n",
-                    self.0.join("systemctl.log").display()
+                    "#!/bin/sh\nif [ \"$1\" = is-enabled ]; then cat {state} 2>/dev/null || echo enabled; exit 0; fi\necho \"$*\" >> {log}\n",
+                    state = self.0.join("enabled-state").display(),
+                    log = self.0.join("systemctl.log").display()
                 ),
             )
             .unwrap();
@@ -362,6 +380,10 @@ pub(crate) mod fake {
                 root: self.0.clone(),
                 systemctl: vec![fake.display().to_string()],
             }
+        }
+
+        pub fn set_enabled(&self, state: &str) {
+            fs::write(self.0.join("enabled-state"), state).unwrap();
         }
 
         pub fn calls(&self) -> String {
@@ -454,6 +476,16 @@ mod tests {
         );
         assert!(!root.0.join("etc/systemd/system/restate.service").exists());
         assert!(root.calls().is_empty());
+
+        // Left disabled (by the removal of the node the host ran before): enabled, its text kept.
+        root.set_enabled("disabled\n");
+        let report = ensure(&setup(&root, None), &system).unwrap();
+        assert!(!report.unit_written);
+        assert_eq!(root.calls(), "enable restate.service\n");
+        assert_eq!(
+            fs::read_to_string(&vendor).unwrap(),
+            "[Service]\nExecStart=/opt/restate\n"
+        );
     }
 
     #[test]

@@ -187,4 +187,11 @@ fn a_stopped_member_a_dead_host_and_a_lost_disk_under_traffic() {
     let again = plain(&generations(&lab, "n1", &replaced)["n2"]);
     assert_ne!(again, wiped, "n2 came back with a new id");
     crate::faults::assert_cluster_of(&lab, "n4", &replaced);
+    // The removal disabled its unit; joining again enabled it: it starts at boot.
+    let enabled = n2
+        .command(&["systemctl", "is-enabled", lab::systemd::UNIT])
+        .output()
+        .expect("systemctl runs");
+    assert_eq!(String::from_utf8_lossy(&enabled.stdout).trim(), "enabled");
+    crate::faults::assert_rerun_changes_nothing(&lab, "after n2 came back");
 }
