@@ -31,6 +31,8 @@ const RESTATECTL_DIR: &str = "/var/lib/restate-fleet/bin";
 const RESTATECTL_FIND: &str = "p=$(command -v restatectl) || for p in /usr/local/bin/restatectl /usr/bin/restatectl /opt/restate/bin/restatectl; do [ -x \"$p\" ] && break; p=; done; [ -n \"$p\" ] || exit 3; echo \"$p\"; \"$p\" --version";
 /// A restatectl call that has not answered by then is taken for hung.
 const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a call the cluster answers as unavailable is tried again.
+const RETRY_UNAVAILABLE: Duration = Duration::from_secs(45);
 /// Measured on a 4-node lab (replication 2, 20 calls/s): a rolling change without the handover
 /// left clients 5.34 s without a successful call, 0.49 s with it (restate-facts.md, 2026-12-02).
 const STALL_WITHOUT_HANDOVER_S: u32 = 5;
@@ -406,7 +408,22 @@ enum Runs {
 }
 
 impl Restatectl<'_> {
+    /// Runs one call; a call the cluster answers as unavailable for now (a metadata leader that
+    /// just died, measured: the member proxies the write to it) is tried again for a while.
     pub(super) async fn run(&self, args: &[&str]) -> Result<String, StepError> {
+        let deadline = std::time::Instant::now() + RETRY_UNAVAILABLE;
+        loop {
+            match self.run_once(args).await {
+                Err(err) if transient(&err.to_string()) && std::time::Instant::now() < deadline => {
+                    tracing::debug!(%err, "restatectl: the cluster is unavailable for now; again");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn run_once(&self, args: &[&str]) -> Result<String, StepError> {
         match &self.runs {
             Runs::There { binary } => {
                 let mut argv: Vec<&str> = vec![binary.as_str()];
@@ -505,6 +522,12 @@ wait"#;
             })
             .collect())
     }
+}
+
+/// restatectl's words for a failure that a moment may fix (tonic's UNAVAILABLE, which Restate
+/// marks `[retryable]`).
+fn transient(said: &str) -> bool {
+    said.contains("[retryable]") || said.contains("currently unavailable")
 }
 
 /// One restatectl call on this machine against the forwarded port: `--single-address`, so it

@@ -245,3 +245,12 @@ fn restatectl_here_reaches_the_member_as_the_member_dials_its_own_address() {
     );
     assert_eq!(fabric_target("not an address"), None);
 }
+
+#[test]
+fn only_an_unavailable_cluster_is_asked_again() {
+    let said = "n1: restatectl (restatectl, through its SSH session): Error: http://127.0.0.1:38801/: Unknown error: other error: [retryable] The service is currently unavailable: other error: [retryable] [http://198.18.68.13:5122/] The service is currently unavailable: tcp connect error (exit status: 1)";
+    assert!(transient(said));
+    assert!(!transient(
+        "Error: Node N4 is in state active. It's not safe to change its worker-state to disabled"
+    ));
+}
