@@ -498,7 +498,7 @@ fn two_runs_at_once_interrupted_and_killed_runs_and_a_metadata_server_stopped() 
         .find("n3: start restate-server (stopped")
         .expect("n3 started first");
     let first_restart = text
-        .find(": set rocksdb-total-memory-size, restart")
+        .find("n1: set rocksdb-total-memory-size, restart, wait")
         .unwrap_or(0);
     assert!(
         started < first_restart,
