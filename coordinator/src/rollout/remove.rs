@@ -39,7 +39,7 @@ impl<'a> Executor<'a> {
 
         self.progress.host(name, "draining");
         if has("log-server") {
-            ctl.run(&[
+            ctl.run_patiently(&[
                 "nodes",
                 "set-storage-state",
                 "--nodes",
@@ -50,7 +50,7 @@ impl<'a> Executor<'a> {
             .await?;
         }
         if has("worker") {
-            ctl.run(&[
+            ctl.run_patiently(&[
                 "nodes",
                 "set-worker-state",
                 "--nodes",
@@ -100,7 +100,8 @@ impl<'a> Executor<'a> {
         }
 
         self.progress.host(name, "removing it from the cluster");
-        ctl.run(&["nodes", "remove", "--nodes", &node_id]).await?;
+        ctl.run_patiently(&["nodes", "remove", "--nodes", &node_id])
+            .await?;
         self.view_until(name, |view| {
             view.nodes
                 .iter()

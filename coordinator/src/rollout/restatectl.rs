@@ -408,9 +408,15 @@ enum Runs {
 }
 
 impl Restatectl<'_> {
-    /// Runs one call; a call the cluster answers as unavailable for now (a metadata leader that
-    /// just died, measured: the member proxies the write to it) is tried again for a while.
+    /// Runs one call, once: the handover before a restart is best effort and must not wait.
     pub(super) async fn run(&self, args: &[&str]) -> Result<String, StepError> {
+        self.run_once(args).await
+    }
+
+    /// Runs one call of a removal; a call the cluster answers as unavailable for now (a
+    /// metadata leader that just died, measured: the member proxies the write to it) is tried
+    /// again for a while.
+    pub(super) async fn run_patiently(&self, args: &[&str]) -> Result<String, StepError> {
         let deadline = std::time::Instant::now() + RETRY_UNAVAILABLE;
         loop {
             match self.run_once(args).await {
