@@ -110,6 +110,33 @@ pub fn judge(record: Option<&LockInfo>, silent: Duration, spoke_while_watched: b
     }
 }
 
+/// The holder's heartbeat as a watcher sees it. A holder rewriting its record leaves the file's
+/// mtime at "now" for a moment before it puts its heard time back, a moment a loaded machine can
+/// stretch; a real heartbeat stays until the next one 2 s later. So only a time read twice in a
+/// row counts, and the holder spoke when such a time differs from the first one.
+#[derive(Debug, Default)]
+struct Heartbeat {
+    last: Option<SystemTime>,
+    first_steady: Option<SystemTime>,
+    steady: Option<SystemTime>,
+}
+
+impl Heartbeat {
+    /// One read of the holder's heard time (`None`: unreadable); returns the latest steady one.
+    fn observe(&mut self, sample: Option<SystemTime>) -> Option<SystemTime> {
+        if sample.is_some() && sample == self.last {
+            self.steady = sample;
+            self.first_steady = self.first_steady.or(sample);
+        }
+        self.last = sample;
+        self.steady
+    }
+
+    fn moved(&self) -> bool {
+        self.steady != self.first_steady
+    }
+}
+
 /// Takes the lock of the node whose config is `config`, taking it over from the agent of a run
 /// that is gone, or says who holds it.
 pub fn acquire(config: &Path, holder: Option<&str>) -> Result<NodeLock, AgentError> {
@@ -131,15 +158,15 @@ pub fn acquire(config: &Path, holder: Option<&str>) -> Result<NodeLock, AgentErr
         .open(&path)
         .map_err(|e| files::io_error("open the lock file", &path, &e))?;
     let started = Instant::now();
-    let first_heard = heard_at(&file);
+    let mut heartbeat = Heartbeat::default();
     let mut took_over = None;
     while !try_flock(&file).map_err(|e| files::io_error("lock", &path, &e))? {
         let record = read_record(&mut file);
-        let heard = heard_at(&file);
+        let heard = heartbeat.observe(record.as_ref().and(heard_at(&file)));
         let silent = heard
             .and_then(|h| SystemTime::now().duration_since(h).ok())
             .unwrap_or_default();
-        let verdict = judge(record.as_ref(), silent, heard != first_heard);
+        let verdict = judge(record.as_ref(), silent, heartbeat.moved());
         let waited = started.elapsed();
         match (verdict, &record) {
             (Verdict::Gone, Some(info)) if took_over.is_none() => {
@@ -281,6 +308,31 @@ mod tests {
                 want,
                 "{record:?} {silent:?} {spoke}"
             );
+        }
+    }
+
+    #[test]
+    fn only_a_heard_time_read_twice_counts() {
+        let at = |s: u64| Some(SystemTime::UNIX_EPOCH + Duration::from_secs(s));
+        // (sample, steady time after it, moved after it)
+        let cases = [
+            (at(100), None, false),
+            // Caught mid-rewrite: the record's write time, then the heard time again.
+            (at(150), None, false),
+            (at(100), None, false),
+            (at(100), at(100), false),
+            (None, at(100), false),
+            (at(151), at(100), false),
+            (at(100), at(100), false),
+            // A real heartbeat: read twice.
+            (at(102), at(100), false),
+            (at(102), at(102), true),
+            (at(104), at(102), true),
+        ];
+        let mut heartbeat = Heartbeat::default();
+        for (i, (sample, steady, moved)) in cases.into_iter().enumerate() {
+            assert_eq!(heartbeat.observe(sample), steady, "read {i}");
+            assert_eq!(heartbeat.moved(), moved, "read {i}");
         }
     }
 

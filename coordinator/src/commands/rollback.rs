@@ -2,6 +2,8 @@
 //! them one at a time, behind apply's gates: a member restarts only while the metadata quorum
 //! holds without it, and the next host waits until the cluster sees this one healthy again.
 
+use std::time::Duration;
+
 use clap::Args;
 use restate_fleet_proto::agent::{Operation, RollbackReport};
 use serde::Serialize;
@@ -14,6 +16,9 @@ use crate::reach::Reached;
 use crate::render;
 use crate::rollout::gate;
 use crate::rollout::recap::Recap;
+
+/// How long the cluster has to answer for the view printed after the rollback.
+const AFTER_VIEW: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
@@ -59,7 +64,18 @@ pub async fn run(global: &Global, args: RollbackArgs) -> anyhow::Result<Outcome>
             }
         }
     }
-    let cluster = admin::gather(&clients).await.ok();
+    // Right after a restart a node can answer "unavailable" for a moment (a metadata leader
+    // moving): the view after the rollback is read until three reads in a row succeed.
+    let cluster = match gate::healthy(&clients, &[], AFTER_VIEW).await {
+        Ok(view) => Some(view),
+        Err(e) => {
+            recap.warn(&format!(
+                "the cluster view after the rollback could not be read within {} s: {e}",
+                AFTER_VIEW.as_secs()
+            ));
+            None
+        }
+    };
     if global.output == Output::Json {
         let document = RollbackDocument {
             recap: &recap,

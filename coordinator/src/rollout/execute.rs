@@ -489,19 +489,29 @@ impl<'a> Executor<'a> {
         health: Duration,
     ) -> Vec<Result<String, StepError>> {
         join_all(names.iter().map(|name| async move {
-            let host = self.host(name)?;
-            self.progress
-                .host(name, "writing restate.toml and starting");
-            let report = self
-                .apply(host, plan::full_patch(self.fleet, host), false)
-                .await?;
-            if !report.succeeded() {
-                return Err(StepError::host(name, "writing restate.toml failed"));
+            let started = async {
+                let host = self.host(name)?;
+                self.progress
+                    .host(name, "writing restate.toml and starting");
+                let report = self
+                    .apply(host, plan::full_patch(self.fleet, host), false)
+                    .await?;
+                if !report.succeeded() {
+                    return Err(StepError::host(name, "writing restate.toml failed"));
+                }
+                // After the file exists: a dedicated user must be able to read it.
+                self.ensure_service(host).await?;
+                self.service(host, ServiceAction::Start, health).await?;
+                Ok("restate.toml written, started".to_string())
             }
-            // After the file exists: a dedicated user must be able to read it.
-            self.ensure_service(host).await?;
-            self.service(host, ServiceAction::Start, health).await?;
-            Ok("restate.toml written, started".to_string())
+            .await;
+            // Said when it happens: the step still waits for the other hosts' starts.
+            if let Err(err) = &started {
+                let text = err.to_string();
+                let why = text.strip_prefix(&format!("{name}: ")).unwrap_or(&text);
+                self.progress.host(name, &format!("failed: {why}"));
+            }
+            started
         }))
         .await
     }
