@@ -1,8 +1,9 @@
 //! Day two, when something broke (docs/day-two.md): a member whose restate-server stopped is
 //! started by `apply` (same node id, nobody else restarted), a metadata member whose host died
 //! for good is replaced by a fresh host in one `apply --yes`, and a member whose disk was lost
-//! is refused, then removed and joined again under its name with a new id; under live traffic,
-//! judged with restatectl.
+//! is replaced in place in one run (the old node removed, the host joined again under its name
+//! with a new id), refused when it held the only copy; under live traffic, judged with
+//! restatectl.
 //! restatectl only on the coordinator's PATH, as Restate's guide has operators run it.
 
 use std::time::Duration;
@@ -150,48 +151,84 @@ fn a_stopped_member_a_dead_host_and_a_lost_disk_under_traffic() {
     crate::faults::assert_rerun_changes_nothing(&lab, "after the replacement");
 
     // n2's disk is lost (its server stopped, its data directory gone, its restate.toml kept).
-    // Restate would take the old id again and stop on `data-loss`, so apply refuses to start it
-    // and says how to replace it: out of the inventory (the old node is removed), then back in
-    // (it joins under its name with a new id).
+    // Restate would take the old id again and stop on `data-loss`, so n2 is not started: one
+    // run removes the old node and joins n2 again under its name with a new id.
     let wiped = plain(&generations(&lab, "n1", &replaced)["n2"]);
-    let n2 = lab.host("n2");
-    n2.stop_restate().expect("n2 stops");
-    n2.exec(&[
-        "mv",
-        "/var/lib/restate/restate-data/n2",
-        "/var/lib/restate/lost-disk",
-    ])
-    .expect("n2's data directory gone");
-    restatectl_until(&lab, "n1", &["status"], WAIT, |out| out.contains("offline"));
-    let refused = fleet(&lab, &["apply", "--yes"]);
-    assert_exit(&refused, 1, "apply with n2's disk lost");
-    let text = printed(&refused);
+    wipe(&lab, "n2");
+    let plan = fleet(&lab, &["plan"]);
+    assert_exit(&plan, 0, "plan with n2's disk lost");
+    let text = printed(&plan);
     assert!(
-        text.contains("no data directory was found for it")
-            && text.contains("take n2 out of the inventory"),
+        text.contains("n2: came back without its data") && text.contains("a replacement in place"),
         "{text}"
     );
+    let removal = text
+        .find(&format!("n2 ({wiped}"))
+        .expect("the old node's removal");
+    let join = text.find("n2: write restate.toml").expect("n2's join");
     assert!(
-        n2.restate_pid().is_none(),
-        "n2 not started on an empty disk"
+        removal < join,
+        "the old node leaves before n2 joins:\n{text}"
     );
-    let two = ["n1", "n4"];
-    set_inventory(&lab, &inventory_of(&lab, &two, &two));
-    under_traffic(&lab, "a wiped member's old node removed", || {
-        assert_exit(&fleet(&lab, &["apply", "--yes"]), 0, "remove n2's old node");
-    });
-    set_inventory(&lab, &inventory_of(&lab, &replaced, &replaced));
-    under_traffic(&lab, "a wiped member back as a new node", || {
-        assert_exit(&fleet(&lab, &["apply", "--yes"]), 0, "n2 joins again");
+    under_traffic(&lab, "a wiped member replaced in place", || {
+        assert_exit(&fleet(&lab, &["apply", "--yes"]), 0, "n2 replaced in place");
     });
     let again = plain(&generations(&lab, "n1", &replaced)["n2"]);
     assert_ne!(again, wiped, "n2 came back with a new id");
+    let nodes = restatectl_until(&lab, "n1", &["nodes", "list"], WAIT, |out| {
+        out.contains(" n2 ")
+    });
+    assert!(
+        !nodes
+            .lines()
+            .any(|l| l.trim_start().starts_with(&format!("{wiped} "))),
+        "{wiped} is gone from the nodes:\n{nodes}"
+    );
+    assert_metadata_members(&lab, "n1", 3);
     crate::faults::assert_cluster_of(&lab, "n4", &replaced);
-    // The removal disabled its unit; joining again enabled it: it starts at boot.
-    let enabled = n2
+    let enabled = lab
+        .host("n2")
         .command(&["systemctl", "is-enabled", lab::systemd::UNIT])
         .output()
         .expect("systemctl runs");
     assert_eq!(String::from_utf8_lossy(&enabled.stdout).trim(), "enabled");
     crate::faults::assert_rerun_changes_nothing(&lab, "after n2 came back");
+
+    // With replication 1, a wiped node's log segments exist nowhere else: the replacement is
+    // refused before any change, and n4 is not started on its empty disk.
+    let mut once = inventory_of(&lab, &replaced, &replaced);
+    once = once.replace("replication = 2", "replication = 1");
+    set_inventory(&lab, &once);
+    assert_exit(
+        &fleet(&lab, &["apply", "--yes"]),
+        0,
+        "replication lowered to 1",
+    );
+    wipe(&lab, "n4");
+    let before = crate::faults::footprint(&lab);
+    let refused = fleet(&lab, &["apply", "--yes"]);
+    assert_exit(&refused, 1, "replacing a node that held the only copy");
+    let text = printed(&refused);
+    assert!(
+        text.contains("n4 (N")
+            && text.contains("exist nowhere else")
+            && text.contains("nothing was changed"),
+        "{text}"
+    );
+    assert_eq!(crate::faults::footprint(&lab), before, "nothing changed");
+    assert!(lab.host("n4").restate_pid().is_none(), "n4 not started");
+}
+
+/// `host`'s disk is lost: its server stopped, its data directory gone, its restate.toml kept;
+/// the cluster has it dead.
+fn wipe(lab: &Lab, host: &str) {
+    let node = lab.host(host);
+    node.stop_restate().expect("the server stops");
+    node.exec(&[
+        "mv",
+        &format!("/var/lib/restate/restate-data/{host}"),
+        "/var/lib/restate/lost-disk",
+    ])
+    .expect("its data directory gone");
+    restatectl_until(lab, "n1", &["status"], WAIT, |out| out.contains("offline"));
 }

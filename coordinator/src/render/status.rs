@@ -60,7 +60,7 @@ fn dead_node_repair(name: &str, id: u32, left_inventory: bool) -> String {
         );
     }
     format!(
-        "{name} (N{id}): dead. Its server stopped: `restate-fleet apply` starts it. Its host is gone for good: take it out of the inventory (add a replacement host if you like) and `restate-fleet apply` removes it. Its disk was wiped: `restate-fleet check` says so; see docs/day-two.md\n"
+        "{name} (N{id}): dead. Its server stopped: `restate-fleet apply` starts it. Its host is gone for good: take it out of the inventory (add a replacement host if you like) and `restate-fleet apply` removes it. Its disk was wiped: `restate-fleet apply` removes the old node and joins the host again as a new one; see docs/day-two.md\n"
     )
 }
 

@@ -175,13 +175,7 @@ impl<'a> Executor<'a> {
         );
         let calls: Vec<Vec<String>> = moves
             .iter()
-            .map(|(log, to)| {
-                ["logs", "reconfigure", "--log-id", &log.to_string()]
-                    .into_iter()
-                    .map(str::to_string)
-                    .chain(["--sequencer".to_string(), format!("N{to}")])
-                    .collect()
-            })
+            .map(|(log, to)| super::restatectl::reconfigure_call(*log, None, Some(*to)))
             .collect();
         let failed = match ctl.run_all(&calls).await {
             Ok(failed) => failed,

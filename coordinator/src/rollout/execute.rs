@@ -97,15 +97,7 @@ impl<'a> Executor<'a> {
             node_name,
             generation,
         } = restarted;
-        let view = gate::healthy(
-            &self.clients(),
-            std::slice::from_ref(&node_name),
-            self.timeouts.restart,
-        )
-        .await
-        .map_err(StepError::gate(format!(
-            "{name}: not healthy after its restart"
-        )))?;
+        let view = self.member_healthy(&name, &node_name, "restart").await?;
         let now = view.node(&node_name).map(|n| n.generation).unwrap_or(0);
         self.progress.host(
             &name,
@@ -121,19 +113,30 @@ impl<'a> Executor<'a> {
             .host(&name, "starting restate-server (it was stopped)");
         self.service(host, ServiceAction::Start, self.timeouts.restart)
             .await?;
-        gate::healthy(
-            &self.clients(),
-            std::slice::from_ref(&node_name),
-            self.timeouts.restart,
-        )
-        .await
-        .map_err(StepError::gate(format!(
-            "{name}: not healthy after its start"
-        )))?;
+        self.member_healthy(&name, &node_name, "start").await?;
         self.progress.host(&name, "healthy");
         self.recap
             .changed(&name, "restate-server started (it was stopped)");
         Ok(())
+    }
+
+    /// The gate after a member's `what` (restart, start): alive in the cluster and a metadata
+    /// member when it runs a metadata server.
+    async fn member_healthy(
+        &self,
+        name: &str,
+        node_name: &str,
+        what: &str,
+    ) -> Result<crate::admin::ClusterView, StepError> {
+        gate::healthy(
+            &self.clients(),
+            &[node_name.to_string()],
+            self.timeouts.restart,
+        )
+        .await
+        .map_err(StepError::gate(format!(
+            "{name}: not healthy after its {what}"
+        )))
     }
 
     pub(super) fn host(&self, name: &str) -> Result<&'a Surveyed, StepError> {

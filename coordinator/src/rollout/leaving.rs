@@ -7,6 +7,7 @@ use restate_fleet_inventory::Fleet;
 use serde::{Deserialize, Serialize};
 
 use super::plan::replication_count;
+use super::survey::{Class, Survey, came_back_empty};
 use crate::admin::{ClusterView, NodeView};
 use crate::reach::{Reached, Reacher};
 
@@ -15,8 +16,18 @@ pub struct Leaving {
     pub node: NodeView,
     /// Logs with a segment whose nodeset names it.
     pub in_logs: usize,
-    /// Its host, reached with `[defaults]` at the address the node advertises; why not, else.
-    pub reached: Result<Reached, String>,
+    pub host: LeavingHost,
+}
+
+/// Where a leaving node's host is.
+pub enum LeavingHost {
+    /// Reached with `[defaults]` at the address the node advertises.
+    Reached(Box<Reached>),
+    /// Why it could not be reached.
+    Unreachable(String),
+    /// The inventory host of that name, which came back without the node's data
+    /// (`survey::came_back_empty`): it joins again as a new node once this one is gone.
+    ComesBack(String),
 }
 
 /// What `check` and `plan` show of a leaving node, and what the refusal rules look at.
@@ -30,6 +41,9 @@ pub struct Holdings {
     pub metadata_member: bool,
     /// Why its host could not be reached, when it could not.
     pub unreachable: Option<String>,
+    /// Its host came back without its data and joins again as a new node under the same name.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub comes_back: bool,
 }
 
 impl Leaving {
@@ -41,7 +55,19 @@ impl Leaving {
             follows: self.node.follower_partitions,
             in_logs: self.in_logs,
             metadata_member: self.node.metadata_member,
-            unreachable: self.reached.as_ref().err().cloned(),
+            unreachable: match &self.host {
+                LeavingHost::Unreachable(why) => Some(why.clone()),
+                _ => None,
+            },
+            comes_back: matches!(self.host, LeavingHost::ComesBack(_)),
+        }
+    }
+
+    /// The host to lock for the run: one reached for this node alone.
+    pub fn own_host(&self) -> Option<&Reached> {
+        match &self.host {
+            LeavingHost::Reached(reached) => Some(reached),
+            _ => None,
         }
     }
 }
@@ -59,6 +85,12 @@ impl std::fmt::Display for Holdings {
         )?;
         if self.metadata_member {
             write!(f, "; metadata member")?;
+        }
+        if self.comes_back {
+            write!(
+                f,
+                "; its host came back without its data and joins again as a new node"
+            )?;
         }
         Ok(())
     }
@@ -87,14 +119,37 @@ pub async fn gather(fleet: &Fleet, view: &ClusterView, reacher: &Reacher) -> Vec
         .map(|(node, host)| Leaving {
             node: node.clone(),
             in_logs: view.logs.in_nodesets.get(&node.id).copied().unwrap_or(0),
-            reached: match host {
-                None => Err(format!("its address {} names no host", node.address)),
+            host: match host {
+                None => {
+                    LeavingHost::Unreachable(format!("its address {} names no host", node.address))
+                }
                 Some(_) => match reached.next() {
-                    Some(Ok(r)) => Ok(r),
-                    Some(Err(e)) => Err(e.to_string()),
-                    None => Err("not reached".to_string()),
+                    Some(Ok(r)) => LeavingHost::Reached(Box::new(r)),
+                    Some(Err(e)) => LeavingHost::Unreachable(e.to_string()),
+                    None => LeavingHost::Unreachable("not reached".to_string()),
                 },
             },
+        })
+        .collect()
+}
+
+/// The old nodes of the inventory hosts that came back without their data: they leave before
+/// their hosts join again.
+pub fn coming_back(survey: &Survey) -> Vec<Leaving> {
+    let Some(view) = &survey.view else {
+        return Vec::new();
+    };
+    survey
+        .hosts
+        .iter()
+        .filter(|h| h.class == Class::New)
+        .filter_map(|h| {
+            let node = came_back_empty(&h.reached.host, &h.facts, Some(view))?;
+            Some(Leaving {
+                node: node.clone(),
+                in_logs: view.logs.in_nodesets.get(&node.id).copied().unwrap_or(0),
+                host: LeavingHost::ComesBack(h.name().to_string()),
+            })
         })
         .collect()
 }
@@ -121,6 +176,12 @@ pub fn refusal(
             (Some(why), true) => {
                 return Some(format!(
                     "{name} ({}) leaves the cluster, but its host cannot be reached to stop it ({why}); make it reachable over SSH with the [defaults] settings at the address it advertises, or stop restate-server there yourself and re-run; nothing was changed",
+                    format_id(held.id)
+                ));
+            }
+            (_, false) if log_replication <= 1 && held.in_logs > 0 && held.comes_back => {
+                return Some(format!(
+                    "{name} ({}) came back without its data and, with log replication 1, the log segments it held exist nowhere else; put its data directory back (from a backup) and re-run, or see docs/day-two.md for accepting the loss by hand; nothing was changed",
                     format_id(held.id)
                 ));
             }
@@ -212,6 +273,7 @@ mod tests {
             in_logs,
             metadata_member: false,
             unreachable: unreachable.then(|| "connection refused".to_string()),
+            comes_back: false,
         }
     }
 
@@ -257,6 +319,27 @@ mod tests {
                 vec![holding(4, false, 13, true)],
                 1,
                 Some("exist nowhere else"),
+            ),
+            // Its host came back empty: the same, said as what it is.
+            (
+                &[true, true, true, false],
+                &[1, 2, 3],
+                vec![Holdings {
+                    comes_back: true,
+                    ..holding(4, false, 13, false)
+                }],
+                1,
+                Some("came back without its data"),
+            ),
+            (
+                &[true, true, true, false],
+                &[1, 2, 3],
+                vec![Holdings {
+                    comes_back: true,
+                    ..holding(4, false, 13, false)
+                }],
+                2,
+                None,
             ),
             // Dead, replication 1, but in no nodeset: nothing is lost.
             (

@@ -207,6 +207,8 @@ async fn survey_plan_act(
     if let (Some(view), Some(reacher)) = (&survey.view, &options.reacher) {
         survey.leaving = leaving::gather(fleet, view, reacher).await;
     }
+    let coming_back = leaving::coming_back(&survey);
+    survey.leaving.extend(coming_back);
     let leaving_from = survey.view.as_ref().filter(|_| !survey.leaving.is_empty());
     if let Some(problem) = replication_problem(fleet, leaving_from, options.replication) {
         report.problems.push(problem);
@@ -223,11 +225,8 @@ async fn survey_plan_act(
         report.problems.push(problem);
     }
     if options.mode == Mode::Apply && report.problems.is_empty() {
-        let leaving_hosts: Vec<&Reached> = survey
-            .leaving
-            .iter()
-            .filter_map(|l| l.reached.as_ref().ok())
-            .collect();
+        let leaving_hosts: Vec<&Reached> =
+            survey.leaving.iter().filter_map(|l| l.own_host()).collect();
         match lock_each(&leaving_hosts, &options.holder).await {
             Ok(taken_over) => {
                 for note in taken_over {

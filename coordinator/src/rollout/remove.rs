@@ -12,6 +12,7 @@ use restate_fleet_proto::agent::{Operation, RetireReport, ServiceAction, Service
 
 use super::error::StepError;
 use super::execute::Executor;
+use super::leaving::LeavingHost;
 use crate::admin::{AdminClient, ClusterView, Logs, first_answer, gather};
 use crate::reach::Reached;
 
@@ -91,12 +92,25 @@ impl<'a> Executor<'a> {
             .host(name, "snapshots with trim until no log segment names it");
         self.trim_until_free(name, id, &ctl).await?;
 
-        match &leaving.reached {
-            Ok(host) => self.retire_host(name, host).await?,
-            Err(why) => self.recap.changed(
+        match &leaving.host {
+            LeavingHost::Reached(host) => self.retire_host(name, host).await?,
+            LeavingHost::Unreachable(why) => self.recap.changed(
                 name,
                 &format!("its host was not reachable ({why}): stop and clean it up by hand"),
             ),
+            LeavingHost::ComesBack(host) => {
+                // Not running, but a unit that restarts on failure would start it under the old
+                // name: stopped until it joins again, its unit left enabled for that.
+                let host = self.host(host)?;
+                host.reached
+                    .ask::<ServiceReport>(Operation::Service {
+                        node: host.reached.node_target(self.timeouts.restart),
+                        action: ServiceAction::Stop,
+                    })
+                    .await?;
+                self.recap
+                    .changed(name, "restate-server kept stopped until it joins again");
+            }
         }
 
         self.progress.host(name, "removing it from the cluster");
@@ -226,19 +240,7 @@ impl<'a> Executor<'a> {
         let calls: Vec<Vec<String>> = moves
             .iter()
             .map(|(log, nodeset, sequencer)| {
-                let nodeset: Vec<String> = nodeset.iter().map(|n| format!("N{n}")).collect();
-                let mut call: Vec<String> = vec![
-                    "logs".into(),
-                    "reconfigure".into(),
-                    "--log-id".into(),
-                    log.to_string(),
-                    "--nodeset".into(),
-                    nodeset.join(","),
-                ];
-                if let Some(sequencer) = sequencer {
-                    call.extend(["--sequencer".to_string(), format!("N{sequencer}")]);
-                }
-                call
+                super::restatectl::reconfigure_call(*log, Some(nodeset), *sequencer)
             })
             .collect();
         if let Ok(failed) = ctl.run_all(&calls).await

@@ -532,6 +532,24 @@ wait"#;
 
 /// restatectl's words for a failure that a moment may fix (tonic's UNAVAILABLE, which Restate
 /// marks `[retryable]`).
+/// `restatectl logs reconfigure` for `log`: a new tail segment, on `nodeset` when given (else the
+/// same one), sequenced by node `sequencer` when given.
+pub fn reconfigure_call(log: u32, nodeset: Option<&[u32]>, sequencer: Option<u32>) -> Vec<String> {
+    let mut call: Vec<String> = ["logs", "reconfigure", "--log-id"]
+        .into_iter()
+        .map(str::to_string)
+        .chain([log.to_string()])
+        .collect();
+    if let Some(nodeset) = nodeset {
+        let ids: Vec<String> = nodeset.iter().map(|n| format!("N{n}")).collect();
+        call.extend(["--nodeset".to_string(), ids.join(",")]);
+    }
+    if let Some(sequencer) = sequencer {
+        call.extend(["--sequencer".to_string(), format!("N{sequencer}")]);
+    }
+    call
+}
+
 fn transient(said: &str) -> bool {
     said.contains("[retryable]") || said.contains("currently unavailable")
 }

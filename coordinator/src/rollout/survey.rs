@@ -7,7 +7,7 @@ use restate_fleet_proto::agent::{Facts, Operation, SystemdState};
 use restate_fleet_version::Version;
 use serde::{Deserialize, Serialize};
 
-use crate::admin::{self, AdminClient, ClusterView};
+use crate::admin::{self, AdminClient, ClusterView, NodeView};
 use crate::reach::{ReachError, Reached};
 use crate::server_binary::LocalServers;
 
@@ -265,6 +265,9 @@ fn classify(fleet: &Fleet, host: &Host, facts: &Facts, view: Option<&ClusterView
             host.node_name
         ));
     }
+    if came_back_empty(host, facts, view).is_some() {
+        return Class::New;
+    }
     if let Some(node) = view.and_then(|view| view.node(&host.node_name)) {
         let here =
             node.address.trim_end_matches('/') == host.advertised_address.trim_end_matches('/');
@@ -291,6 +294,22 @@ fn classify(fleet: &Fleet, host: &Host, facts: &Facts, view: Option<&ClusterView
         return Class::Member;
     }
     Class::New
+}
+
+/// The cluster's node that this host ran, when the host came back without it: its name is the
+/// name of a node the cluster has dead, its restate-server is not running and no data directory
+/// is there (a replaced disk, a rebuilt VM). Started under that name, Restate would take the old
+/// node id again and stop on `data-loss` (docs/day-two.md), so the host joins as a new node once
+/// the old one is removed: a replacement in place.
+pub fn came_back_empty<'v>(
+    host: &Host,
+    facts: &Facts,
+    view: Option<&'v ClusterView>,
+) -> Option<&'v NodeView> {
+    let no_data = !facts.data_dir.as_ref().is_some_and(|d| d.exists);
+    view?
+        .node(&host.node_name)
+        .filter(|node| !node.alive && facts.health.is_none() && no_data)
 }
 
 /// A member whose restate-server is not running on its host, which was reached, while the
@@ -431,18 +450,6 @@ fn preflight(
                             "{name}: restate-server is not running (a member of the cluster); apply starts it first, behind the health gate"
                         ))
                     }
-                    Some(node) if !node.alive && member.facts.health.is_none() => {
-                        problems.push(format!(
-                            "{name}: member N{} is dead in the cluster state, and no data directory was found for it{}: if its disk was replaced or the host rebuilt, take {name} out of the inventory and apply (the dead node is removed when the others hold its data), then put it back: it joins as a new node; if its data lives elsewhere, set base-dir for it in the inventory's config and re-run",
-                            node.id,
-                            member
-                                .facts
-                                .data_dir
-                                .as_ref()
-                                .map(|d| format!(" ({})", d.path.display()))
-                                .unwrap_or_default()
-                        ))
-                    }
                     Some(node) if !node.alive => problems.push(format!(
                         "{name}: member N{} is dead in the cluster state although its restate-server answers; look at its log (restate-fleet logs, journalctl -u restate) and re-run",
                         node.id
@@ -466,6 +473,21 @@ fn preflight(
                     problems.push(format!("{name}: {why}"));
                 }
             }
+        }
+    }
+    for host in hosts.iter().filter(|h| *h.class == Class::New) {
+        if let Some(node) = came_back_empty(host.host, host.facts, view) {
+            let name = &host.host.name;
+            warnings.push(format!(
+                "{name}: came back without its data (no data directory{}; the cluster has its node N{} dead): a replacement in place: N{} is removed, then {name} joins as a new node under the same name with a new id; if its data lives elsewhere, set base-dir for it in the inventory's config and re-run instead",
+                host.facts
+                    .data_dir
+                    .as_ref()
+                    .map(|d| format!(" at {}", d.path.display()))
+                    .unwrap_or_default(),
+                node.id,
+                node.id
+            ));
         }
     }
     let mut new_hosts = hosts.iter().filter(|h| *h.class == Class::New);
@@ -612,6 +634,8 @@ mod decision_tests {
         // The grown view, its n1 advertised where the inventory's n1 is.
         let mut here = view("grown");
         here.nodes[0].address = "http://10.0.0.1:5122/".into();
+        let mut dead = here.clone();
+        dead.nodes[0].alive = false;
         let cases = [
             ("a fresh host", "n4", facts(json!({})), None, "new"),
             (
@@ -654,6 +678,20 @@ mod decision_tests {
                 "n1",
                 facts(json!({})),
                 Some(here.clone()),
+                "member",
+            ),
+            (
+                "dead in the view, without its data: comes back empty",
+                "n1",
+                facts(json!({})),
+                Some(dead.clone()),
+                "new",
+            ),
+            (
+                "dead in the view, with its data: stopped",
+                "n1",
+                facts(data("c")),
+                Some(dead),
                 "member",
             ),
             (
@@ -790,16 +828,16 @@ mod decision_tests {
                 0,
             ),
             (
-                "a dead member without its data directory (a replaced disk)",
+                "a dead member without its data directory (a replaced disk): replaced in place",
                 "",
                 vec![
-                    member(binary("1.7.12")),
-                    member(binary("1.7.12")),
-                    member(binary("1.7.12")),
+                    member(snapshots.clone()),
+                    new(binary("1.7.12")),
+                    member(snapshots.clone()),
                 ],
                 Some(dead_n2()),
-                1,
                 0,
+                1,
             ),
             (
                 "a stopped member with its data: apply starts it",

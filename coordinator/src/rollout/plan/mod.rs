@@ -564,6 +564,9 @@ pub fn plan(fleet: &Fleet, gathered: &Gathered, replication: Option<u32>) -> Pla
                 };
                 rolls.push(roll(member, changes));
             }
+            // A host that came back without its data joins under its old name, which Restate
+            // binds to the old node until that node is removed: the removal comes first.
+            steps.extend(removals(gathered, true));
             steps.push(Step::Snapshot);
             steps.push(Step::JoinNew { hosts: new });
         } else {
@@ -679,12 +682,19 @@ fn removal_steps(
             });
         }
     }
-    for (node, holds) in &gathered.leaving {
-        steps.push(Step::RemoveNode {
+    steps.extend(removals(gathered, false));
+}
+
+/// The removals of the leaving nodes whose hosts come back (`true`) or do not.
+fn removals(gathered: &Gathered, coming_back: bool) -> impl Iterator<Item = Step> + '_ {
+    gathered
+        .leaving
+        .iter()
+        .filter(move |(_, holds)| holds.comes_back == coming_back)
+        .map(|(node, holds)| Step::RemoveNode {
             node: node.clone(),
             holds: holds.clone(),
-        });
-    }
+        })
 }
 
 /// Guide step 1 before any other: uploads, then members upgraded one at a time, then the binary

@@ -91,6 +91,7 @@ fn leaving(name: &str, id: u32) -> (String, Holdings) {
             in_logs: 24,
             metadata_member: true,
             unreachable: None,
+            comes_back: false,
         },
     )
 }
@@ -350,6 +351,26 @@ fn every_fleet_shape_gets_the_guides_steps() {
             leaving: vec![leaving("n3", 3)],
             replication: None,
             steps: &["lower_replication", "remove_node"],
+        },
+        Case {
+            name: "a member that came back without its data: its old node leaves before it joins again, another leaving node after",
+            cluster: "",
+            inventory: &["n1", "n2"],
+            hosts: vec![member("n1", true, &[], &[]), new("n2")],
+            view: Some(view("grown")),
+            leaving: vec![
+                leaving("n3", 3),
+                (
+                    "n2".into(),
+                    Holdings {
+                        alive: false,
+                        comes_back: true,
+                        ..leaving("n2", 2).1
+                    },
+                ),
+            ],
+            replication: None,
+            steps: &["remove_node", "snapshot", "join_new", "remove_node"],
         },
         Case {
             name: "a stopped member starts first, then rolls like the others",

@@ -90,6 +90,7 @@ fn remove(node: &str) -> Step {
             in_logs: 0,
             metadata_member: true,
             unreachable: Some("no route to host".into()),
+            comes_back: false,
         },
     }
 }
@@ -253,4 +254,24 @@ fn only_an_unavailable_cluster_is_asked_again() {
     assert!(!transient(
         "Error: Node N4 is in state active. It's not safe to change its worker-state to disabled"
     ));
+}
+
+#[test]
+fn reconfigure_calls_name_what_moves() {
+    let cases: [(Option<&[u32]>, Option<u32>, &str); 3] = [
+        (None, Some(2), "logs reconfigure --log-id 7 --sequencer N2"),
+        (
+            Some(&[1, 4]),
+            None,
+            "logs reconfigure --log-id 7 --nodeset N1,N4",
+        ),
+        (
+            Some(&[1, 4]),
+            Some(4),
+            "logs reconfigure --log-id 7 --nodeset N1,N4 --sequencer N4",
+        ),
+    ];
+    for (nodeset, sequencer, want) in cases {
+        assert_eq!(reconfigure_call(7, nodeset, sequencer).join(" "), want);
+    }
 }
