@@ -258,7 +258,9 @@ fn only_an_unavailable_cluster_is_asked_again() {
 
 #[test]
 fn reconfigure_calls_name_what_moves() {
-    let cases: [(Option<&[u32]>, Option<u32>, &str); 3] = [
+    /// (nodeset, sequencer, the call)
+    type Case = (Option<&'static [u32]>, Option<u32>, &'static str);
+    let cases: [Case; 3] = [
         (None, Some(2), "logs reconfigure --log-id 7 --sequencer N2"),
         (
             Some(&[1, 4]),
