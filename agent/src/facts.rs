@@ -248,6 +248,11 @@ fn data_dir_facts(dir: &Path) -> DataDirFacts {
 /// binaries installed by hand (and by `install-path`'s default) live.
 const USUAL_BIN_DIRS: [&str; 3] = ["/usr/local/bin", "/usr/bin", "/opt/restate/bin"];
 
+/// The restate-server the agent finds (its PATH, then the usual directories).
+pub fn server_on_path() -> Option<PathBuf> {
+    find_on_path(SERVER_BINARY)
+}
+
 fn find_on_path(name: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let path = std::env::var_os("PATH").unwrap_or_default();

@@ -171,8 +171,13 @@ fn parse_health(address: &str, body: &[u8]) -> Result<Health, String> {
     })
 }
 
-/// Polls `/health` with a growing backoff (100 ms .. 1 s) until `Alive` or `timeout`.
-pub fn wait_alive(address: &str, timeout: Duration) -> HealthWait {
+/// Polls `/health` with a growing backoff (100 ms .. 1 s) until `Alive` or `timeout`, or until
+/// `gone` gives a reason to stop waiting (asked after each probe that did not find it Alive).
+pub fn wait_alive_unless(
+    address: &str,
+    timeout: Duration,
+    mut gone: impl FnMut() -> Option<String>,
+) -> HealthWait {
     let start = Instant::now();
     let mut backoff = FIRST_BACKOFF;
     let mut attempts = 0;
@@ -192,7 +197,12 @@ pub fn wait_alive(address: &str, timeout: Duration) -> HealthWait {
             Err(e) => e,
         };
         let left = timeout.saturating_sub(start.elapsed());
-        if left.is_zero() {
+        let gone = gone();
+        if left.is_zero() || gone.is_some() {
+            let last = match gone {
+                Some(why) => format!("{why}; last answer: {last}"),
+                None => last,
+            };
             return HealthWait {
                 address: address.to_string(),
                 healthy: false,
@@ -272,7 +282,7 @@ mod tests {
             "HTTP/1.1 200 OK\r\ncontent-length: 26\r\n\r\n{\"status\":\"StartingUp\"}   ";
         let alive = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{\"status\":\"Alive\",\"node_id\":\"N1:2\",\"cluster_name\":\"c\",\"roles\":[\"worker\"]}";
         let address = fake_node(vec![starting, alive]);
-        let wait = wait_alive(&address, Duration::from_secs(5));
+        let wait = wait_alive_unless(&address, Duration::from_secs(5), || None);
         assert!(wait.healthy, "{wait:?}");
         assert_eq!(wait.attempts, 2);
         assert_eq!(wait.last, "Alive (N1:2)");
@@ -287,9 +297,10 @@ mod tests {
             .unwrap()
             .port();
         let start = Instant::now();
-        let wait = wait_alive(
+        let wait = wait_alive_unless(
             &format!("http://127.0.0.1:{port}/"),
             Duration::from_millis(700),
+            || None,
         );
         assert!(!wait.healthy);
         assert!(wait.attempts >= 2);
@@ -297,6 +308,31 @@ mod tests {
             start.elapsed() < Duration::from_millis(1500),
             "{:?}",
             start.elapsed()
+        );
+    }
+
+    #[test]
+    fn stops_waiting_when_the_server_is_gone() {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut asked = 0;
+        let wait = wait_alive_unless(
+            &format!("http://127.0.0.1:{port}/"),
+            Duration::from_secs(30),
+            || {
+                asked += 1;
+                (asked == 3).then(|| "the unit failed".to_string())
+            },
+        );
+        assert!(!wait.healthy);
+        assert_eq!(wait.attempts, 3);
+        assert!(
+            wait.last.starts_with("the unit failed; last answer: "),
+            "{}",
+            wait.last
         );
     }
 }

@@ -1,4 +1,5 @@
 mod clock;
+mod config_check;
 mod diff;
 mod digest;
 mod environment;

@@ -3,18 +3,18 @@
 use std::fs::{self, Metadata};
 use std::io;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use restate_fleet_proto::agent::{
     AgentError, ApplyReport, Environment, ErrorKind, HealthWait, NodeTarget, PatchOp, PatchPreview,
-    RollbackReport, SECRET_KEYS, ServiceAction, ServiceManager, ServiceReport,
+    RollbackReport, RunState, SECRET_KEYS, ServiceAction, ServiceManager, ServiceReport,
 };
 
 use crate::files::{self, BackupKind};
 use crate::redact::Redactor;
 use crate::secrecy::{self, Access};
 use crate::setup::System;
-use crate::{diff, environment, health, host, patch, service};
+use crate::{config_check, diff, environment, health, host, patch, service};
 
 /// Lines of a unit's journal that a failed restart reports.
 const JOURNAL_LINES: usize = 15;
@@ -77,6 +77,7 @@ fn prepare(
         environment_changed,
         // A file written for the first time gets its access, it does not change it.
         access: old.as_ref().and_then(|_| secrecy::change(current, access)),
+        rejected: None,
     };
     Ok(Prepared {
         old,
@@ -88,13 +89,30 @@ fn prepare(
     })
 }
 
+/// `server`: the restate-server that will read the file, to check a changed one with (`None`:
+/// not checked).
 pub fn plan(
     config: &Path,
     ops: &[PatchOp],
     service_user: Option<&str>,
     environment: Option<&Environment>,
+    server: Option<&Path>,
 ) -> Result<PatchPreview, AgentError> {
-    prepare(config, ops, service_user, environment).map(|p| p.preview)
+    let Prepared { new, preview, .. } = prepare(config, ops, service_user, environment)?;
+    let rejected = match server {
+        Some(server) if preview.changed => {
+            config_check::refusal(Some(server), config, &new, restate_variables(environment))?
+        }
+        _ => None,
+    };
+    Ok(PatchPreview {
+        rejected,
+        ..preview
+    })
+}
+
+fn restate_variables(environment: Option<&Environment>) -> &[(String, String)] {
+    environment.map_or(&[], |env| env.variables.as_slice())
 }
 
 /// Writes the config (and the environment file, when given) where they differ, and with
@@ -105,7 +123,7 @@ pub fn apply(
     node: &NodeTarget,
     ops: &[PatchOp],
     restart: bool,
-    environment: Option<&Environment>,
+    environment_request: Option<&Environment>,
 ) -> Result<ApplyReport, AgentError> {
     let manager = if restart { Some(manager(node)?) } else { None };
     let Prepared {
@@ -119,7 +137,7 @@ pub fn apply(
         &node.config_path,
         ops,
         node.service_user.as_deref(),
-        environment,
+        environment_request,
     )?;
     let mut report = ApplyReport {
         preview,
@@ -130,8 +148,18 @@ pub fn apply(
     if !report.preview.changed {
         return Ok(report);
     }
-    // Known before writing, so a bad address never leaves a changed file behind.
+    // Known before writing, so a bad address or a value the server refuses never leaves a
+    // changed file behind.
     let address = manager.map(|_| health_address(&new, node)).transpose()?;
+    let server = node.server_binary.as_deref();
+    let variables = restate_variables(environment_request);
+    if let Some(why) = config_check::refusal(server, &node.config_path, &new, variables)? {
+        return Err(AgentError::new(ErrorKind::ConfigRejected, why)
+            .with_path(&node.config_path)
+            .with_hint(
+                "fix the value in the inventory ([config] or the host's config) and re-run; nothing was written or restarted",
+            ));
+    }
     let path = &node.config_path;
     if config_changed {
         if let Some((text, meta)) = &old {
@@ -254,7 +282,7 @@ pub fn service(node: &NodeTarget, action: ServiceAction) -> Result<ServiceReport
         (_, a) => a?,
     };
     service::perform(manager, action, service_timeout(node))?;
-    let mut health = wait_unless_stop(action, node, &address);
+    let mut health = wait_unless_stop(manager, action, node, &address);
     // A node that did not come back is named with why, as after a failed change.
     if let Some(wait) = health.as_mut().filter(|w| !w.healthy)
         && let Some(journal) = service::journal_tail(manager, JOURNAL_LINES)
@@ -275,7 +303,7 @@ fn restart_and_wait(
     match service::perform(manager, action, service_timeout(node)) {
         Ok(()) => ServiceReport {
             action,
-            health: wait_unless_stop(action, node, address),
+            health: wait_unless_stop(manager, action, node, address),
         },
         Err(e) => ServiceReport {
             action,
@@ -290,9 +318,59 @@ fn restart_and_wait(
     }
 }
 
-fn wait_unless_stop(action: ServiceAction, node: &NodeTarget, address: &str) -> Option<HealthWait> {
-    (action != ServiceAction::Stop)
-        .then(|| health::wait_alive(address, Duration::from_millis(node.health_timeout_ms)))
+fn wait_unless_stop(
+    manager: &ServiceManager,
+    action: ServiceAction,
+    node: &NodeTarget,
+    address: &str,
+) -> Option<HealthWait> {
+    if action == ServiceAction::Stop {
+        return None;
+    }
+    let mut watch = ExitWatch::new(Instant::now());
+    Some(health::wait_alive_unless(
+        address,
+        Duration::from_millis(node.health_timeout_ms),
+        || {
+            let now = Instant::now();
+            if !watch.due(now) {
+                return None;
+            }
+            let state = service::state(manager, service_timeout(node));
+            watch.saw(now, state.state == RunState::Stopped, &state.detail)
+        },
+    ))
+}
+
+/// Whether the server that was just (re)started exited again (a value it refuses, a crash): the
+/// service manager says stopped twice in a row, a second apart, from a second after the start.
+/// The health wait then ends at once instead of waiting out its timeout.
+struct ExitWatch {
+    next: Instant,
+    stopped: u32,
+}
+
+const EXIT_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+impl ExitWatch {
+    fn new(started: Instant) -> Self {
+        ExitWatch {
+            next: started + EXIT_CHECK_EVERY,
+            stopped: 0,
+        }
+    }
+
+    fn due(&self, now: Instant) -> bool {
+        now >= self.next
+    }
+
+    fn saw(&mut self, now: Instant, stopped: bool, detail: &str) -> Option<String> {
+        self.next = now + EXIT_CHECK_EVERY;
+        self.stopped = if stopped { self.stopped + 1 } else { 0 };
+        (self.stopped >= 2).then(|| {
+            format!("restate-server exited after the start (the service manager says: {detail})")
+        })
+    }
 }
 
 fn service_timeout(node: &NodeTarget) -> Duration {
@@ -349,6 +427,30 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
+    #[test]
+    fn a_server_that_exits_after_its_start_is_noticed_at_the_second_stopped_reading() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut watch = ExitWatch::new(start);
+        // (when, due, reading when due, gone)
+        let readings = [
+            (500, false, false, false),
+            (1000, true, true, false),
+            (1500, false, false, false),
+            // Running again (a unit's automatic restart): the count starts over.
+            (2000, true, false, false),
+            (3000, true, true, false),
+            (4000, true, true, true),
+        ];
+        for (ms, due, stopped, gone) in readings {
+            assert_eq!(watch.due(at(ms)), due, "{ms} ms");
+            if due {
+                let said = watch.saw(at(ms), stopped, "failed");
+                assert_eq!(said.is_some(), gone, "{ms} ms: {said:?}");
+            }
+        }
+    }
+
     fn tempdir(name: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("rfa-ops-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
@@ -371,6 +473,7 @@ mod tests {
                 PatchOp::set(&["worker", "snapshots", "aws-session-token"], "NEWTOKEN"),
                 PatchOp::set(&["worker", "snapshots", "aws-access-key-id"], "KEYID").secret(),
             ],
+            None,
             None,
             None,
         )
@@ -434,7 +537,7 @@ mod tests {
         let mode = || fs::metadata(&config).unwrap().permissions().mode() & 0o777;
         let secret =
             [PatchOp::set(&["worker", "snapshots", "aws-secret-access-key"], "S").secret()];
-        let preview = plan(&config, &secret, None, None).unwrap();
+        let preview = plan(&config, &secret, None, None, None).unwrap();
         let access = preview.access.expect("plan names the narrowing");
         assert_eq!(
             access.to_string(),

@@ -43,6 +43,15 @@ impl Finished {
 
 /// Runs `argv` to completion or kills it at `timeout`.
 pub fn run(argv: &[String], timeout: Duration) -> Result<Finished, AgentError> {
+    run_with(argv, None, timeout)
+}
+
+/// [`run`], the program seeing `restate` as its `RESTATE_` variables instead of the agent's own.
+pub fn run_with(
+    argv: &[String],
+    restate: Option<&[(String, String)]>,
+    timeout: Duration,
+) -> Result<Finished, AgentError> {
     let shown = argv.join(" ");
     let Some((program, args)) = argv.split_first() else {
         return Err(
@@ -50,7 +59,16 @@ pub fn run(argv: &[String], timeout: Duration) -> Result<Finished, AgentError> {
                 .with_hint("give every service command as a non-empty argv array"),
         );
     };
-    let mut child = Command::new(program)
+    let mut command = Command::new(program);
+    if let Some(variables) = restate {
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("RESTATE_") {
+                command.env_remove(name);
+            }
+        }
+        command.envs(variables.iter().map(|(name, value)| (name, value)));
+    }
+    let mut child = command
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -136,6 +154,17 @@ pub fn perform(
     action: ServiceAction,
     timeout: Duration,
 ) -> Result<(), AgentError> {
+    if let (ServiceManager::Systemd { unit }, ServiceAction::Start | ServiceAction::Restart) =
+        (manager, action)
+    {
+        // A start that failed a moment ago (a file the server refused, rolled back since) can
+        // leave the unit at its start limit, which would refuse this deliberate start. Best
+        // effort: a unit that was never failed has nothing to reset.
+        let _ = run(
+            &["systemctl".into(), "reset-failed".into(), unit.clone()],
+            timeout,
+        );
+    }
     let argv = action_argv(manager, action);
     let done = run(&argv, timeout)?;
     if done.success {

@@ -97,11 +97,13 @@ impl Session {
                 patch,
                 service_user,
                 environment,
+                server_binary,
             } => ops::plan(
                 &config_path,
                 &patch,
                 service_user.as_deref(),
                 environment.as_ref(),
+                server_binary.as_deref(),
             )
             .map(Reply::Plan),
             Operation::Apply {
@@ -111,7 +113,8 @@ impl Session {
                 environment,
             } => {
                 let _guard = self.guard(&node.config_path)?;
-                ops::apply(&node, &patch, restart, environment.as_ref()).map(Reply::Apply)
+                ops::apply(&node, &patch, restart, environment.as_ref())
+                    .map(|r| Reply::Apply(Box::new(r)))
             }
             Operation::Service { node, action } => {
                 let _guard = self.guard(&node.config_path)?;

@@ -147,6 +147,7 @@ fn seeds() -> Vec<String> {
             ],
             service_user: Some("restate".into()),
             environment: None,
+            server_binary: Some("/usr/local/bin/restate-server".into()),
         },
         Operation::Apply {
             node: node.clone(),

@@ -67,6 +67,10 @@ pub enum Operation {
         /// Secrets that go in an environment file instead of the config.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         environment: Option<Environment>,
+        /// As [`NodeTarget::server_binary`]; `None` here checks nothing (the server that will
+        /// read the file is not installed yet).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        server_binary: Option<PathBuf>,
     },
     /// Patch the config file (atomically, with a backup) and, when `restart` is set and the file
     /// changed, restart the node, wait for health and roll back when it does not come up.
@@ -177,6 +181,10 @@ pub struct NodeTarget {
     pub health_timeout_ms: u64,
     #[serde(default = "default_service_timeout_ms")]
     pub service_timeout_ms: u64,
+    /// The restate-server that reads the file next: a changed file is checked with it before
+    /// it is written in place (`None`: the one on the agent's PATH).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_binary: Option<PathBuf>,
 }
 
 impl NodeTarget {
@@ -190,6 +198,7 @@ impl NodeTarget {
             service_user: None,
             health_timeout_ms: DEFAULT_HEALTH_TIMEOUT_MS,
             service_timeout_ms: DEFAULT_SERVICE_TIMEOUT_MS,
+            server_binary: None,
         }
     }
 }
@@ -451,7 +460,7 @@ impl Response {
 pub enum Reply {
     Facts(Box<Facts>),
     Plan(PatchPreview),
-    Apply(ApplyReport),
+    Apply(Box<ApplyReport>),
     Service(ServiceReport),
     Rollback(RollbackReport),
     Lock(LockInfo),
@@ -508,7 +517,6 @@ macro_rules! from_reply {
 from_reply! {
     Facts => Box<Facts>,
     Plan => PatchPreview,
-    Apply => ApplyReport,
     Service => ServiceReport,
     Rollback => RollbackReport,
     ServerBinaries => ServerBinaries,
@@ -516,6 +524,15 @@ from_reply! {
     RollbackServer => ServerRollbackReport,
     Retire => RetireReport,
     EnsureService => ServiceSetupReport,
+}
+
+impl FromReply for ApplyReport {
+    fn from_reply(reply: Reply) -> Result<Self, &'static str> {
+        match reply {
+            Reply::Apply(report) => Ok(*report),
+            other => Err(other.name()),
+        }
+    }
 }
 
 /// `lock` and `unlock` both answer with the lock's state.
@@ -739,6 +756,10 @@ pub struct PatchPreview {
     /// The file's mode or group narrowed because it now holds secrets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access: Option<AccessChange>,
+    /// Why the restate-server that reads the new file refuses it (its own message), when it was
+    /// asked and does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<String>,
 }
 
 /// A narrowing of who may read a file (mode bits, numeric group).
@@ -954,6 +975,9 @@ pub enum ErrorKind {
     Verify,
     /// The operation is not possible in this mode or with these inputs.
     Unsupported,
+    /// The restate-server that would read the new config refuses it (its message says why);
+    /// nothing was written.
+    ConfigRejected,
     /// A bug in the agent; the message says where.
     Internal,
 }

@@ -56,7 +56,7 @@ fn apply(lab: &Lab, host: &str, patch: Vec<PatchOp>) -> ApplyReport {
     let response: Response = serde_json::from_slice(&answer.stdout)
         .unwrap_or_else(|e| panic!("agent answer is not a response ({e}): {answer:?}"));
     match response.into_result() {
-        Ok(Reply::Apply(report)) => report,
+        Ok(Reply::Apply(report)) => *report,
         other => panic!("apply answered {other:?}"),
     }
 }

@@ -328,14 +328,41 @@ fn a_node_that_does_not_come_back_is_rolled_back_and_s3_down_stops_before_new_no
     let lab = harness::lab(Spec::new(3).with(1, Kind::Existing));
     let n1_before = config_of(&lab, "n1").expect("n1 has a config");
 
-    // Restate refuses this value at start ("expected a human-readable byte count string").
+    // A value restate-server's own loader refuses: found with the server on n1 before anything
+    // changes, its message shown; nothing written, nothing restarted.
+    let n1_pid = lab.host("n1").restate_pid();
     set_inventory(&lab, &inventory_with_memory(&lab, "lots"));
     let out = fleet(&lab, &["apply", "--yes"]);
-    assert_exit(&out, 1, "apply with a config Restate rejects");
+    assert_exit(&out, 1, "apply with a value restate-server refuses");
     let text = printed(&out);
     assert!(
-        text.contains("n1") && text.contains("restored the previous restate.toml"),
+        text.contains("n1: the restate.toml this run would write is refused by its restate-server")
+            && text.contains("expected a human-readable byte count string")
+            && text.contains("nothing was changed"),
         "{text}"
+    );
+    assert_eq!(lab.host("n1").restate_pid(), n1_pid, "n1 not restarted");
+    assert_eq!(config_of(&lab, "n1").expect("n1 config"), n1_before);
+
+    // A file the loader takes but the start refuses (an ingress address not on the host): the
+    // agent sees the server exit at once, puts the old file back and restarts it.
+    let unbindable = inventory_with_memory(
+        &lab,
+        "512 MiB\"\ningress.bind-address = \"198.51.100.1:8080",
+    );
+    set_inventory(&lab, &unbindable);
+    let out = fleet(&lab, &["apply", "--yes"]);
+    assert_exit(&out, 1, "apply with a config the start fails on");
+    let text = printed(&out);
+    assert!(
+        text.contains("n1")
+            && text.contains("restored the previous restate.toml")
+            && text.contains("restate-server exited after the start"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("nothing changed"),
+        "a restart rolled back is a change:\n{text}"
     );
     assert_eq!(
         config_of(&lab, "n1").expect("n1 config"),

@@ -135,18 +135,26 @@ fn a_node_that_fails_under_systemd_is_rolled_back_with_its_journal_and_rollback_
     let lab = harness::lab(Spec::new(1).with(1, Kind::Existing).systemd(1));
     let original = config_of(&lab, "n1").expect("n1 has a config");
 
-    // Restate refuses this value at start: systemd sees the process fail.
-    set_inventory(&lab, &inventory_with_memory(&lab, "lots"));
+    // Restate's loader takes this file, its start does not (an ingress address not on the
+    // host): systemd sees the process fail, and the agent at once.
+    set_inventory(
+        &lab,
+        &inventory_with_memory(
+            &lab,
+            "512 MiB\"\ningress.bind-address = \"198.51.100.1:8080",
+        ),
+    );
     let out = fleet(&lab, &["apply", "--yes"]);
-    assert_exit(&out, 1, "apply with a config Restate rejects");
+    assert_exit(&out, 1, "apply with a config Restate rejects at start");
     let text = printed(&out);
     assert!(
         text.contains("restored the previous restate.toml")
+            && text.contains("restate-server exited after the start")
             && text.contains("its journal ended with"),
         "{text}"
     );
     assert!(
-        text.contains("byte"),
+        text.contains("failed binding to address"),
         "the journal shows Restate's own complaint:\n{text}"
     );
     assert_eq!(

@@ -260,12 +260,16 @@ impl<'a> Executor<'a> {
             self.activate(&name, drained).await?;
         }
         let report = applied?;
+        let keys = plan::keys_text(&report.preview.changed_keys);
         self.recap.changed(
             &name,
-            &format!(
-                "restate.toml: set {}, restarted",
-                plan::keys_text(&report.preview.changed_keys)
-            ),
+            &if report.succeeded() {
+                format!("restate.toml: set {keys}, restarted")
+            } else {
+                format!(
+                    "restate.toml: set {keys}, restarted; it did not come back, so the previous file was put back and it restarted again"
+                )
+            },
         );
         if let Some(access) = report.preview.access {
             self.recap.changed(&name, &format!("restate.toml {access}"));
@@ -351,8 +355,11 @@ impl<'a> Executor<'a> {
         patch: Vec<restate_fleet_proto::agent::PatchOp>,
         restart: bool,
     ) -> Result<ApplyReport, StepError> {
+        let mut node = host.reached.node_target(self.timeouts.restart);
+        // By now any new binary of the run is in place: the file is checked with it.
+        node.server_binary = host.server_binary(true);
         let op = Operation::Apply {
-            node: host.reached.node_target(self.timeouts.restart),
+            node,
             patch,
             restart,
             environment: super::desired::environment(self.fleet, &host.reached.host),

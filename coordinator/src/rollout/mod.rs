@@ -242,7 +242,15 @@ async fn survey_plan_act(
         return report;
     }
     let mut plan = match plan::gather(fleet, &survey).await {
-        Ok(gathered) => plan::plan(fleet, &gathered, options.replication),
+        Ok(gathered) => {
+            let rejected = plan::rejections(&gathered, options.limit.as_deref());
+            if !rejected.is_empty() {
+                report.problems.extend(rejected);
+                report.recap = recap;
+                return report;
+            }
+            plan::plan(fleet, &gathered, options.replication)
+        }
         Err(err) => {
             report.problems.push(err.to_string());
             report.recap = recap;

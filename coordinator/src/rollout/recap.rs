@@ -117,8 +117,13 @@ impl Recap {
         });
     }
 
+    /// Also a host that failed after a change (a restart rolled back is two restarts).
     pub fn anything_changed(&self) -> bool {
-        !self.cluster_changes.is_empty() || self.hosts.iter().any(|h| h.status == Status::Changed)
+        !self.cluster_changes.is_empty()
+            || self
+                .hosts
+                .iter()
+                .any(|h| h.status == Status::Changed || !h.changes.is_empty())
     }
 
     /// Hosts to re-run with `--limit`, when some failed or were not reached.

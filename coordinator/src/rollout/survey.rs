@@ -37,6 +37,17 @@ impl Surveyed {
     pub fn name(&self) -> &str {
         self.reached.name()
     }
+
+    /// The restate-server that reads this host's restate.toml next: the inventory's once it is
+    /// installed (`installed`: the run's upgrades and installs are done), else the one there now.
+    /// `None` when that is not known yet, or not there yet.
+    pub fn server_binary(&self, installed: bool) -> Option<std::path::PathBuf> {
+        match &self.server {
+            Some(server) if server.changes() => installed.then(|| server.target.clone()),
+            Some(server) => Some(server.target.clone()),
+            None => self.facts.restate_server.as_ref().map(|b| b.path.clone()),
+        }
+    }
 }
 
 pub struct Survey {

@@ -343,6 +343,7 @@ pub async fn preview(
         patch,
         service_user: host.reached.host.service_user.clone(),
         environment: desired::environment(fleet, &host.reached.host),
+        server_binary: host.server_binary(false),
     };
     host.reached.ask(op).await
 }
@@ -425,6 +426,27 @@ pub async fn gather(fleet: &Fleet, survey: &Survey) -> Result<Gathered, ReachErr
             .map(|l| (l.node.name.clone(), l.holdings()))
             .collect(),
     })
+}
+
+/// The hosts whose restate-server refuses the restate.toml this run would write (checked with
+/// the server on the host, before anything changes), each with the server's message; with
+/// `--limit`, of those hosts only.
+pub fn rejections(gathered: &Gathered, limit: Option<&[String]>) -> Vec<String> {
+    gathered
+        .hosts
+        .iter()
+        .filter(|h| limit.is_none_or(|l| l.contains(&h.name)))
+        .flat_map(|h| {
+            let fix = h.fix.as_ref().and_then(|f| f.rejected.as_ref());
+            let full = h.full.rejected.as_ref().filter(|&r| Some(r) != fix);
+            fix.into_iter().chain(full).map(move |why| {
+                format!(
+                    "{}: the restate.toml this run would write is refused by its restate-server: {why}; fix the value in the inventory ([config] or the host's config) and re-run; nothing was changed",
+                    h.name
+                )
+            })
+        })
+        .collect()
 }
 
 /// The steps that take the fleet from what was gathered to what the inventory says, in the

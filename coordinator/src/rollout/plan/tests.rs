@@ -5,7 +5,7 @@
 
 use restate_fleet_proto::agent::PatchPreview;
 
-use super::{Gathered, HostState, Step, plan, replication_count};
+use super::{Gathered, HostState, Step, plan, rejections, replication_count};
 use crate::admin::ClusterView;
 use crate::rollout::fixtures::{fleet, view};
 use crate::rollout::leaving::Holdings;
@@ -21,6 +21,7 @@ fn preview(keys: &[&str]) -> PatchPreview {
         changed_keys: keys.iter().map(|k| k.to_string()).collect(),
         environment_changed: false,
         access: None,
+        rejected: None,
     }
 }
 
@@ -531,4 +532,28 @@ fn replication_in_place_or_not() {
             "{current:?} {asked}"
         );
     }
+}
+
+#[test]
+fn a_file_the_server_refuses_stops_the_run_once_per_host_and_only_within_the_limit() {
+    let refused = |why: &str| PatchPreview {
+        rejected: Some(why.to_string()),
+        ..preview(&["worker.internal-queue-length"])
+    };
+    let mut n1 = member("n1", true, &[], &[]);
+    n1.full = refused("plenty is no number");
+    n1.fix = Some(refused("plenty is no number"));
+    let mut n2 = new("n2");
+    n2.full = refused("lots is no size");
+    let gathered = Gathered {
+        hosts: vec![n1, n2, member("n3", true, &[], &[])],
+        view: Some(view("grown")),
+        leaving: vec![],
+    };
+    let all = rejections(&gathered, None);
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert!(all[0].starts_with("n1: ") && all[0].contains("plenty is no number"));
+    assert!(all[1].starts_with("n2: ") && all[1].contains("nothing was changed"));
+    let limited = rejections(&gathered, Some(&["n3".to_string()]));
+    assert!(limited.is_empty(), "{limited:?}");
 }
