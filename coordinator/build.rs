@@ -19,7 +19,14 @@ fn main() {
     let workspace = manifest
         .parent()
         .expect("the coordinator is in the workspace");
-    for input in ["agent", "proto", "Cargo.lock", "Cargo.toml"] {
+    for input in [
+        "agent",
+        "proto",
+        "clock",
+        "version",
+        "Cargo.lock",
+        "Cargo.toml",
+    ] {
         println!("cargo:rerun-if-changed={}", workspace.join(input).display());
     }
     println!("cargo:rerun-if-env-changed=RESTATE_FLEET_AGENT_EMBED");

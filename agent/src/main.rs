@@ -1,4 +1,3 @@
-mod clock;
 mod config_check;
 mod diff;
 mod digest;
@@ -18,6 +17,8 @@ mod service;
 mod session;
 mod setup;
 mod unit;
+
+use restate_fleet_clock as clock;
 
 use std::io::{self, Read, Write};
 use std::process::ExitCode;

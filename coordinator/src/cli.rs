@@ -56,6 +56,10 @@ pub struct Global {
     /// How gRPC reaches each node's port 5122: through its SSH session, or direct.
     #[arg(long, global = true, value_enum, default_value_t = Grpc::Tunnel)]
     pub grpc: Grpc,
+    /// Where the journals of apply and rollback runs are kept, and `history` reads them
+    /// (default: $XDG_STATE_HOME/restate-fleet/runs, else ~/.local/state/restate-fleet/runs).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub journal: Option<PathBuf>,
 }
 
 /// `--grpc`: the user's words for [`crate::reach::GrpcPath`].
@@ -112,6 +116,8 @@ pub enum Command {
     Completions(crate::commands::completions::CompletionsArgs),
     /// Print the manual page (roff).
     Man,
+    /// The apply and rollback runs on record on this machine; `history show RUN_ID` for one.
+    History(crate::commands::history::HistoryArgs),
 }
 
 pub fn parse() -> Cli {

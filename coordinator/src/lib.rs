@@ -10,6 +10,7 @@ pub mod progress;
 pub mod reach;
 pub mod render;
 pub mod rollout;
+pub mod run_journal;
 pub mod server_binary;
 pub mod ssh;
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::{ConfigEntry, Location, Replication, Secret};
+use crate::{ConfigEntry, ConfigValue, Location, Replication, Secret};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Fleet {
@@ -21,6 +21,41 @@ pub struct Fleet {
 }
 
 impl Fleet {
+    /// Every secret value the inventory holds (credentials, passphrases, `{ env = ... }` config
+    /// values): what no record of a run may contain.
+    pub fn secret_values(&self) -> Vec<String> {
+        fn collect<'a>(value: &'a ConfigValue, out: &mut Vec<&'a Secret>) {
+            match value {
+                ConfigValue::Secret(secret) => out.push(secret),
+                ConfigValue::Array(items) => items.iter().for_each(|v| collect(v, out)),
+                ConfigValue::Table(entries) => entries.iter().for_each(|(_, v)| collect(v, out)),
+                _ => {}
+            }
+        }
+        let mut secrets: Vec<&Secret> = Vec::new();
+        if let Some(s) = &self.cluster.snapshots {
+            secrets.extend(
+                [
+                    &s.aws_access_key_id,
+                    &s.aws_secret_access_key,
+                    &s.aws_session_token,
+                ]
+                .into_iter()
+                .flatten(),
+            );
+        }
+        for host in self.hosts.iter().chain(std::iter::once(&self.defaults)) {
+            secrets.extend(&host.ssh.identity_passphrase);
+            for entry in &host.config {
+                collect(&entry.value, &mut secrets);
+            }
+        }
+        let mut values: Vec<String> = secrets.iter().map(|s| s.expose().to_string()).collect();
+        values.sort();
+        values.dedup();
+        values
+    }
+
     /// The host of a cluster node the inventory no longer lists, to stop it and keep its data
     /// aside: `[defaults]`'s SSH settings, service and config path, at the host of the fabric
     /// address the node advertises.

@@ -11,6 +11,7 @@ use crate::cli::{Global, RolloutArgs};
 use crate::progress::Progress;
 use crate::rollout::plan::{Plan, Step};
 use crate::rollout::{self, Mode};
+use crate::run_journal::{self, RunJournal};
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -51,11 +52,38 @@ pub async fn run(global: &Global, args: ApplyArgs) -> anyhow::Result<Outcome> {
             Ok(())
         }
     });
-    let report = rollout::run(fleet, reached, unreachable, options, &progress).await;
+    let journal = RunJournal::start(global, fleet, "apply", &progress);
+    options.stopped_before = run_journal::stopped_before(global, "apply")
+        .filter(|run| journal.as_ref().is_none_or(|j| j.id() != run.header.id));
+    options.journal = journal.clone();
+    let mut report = rollout::run(fleet, reached, unreachable, options, &progress).await;
+    let interrupted = crate::interrupt::requested();
+    if let Some(journal) = &journal {
+        let outcome = run_journal::outcome(
+            report.succeeded(),
+            interrupted,
+            report.recap.anything_changed(),
+        );
+        let error = report
+            .error
+            .clone()
+            .or_else(|| (!report.problems.is_empty()).then(|| report.problems.join("; ")));
+        journal.ended(
+            outcome,
+            error,
+            &report.recap,
+            report.cluster.as_ref(),
+            &progress,
+        );
+        report.run_id = Some(journal.id().to_string());
+    }
     print_report(global, &report, Mode::Apply)?;
+    if let (Some(journal), false) = (&journal, report.succeeded()) {
+        journal.point_to();
+    }
     Ok(if report.succeeded() {
         Outcome::Done
-    } else if crate::interrupt::requested() {
+    } else if interrupted {
         Outcome::Interrupted
     } else {
         Outcome::Failed

@@ -172,19 +172,27 @@ pub fn rollout_options(
         servers,
         allow_version_skip: args.allow_version_skip,
         reacher: None,
+        journal: None,
+        stopped_before: None,
     })
 }
 
 /// `user@machine pid N`, shown to whoever finds a node locked.
 fn holder() -> String {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let machine = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into());
+    let (user, machine) = who();
     format!(
         "restate-fleet by {user}@{machine} pid {}",
         std::process::id()
     )
+}
+
+/// The local user and this machine's name.
+pub fn who() -> (String, String) {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let machine = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    (user, machine)
 }
 
 /// `check`, `plan` and `apply`: the report as JSON or for people.

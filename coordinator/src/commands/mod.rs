@@ -2,8 +2,9 @@
 
 pub mod apply;
 pub mod check;
-mod common;
+pub(crate) mod common;
 pub mod completions;
+pub mod history;
 pub mod inventory;
 pub mod man;
 pub mod rollback;
@@ -64,6 +65,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Inventory(args) => inventory::run(&cli.global, args),
         Command::Completions(args) => completions::run(&args),
         Command::Man => man::run(),
+        Command::History(args) => history::run(&cli.global, args),
     }
 }
 

@@ -16,6 +16,8 @@ use crate::reach::Reached;
 use crate::render;
 use crate::rollout::gate;
 use crate::rollout::recap::Recap;
+use crate::run_journal::{self, RunJournal};
+use restate_fleet_journal::Record;
 
 /// How long the cluster has to answer for the view printed after the rollback.
 const AFTER_VIEW: Duration = Duration::from_secs(30);
@@ -32,6 +34,9 @@ pub struct RollbackArgs {
 struct RollbackDocument<'a> {
     recap: &'a Recap,
     cluster: Option<&'a ClusterView>,
+    /// The run's journal (`restate-fleet history show RUN_ID`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run_id: Option<&'a str>,
 }
 
 pub async fn run(global: &Global, args: RollbackArgs) -> anyhow::Result<Outcome> {
@@ -53,9 +58,38 @@ pub async fn run(global: &Global, args: RollbackArgs) -> anyhow::Result<Outcome>
     }
     // Every reached node's admin API answers for the cluster, not just the selected ones'.
     let clients: Vec<_> = reached.iter().map(|r| r.admin.clone()).collect();
+    let journal = RunJournal::start(global, fleet, "rollback", &progress);
+    let step = |host: &Reached| {
+        format!(
+            "{}: restore the previous restate.toml, restart, wait until healthy",
+            host.name()
+        )
+    };
+    if let Some(journal) = &journal {
+        let steps = reached.iter().map(step).collect();
+        journal.record(Record::Plan { steps }, &progress);
+    }
     if unreachable.is_empty() {
-        for host in &reached {
-            match roll_back(host, &clients, &progress).await {
+        for (index, host) in reached.iter().enumerate() {
+            let started = std::time::Instant::now();
+            if let Some(journal) = &journal {
+                journal.step_started(index + 1, step(host), &progress);
+            }
+            let result = roll_back(host, &clients, &progress).await;
+            if let Some(journal) = &journal {
+                let (changes, error) = match &result {
+                    Ok(restored) => (vec![format!("{}: {restored}", host.name())], None),
+                    Err(why) => (Vec::new(), Some(why.clone())),
+                };
+                let record = Record::StepEnded {
+                    index: index + 1,
+                    seconds: started.elapsed().as_secs_f64(),
+                    changes,
+                    error,
+                };
+                journal.record(record, &progress);
+            }
+            match result {
                 Ok(restored) => recap.changed(host.name(), &restored),
                 Err(why) => {
                     recap.failed(host.name(), &why);
@@ -76,16 +110,25 @@ pub async fn run(global: &Global, args: RollbackArgs) -> anyhow::Result<Outcome>
             None
         }
     };
+    let succeeded = recap.retry_limit().is_none();
+    if let Some(journal) = &journal {
+        let outcome = run_journal::outcome(succeeded, false, recap.anything_changed());
+        journal.ended(outcome, None, &recap, cluster.as_ref(), &progress);
+    }
     if global.output == Output::Json {
         let document = RollbackDocument {
             recap: &recap,
             cluster: cluster.as_ref(),
+            run_id: journal.as_ref().map(RunJournal::id),
         };
         println!("{}", serde_json::to_string_pretty(&document)?);
     } else {
         print!("{}", render::recap(&recap, recap.retry_limit().is_some()));
     }
-    Ok(if recap.retry_limit().is_none() {
+    if let (Some(journal), false) = (&journal, succeeded) {
+        journal.point_to();
+    }
+    Ok(if succeeded {
         Outcome::Done
     } else {
         Outcome::Failed

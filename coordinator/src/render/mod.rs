@@ -1,6 +1,7 @@
 //! What users read: every human output of the CLI as a pure function of what a command gathered,
 //! so that each is snapshot-tested (see `tests` below) without a host or a cluster.
 
+mod history;
 mod inventory;
 mod recap;
 mod report;
@@ -8,6 +9,7 @@ mod status;
 #[cfg(test)]
 mod tests;
 
+pub use history::{history, run};
 pub use inventory::inventory;
 pub use recap::recap;
 pub use report::report;

@@ -1,18 +1,12 @@
 //! The end of a run, per host and for the cluster (`apply`, `rollback`).
 
-use crate::rollout::recap::{Recap, Status};
+use crate::rollout::recap::Recap;
 
 /// `stopped`: the run ended on a refusal or a failure, so an unchanged fleet is not a converged one.
 pub fn recap(recap: &Recap, stopped: bool) -> String {
     let mut out = String::from("RECAP\n");
     for h in &recap.hosts {
-        let status = match h.status {
-            Status::Ok => "ok",
-            Status::Changed => "changed",
-            Status::Unreachable => "unreachable",
-            Status::Failed => "failed",
-            Status::Stopped => "stopped",
-        };
+        let status = h.status.word();
         out.push_str(&format!("  {:<16} {status:<12}", h.host));
         if !h.changes.is_empty() {
             out.push_str(&h.changes.join("; "));

@@ -44,6 +44,8 @@ pub struct Executor<'a> {
     /// The next member's leaders start moving meanwhile (Restate takes seconds to place them),
     /// but nothing else restarts, and no other step starts, before that gate opens.
     pub restarted: Option<Restarted>,
+    /// Each step recorded as it starts and ends.
+    pub journal: Option<&'a crate::run_journal::RunJournal>,
 }
 
 /// A member back on its own `/health` whose cluster-wide health gate is still to pass.
@@ -73,7 +75,21 @@ impl<'a> Executor<'a> {
             }
             self.progress.step(&step.to_string());
             let started = Instant::now();
-            self.run_step(step).await?;
+            let before = self.recap.change_lines();
+            if let Some(journal) = self.journal {
+                journal.step_started(done + 1, step.to_string(), self.progress);
+            }
+            let result = self.run_step(step).await;
+            if let Some(journal) = self.journal {
+                let record = restate_fleet_journal::Record::StepEnded {
+                    index: done + 1,
+                    seconds: started.elapsed().as_secs_f64(),
+                    changes: crate::run_journal::changes_since(&before, self.recap.change_lines()),
+                    error: result.as_ref().err().map(ToString::to_string),
+                };
+                journal.record(record, self.progress);
+            }
+            result?;
             self.recap.step_done(step, started.elapsed());
         }
         self.settle().await

@@ -62,6 +62,11 @@ pub struct Options {
     pub allow_version_skip: bool,
     /// Reaches the hosts of cluster nodes the inventory no longer lists, to remove them.
     pub reacher: Option<Reacher>,
+    /// The run's journal on this machine (apply), its steps recorded as they go.
+    pub journal: Option<crate::run_journal::RunJournal>,
+    /// The last apply of this inventory, when it stopped part way: said first, with its steps
+    /// held against the new plan.
+    pub stopped_before: Option<restate_fleet_journal::Run>,
 }
 
 /// Everything a run found and did, for the human report and `--output json`.
@@ -78,6 +83,9 @@ pub struct Report {
     /// The restatectl steps would use, or why there is none (no cluster: not looked for).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restatectl: Option<restatectl::Finding>,
+    /// The run's journal (`restate-fleet history show RUN_ID`), for apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -136,6 +144,7 @@ async fn survey_plan_act(
         error: None,
         cluster: None,
         restatectl: None,
+        run_id: None,
     };
     for (host, why) in &unreachable {
         recap.unreachable(host, why);
@@ -286,6 +295,22 @@ async fn survey_plan_act(
         report.recap = recap;
         return report;
     }
+    let steps: Vec<String> = plan.steps.iter().map(ToString::to_string).collect();
+    if let Some(before) = &options.stopped_before {
+        let note = crate::run_journal::stopped_note(before, &steps);
+        progress.warn(&note);
+        report.warnings.push(note);
+    }
+    if let Some(journal) = &options.journal {
+        journal.record(restate_fleet_journal::Record::Plan { steps }, progress);
+        if let Some(view) = &survey.view {
+            let summary = crate::run_journal::summary(view);
+            journal.record(
+                restate_fleet_journal::Record::ClusterBefore { summary },
+                progress,
+            );
+        }
+    }
     if let Err(why) = (options.confirm)(&plan) {
         report.problems.push(format!("{why}; nothing was changed"));
         report.plan = Some(plan);
@@ -299,6 +324,7 @@ async fn survey_plan_act(
         recap: &mut recap,
         timeouts: options.timeouts,
         restarted: None,
+        journal: options.journal.as_ref(),
     };
     if let Err(err) = executor.run(&plan.steps).await {
         report.error = Some(err.to_string());

@@ -18,6 +18,19 @@ pub enum Status {
     Stopped,
 }
 
+impl Status {
+    /// As the recap prints it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Changed => "changed",
+            Status::Unreachable => "unreachable",
+            Status::Failed => "failed",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HostRecap {
     pub host: String,
@@ -115,6 +128,15 @@ impl Recap {
             step: step.clone(),
             seconds: took.as_secs_f64(),
         });
+    }
+
+    /// Every change so far as `host: what` (`cluster: what`), for the run's journal.
+    pub fn change_lines(&self) -> Vec<String> {
+        self.hosts
+            .iter()
+            .flat_map(|h| h.changes.iter().map(move |c| format!("{}: {c}", h.host)))
+            .chain(self.cluster_changes.iter().map(|c| format!("cluster: {c}")))
+            .collect()
     }
 
     /// Also a host that failed after a change (a restart rolled back is two restarts).
