@@ -1,3 +1,4 @@
+mod audit;
 mod config_check;
 mod diff;
 mod digest;

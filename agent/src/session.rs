@@ -12,13 +12,16 @@ use crate::digest::HashCache;
 use crate::install::{self, Install};
 use crate::lock::{self, NodeLock};
 use crate::setup::{self, System};
-use crate::{facts, ops, retire};
+use crate::{audit, facts, ops, retire};
 
 /// One run of the agent: a single request (one-shot) or many (serve). Locks taken with `lock`
 /// live as long as the session, i.e. the process.
 pub struct Session {
     serve: bool,
     locks: Held,
+    /// The run and coordinator the session's lock names, for the host's audit log.
+    asker: audit::Asker,
+    pub audit_log: std::path::PathBuf,
 }
 
 /// The locks a session holds, shared with the thread that reads the coordinator's lines, which
@@ -52,11 +55,24 @@ impl Held {
     }
 }
 
+/// The config whose node an operation changes, for the audit log (`None`: it changes none).
+fn changed_config(op: &Operation) -> Option<std::path::PathBuf> {
+    match op {
+        Operation::Apply { node, .. }
+        | Operation::Service { node, .. }
+        | Operation::Rollback { node }
+        | Operation::Retire { node } => Some(node.config_path.clone()),
+        _ => None,
+    }
+}
+
 impl Session {
     pub fn new(serve: bool) -> Self {
         Self {
             serve,
             locks: Held::default(),
+            asker: audit::Asker::default(),
+            audit_log: audit::default_path(),
         }
     }
 
@@ -70,6 +86,7 @@ impl Session {
         let reply = match decode(text) {
             Ok(op) => {
                 self.locks.working_on(Some(op.name()));
+                let changes = changed_config(&op);
                 let reply = panic::catch_unwind(AssertUnwindSafe(|| self.dispatch(op)))
                     .unwrap_or_else(|_| {
                         Err(AgentError::new(
@@ -79,6 +96,11 @@ impl Session {
                         .with_hint("report this as a bug of restate-fleet-agent"))
                     });
                 self.locks.working_on(None);
+                if let (Ok(reply), Some(config)) = (&reply, &changes)
+                    && let Some(line) = audit::line(reply, &self.asker, config)
+                {
+                    audit::append(&self.audit_log, &line);
+                }
                 reply
             }
             Err(e) => Err(e),
@@ -127,7 +149,15 @@ impl Session {
             Operation::Lock {
                 config_path,
                 holder,
-            } => self.lock(&config_path, holder.as_deref()).map(Reply::Lock),
+                run_id,
+            } => {
+                let info = self.lock(&config_path, holder.as_deref())?;
+                self.asker = audit::Asker {
+                    run: run_id,
+                    holder,
+                };
+                Ok(Reply::Lock(info))
+            }
             Operation::Unlock { config_path } => self.unlock(&config_path).map(Reply::Unlock),
             Operation::ServerBinaries { paths } => Ok(Reply::ServerBinaries(install::inspect(
                 &paths,
@@ -347,8 +377,9 @@ mod tests {
         let config = dir.join("restate.toml");
         let config_json = serde_json::to_string(&config).unwrap();
         let mut holder = Session::new(true);
+        holder.audit_log = dir.join("audit.log");
         let r = holder.handle(&format!(
-            r#"{{"protocol":2,"op":"lock","config_path":{config_json},"holder":"alice@laptop"}}"#
+            r#"{{"protocol":2,"op":"lock","config_path":{config_json},"holder":"alice@laptop","run_id":"run-7"}}"#
         ));
         assert!(matches!(r.reply, Reply::Lock(_)), "{r:?}");
         // Its coordinator's heartbeats, as the line reader notes them.
@@ -371,7 +402,31 @@ mod tests {
             "{r:?}"
         );
 
+        // The host's audit log has the change, with the run and who ran it.
+        let audit = std::fs::read_to_string(dir.join("audit.log")).unwrap();
+        let lines: Vec<serde_json::Value> = audit
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 1, "{audit}");
+        assert_eq!(
+            (&lines[0]["run"], &lines[0]["by"], &lines[0]["keys"]),
+            (
+                &serde_json::json!("run-7"),
+                &serde_json::json!("alice@laptop"),
+                &serde_json::json!(["a"])
+            ),
+            "{audit}"
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("audit.log"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+
         let mut other = Session::new(false);
+        other.audit_log = dir.join("audit.log");
         let r = other.handle(&apply);
         let Reply::Error(e) = &r.reply else {
             panic!("{r:?}")
@@ -389,6 +444,12 @@ mod tests {
         assert!(
             matches!(r.reply, Reply::Apply(ref a) if !a.preview.changed),
             "{r:?}"
+        );
+        let audit = std::fs::read_to_string(dir.join("audit.log")).unwrap();
+        assert_eq!(
+            audit.lines().count(),
+            1,
+            "nothing changed, nothing logged: {audit}"
         );
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -163,6 +163,7 @@ fn seeds() -> Vec<String> {
         Operation::Lock {
             config_path: "restate.toml".into(),
             holder: Some("fuzz".into()),
+            run_id: Some("2026-12-03T11-01-26.123Z-42".into()),
         },
         Operation::Unlock {
             config_path: "restate.toml".into(),

@@ -165,8 +165,8 @@ pub fn summary(view: &ClusterView) -> String {
     )
 }
 
-/// The last `command` run on this inventory, when it changed something and did not finish:
-/// what the next run says first.
+/// The last `command` run on this inventory that got to its steps (a refused run between does
+/// not hide it), when it did not finish: what the next run says first.
 pub fn stopped_before(global: &Global, command: &str) -> Option<Run> {
     let dir = dir(global)?;
     let inventory = std::fs::canonicalize(&global.inventory)
@@ -176,7 +176,9 @@ pub fn stopped_before(global: &Global, command: &str) -> Option<Run> {
     let (runs, _) = restate_fleet_journal::list(&dir);
     runs.into_iter()
         .rev()
-        .find(|r| r.header.inventory == inventory && r.header.command == command)
+        .find(|r| {
+            r.header.inventory == inventory && r.header.command == command && !r.steps.is_empty()
+        })
         .filter(Run::stopped_part_way)
 }
 

@@ -101,6 +101,9 @@ pub enum Operation {
         /// Who is running the coordinator, shown to anyone who finds the lock taken.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         holder: Option<String>,
+        /// The run's id in the coordinator's journal, for the host's audit log.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        run_id: Option<String>,
     },
     /// Release a lock taken with [`Operation::Lock`] in this session.
     Unlock { config_path: PathBuf },

@@ -142,6 +142,17 @@ impl Drop for Background {
     }
 }
 
+/// The journal of the last run that started (run ids sort by start time).
+fn newest_journal(lab: &Lab) -> std::path::PathBuf {
+    let mut journals: Vec<_> = std::fs::read_dir(lab.journal_dir())
+        .expect("the journal directory")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    journals.sort();
+    journals.pop().expect("a journal")
+}
+
 /// When the run's progress line containing `needle` was printed, by its `[  12.3s]` prefix.
 fn said_at(text: &str, needle: &str) -> Option<Duration> {
     let line = text.lines().find(|l| l.contains(needle))?;
@@ -514,8 +525,41 @@ fn two_runs_at_once_interrupted_and_killed_runs_and_a_metadata_server_stopped() 
     drop(third.finish(Duration::from_secs(10)));
     assert_no_half_written_file(&lab);
 
+    // The killed run's journal ends on the step it was killed in; history says so.
+    let killed = newest_journal(&lab);
+    let last = std::fs::read_to_string(&killed).expect("the killed run's journal");
+    let last: serde_json::Value =
+        serde_json::from_str(last.lines().last().unwrap_or_default()).expect("a JSON line");
+    assert_eq!(last["record"], "step_started", "{last}");
+    assert!(
+        last["step"].as_str().is_some_and(|s| s.contains("n2")),
+        "{last}"
+    );
+    let killed_id = killed
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .expect("a run id");
+    let history = fleet(&lab, &["history"]);
+    assert_exit(&history, 0, "history");
+    let listed = printed(&history);
+    let line = listed
+        .lines()
+        .find(|l| l.starts_with(&killed_id))
+        .unwrap_or_else(|| panic!("the killed run is listed:\n{listed}"));
+    assert!(line.contains("stopped (killed) at step"), "{listed}");
+    assert!(
+        listed.contains("interrupted"),
+        "the SIGINTed run:\n{listed}"
+    );
+
     let out = apply_after_nodes_answer(&lab, Duration::from_secs(90));
     assert_exit(&out, 0, "re-run after the interrupted and killed runs");
+    let text = printed(&out);
+    assert!(
+        text.contains(&format!("the run {killed_id} of "))
+            && text.contains("it was killed in this step"),
+        "the re-run names the killed run first:\n{text}"
+    );
     assert_cluster_of(&lab, "n3", &["n1", "n2", "n3"]);
 
     // n3 (a metadata server) stopped on its reachable host: restarting members for a config

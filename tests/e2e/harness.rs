@@ -147,6 +147,7 @@ fn bare_fleet_command(
         .arg("--known-hosts")
         .arg(lab.known_hosts_path())
         .args(args)
+        .env("XDG_STATE_HOME", lab.state_home())
         .stdin(Stdio::null());
     command
 }

@@ -65,6 +65,7 @@ fn fleet_with_secret(lab: &Lab, secret: &str, args: &[&str]) -> Output {
         .arg(lab.known_hosts_path())
         .args(args)
         .env("RF_E2E_SECRET", secret)
+        .env("XDG_STATE_HOME", lab.state_home())
         .stdin(Stdio::null())
         .output()
         .expect("restate-fleet runs")
@@ -225,8 +226,31 @@ fn secrets_stay_secret_modes_are_kept_and_inventory_values_never_reach_a_shell()
     ] {
         assert!(!printed(out).contains(&secret), "{what} printed the secret");
     }
-    serde_json::from_slice::<serde_json::Value>(&apply.stdout)
+    let report = serde_json::from_slice::<serde_json::Value>(&apply.stdout)
         .expect("apply printed one JSON document");
+
+    // The run is on record on the laptop, and no journal line holds the secret.
+    let run_id = report["run_id"].as_str().expect("the report names its run");
+    let journals: Vec<_> = std::fs::read_dir(lab.journal_dir())
+        .expect("the journal directory")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(!journals.is_empty());
+    for journal in &journals {
+        let text = std::fs::read_to_string(journal).expect("read the journal");
+        assert!(!text.contains(&secret), "{}: the secret", journal.display());
+        for line in text.lines() {
+            serde_json::from_str::<serde_json::Value>(line).expect("a JSON line");
+        }
+    }
+    let shown = harness::fleet(&lab, &["history", "show", run_id]);
+    assert_exit(&shown, 0, "history show");
+    let text = printed(&shown);
+    assert!(
+        text.contains("result: done") && text.contains("n1: restate.toml: set"),
+        "{text}"
+    );
 
     // The secret is where it must be, in files only root (or the file's owner) can read.
     let n1_text = std::fs::read_to_string(&n1_config).expect("read n1");

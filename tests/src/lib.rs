@@ -403,6 +403,14 @@ impl Lab {
     pub fn inventory_path(&self) -> PathBuf {
         self.state.dir.join("inventory.toml")
     }
+    /// `XDG_STATE_HOME` of the laptop's restate-fleet runs: their journals stay with the lab.
+    pub fn state_home(&self) -> PathBuf {
+        self.state.dir.join("state")
+    }
+    /// Where those journals are.
+    pub fn journal_dir(&self) -> PathBuf {
+        self.state_home().join("restate-fleet/runs")
+    }
     pub fn known_hosts_path(&self) -> PathBuf {
         self.state.dir.join("known_hosts")
     }

@@ -159,7 +159,16 @@ async fn survey_plan_act(
     let started = std::time::Instant::now();
     if options.mode == Mode::Apply {
         let all: Vec<&Reached> = reached.iter().collect();
-        match lock_each(&all, &options.holder).await {
+        match lock_each(
+            &all,
+            &options.holder,
+            options
+                .journal
+                .as_ref()
+                .map(crate::run_journal::RunJournal::id),
+        )
+        .await
+        {
             Ok(taken_over) => {
                 for note in taken_over {
                     progress.warn(&note);
@@ -236,7 +245,16 @@ async fn survey_plan_act(
     if options.mode == Mode::Apply && report.problems.is_empty() {
         let leaving_hosts: Vec<&Reached> =
             survey.leaving.iter().filter_map(|l| l.own_host()).collect();
-        match lock_each(&leaving_hosts, &options.holder).await {
+        match lock_each(
+            &leaving_hosts,
+            &options.holder,
+            options
+                .journal
+                .as_ref()
+                .map(crate::run_journal::RunJournal::id),
+        )
+        .await
+        {
             Ok(taken_over) => {
                 for note in taken_over {
                     progress.warn(&note);
@@ -419,11 +437,17 @@ fn removal_problem(fleet: &Fleet, survey: &Survey, replication: Option<u32>) -> 
 /// killed coordinator's locks go with its SSH sessions. A lock whose holder's run fell silent
 /// (a lost link, a laptop asleep) is taken over, once the holder finished its operation; the
 /// answer is one line per such host.
-async fn lock_each(reached: &[&Reached], holder: &str) -> Result<Vec<String>, ReachError> {
+/// `run_id`: the run's journal, which each host's audit log names.
+async fn lock_each(
+    reached: &[&Reached],
+    holder: &str,
+    run_id: Option<&str>,
+) -> Result<Vec<String>, ReachError> {
     let locks = reached.iter().map(|host| {
         host.ask::<LockInfo>(Operation::Lock {
             config_path: host.host.config_path.clone().into(),
             holder: Some(holder.to_string()),
+            run_id: run_id.map(str::to_string),
         })
     });
     let mut taken_over = Vec::new();
