@@ -9,10 +9,8 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use restate_fleet_proto::agent::{Reply, ServiceAction};
+use restate_fleet_proto::agent::{AUDIT_LOG, Reply, ServiceAction};
 use serde::Serialize;
-
-pub const AUDIT_LOG: &str = "/var/lib/restate-fleet/audit.log";
 
 /// Who asks for the changes of a session: the run and its coordinator, as the lock names them.
 #[derive(Debug, Clone, Default)]
@@ -71,7 +69,7 @@ pub fn line<'a>(reply: &'a Reply, asker: &'a Asker, config: &Path) -> Option<Lin
             format!("restate-server {}", report.action),
             Vec::new(),
             None,
-            report.action != ServiceAction::Stop,
+            report.action == ServiceAction::Restart,
             if report.healthy() {
                 "ok"
             } else {

@@ -282,6 +282,7 @@ mod tests {
                     index: 1,
                     seconds: 1.0,
                     changes: vec![],
+                    backups: vec![],
                     error: None,
                 },
                 Record::StepStarted {

@@ -55,6 +55,8 @@ pub struct StepLine {
     pub seconds: Option<f64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub backups: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -96,12 +98,14 @@ impl Run {
                     state: StepState::InProgress,
                     seconds: None,
                     changes: Vec::new(),
+                    backups: Vec::new(),
                     error: None,
                 }),
                 Record::StepEnded {
                     index,
                     seconds,
                     changes,
+                    backups,
                     error,
                 } => {
                     if let Some(step) = run.steps.iter_mut().rev().find(|s| s.index == index) {
@@ -111,6 +115,7 @@ impl Run {
                         };
                         step.seconds = Some(seconds);
                         step.changes = changes;
+                        step.backups = backups;
                         step.error = error;
                     }
                 }
@@ -267,6 +272,7 @@ mod tests {
             index,
             seconds: 1.0,
             changes: changes.iter().map(|c| c.to_string()).collect(),
+            backups: Vec::new(),
             error: error.map(str::to_string),
         }
     }

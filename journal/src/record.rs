@@ -24,6 +24,9 @@ pub enum Record {
         /// What the step changed, per host (`n1: restate.toml: set ..., restarted`).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         changes: Vec<String>,
+        /// The copies of restate.toml kept before it changed (`n1: /etc/restate/...`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        backups: Vec<String>,
         /// Why it failed; `None`: it succeeded.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,

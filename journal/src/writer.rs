@@ -129,6 +129,7 @@ mod tests {
                 index: 1,
                 seconds: 0.5,
                 changes: vec![format!("n1: key {secret} written")],
+                backups: vec![],
                 error: Some(format!("record {secret}")),
             })
             .unwrap();

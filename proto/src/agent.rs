@@ -985,6 +985,10 @@ pub enum ErrorKind {
     Internal,
 }
 
+/// Each host's record of what restate-fleet changed on it: one JSON line per change (see the
+/// agent's `audit`), which `status` reads the last line of.
+pub const AUDIT_LOG: &str = "/var/lib/restate-fleet/audit.log";
+
 /// Whether the agent accepts `user` as a service user: the portable names `useradd` takes
 /// without `--badname` (which also keeps a name from reading as an option). The inventory checks
 /// the same rule, so that a bad name is an inventory error before any host is touched.

@@ -244,6 +244,39 @@ fn secrets_stay_secret_modes_are_kept_and_inventory_values_never_reach_a_shell()
             serde_json::from_str::<serde_json::Value>(line).expect("a JSON line");
         }
     }
+    // Each host's audit log has the run's changes there, under its run id, and no secret.
+    for host in ["n1", "n2"] {
+        let path = lab
+            .host(host)
+            .path(restate_fleet_proto::agent::AUDIT_LOG)
+            .expect("path");
+        let text = std::fs::read_to_string(&path).expect("the host's audit log");
+        assert!(
+            !text.contains(&secret),
+            "{host}: the secret in its audit log"
+        );
+        assert_eq!(mode_and_owner(&path).0, 0o600, "{host}: audit log mode");
+        let ours: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .filter(|l: &serde_json::Value| l["run"] == run_id)
+            .collect();
+        assert!(
+            ours.iter().any(|l| l["change"]
+                .as_str()
+                .is_some_and(|c| c.ends_with(" changed"))
+                && l["keys"].as_array().is_some_and(|k| k
+                    .iter()
+                    .any(|k| k == "worker.snapshots.aws-secret-access-key"))),
+            "{host}: the run's restate.toml change:\n{text}"
+        );
+        assert!(
+            ours.iter().all(|l| l["by"]
+                .as_str()
+                .is_some_and(|b| b.starts_with("restate-fleet by"))),
+            "{host}: who ran it:\n{text}"
+        );
+    }
     let shown = harness::fleet(&lab, &["history", "show", run_id]);
     assert_exit(&shown, 0, "history show");
     let text = printed(&shown);

@@ -85,6 +85,7 @@ pub async fn run(global: &Global, args: RollbackArgs) -> anyhow::Result<Outcome>
                     index: index + 1,
                     seconds: started.elapsed().as_secs_f64(),
                     changes,
+                    backups: Vec::new(),
                     error,
                 };
                 journal.record(record, &progress);

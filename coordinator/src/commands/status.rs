@@ -5,7 +5,9 @@ use super::{Outcome, common};
 use crate::admin;
 use crate::cli::{Global, Output};
 use crate::progress::Progress;
-use crate::render::{self, StatusReport};
+use crate::reach::Reached;
+use crate::render::{self, LastChange, StatusReport};
+use restate_fleet_proto::agent::AUDIT_LOG;
 
 pub async fn run(global: &Global) -> anyhow::Result<Outcome> {
     let loaded = common::load(global)?;
@@ -15,10 +17,15 @@ pub async fn run(global: &Global) -> anyhow::Result<Outcome> {
     let (reached, unreachable, _) =
         common::reach_hosts(global, fleet, &hosts, false, &progress).await?;
     let clients: Vec<_> = reached.iter().map(|r| r.admin.clone()).collect();
-    let (view, error) = match admin::gather(&clients).await {
-        Ok(view) => (Some(view), None),
-        Err(err) => (None, Some(err.to_string())),
-    };
+    let ((view, error), last_changes) = tokio::join!(
+        async {
+            match admin::gather(&clients).await {
+                Ok(view) => (Some(view), None),
+                Err(err) => (None, Some(err.to_string())),
+            }
+        },
+        last_changes(&reached)
+    );
     let names: Vec<&str> = hosts.iter().map(|h| h.node_name.as_str()).collect();
     let report = StatusReport {
         unknown_to_cluster: view
@@ -44,6 +51,7 @@ pub async fn run(global: &Global) -> anyhow::Result<Outcome> {
         cluster: view,
         unreachable,
         error,
+        last_changes,
     };
     if global.output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -58,4 +66,27 @@ pub async fn run(global: &Global) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Failed
     })
+}
+
+/// The last line of each host's audit log, read over its SSH session (a host without one, or
+/// whose line does not parse, is left out).
+async fn last_changes(reached: &[Reached]) -> Vec<LastChange> {
+    let reads = reached.iter().map(|host| async move {
+        let out = host
+            .session
+            .exec(&["tail", "-n", "1", AUDIT_LOG], b"")
+            .await
+            .ok()
+            .filter(|o| o.success())?;
+        let line = serde_json::from_slice(&out.stdout).ok()?;
+        Some(LastChange {
+            host: host.name().to_string(),
+            line,
+        })
+    });
+    futures_util::future::join_all(reads)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }

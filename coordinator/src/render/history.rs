@@ -90,6 +90,9 @@ pub fn run(run: &Run) -> String {
             for change in &step.changes {
                 out.push_str(&format!("        {change}\n"));
             }
+            for backup in &step.backups {
+                out.push_str(&format!("        backup kept: {backup}\n"));
+            }
             if let Some(error) = &step.error {
                 out.push_str(&format!("        error: {error}\n"));
             }

@@ -13,7 +13,7 @@ pub use history::{history, run};
 pub use inventory::inventory;
 pub use recap::recap;
 pub use report::report;
-pub use status::{StatusReport, cluster_table, status};
+pub use status::{LastChange, StatusReport, cluster_table, status};
 
 /// Rows as left-aligned columns two spaces apart, widths in characters (names may be non-ASCII).
 pub fn table<R: AsRef<[String]>>(rows: &[R]) -> String {

@@ -13,6 +13,41 @@ pub struct StatusReport {
     pub not_in_inventory: Vec<String>,
     pub unreachable: Vec<(String, String)>,
     pub error: Option<String>,
+    /// Each reached host's last line of its audit log (what restate-fleet last changed there).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub last_changes: Vec<LastChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastChange {
+    pub host: String,
+    /// The audit line as the agent wrote it.
+    pub line: serde_json::Value,
+}
+
+impl LastChange {
+    fn text(&self) -> String {
+        let field = |name: &str| self.line[name].as_str().unwrap_or_default().to_string();
+        let keys: Vec<&str> = self.line["keys"]
+            .as_array()
+            .map(|k| k.iter().filter_map(|k| k.as_str()).collect())
+            .unwrap_or_default();
+        let mut text = format!("{} {}", field("at"), field("change"));
+        if !keys.is_empty() {
+            text.push_str(&format!(" ({})", keys.join(", ")));
+        }
+        if self.line["restarted"] == true {
+            text.push_str(", restarted");
+        }
+        text.push_str(&format!(": {}", field("result")));
+        for (label, name) in [("by", "by"), ("from", "from"), ("run", "run")] {
+            let value = field(name);
+            if !value.is_empty() {
+                text.push_str(&format!("; {label} {value}"));
+            }
+        }
+        text
+    }
 }
 
 pub fn status(report: &StatusReport) -> String {
@@ -45,6 +80,15 @@ pub fn status(report: &StatusReport) -> String {
             node.id,
             report.not_in_inventory.contains(&node.name),
         ));
+    }
+    if !report.last_changes.is_empty() {
+        out.push_str("LAST CHANGE (each host's audit log)\n");
+        let rows: Vec<[String; 2]> = report
+            .last_changes
+            .iter()
+            .map(|c| [format!("  {}", c.host), c.text()])
+            .collect();
+        out.push_str(&super::table(&rows));
     }
     if let Some(err) = &report.error {
         out.push_str(&format!("error: {err}\n"));

@@ -150,3 +150,33 @@ fn table_widths_count_characters_not_bytes() {
     ];
     assert_eq!(super::table(&rows), "HOST    ROLE\nnœud-1  worker\n");
 }
+
+/// The journals `scripts/record-render-fixtures` kept of its runs: the list, a run that grew
+/// the cluster, one SIGKILLed in its first step, one refused.
+#[test]
+fn history_and_history_show() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/render/history");
+    let (runs, problems) = restate_fleet_journal::list(&dir);
+    assert!(problems.is_empty(), "{problems:?}");
+    insta::assert_snapshot!("history", super::history(&runs, &dir));
+    let pick = |state: restate_fleet_journal::RunState, changed: bool| {
+        runs.iter()
+            .find(|r| r.state == state && r.hosts_changed().is_empty() != changed)
+            .unwrap_or_else(|| panic!("a {state} run among the fixtures"))
+    };
+    use restate_fleet_journal::RunState;
+    for (name, run) in [
+        ("history-show-grow", pick(RunState::Done, true)),
+        ("history-show-killed", pick(RunState::Stopped, false)),
+        ("history-show-refused", pick(RunState::Refused, false)),
+    ] {
+        insta::assert_snapshot!(name, super::run(run));
+    }
+    assert_eq!(
+        super::history(
+            &[],
+            Path::new("/home/operator/.local/state/restate-fleet/runs")
+        ),
+        "no runs on record in /home/operator/.local/state/restate-fleet/runs\n"
+    );
+}

@@ -46,6 +46,8 @@ pub struct Executor<'a> {
     pub restarted: Option<Restarted>,
     /// Each step recorded as it starts and ends.
     pub journal: Option<&'a crate::run_journal::RunJournal>,
+    /// The backups of restate.toml the current step's changes kept, for its journal record.
+    pub backups: std::sync::Mutex<Vec<String>>,
 }
 
 /// A member back on its own `/health` whose cluster-wide health gate is still to pass.
@@ -81,10 +83,17 @@ impl<'a> Executor<'a> {
             }
             let result = self.run_step(step).await;
             if let Some(journal) = self.journal {
+                let backups = std::mem::take(
+                    &mut *self
+                        .backups
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                );
                 let record = restate_fleet_journal::Record::StepEnded {
                     index: done + 1,
                     seconds: started.elapsed().as_secs_f64(),
                     changes: crate::run_journal::changes_since(&before, self.recap.change_lines()),
+                    backups,
                     error: result.as_ref().err().map(ToString::to_string),
                 };
                 journal.record(record, self.progress);
@@ -380,7 +389,14 @@ impl<'a> Executor<'a> {
             restart,
             environment: super::desired::environment(self.fleet, &host.reached.host),
         };
-        Ok(host.reached.ask(op).await?)
+        let report: ApplyReport = host.reached.ask(op).await?;
+        if let Some(backup) = &report.backup {
+            self.backups
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(format!("{}: {}", host.name(), backup.display()));
+        }
+        Ok(report)
     }
 
     /// Starts or restarts the node; the agent waits until it reports healthy.

@@ -298,16 +298,27 @@ impl Executor<'_> {
         view: &ClusterView,
     ) -> Result<(), StepError> {
         let leader = view.metadata.leader;
+        // Only the leader takes the change, and the leader may be the member that leaves (a
+        // node the inventory dropped, reached on its own): it is asked too, the leader first,
+        // then the others, the leaving one last.
+        let leaving = self
+            .survey
+            .leaving
+            .iter()
+            .filter(|l| l.node.id == id)
+            .filter_map(|l| l.own_host())
+            .map(|r| (id, &r.admin));
         let mut members: Vec<(u32, &crate::admin::AdminClient)> = self
             .survey
             .hosts
             .iter()
             .filter_map(|h| {
                 let node = view.node(&h.reached.host.node_name)?;
-                (node.metadata_member && node.id != id).then_some((node.id, &h.reached.admin))
+                node.metadata_member.then_some((node.id, &h.reached.admin))
             })
+            .chain(leaving)
             .collect();
-        members.sort_by_key(|(node, _)| Some(*node) != leader);
+        members.sort_by_key(|(node, _)| (Some(*node) != leader, *node == id));
         let mut errors = Vec::new();
         for (_, client) in members {
             match client.remove_metadata_member(id).await {

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::admin::ClusterView;
 use crate::progress::Progress;
-use crate::reach::{ReachError, Reached, Reacher};
+use crate::reach::{Reached, Reacher};
 use crate::server_binary::LocalServers;
 pub use execute::Timeouts;
 use plan::Plan;
@@ -159,27 +159,10 @@ async fn survey_plan_act(
     let started = std::time::Instant::now();
     if options.mode == Mode::Apply {
         let all: Vec<&Reached> = reached.iter().collect();
-        match lock_each(
-            &all,
-            &options.holder,
-            options
-                .journal
-                .as_ref()
-                .map(crate::run_journal::RunJournal::id),
-        )
-        .await
-        {
-            Ok(taken_over) => {
-                for note in taken_over {
-                    progress.warn(&note);
-                    report.warnings.push(note);
-                }
-            }
-            Err(err) => {
-                report.problems.push(format!("{err}; nothing was changed"));
-                report.recap = recap;
-                return report;
-            }
+        lock_each(&all, &options, progress, &mut report).await;
+        if !report.problems.is_empty() {
+            report.recap = recap;
+            return report;
         }
     }
     tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "rollout: locks");
@@ -245,24 +228,7 @@ async fn survey_plan_act(
     if options.mode == Mode::Apply && report.problems.is_empty() {
         let leaving_hosts: Vec<&Reached> =
             survey.leaving.iter().filter_map(|l| l.own_host()).collect();
-        match lock_each(
-            &leaving_hosts,
-            &options.holder,
-            options
-                .journal
-                .as_ref()
-                .map(crate::run_journal::RunJournal::id),
-        )
-        .await
-        {
-            Ok(taken_over) => {
-                for note in taken_over {
-                    progress.warn(&note);
-                    report.warnings.push(note);
-                }
-            }
-            Err(err) => report.problems.push(format!("{err}; nothing was changed")),
-        }
+        lock_each(&leaving_hosts, &options, progress, &mut report).await;
     }
     if !report.problems.is_empty() {
         report.recap = recap;
@@ -343,6 +309,7 @@ async fn survey_plan_act(
         timeouts: options.timeouts,
         restarted: None,
         journal: options.journal.as_ref(),
+        backups: Default::default(),
     };
     if let Err(err) = executor.run(&plan.steps).await {
         report.error = Some(err.to_string());
@@ -435,30 +402,41 @@ fn removal_problem(fleet: &Fleet, survey: &Survey, replication: Option<u32>) -> 
 
 /// One lock per node, held by the agent session for the whole run: a second run refuses, and a
 /// killed coordinator's locks go with its SSH sessions. A lock whose holder's run fell silent
-/// (a lost link, a laptop asleep) is taken over, once the holder finished its operation; the
-/// answer is one line per such host.
-/// `run_id`: the run's journal, which each host's audit log names.
+/// (a lost link, a laptop asleep) is taken over, once the holder finished its operation, and
+/// the report warns of it; a lock held by a live run is a problem of the report. Taken in the
+/// run's name: its holder and journal, which each host's audit log names.
 async fn lock_each(
     reached: &[&Reached],
-    holder: &str,
-    run_id: Option<&str>,
-) -> Result<Vec<String>, ReachError> {
+    options: &Options,
+    progress: &Progress,
+    report: &mut Report,
+) {
+    let run_id = options.journal.as_ref().map(|j| j.id().to_string());
     let locks = reached.iter().map(|host| {
         host.ask::<LockInfo>(Operation::Lock {
             config_path: host.host.config_path.clone().into(),
-            holder: Some(holder.to_string()),
-            run_id: run_id.map(str::to_string),
+            holder: Some(options.holder.clone()),
+            run_id: run_id.clone(),
         })
     });
-    let mut taken_over = Vec::new();
     for (host, result) in reached
         .iter()
         .zip(futures_util::future::join_all(locks).await)
     {
-        let info = result?;
-        taken_over.extend(info.took_over.map(|how| format!("{}: {how}", host.name())));
+        match result {
+            Ok(info) => {
+                if let Some(how) = info.took_over {
+                    let note = format!("{}: {how}", host.name());
+                    progress.warn(&note);
+                    report.warnings.push(note);
+                }
+            }
+            Err(err) => {
+                report.problems.push(format!("{err}; nothing was changed"));
+                return;
+            }
+        }
     }
-    Ok(taken_over)
 }
 
 /// Step 7: every host alive under its node-name, every metadata server a member, every partition

@@ -194,6 +194,55 @@ async fn three_nodes_alive_then_a_stopped_one_dead() {
         .await
         .unwrap();
 
+    // The leader leaves, asked of itself (a node the inventory dropped may be the leader):
+    // Restate takes it, another member leads, and it joins again.
+    let view = admin::gather(&clients).await.unwrap();
+    let leader = view.metadata.leader.expect("a leader");
+    let leader_name = view
+        .nodes
+        .iter()
+        .find(|n| n.id == leader)
+        .unwrap()
+        .name
+        .clone();
+    clients[by_name(&leader_name)]
+        .remove_metadata_member(leader)
+        .await
+        .unwrap();
+    let others: Vec<_> = clients
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != by_name(&leader_name))
+        .map(|(_, c)| c.clone())
+        .collect();
+    wait_for(
+        "another leader, two members",
+        Duration::from_secs(60),
+        || {
+            let others = others.clone();
+            async move {
+                let view = admin::gather(&others).await?;
+                let moved = view.metadata.leader.is_some_and(|l| l != leader)
+                    && !view.metadata.members.contains(&leader)
+                    && view.metadata.members.len() == 2;
+                Ok(moved.then_some(()))
+            }
+        },
+    )
+    .await;
+    clients[by_name(&leader_name)]
+        .join_metadata_cluster()
+        .await
+        .unwrap();
+    wait_for("three members again", Duration::from_secs(60), || {
+        let clients = clients.clone();
+        async move {
+            let view = admin::gather(&clients).await?;
+            Ok((view.metadata.members.len() == 3).then_some(()))
+        }
+    })
+    .await;
+
     let stopped_name = nodes[2].name.clone();
     let stopped_id = view.node(&stopped_name).unwrap().id;
     nodes[2].stop();
