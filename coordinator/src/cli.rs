@@ -81,7 +81,7 @@ impl From<Grpc> for crate::reach::GrpcPath {
 }
 
 /// What `check`, `plan` and `apply` share.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct RolloutArgs {
     /// Raise partition and log replication to N once enough nodes are alive.
     #[arg(long)]
@@ -110,6 +110,8 @@ pub enum Command {
     Status,
     /// Restore the previous restate.toml on the selected hosts, restarting them one at a time.
     Rollback(crate::commands::rollback::RollbackArgs),
+    /// Restart the selected members one at a time as they are, behind apply's handover and gates.
+    Restart(crate::commands::restart::RestartArgs),
     /// Print the resolved inventory, or convert an Ansible inventory.
     Inventory(crate::commands::inventory::InventoryArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).

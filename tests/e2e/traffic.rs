@@ -10,6 +10,8 @@ use std::time::Duration;
 use lab::workload::{Driver, Load, Report};
 use lab::{Kind, Lab, Spec};
 
+const WAIT: Duration = Duration::from_secs(60);
+
 use crate::faults::{assert_cluster_of, config_of, inventory_with_memory, printed, set_inventory};
 use crate::harness::{self, assert_exit, fleet, fleet_with, restatectl_until};
 
@@ -95,6 +97,58 @@ fn a_rolling_change_and_a_rollback_on_a_replicated_cluster_lose_nothing() {
         assert_exit(&out, 0, "rollback under traffic");
     });
     assert_cluster_of(&lab, "n1", &["n1", "n2", "n3"]);
+
+    // A rolling restart of every member as it is: each restarts once behind the same handover
+    // (same node id, a new generation), no file changes, nothing lost.
+    let three = ["n1", "n2", "n3"];
+    let before = generations(&lab, "n1", &three);
+    let files: Vec<_> = three.iter().map(|h| config_of(&lab, h)).collect();
+    under_traffic(&lab, "rolling restart", || {
+        let out = fleet(&lab, &["restart", "--yes"]);
+        assert_exit(&out, 0, "restart under traffic");
+        let text = printed(&out);
+        assert_eq!(
+            text.matches("restarted (rolling restart)").count(),
+            3,
+            "{text}"
+        );
+        assert!(
+            text.contains(": moving its partition leaders away"),
+            "{text}"
+        );
+    });
+    let after = generations(&lab, "n1", &three);
+    let id = |generation: &String| generation.split(':').next().map(str::to_string);
+    for member in three {
+        assert_eq!(
+            id(&after[member]),
+            id(&before[member]),
+            "{member} keeps its id"
+        );
+        assert_ne!(after[member], before[member], "{member} restarted");
+    }
+    let unchanged: Vec<_> = three.iter().map(|h| config_of(&lab, h)).collect();
+    assert_eq!(unchanged, files, "a restart changes no file");
+
+    // Refused while a node is dead: restarting another would leave the cluster two short.
+    lab.host("n3").stop_restate().expect("n3 stops");
+    restatectl_until(&lab, "n1", &["status"], WAIT, |out| out.contains("offline"));
+    let pids: Vec<_> = ["n1", "n2"]
+        .iter()
+        .map(|h| lab.host(h).restate_pid())
+        .collect();
+    let refused = fleet(&lab, &["restart", "--yes"]);
+    assert_exit(&refused, 1, "restart with n3 dead");
+    let text = printed(&refused);
+    assert!(
+        text.contains("the cluster is not healthy: n3 (N") && text.contains("nothing was changed"),
+        "{text}"
+    );
+    let still: Vec<_> = ["n1", "n2"]
+        .iter()
+        .map(|h| lab.host(h).restate_pid())
+        .collect();
+    assert_eq!(still, pids, "nothing restarted");
 }
 
 #[test]

@@ -23,16 +23,27 @@ pub struct ApplyArgs {
 }
 
 pub async fn run(global: &Global, args: ApplyArgs) -> anyhow::Result<Outcome> {
+    run_as(global, &args.rollout, args.yes, "apply").await
+}
+
+/// `apply`, or (`command` "restart") every member restarted as it is: the same survey, gates,
+/// journal and report.
+pub(super) async fn run_as(
+    global: &Global,
+    rollout_args: &RolloutArgs,
+    yes: bool,
+    command: &str,
+) -> anyhow::Result<Outcome> {
     let loaded = common::load(global)?;
     let fleet = &loaded.fleet;
     let progress = Progress::new(global.quiet);
-    let mut options =
-        common::rollout_options(global, fleet, Mode::Apply, &args.rollout, &progress)?;
+    let mut options = common::rollout_options(global, fleet, Mode::Apply, rollout_args, &progress)?;
+    options.restart_only = command == "restart";
     let (reached, unreachable, reacher) =
         common::reach_hosts(global, fleet, &fleet.hosts, true, &progress).await?;
     options.reacher = Some(reacher);
 
-    let yes = args.yes;
+    let asking = command.to_string();
     options.confirm = Box::new(move |plan: &Plan| {
         let touches_members = plan.steps.iter().any(|s| {
             matches!(
@@ -40,6 +51,7 @@ pub async fn run(global: &Global, args: ApplyArgs) -> anyhow::Result<Outcome> {
                 Step::StartMember { .. }
                     | Step::FixMember { .. }
                     | Step::RollMember { .. }
+                    | Step::RestartMember { .. }
                     | Step::UpgradeMember { .. }
                     | Step::LowerReplication { .. }
                     | Step::RemoveNode { .. }
@@ -47,13 +59,13 @@ pub async fn run(global: &Global, args: ApplyArgs) -> anyhow::Result<Outcome> {
             )
         });
         if touches_members && !yes {
-            confirm(plan)
+            confirm(plan, &asking)
         } else {
             Ok(())
         }
     });
-    let journal = RunJournal::start(global, fleet, "apply", &progress);
-    options.stopped_before = run_journal::stopped_before(global, "apply")
+    let journal = RunJournal::start(global, fleet, command, &progress);
+    options.stopped_before = run_journal::stopped_before(global, command)
         .filter(|run| journal.as_ref().is_none_or(|j| j.id() != run.header.id));
     options.journal = journal.clone();
     let mut report = rollout::run(fleet, reached, unreachable, options, &progress).await;
@@ -91,11 +103,13 @@ pub async fn run(global: &Global, args: ApplyArgs) -> anyhow::Result<Outcome> {
 }
 
 /// Asks on the terminal before members restart; without a terminal, `--yes` is required.
-fn confirm(plan: &Plan) -> Result<(), String> {
+fn confirm(plan: &Plan, command: &str) -> Result<(), String> {
     if !std::io::stdin().is_terminal() {
-        return Err("apply would restart or remove nodes that are already cluster members and there is no terminal to ask; review `restate-fleet plan`, then re-run with --yes".into());
+        return Err(format!(
+            "{command} would restart or remove nodes that are already cluster members and there is no terminal to ask; review `restate-fleet plan`, then re-run with --yes"
+        ));
     }
-    eprintln!("apply will:");
+    eprintln!("{command} will:");
     for step in &plan.steps {
         eprintln!("  - {step}");
     }

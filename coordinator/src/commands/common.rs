@@ -174,6 +174,7 @@ pub fn rollout_options(
         reacher: None,
         journal: None,
         stopped_before: None,
+        restart_only: false,
     })
 }
 

@@ -7,6 +7,7 @@ pub mod completions;
 pub mod history;
 pub mod inventory;
 pub mod man;
+pub mod restart;
 pub mod rollback;
 pub mod status;
 
@@ -62,6 +63,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         }
         Command::Status => status::run(&cli.global).await,
         Command::Rollback(args) => rollback::run(&cli.global, args).await,
+        Command::Restart(args) => {
+            crate::interrupt::install();
+            restart::run(&cli.global, args).await
+        }
         Command::Inventory(args) => inventory::run(&cli.global, args),
         Command::Completions(args) => completions::run(&args),
         Command::Man => man::run(),

@@ -72,7 +72,10 @@ impl<'a> Executor<'a> {
                 });
             }
             // Only a member restart overlaps with the gate of the one before it.
-            if !matches!(step, Step::FixMember { .. } | Step::RollMember { .. }) {
+            if !matches!(
+                step,
+                Step::FixMember { .. } | Step::RollMember { .. } | Step::RestartMember { .. }
+            ) {
                 self.settle().await?;
             }
             self.progress.step(&step.to_string());
@@ -188,12 +191,17 @@ impl<'a> Executor<'a> {
                 } else {
                     "fix"
                 };
-                self.restart_member(host, patch, what).await
+                self.restart_member(host, Some(patch), what).await
             }
             Step::RollMember { host, .. } => {
                 let host = self.host(host)?;
                 let patch = plan::full_patch(self.fleet, host);
-                self.restart_member(host, patch, "metadata list").await
+                self.restart_member(host, Some(patch), "metadata list")
+                    .await
+            }
+            Step::RestartMember { host } => {
+                let host = self.host(host)?;
+                self.restart_member(host, None, "restart").await
             }
             Step::SetMetadataList { host } => {
                 let host = self.host(host)?;
@@ -238,19 +246,21 @@ impl<'a> Executor<'a> {
         self.survey.admin_clients()
     }
 
-    /// Patches a member and restarts it, only while the metadata cluster keeps a quorum without
-    /// it; its cluster-wide health gate is left to the next step ([`Self::settle`]).
+    /// Patches a member (`None`: leaves its file as it is) and restarts it, only while the
+    /// metadata cluster keeps a quorum without it; its cluster-wide health gate is left to the
+    /// next step ([`Self::settle`]).
     async fn restart_member(
         &mut self,
         host: &Surveyed,
-        patch: Vec<restate_fleet_proto::agent::PatchOp>,
+        patch: Option<Vec<restate_fleet_proto::agent::PatchOp>>,
         what: &str,
     ) -> Result<(), StepError> {
         let name = host.name().to_string();
         let node_name = host.reached.host.node_name.clone();
-        if !plan::preview(self.fleet, host, patch.clone())
-            .await?
-            .changed
+        if let Some(patch) = &patch
+            && !plan::preview(self.fleet, host, patch.clone())
+                .await?
+                .changed
         {
             self.progress
                 .host(&name, &format!("{what}: restate.toml already up to date"));
@@ -277,17 +287,44 @@ impl<'a> Executor<'a> {
                 return Err(err);
             }
         };
-        self.progress
-            .host(&name, "writing restate.toml and restarting");
-        let applied = self.apply(host, patch, true).await;
+        let applied = match patch {
+            Some(patch) => {
+                self.progress
+                    .host(&name, "writing restate.toml and restarting");
+                self.apply(host, patch, true).await.map(Some)
+            }
+            None => {
+                self.progress.host(&name, "restarting");
+                self.service(host, ServiceAction::Restart, self.timeouts.restart)
+                    .await
+                    .map(|()| None)
+            }
+        };
         // Back on its new file or (rolled back) its old one: its worker takes partitions again.
         if let Some(drained) = drained {
             self.activate(&name, drained).await?;
         }
-        let report = applied?;
+        match applied {
+            Ok(Some(report)) => self.record_change(&name, &report)?,
+            Ok(None) => self.recap.changed(&name, "restarted (rolling restart)"),
+            Err(err) => {
+                self.recap.failed(&name, &err.to_string());
+                return Err(err);
+            }
+        }
+        self.restarted = Some(Restarted {
+            name,
+            node_name,
+            generation,
+        });
+        Ok(())
+    }
+
+    /// A member's restarted change in the recap: what was set, or why it was rolled back.
+    fn record_change(&mut self, name: &str, report: &ApplyReport) -> Result<(), StepError> {
         let keys = plan::keys_text(&report.preview.changed_keys);
         self.recap.changed(
-            &name,
+            name,
             &if report.succeeded() {
                 format!("restate.toml: set {keys}, restarted")
             } else {
@@ -297,7 +334,7 @@ impl<'a> Executor<'a> {
             },
         );
         if let Some(access) = report.preview.access {
-            self.recap.changed(&name, &format!("restate.toml {access}"));
+            self.recap.changed(name, &format!("restate.toml {access}"));
         }
         if !report.succeeded() {
             let why = report
@@ -305,19 +342,14 @@ impl<'a> Executor<'a> {
                 .as_ref()
                 .and_then(|r| r.reason.clone())
                 .unwrap_or_else(|| "the node did not become healthy".into());
-            self.recap.failed(&name, &why);
+            self.recap.failed(name, &why);
             return Err(StepError::host(
-                &name,
+                name,
                 format!(
                     "did not come back after the change ({why}); the agent restored the previous restate.toml. Fix the cause and re-run"
                 ),
             ));
         }
-        self.restarted = Some(Restarted {
-            name,
-            node_name,
-            generation,
-        });
         Ok(())
     }
 

@@ -67,6 +67,9 @@ pub struct Options {
     /// The last apply of this inventory, when it stopped part way: said first, with its steps
     /// held against the new plan.
     pub stopped_before: Option<restate_fleet_journal::Run>,
+    /// `restate-fleet restart`: the plan is every member restarted as it is
+    /// ([`plan::restarts`]), not the inventory's changes.
+    pub restart_only: bool,
 }
 
 /// Everything a run found and did, for the human report and `--output json`.
@@ -235,6 +238,15 @@ async fn survey_plan_act(
         return report;
     }
     let mut plan = match plan::gather(fleet, &survey).await {
+        // A restart leaves every file as it is: what the inventory would change is not asked.
+        Ok(gathered) if options.restart_only => match plan::restarts(&gathered) {
+            Ok(restarts) => restarts,
+            Err(why) => {
+                report.problems.push(why);
+                report.recap = recap;
+                return report;
+            }
+        },
         Ok(gathered) => {
             let rejected = plan::rejections(&gathered, options.limit.as_deref());
             if !rejected.is_empty() {

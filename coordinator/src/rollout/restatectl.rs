@@ -375,6 +375,7 @@ pub fn needs(
             )),
             Step::FixMember { host, .. }
             | Step::RollMember { host, .. }
+            | Step::RestartMember { host }
             | Step::UpgradeMember { host, .. }
                 if handover_helps(host) =>
             {

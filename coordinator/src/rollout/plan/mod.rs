@@ -72,6 +72,9 @@ pub enum Step {
         #[serde(default)]
         changes: Vec<String>,
     },
+    /// `restate-fleet restart`: a member restarts as it is (same file, same binary), behind the
+    /// same handover and gates as a rolling change.
+    RestartMember { host: String },
     /// A running 1.7+ member's new metadata server list, written without a restart: once
     /// joined, its metadata client drops the configured addresses and follows the members in the
     /// nodes configuration (restate 1.7, `metadata-providers/src/replicated.rs`); the file's
@@ -156,6 +159,10 @@ impl std::fmt::Display for Step {
                     (None, _) => Ok(()),
                 }
             }
+            Step::RestartMember { host } => write!(
+                f,
+                "{host}: restart restate-server (rolling restart), wait until healthy"
+            ),
             Step::RollMember { host, changes } => write!(
                 f,
                 "{host}: set {}, restart (quorum kept), wait until healthy",
@@ -425,6 +432,38 @@ pub async fn gather(fleet: &Fleet, survey: &Survey) -> Result<Gathered, ReachErr
             .iter()
             .map(|l| (l.node.name.clone(), l.holdings()))
             .collect(),
+    })
+}
+
+/// `restate-fleet restart`: every member restarts in turn, as it is; refused while the cluster is
+/// not whole (a node dead, a member stopped), since each restart takes one more node away.
+pub fn restarts(gathered: &Gathered) -> Result<Plan, String> {
+    let Some(view) = &gathered.view else {
+        return Err("no cluster answers: nothing to restart".into());
+    };
+    let dead: Vec<String> = view
+        .nodes
+        .iter()
+        .filter(|n| !n.alive)
+        .map(|n| format!("{} (N{})", n.name, n.id))
+        .collect();
+    if !dead.is_empty() {
+        return Err(format!(
+            "the cluster is not healthy: {} dead; a rolling restart takes one more node away at a time, so bring it back first (`restate-fleet apply` starts a stopped member; see docs/day-two.md); nothing was changed",
+            dead.join(", ")
+        ));
+    }
+    let steps = gathered
+        .hosts
+        .iter()
+        .filter(|h| h.class == Class::Member)
+        .map(|h| Step::RestartMember {
+            host: h.name.clone(),
+        })
+        .collect();
+    Ok(Plan {
+        steps,
+        files: Vec::new(),
     })
 }
 
@@ -776,6 +815,7 @@ impl Plan {
             Step::StartMember { host }
             | Step::FixMember { host, .. }
             | Step::RollMember { host, .. }
+            | Step::RestartMember { host }
             | Step::SetMetadataList { host }
             | Step::UpgradeMember { host, .. }
             | Step::RemoveNode { node: host, .. }
