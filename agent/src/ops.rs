@@ -327,7 +327,13 @@ fn wait_unless_stop(
     if action == ServiceAction::Stop {
         return None;
     }
-    let mut watch = ExitWatch::new(Instant::now());
+    // systemd says at once whether the process runs; an operator's status command may look at
+    // more (a pid file written late, a port): it is first asked later.
+    let first = match manager {
+        ServiceManager::Systemd { .. } => EXIT_CHECK_EVERY,
+        ServiceManager::Command { .. } => COMMAND_FIRST_CHECK,
+    };
+    let mut watch = ExitWatch::new(Instant::now(), first);
     Some(health::wait_alive_unless(
         address,
         Duration::from_millis(node.health_timeout_ms),
@@ -343,7 +349,7 @@ fn wait_unless_stop(
 }
 
 /// Whether the server that was just (re)started exited again (a value it refuses, a crash): the
-/// service manager says stopped twice in a row, a second apart, from a second after the start.
+/// service manager says stopped twice in a row, a second apart, from `first` after the start.
 /// The health wait then ends at once instead of waiting out its timeout.
 struct ExitWatch {
     next: Instant,
@@ -351,11 +357,12 @@ struct ExitWatch {
 }
 
 const EXIT_CHECK_EVERY: Duration = Duration::from_secs(1);
+const COMMAND_FIRST_CHECK: Duration = Duration::from_secs(5);
 
 impl ExitWatch {
-    fn new(started: Instant) -> Self {
+    fn new(started: Instant, first: Duration) -> Self {
         ExitWatch {
-            next: started + EXIT_CHECK_EVERY,
+            next: started + first,
             stopped: 0,
         }
     }
@@ -431,7 +438,7 @@ mod tests {
     fn a_server_that_exits_after_its_start_is_noticed_at_the_second_stopped_reading() {
         let start = Instant::now();
         let at = |ms: u64| start + Duration::from_millis(ms);
-        let mut watch = ExitWatch::new(start);
+        let mut watch = ExitWatch::new(start, EXIT_CHECK_EVERY);
         // (when, due, reading when due, gone)
         let readings = [
             (500, false, false, false),

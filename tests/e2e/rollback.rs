@@ -47,6 +47,21 @@ fn apply_limit_changes_only_the_selected_host_and_rollback_puts_its_file_back() 
         .and_then(|hosts| hosts.iter().find(|h| h["host"] == "n2"))
         .unwrap_or_else(|| panic!("n2 in the recap: {json}"));
     assert_eq!(n2["status"], "changed", "{json}");
+    // n2's audit log names the rollback's run, which the journal holds.
+    let run_id = json["run_id"].as_str().expect("the rollback's run id");
+    let audit = std::fs::read_to_string(
+        lab.host("n2")
+            .path(restate_fleet_proto::agent::AUDIT_LOG)
+            .expect("path"),
+    )
+    .expect("n2's audit log");
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("rolled back") && l.contains(run_id)),
+        "{audit}"
+    );
+    assert!(lab.journal_dir().join(format!("{run_id}.jsonl")).is_file());
     assert_eq!(
         config_of(&lab, "n2").expect("n2 config"),
         n2_grown,

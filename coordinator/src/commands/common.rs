@@ -179,7 +179,7 @@ pub fn rollout_options(
 }
 
 /// `user@machine pid N`, shown to whoever finds a node locked.
-fn holder() -> String {
+pub fn holder() -> String {
     let (user, machine) = who();
     format!(
         "restate-fleet by {user}@{machine} pid {}",

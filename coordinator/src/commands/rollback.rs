@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use restate_fleet_proto::agent::{Operation, RollbackReport};
+use restate_fleet_proto::agent::{LockInfo, Operation, RollbackReport};
 use serde::Serialize;
 
 use super::{BadInput, Outcome, common};
@@ -69,7 +69,21 @@ pub async fn run(global: &Global, args: RollbackArgs) -> anyhow::Result<Outcome>
         let steps = reached.iter().map(step).collect();
         journal.record(Record::Plan { steps }, &progress);
     }
-    if unreachable.is_empty() {
+    // Each node locked for the run, as apply locks it: no other run changes it meanwhile, and
+    // its audit log names this run.
+    let mut locked = true;
+    for host in &reached {
+        let lock = Operation::Lock {
+            config_path: host.host.config_path.clone().into(),
+            holder: Some(common::holder()),
+            run_id: journal.as_ref().map(|j| j.id().to_string()),
+        };
+        if let Err(err) = host.ask::<LockInfo>(lock).await {
+            recap.failed(host.name(), &format!("{err}; nothing was changed"));
+            locked = false;
+        }
+    }
+    if unreachable.is_empty() && locked {
         for (index, host) in reached.iter().enumerate() {
             let started = std::time::Instant::now();
             if let Some(journal) = &journal {
