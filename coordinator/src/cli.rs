@@ -108,6 +108,8 @@ pub enum Command {
     Apply(crate::commands::apply::ApplyArgs),
     /// The cluster through its admin gRPC API: nodes, metadata members, log provider, replication.
     Status,
+    /// Each selected host's restate-server log (journal or log file), merged in time order.
+    Logs(crate::commands::logs::LogsArgs),
     /// Restore the previous restate.toml on the selected hosts, restarting them one at a time.
     Rollback(crate::commands::rollback::RollbackArgs),
     /// Restart the selected members one at a time as they are, behind apply's handover and gates.

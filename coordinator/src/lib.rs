@@ -6,6 +6,7 @@ pub mod cli;
 pub mod commands;
 mod elf;
 pub mod interrupt;
+pub mod logs;
 pub mod progress;
 pub mod reach;
 pub mod render;

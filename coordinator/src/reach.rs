@@ -368,6 +368,7 @@ fn service_manager(service: &restate_fleet_inventory::Service) -> ServiceManager
             stop,
             restart,
             status,
+            ..
         } => ServiceManager::Command {
             start: start.clone(),
             stop: stop.clone(),

@@ -335,7 +335,27 @@ fn manager(reader: &mut Reader, entry: &Entry, table: &[Entry]) -> Option<Servic
         }
         "command" => {
             const KEYS: [&str; 5] = ["manager", "start", "stop", "restart", "status"];
-            reader.check_keys(table, &label, &[&KEYS[..], &["user"]].concat(), |_| None);
+            reader.check_keys(
+                table,
+                &label,
+                &[&KEYS[..], &["user", "log"]].concat(),
+                |_| None,
+            );
+            let log = match crate::tree::get(table, "log") {
+                None => None,
+                Some(log) => {
+                    let path = reader.string(log)?;
+                    if !path.starts_with('/') {
+                        reader.report.error(
+                            log.node.span.clone(),
+                            format!("`log` must be an absolute path, not {path:?}"),
+                            Some("give the file the commands write restate-server's output to, e.g. log = \"/var/log/restate/restate-server.log\"".into()),
+                        );
+                        return None;
+                    }
+                    Some(path)
+                }
+            };
             // Every command is read before giving up, so all broken ones are reported at once.
             let argvs: Vec<Option<Vec<String>>> = KEYS[1..]
                 .iter()
@@ -358,6 +378,7 @@ fn manager(reader: &mut Reader, entry: &Entry, table: &[Entry]) -> Option<Servic
                         stop,
                         restart,
                         status,
+                        log,
                     })
                 }
                 _ => None,

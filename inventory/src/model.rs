@@ -241,6 +241,9 @@ pub enum Service {
         stop: Vec<String>,
         restart: Vec<String>,
         status: Vec<String>,
+        /// The file the commands log restate-server's output to, for `restate-fleet logs`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        log: Option<String>,
     },
 }
 

@@ -77,6 +77,18 @@ fn apply_limit_changes_only_the_selected_host_and_rollback_puts_its_file_back() 
             );
         }
     }
+    // The log file the lab's service commands write, read through the inventory's `log`.
+    let logs = fleet(
+        &lab,
+        &["--limit", "n2", "logs", "-n", "5", "--output", "json"],
+    );
+    assert_exit(&logs, 0, "logs of n2");
+    let logged: serde_json::Value = serde_json::from_slice(&logs.stdout).expect("JSON");
+    let lines = logged["lines"].as_array().expect("lines");
+    assert!(
+        !lines.is_empty() && lines.iter().all(|l| l["host"] == "n2"),
+        "{logged}"
+    );
     let nodes = json["cluster"]["nodes"]
         .as_array()
         .expect("the cluster after");

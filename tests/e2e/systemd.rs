@@ -70,6 +70,16 @@ fn grows_an_existing_systemd_node_to_three_and_a_rerun_restarts_nothing() {
     for host in ["n1", "n2", "n3"] {
         assert_runs_as_a_service(&lab, host);
     }
+    // Each unit's journal, merged: restate-server's lines from every host.
+    let logs = fleet(&lab, &["logs", "-n", "20"]);
+    assert_exit(&logs, 0, "logs");
+    let text = String::from_utf8_lossy(&logs.stdout).into_owned();
+    for host in ["n1", "n2", "n3"] {
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("{host} | "))),
+            "{host}'s journal:\n{text}"
+        );
+    }
     // The operator's unit and drop-in are still the ones in force on n1.
     let unit = std::fs::read_to_string(
         lab.host("n1")

@@ -28,6 +28,8 @@ const PRIVATE_DIRS: [(&str, &str); 6] = [
 
 /// The service script lab hosts use in place of systemd (the inventory's `command` manager).
 pub const SERVICE_SCRIPT: &str = "/usr/local/bin/restate-service";
+/// Where that script has restate-server write its output (`restate-service.sh`).
+pub const SERVICE_LOG: &str = "/var/lib/restate/restate-server.log";
 
 /// What a host looks like when the lab brings it up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

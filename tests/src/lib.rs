@@ -318,7 +318,9 @@ impl Lab {
             format!(
                 "user = \"root\"\n\
                  service = {{ manager = \"command\", start = \"{svc} start\", stop = \"{svc} stop\", \
-                 restart = \"{svc} restart\", status = \"{svc} status\" }}\n"
+                 restart = \"{svc} restart\", status = \"{svc} status\", \
+                 log = \"{}\" }}\n",
+                host::SERVICE_LOG
             )
         };
         // restatectl for what only it does (draining a member before its restart, removals),

@@ -6,6 +6,7 @@ pub(crate) mod common;
 pub mod completions;
 pub mod history;
 pub mod inventory;
+pub mod logs;
 pub mod man;
 pub mod restart;
 pub mod rollback;
@@ -62,6 +63,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             apply::run(&cli.global, args).await
         }
         Command::Status => status::run(&cli.global).await,
+        Command::Logs(args) => logs::run(&cli.global, args).await,
         Command::Rollback(args) => rollback::run(&cli.global, args).await,
         Command::Restart(args) => {
             crate::interrupt::install();

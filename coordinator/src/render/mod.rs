@@ -3,6 +3,7 @@
 
 mod history;
 mod inventory;
+mod logs;
 mod recap;
 mod report;
 mod status;
@@ -11,6 +12,7 @@ mod tests;
 
 pub use history::{history, run};
 pub use inventory::inventory;
+pub use logs::logs;
 pub use recap::recap;
 pub use report::report;
 pub use status::{LastChange, StatusReport, cluster_table, status};

@@ -180,3 +180,9 @@ fn history_and_history_show() {
         "no runs on record in /home/operator/.local/state/restate-fleet/runs\n"
     );
 }
+
+#[test]
+fn logs() {
+    let report: crate::logs::LogsReport = fixture("logs-grown");
+    insta::assert_snapshot!("logs-grown", super::logs(&report.lines));
+}

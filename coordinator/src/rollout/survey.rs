@@ -583,6 +583,7 @@ mod systemd_tests {
             stop: vec!["s".into()],
             restart: vec!["s".into()],
             status: vec!["s".into()],
+            log: None,
         };
         let state = |booted: bool, enabled: &str| SystemdState {
             booted,

@@ -133,13 +133,14 @@ async fn three_nodes_alive_then_a_stopped_one_dead() {
             .position(|n| n.name == name)
             .expect("the node's process")
     };
-    let leader_name = view
-        .nodes
-        .iter()
-        .find(|n| n.id == leader)
-        .unwrap()
-        .name
-        .clone();
+    let name_of = |view: &admin::ClusterView, id: u32| {
+        view.nodes
+            .iter()
+            .find(|n| n.id == id)
+            .map(|n| n.name.clone())
+            .expect("the leader is a node")
+    };
+    let leader_name = name_of(&view, leader);
     clients[by_name(&leader_name)]
         .remove_metadata_member(leaving.id)
         .await
@@ -198,13 +199,7 @@ async fn three_nodes_alive_then_a_stopped_one_dead() {
     // Restate takes it, another member leads, and it joins again.
     let view = admin::gather(&clients).await.unwrap();
     let leader = view.metadata.leader.expect("a leader");
-    let leader_name = view
-        .nodes
-        .iter()
-        .find(|n| n.id == leader)
-        .unwrap()
-        .name
-        .clone();
+    let leader_name = name_of(&view, leader);
     clients[by_name(&leader_name)]
         .remove_metadata_member(leader)
         .await

@@ -42,6 +42,7 @@ fn the_labs_inventory_parses_with_defaults_filled_in() {
             stop: vec!["/opt/lab/restate-ctl".into(), "stop".into()],
             restart: vec!["/opt/lab/restate-ctl".into(), "restart".into()],
             status: vec!["/opt/lab/restate-ctl".into(), "status".into()],
+            log: None,
         }
     );
     assert_eq!(n1.config.len(), 1);
@@ -87,6 +88,7 @@ fn precedence_is_defaults_then_groups_in_file_order_then_host() {
                 "with space".into()
             ],
             status: vec!["/usr/local/bin/restate-ctl".into(), "status".into()],
+            log: None,
         }
     );
     assert_eq!(
