@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use restate_fleet_proto::agent::{LockInfo, Operation, RollbackReport};
+use restate_fleet_proto::agent::{Operation, RollbackReport};
 use serde::Serialize;
 
 use super::{BadInput, Outcome, common};
@@ -71,18 +71,21 @@ pub async fn run(global: &Global, args: RollbackArgs) -> anyhow::Result<Outcome>
     }
     // Each node locked for the run, as apply locks it: no other run changes it meanwhile, and
     // its audit log names this run.
-    let mut locked = true;
-    for host in &reached {
-        let lock = Operation::Lock {
-            config_path: host.host.config_path.clone().into(),
-            holder: Some(common::holder()),
-            run_id: journal.as_ref().map(|j| j.id().to_string()),
-        };
-        if let Err(err) = host.ask::<LockInfo>(lock).await {
-            recap.failed(host.name(), &format!("{err}; nothing was changed"));
-            locked = false;
+    let all: Vec<&Reached> = reached.iter().collect();
+    let run_id = journal.as_ref().map(RunJournal::id);
+    let locked = match crate::rollout::lock_all(&all, &common::holder(), run_id).await {
+        Ok(taken_over) => {
+            for note in taken_over {
+                progress.warn(&note);
+                recap.warn(&note);
+            }
+            true
         }
-    }
+        Err((host, err)) => {
+            recap.failed(&host, &format!("{err}; nothing was changed"));
+            false
+        }
+    };
     if unreachable.is_empty() && locked {
         for (index, host) in reached.iter().enumerate() {
             let started = std::time::Instant::now();

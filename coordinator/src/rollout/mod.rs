@@ -28,12 +28,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::admin::ClusterView;
 use crate::progress::Progress;
-use crate::reach::{Reached, Reacher};
+use crate::reach::{ReachError, Reached, Reacher};
 use crate::server_binary::LocalServers;
 pub use execute::Timeouts;
 use plan::Plan;
 use recap::Recap;
-use survey::Survey;
+use survey::{Survey, Surveyed};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -237,27 +237,28 @@ async fn survey_plan_act(
         report.recap = recap;
         return report;
     }
-    let mut plan = match plan::gather(fleet, &survey).await {
-        // A restart leaves every file as it is: what the inventory would change is not asked.
-        Ok(gathered) if options.restart_only => match plan::restarts(&gathered) {
-            Ok(restarts) => restarts,
-            Err(why) => {
-                report.problems.push(why);
-                report.recap = recap;
-                return report;
+    // A restart leaves every file as it is: the hosts are not asked what the inventory would
+    // change.
+    let planned = if options.restart_only {
+        plan::restarts(survey.members().map(Surveyed::name), survey.view.as_ref())
+            .map_err(|why| vec![why])
+    } else {
+        match plan::gather(fleet, &survey).await {
+            Ok(gathered) => {
+                let rejected = plan::rejections(&gathered, options.limit.as_deref());
+                if rejected.is_empty() {
+                    Ok(plan::plan(fleet, &gathered, options.replication))
+                } else {
+                    Err(rejected)
+                }
             }
-        },
-        Ok(gathered) => {
-            let rejected = plan::rejections(&gathered, options.limit.as_deref());
-            if !rejected.is_empty() {
-                report.problems.extend(rejected);
-                report.recap = recap;
-                return report;
-            }
-            plan::plan(fleet, &gathered, options.replication)
+            Err(err) => Err(vec![err.to_string()]),
         }
-        Err(err) => {
-            report.problems.push(err.to_string());
+    };
+    let mut plan = match planned {
+        Ok(plan) => plan,
+        Err(problems) => {
+            report.problems.extend(problems);
             report.recap = recap;
             return report;
         }
@@ -423,32 +424,41 @@ async fn lock_each(
     progress: &Progress,
     report: &mut Report,
 ) {
-    let run_id = options.journal.as_ref().map(|j| j.id().to_string());
+    let run_id = options.journal.as_ref().map(|j| j.id());
+    match lock_all(reached, &options.holder, run_id).await {
+        Ok(notes) => {
+            for note in notes {
+                progress.warn(&note);
+                report.warnings.push(note);
+            }
+        }
+        Err((_, err)) => report.problems.push(format!("{err}; nothing was changed")),
+    }
+}
+
+/// Locks every host's node for the run at once (see [`lock_each`]): the lines of the locks
+/// taken over, or the first host whose lock is held by a live run.
+pub async fn lock_all(
+    reached: &[&Reached],
+    holder: &str,
+    run_id: Option<&str>,
+) -> Result<Vec<String>, (String, ReachError)> {
     let locks = reached.iter().map(|host| {
         host.ask::<LockInfo>(Operation::Lock {
             config_path: host.host.config_path.clone().into(),
-            holder: Some(options.holder.clone()),
-            run_id: run_id.clone(),
+            holder: Some(holder.to_string()),
+            run_id: run_id.map(str::to_string),
         })
     });
+    let mut taken_over = Vec::new();
     for (host, result) in reached
         .iter()
         .zip(futures_util::future::join_all(locks).await)
     {
-        match result {
-            Ok(info) => {
-                if let Some(how) = info.took_over {
-                    let note = format!("{}: {how}", host.name());
-                    progress.warn(&note);
-                    report.warnings.push(note);
-                }
-            }
-            Err(err) => {
-                report.problems.push(format!("{err}; nothing was changed"));
-                return;
-            }
-        }
+        let info = result.map_err(|err| (host.name().to_string(), err))?;
+        taken_over.extend(info.took_over.map(|how| format!("{}: {how}", host.name())));
     }
+    Ok(taken_over)
 }
 
 /// Step 7: every host alive under its node-name, every metadata server a member, every partition

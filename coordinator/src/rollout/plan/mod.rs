@@ -437,8 +437,12 @@ pub async fn gather(fleet: &Fleet, survey: &Survey) -> Result<Gathered, ReachErr
 
 /// `restate-fleet restart`: every member restarts in turn, as it is; refused while the cluster is
 /// not whole (a node dead, a member stopped), since each restart takes one more node away.
-pub fn restarts(gathered: &Gathered) -> Result<Plan, String> {
-    let Some(view) = &gathered.view else {
+/// `members`: the inventory's hosts that are members, in inventory order.
+pub fn restarts<'a>(
+    members: impl Iterator<Item = &'a str>,
+    view: Option<&ClusterView>,
+) -> Result<Plan, String> {
+    let Some(view) = view else {
         return Err("no cluster answers: nothing to restart".into());
     };
     let dead: Vec<String> = view
@@ -453,12 +457,9 @@ pub fn restarts(gathered: &Gathered) -> Result<Plan, String> {
             dead.join(", ")
         ));
     }
-    let steps = gathered
-        .hosts
-        .iter()
-        .filter(|h| h.class == Class::Member)
-        .map(|h| Step::RestartMember {
-            host: h.name.clone(),
+    let steps = members
+        .map(|host| Step::RestartMember {
+            host: host.to_string(),
         })
         .collect();
     Ok(Plan {
