@@ -7,6 +7,7 @@ mod facts;
 mod files;
 mod health;
 mod host;
+mod host_checks;
 mod install;
 mod lock;
 mod ops;

@@ -12,7 +12,7 @@ use crate::digest::HashCache;
 use crate::install::{self, Install};
 use crate::lock::{self, NodeLock};
 use crate::setup::{self, System};
-use crate::{audit, facts, ops, retire};
+use crate::{audit, facts, host_checks, ops, retire};
 
 /// One run of the agent: a single request (one-shot) or many (serve). Locks taken with `lock`
 /// live as long as the session, i.e. the process.
@@ -186,6 +186,9 @@ impl Session {
             Operation::Retire { node } => {
                 let _guard = self.guard(&node.config_path)?;
                 retire::retire(&node, &System::host()).map(Reply::Retire)
+            }
+            Operation::HostChecks { node, ports } => {
+                Ok(Reply::HostChecks(host_checks::gather(&node, &ports)))
             }
             Operation::EnsureService(setup) => {
                 let _guard = self.guard(&setup.config_path)?;

@@ -162,9 +162,9 @@ fn answer_deadline(op: &Operation) -> Duration {
         // The change, and a rollback's restart when the node does not come back.
         Operation::Apply { node, .. } | Operation::Rollback { node } => restarts(node, 2),
         Operation::Service { node, .. } => restarts(node, 1),
-        Operation::Facts { node, .. } | Operation::Retire { node } => {
-            Duration::from_millis(node.service_timeout_ms)
-        }
+        Operation::Facts { node, .. }
+        | Operation::Retire { node }
+        | Operation::HostChecks { node, .. } => Duration::from_millis(node.service_timeout_ms),
         // The agent waits for the operation of a gone run's agent before it takes over.
         Operation::Lock { .. } => Duration::from_secs(300),
         // Hashing and copying a server binary of a few hundred MB on a slow disk.

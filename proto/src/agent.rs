@@ -129,6 +129,15 @@ pub enum Operation {
     },
     /// Put `<target>.previous`, kept by [`Operation::InstallServer`], back in place atomically.
     RollbackServer { target: PathBuf },
+    /// What `check` looks at beyond the guide: the host's clock, machine id, free space where the
+    /// data lives, the open-files limit the service gets, and who listens on the given ports.
+    /// Changes nothing; fast, so that the clock is read within one round trip.
+    HostChecks {
+        #[serde(flatten)]
+        node: NodeTarget,
+        /// TCP ports restate-server will listen on.
+        ports: Vec<u16>,
+    },
     /// A node that left the cluster: its (stopped) service disabled, its data directory renamed
     /// aside so that it can neither start again by itself nor rejoin with its old identity.
     Retire {
@@ -157,6 +166,7 @@ impl Operation {
             Operation::RollbackServer { .. } => "rollback_server",
             Operation::Retire { .. } => "retire",
             Operation::EnsureService(_) => "ensure_service",
+            Operation::HostChecks { .. } => "host_checks",
         }
     }
 }
@@ -473,6 +483,7 @@ pub enum Reply {
     RollbackServer(ServerRollbackReport),
     Retire(RetireReport),
     EnsureService(ServiceSetupReport),
+    HostChecks(HostChecks),
     Error(AgentError),
 }
 
@@ -492,6 +503,7 @@ impl Reply {
             Reply::RollbackServer(_) => "rollback_server",
             Reply::Retire(_) => "retire",
             Reply::EnsureService(_) => "ensure_service",
+            Reply::HostChecks(_) => "host_checks",
             Reply::Error(_) => "error",
         }
     }
@@ -527,6 +539,7 @@ from_reply! {
     RollbackServer => ServerRollbackReport,
     Retire => RetireReport,
     EnsureService => ServiceSetupReport,
+    HostChecks => HostChecks,
 }
 
 impl FromReply for ApplyReport {
@@ -546,6 +559,52 @@ impl FromReply for LockInfo {
             other => Err(other.name()),
         }
     }
+}
+
+/// What [`Operation::HostChecks`] found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostChecks {
+    /// The host's wall clock when the answer was made, in ms since the Unix epoch.
+    pub clock_unix_ms: i64,
+    /// `/etc/machine-id`, when the host has one.
+    pub machine_id: Option<String>,
+    pub space: Option<FreeSpace>,
+    /// `None` when the service's limit cannot be known before its unit exists.
+    pub open_files: Option<OpenFiles>,
+    /// Listening sockets on the asked ports, whoever holds them.
+    pub listeners: Vec<Listener>,
+}
+
+/// Free space of the filesystem that holds (or will hold) the data directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FreeSpace {
+    /// The directory measured: the data directory, or where it will be made (its nearest
+    /// existing parent).
+    pub path: PathBuf,
+    /// Bytes an unprivileged process may still write.
+    pub available_bytes: u64,
+    pub total_bytes: u64,
+}
+
+/// `RLIMIT_NOFILE` the service starts with. restate-server raises its soft limit to the hard
+/// one at start (server/src/main.rs, `rlimit::increase_nofile_limit(u64::MAX)`), so the hard
+/// limit is what it gets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenFiles {
+    pub soft: u64,
+    pub hard: u64,
+    /// Where the figure comes from, e.g. `LimitNOFILE of restate.service`.
+    pub source: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Listener {
+    pub port: u16,
+    /// The local address, e.g. `0.0.0.0` or `::`.
+    pub address: String,
+    pub pid: Option<u32>,
+    /// The process's name (`/proc/<pid>/comm`).
+    pub process: Option<String>,
 }
 
 /// What a node is, runs and says.

@@ -59,9 +59,108 @@ fn assert_runs_as_a_service(lab: &Lab, host: &str) {
     );
 }
 
+/// `sh -c SCRIPT` as root on the host.
+fn on_host(lab: &Lab, host: &str, script: &str) {
+    lab.host(host)
+        .exec(&["sh", "-c", script])
+        .unwrap_or_else(|e| panic!("{host}: {script}: {e:#}"));
+}
+
+const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/// `check` with this machine's clock `offset` off (libfaketime on the coordinator alone: a
+/// lab host's clock is the machine's, and no namespace moves CLOCK_REALTIME).
+fn check_with_clock(lab: &Lab, inventory: &std::path::Path, offset: &str) -> std::process::Output {
+    let binary = lab::paths::workspace_binary("restate-fleet").expect("restate-fleet is built");
+    harness::fleet_command(&binary, lab, inventory, &["check"])
+        .env("LD_PRELOAD", LIBFAKETIME)
+        .env("FAKETIME", offset)
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .output()
+        .expect("restate-fleet runs")
+}
+
+/// Hosts as cloned VMs and busy machines leave them: a full disk and a port taken where a node
+/// is to start, a machine id copied from another host, a clock off. `check` names each with its
+/// figure, and refuses the run where it would harm; once they are fixed it is ready again.
+fn refuses_hosts_that_would_harm_the_cluster(lab: &Lab) {
+    on_host(
+        lab,
+        "n3",
+        "mount -t tmpfs -o size=1m tmpfs /var/lib/restate && { dd if=/dev/zero of=/var/lib/restate/fill bs=64k 2>/dev/null || true; } \
+         && systemd-run --quiet --unit=squatter python3 -m http.server 9070",
+    );
+    let n2_id = lab.host("n2").path("/etc/machine-id").expect("path");
+    let own_id = std::fs::read(&n2_id).expect("n2's machine id");
+    std::fs::copy(
+        lab.host("n1").path("/etc/machine-id").expect("path"),
+        &n2_id,
+    )
+    .expect("n2 gets n1's machine id");
+    // Until python3 listens.
+    let listening = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::net::TcpStream::connect((lab.host("n3").address, 9070)).is_ok()
+    });
+    assert!(listening, "the squatter on n3 listens on 9070");
+
+    let check = check_with_clock(lab, &lab.inventory_path(), "+45s");
+    assert_exit(&check, 1, "check on harmful hosts");
+    let text = printed(&check);
+    for (what, wanted) in [
+        (
+            "the full disk",
+            "problem: n3: 0 B free of 1.0 MiB on the filesystem of /var/lib/restate",
+        ),
+        (
+            "the bound port",
+            "problem: n3: port 9070 is already bound by python3 (pid ",
+        ),
+        (
+            "the cloned machine",
+            "problem: n1, n2 have the same /etc/machine-id (",
+        ),
+        // Three hosts agree with each other: the laptop is the one off.
+        (
+            "this machine's clock",
+            "warning: this machine's clock is 45.0 s off the hosts'",
+        ),
+    ] {
+        assert!(text.contains(wanted), "{what}: {wanted}\n{text}");
+    }
+    // With one host there is no majority: against this machine, refused.
+    let original = std::fs::read_to_string(lab.inventory_path()).expect("inventory");
+    let mut only_n2 = original.clone();
+    for other in ["n1", "n3"] {
+        let table = format!(
+            "\n[hosts.{other}]\naddress = \"{}\"\n",
+            lab.host(other).address
+        );
+        assert!(only_n2.contains(&table), "{original}");
+        only_n2 = only_n2.replace(&table, "\n");
+    }
+    let one = lab.dir().join("inventory-n2.toml");
+    std::fs::write(&one, only_n2).expect("write the inventory");
+    let skewed = check_with_clock(lab, &one, "-45s");
+    assert_exit(&skewed, 1, "check of one host whose clock is off");
+    let text = printed(&skewed);
+    assert!(
+        text.contains("problem: n2: its clock is 45.0 s ahead of this machine's (±"),
+        "{text}"
+    );
+
+    on_host(
+        lab,
+        "n3",
+        "systemctl stop squatter && umount /var/lib/restate",
+    );
+    std::fs::write(&n2_id, own_id).expect("n2's own machine id back");
+}
+
 #[test]
 fn grows_an_existing_systemd_node_to_three_and_a_rerun_restarts_nothing() {
     let lab = harness::lab(Spec::new(3).with(1, Kind::Existing).all_systemd());
+    refuses_hosts_that_would_harm_the_cluster(&lab);
     let check = fleet(&lab, &["check"]);
     assert_exit(&check, 0, "check");
     let apply = fleet(&lab, &["apply", "--yes"]);

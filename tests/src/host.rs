@@ -249,6 +249,9 @@ pub fn create(spec: Spec<'_>) -> Result<(Host, Child)> {
     {
         mounts.push_str(&format!("mount --bind \"$1/{folder}\" {mount} && "));
     }
+    // Each machine its own id, as installed (not cloned) machines have.
+    fs::write(dir.join("machine-id"), new_machine_id()?)?;
+    mounts.push_str("mount --bind \"$1/machine-id\" /etc/machine-id && ");
     let script = format!("{mounts}hostname \"$2\" && exec /usr/sbin/sshd -D -e -f \"$3\"");
     let child = Command::new("ip")
         .args(["netns", "exec", &spec.ns, "unshare", "--mount", "--uts"])
@@ -283,6 +286,12 @@ pub fn create(spec: Spec<'_>) -> Result<(Host, Child)> {
     };
     wait_listening(&host, Duration::from_secs(10))?;
     Ok((host, child))
+}
+
+/// A fresh `/etc/machine-id` line: 32 lowercase hex digits.
+pub(crate) fn new_machine_id() -> Result<String> {
+    let uuid = fs::read_to_string("/proc/sys/kernel/random/uuid")?;
+    Ok(format!("{}\n", uuid.trim().replace('-', "")))
 }
 
 fn install_binaries(spec: &Spec<'_>) -> Result<()> {

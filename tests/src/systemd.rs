@@ -148,6 +148,7 @@ fn finish_boot(spec: &host::Spec<'_>, upper: &Path, pid1: u32) -> Result<Host> {
 fn prepare_upper(upper: &Path, spec: &host::Spec<'_>) -> Result<()> {
     fs::create_dir_all(upper.join("etc/ssh"))?;
     fs::write(upper.join("etc/hostname"), format!("{}\n", spec.name))?;
+    fs::write(upper.join("etc/machine-id"), host::new_machine_id()?)?;
     // This host's own host keys, as a fresh machine generates them on first boot.
     cmd::run("ssh-keygen", ["-A", "-f", &upper.to_string_lossy()])?;
     let units = upper.join("etc/systemd/system");

@@ -9,6 +9,7 @@ mod execute;
 #[cfg(test)]
 mod fixtures;
 pub mod gate;
+mod host_checks;
 mod install;
 pub mod leaving;
 pub mod membership;

@@ -176,6 +176,10 @@ pub async fn survey(
     let (problems, warnings) = preflight(fleet, &seen, survey.view.as_ref());
     survey.problems.extend(problems);
     survey.warnings.extend(warnings);
+    let checked = super::host_checks::gather(&survey.hosts, survey.view.as_ref()).await?;
+    let (problems, warnings) = super::host_checks::findings(&checked);
+    survey.problems.extend(problems);
+    survey.warnings.extend(warnings);
     let (restatectl, store) = tokio::join!(
         super::restatectl::locate(fleet, &survey),
         super::snapshot_store::probe(fleet, &survey)
