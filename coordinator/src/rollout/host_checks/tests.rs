@@ -46,10 +46,12 @@ fn bound(port: u16) -> Listener {
     }
 }
 
+/// A case, its hosts, and how its problems and its warnings start.
+type Case = (&'static str, Vec<Checked>, Vec<&'static str>, Vec<&'static str>);
+
 #[test]
 fn each_finding_names_the_host_the_figure_and_the_fix() {
-    // (case, hosts, problems' starts, warnings' starts)
-    let cases: Vec<(&str, Vec<Checked>, Vec<&str>, Vec<&str>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "a healthy fleet",
             vec![host("n1"), host("n2"), host("n3")],
