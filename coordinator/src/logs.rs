@@ -58,6 +58,61 @@ pub fn command(service: &Service, lines: usize, since: Option<&str>) -> Option<V
     }
 }
 
+/// Keeps a follower (`journalctl --follow`, `tail -F`) running only while its SSH channel is
+/// open: it reads stdin to its end, which comes when restate-fleet stops or the link drops, then
+/// ends the follower. Without it, a follower outlives the channel until its next line fails.
+const FOLLOW_SCRIPT: &str = r#""$@" & follower=$!
+cat > /dev/null
+kill "$follower" 2> /dev/null
+wait "$follower" 2> /dev/null
+exit 0"#;
+
+/// The command that prints a host's new log lines as they come, until its stdin closes; `None`
+/// when its service names no log.
+pub fn follow_command(service: &Service) -> Option<Vec<String>> {
+    let follower: Vec<String> = match service {
+        Service::Systemd { unit } => [
+            "journalctl",
+            "--unit",
+            unit,
+            "--no-pager",
+            "--utc",
+            "--output",
+            "short-iso-precise",
+            "--lines",
+            "0",
+            "--follow",
+        ]
+        .into_iter()
+        .map(str::to_string)
+        .collect(),
+        Service::Command { log: Some(log), .. } => ["tail", "-n", "0", "-F", log]
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
+        Service::Command { log: None, .. } => return None,
+    };
+    let mut argv: Vec<String> = ["sh", "-c", FOLLOW_SCRIPT, "restate-fleet-logs"]
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    argv.extend(follower);
+    Some(argv)
+}
+
+/// One line of a followed log, as [`merge`] would have made it.
+pub fn followed(host: &str, raw: &str) -> Option<LogLine> {
+    let line = strip_ansi(raw);
+    if line.trim().is_empty() || line.starts_with("-- ") || line.starts_with("tail: ") {
+        return None;
+    }
+    Some(LogLine {
+        host: host.to_string(),
+        at: timestamp(&line),
+        line,
+    })
+}
+
 /// The hosts' logs as one stream: lines ordered by their time, each host's own order kept for
 /// equal times and for lines without one (which follow the line before them).
 pub fn merge(hosts: Vec<(String, String)>) -> Vec<LogLine> {
@@ -179,6 +234,46 @@ mod tests {
             let got = command_of(service, since);
             assert_eq!(got.as_deref(), want, "{service:?}");
         }
+    }
+
+    #[test]
+    fn a_follower_runs_only_while_its_channel_is_open() {
+        let systemd = Service::Systemd {
+            unit: "restate.service".into(),
+        };
+        let argv = follow_command(&systemd).expect("a journal is followed");
+        assert_eq!(argv[..2], ["sh", "-c"]);
+        assert_eq!(argv[2], FOLLOW_SCRIPT);
+        assert_eq!(
+            argv[4..].join(" "),
+            "journalctl --unit restate.service --no-pager --utc --output short-iso-precise --lines 0 --follow"
+        );
+        let file = Service::Command {
+            start: vec!["s".into()],
+            stop: vec!["s".into()],
+            restart: vec!["s".into()],
+            status: vec!["s".into()],
+            log: Some("/var/log/r.log".into()),
+        };
+        let argv = follow_command(&file).expect("a file is followed");
+        assert_eq!(argv[4..].join(" "), "tail -n 0 -F /var/log/r.log");
+        // The script ends its follower once stdin closes, and exits 0.
+        let done = std::process::Command::new("sh")
+            .args(["-c", FOLLOW_SCRIPT, "x", "sleep", "30"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("sh runs");
+        assert!(done.status.success());
+        assert_eq!(
+            followed("n1", "\u{1b}[2m2026-12-03T11:00:01Z\u{1b}[0m a")
+                .and_then(|l| l.at)
+                .as_deref(),
+            Some("2026-12-03T11:00:01.000000")
+        );
+        assert_eq!(
+            followed("n1", "tail: '/var/log/r.log' has been replaced"),
+            None
+        );
     }
 
     fn command_of(service: &Service, since: Option<&str>) -> Option<String> {

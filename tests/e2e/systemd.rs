@@ -59,6 +59,91 @@ fn assert_runs_as_a_service(lab: &Lab, host: &str) {
     );
 }
 
+/// `logs -f` prints a host's new journal lines as they come (restate-server's own, here its
+/// configuration dumped on SIGUSR1), and stops on Ctrl-C with exit 0, its follower on the host
+/// gone with it.
+fn follows_a_journal_until_interrupted(lab: &Lab, host: &str) {
+    use std::io::Read;
+    let binary = lab::paths::workspace_binary("restate-fleet").expect("restate-fleet is built");
+    let mut child = harness::fleet_command(
+        &binary,
+        lab,
+        &lab.inventory_path(),
+        &["--limit", host, "logs", "-n", "1", "-f"],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("restate-fleet runs");
+    let mut out = child.stdout.take().expect("stdout");
+    let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = std::thread::spawn({
+        let said = said.clone();
+        move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = out.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                said.lock()
+                    .expect("buffer")
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        }
+    });
+    let wait_for = |what: &str, test: &dyn Fn(&str) -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if test(&said.lock().expect("buffer")) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("{what}: {}", said.lock().expect("buffer"));
+    };
+    let following = || {
+        lab.host(host)
+            .command(&["pgrep", "-f", "journalctl.*--follow"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    wait_for("the last line first", &|t| t.lines().count() >= 1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !following() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(following(), "{host}: journalctl --follow runs");
+    systemctl(lab, host, &["kill", "--signal", "USR1", UNIT]);
+    let prefix = format!("{host} | ");
+    wait_for("restate-server's configuration dump, followed", &|t| {
+        t.lines()
+            .any(|l| l.starts_with(&prefix) && l.contains("cluster-name = "))
+    });
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(interrupted.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "logs -f still runs 10 s after Ctrl-C"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let _ = reader.join();
+    assert_eq!(status.code(), Some(0), "logs -f after Ctrl-C");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while following() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(!following(), "{host}: the follower ended with the channel");
+}
+
 /// `sh -c SCRIPT` as root on the host.
 fn on_host(lab: &Lab, host: &str, script: &str) {
     lab.host(host)
@@ -179,6 +264,7 @@ fn grows_an_existing_systemd_node_to_three_and_a_rerun_restarts_nothing() {
             "{host}'s journal:\n{text}"
         );
     }
+    follows_a_journal_until_interrupted(&lab, "n2");
     // The operator's unit and drop-in are still the ones in force on n1.
     let unit = std::fs::read_to_string(
         lab.host("n1")

@@ -12,7 +12,7 @@ mod tests;
 
 pub use history::{history, run};
 pub use inventory::inventory;
-pub use logs::logs;
+pub use logs::{log_line, logs};
 pub use recap::recap;
 pub use report::report;
 pub use status::{LastChange, StatusReport, cluster_table, status};

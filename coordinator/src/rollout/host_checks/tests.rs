@@ -47,7 +47,12 @@ fn bound(port: u16) -> Listener {
 }
 
 /// A case, its hosts, and how its problems and its warnings start.
-type Case = (&'static str, Vec<Checked>, Vec<&'static str>, Vec<&'static str>);
+type Case = (
+    &'static str,
+    Vec<Checked>,
+    Vec<&'static str>,
+    Vec<&'static str>,
+);
 
 #[test]
 fn each_finding_names_the_host_the_figure_and_the_fix() {
