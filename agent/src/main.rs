@@ -1,4 +1,5 @@
 mod audit;
+mod collect;
 mod config_check;
 mod diff;
 mod digest;

@@ -12,7 +12,7 @@ use crate::digest::HashCache;
 use crate::install::{self, Install};
 use crate::lock::{self, NodeLock};
 use crate::setup::{self, System};
-use crate::{audit, facts, host_checks, ops, retire};
+use crate::{audit, collect, facts, host_checks, ops, retire};
 
 /// One run of the agent: a single request (one-shot) or many (serve). Locks taken with `lock`
 /// live as long as the session, i.e. the process.
@@ -187,6 +187,7 @@ impl Session {
                 let _guard = self.guard(&node.config_path)?;
                 retire::retire(&node, &System::host()).map(Reply::Retire)
             }
+            Operation::Collect { node } => Ok(Reply::Collect(collect::collect(&node))),
             Operation::HostChecks { node, ports } => {
                 Ok(Reply::HostChecks(host_checks::gather(&node, &ports)))
             }

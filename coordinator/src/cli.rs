@@ -110,6 +110,9 @@ pub enum Command {
     Status,
     /// Each selected host's restate-server log (journal or log file), merged in time order.
     Logs(crate::commands::logs::LogsArgs),
+    /// One archive for a support ticket: each host's files and facts and the cluster's state,
+    /// secrets redacted.
+    Collect(crate::commands::collect::CollectArgs),
     /// Restore the previous restate.toml on the selected hosts, restarting them one at a time.
     Rollback(crate::commands::rollback::RollbackArgs),
     /// Restart the selected members one at a time as they are, behind apply's handover and gates.

@@ -2,6 +2,7 @@
 //! through Restate's admin gRPC API.
 
 pub mod admin;
+mod bundle;
 pub mod cli;
 pub mod commands;
 mod elf;

@@ -165,6 +165,8 @@ fn answer_deadline(op: &Operation) -> Duration {
         Operation::Facts { node, .. }
         | Operation::Retire { node }
         | Operation::HostChecks { node, .. } => Duration::from_millis(node.service_timeout_ms),
+        // A few systemctl calls and a walk of the data directory.
+        Operation::Collect { node } => Duration::from_millis(4 * node.service_timeout_ms),
         // The agent waits for the operation of a gone run's agent before it takes over.
         Operation::Lock { .. } => Duration::from_secs(300),
         // Hashing and copying a server binary of a few hundred MB on a slow disk.

@@ -168,18 +168,30 @@ pub fn summary(view: &ClusterView) -> String {
 /// The last `command` run on this inventory that got to its steps (a refused run between does
 /// not hide it), when it did not finish: what the next run says first.
 pub fn stopped_before(global: &Global, command: &str) -> Option<Run> {
-    let dir = dir(global)?;
+    runs_of_inventory(global)
+        .into_iter()
+        .rev()
+        .find(|r| r.header.command == command && !r.steps.is_empty())
+        .filter(Run::stopped_part_way)
+}
+
+/// The newest run on this inventory, of any command.
+pub fn latest(global: &Global) -> Option<Run> {
+    runs_of_inventory(global).pop()
+}
+
+/// This inventory's runs in the journal, oldest first.
+fn runs_of_inventory(global: &Global) -> Vec<Run> {
+    let Some(dir) = dir(global) else {
+        return Vec::new();
+    };
     let inventory = std::fs::canonicalize(&global.inventory)
         .unwrap_or_else(|_| global.inventory.clone())
         .display()
         .to_string();
-    let (runs, _) = restate_fleet_journal::list(&dir);
-    runs.into_iter()
-        .rev()
-        .find(|r| {
-            r.header.inventory == inventory && r.header.command == command && !r.steps.is_empty()
-        })
-        .filter(Run::stopped_part_way)
+    let (mut runs, _) = restate_fleet_journal::list(&dir);
+    runs.retain(|r| r.header.inventory == inventory);
+    runs
 }
 
 /// What `apply` says of the run that stopped before it, against its own plan (pure).

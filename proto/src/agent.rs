@@ -138,6 +138,13 @@ pub enum Operation {
         /// TCP ports restate-server will listen on.
         ports: Vec<u16>,
     },
+    /// What a support ticket needs of this host, secrets redacted: restate.toml, the environment
+    /// files of the unit, the unit with its drop-ins and its status, the data directory's size,
+    /// restate-server's version. Changes nothing.
+    Collect {
+        #[serde(flatten)]
+        node: NodeTarget,
+    },
     /// A node that left the cluster: its (stopped) service disabled, its data directory renamed
     /// aside so that it can neither start again by itself nor rejoin with its old identity.
     Retire {
@@ -167,6 +174,7 @@ impl Operation {
             Operation::Retire { .. } => "retire",
             Operation::EnsureService(_) => "ensure_service",
             Operation::HostChecks { .. } => "host_checks",
+            Operation::Collect { .. } => "collect",
         }
     }
 }
@@ -484,6 +492,7 @@ pub enum Reply {
     Retire(RetireReport),
     EnsureService(ServiceSetupReport),
     HostChecks(HostChecks),
+    Collect(Collected),
     Error(AgentError),
 }
 
@@ -504,6 +513,7 @@ impl Reply {
             Reply::Retire(_) => "retire",
             Reply::EnsureService(_) => "ensure_service",
             Reply::HostChecks(_) => "host_checks",
+            Reply::Collect(_) => "collect",
             Reply::Error(_) => "error",
         }
     }
@@ -540,6 +550,7 @@ from_reply! {
     Retire => RetireReport,
     EnsureService => ServiceSetupReport,
     HostChecks => HostChecks,
+    Collect => Collected,
 }
 
 impl FromReply for ApplyReport {
@@ -559,6 +570,21 @@ impl FromReply for LockInfo {
             other => Err(other.name()),
         }
     }
+}
+
+/// What [`Operation::Collect`] gathered: files for the bundle, each already redacted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Collected {
+    pub files: Vec<CollectedFile>,
+    /// What could not be gathered, and why.
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectedFile {
+    /// Relative name in the host's folder of the bundle, e.g. `restate.toml`.
+    pub name: String,
+    pub text: String,
 }
 
 /// What [`Operation::HostChecks`] found.

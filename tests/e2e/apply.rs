@@ -93,6 +93,8 @@ fn grows_one_node_to_three_and_a_rerun_changes_nothing() {
     let nodes = json["cluster"]["nodes"].as_array().expect("nodes");
     assert_eq!(nodes.len(), 3);
     assert!(nodes.iter().all(|n| n["alive"] == true), "{json}");
+    // Command-managed hosts: the support bundle has their status and log files.
+    crate::bundle::collect_and_check(&lab, false);
 }
 
 #[test]

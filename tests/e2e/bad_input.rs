@@ -46,7 +46,7 @@ fn broken_inventories_and_hosts_that_must_not_be_touched() {
     let before = footprint(&lab);
 
     let secret_from_env = original.replace(
-        "aws-secret-access-key = \"test\"",
+        &format!("aws-secret-access-key = \"{}\"", lab::s3::SECRET_ACCESS_KEY),
         "aws-secret-access-key = { env = \"RF_E2E_SURELY_UNSET\" }",
     );
     let cases: Vec<(&str, String, &str)> = vec![

@@ -4,6 +4,7 @@
 mod agent;
 mod apply;
 mod bad_input;
+mod bundle;
 mod day_two;
 mod faults;
 mod harness;

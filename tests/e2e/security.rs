@@ -50,7 +50,7 @@ fn inventory_with_secret_from_env(lab: &Lab) -> String {
     lab.inventory()
         .replace("[cluster]\n", "[cluster]\nmetadata-servers = [\"n1\"]\n")
         .replace(
-            "aws-secret-access-key = \"test\"",
+            &format!("aws-secret-access-key = \"{}\"", lab::s3::SECRET_ACCESS_KEY),
             "aws-secret-access-key = { env = \"RF_E2E_SECRET\" }",
         )
 }

@@ -265,6 +265,7 @@ fn grows_an_existing_systemd_node_to_three_and_a_rerun_restarts_nothing() {
         );
     }
     follows_a_journal_until_interrupted(&lab, "n2");
+    crate::bundle::collect_and_check(&lab, true);
     // The operator's unit and drop-in are still the ones in force on n1.
     let unit = std::fs::read_to_string(
         lab.host("n1")

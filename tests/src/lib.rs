@@ -341,8 +341,8 @@ impl Lab {
              aws-region = \"us-east-1\"\n\
              aws-endpoint-url = \"http://{gw}:{port}\"\n\
              aws-allow-http = true\n\
-             aws-access-key-id = \"test\"\n\
-             aws-secret-access-key = \"test\"\n\
+             aws-access-key-id = \"{key_id}\"\n\
+             aws-secret-access-key = \"{secret}\"\n\
              \n\
              [defaults]\n\
              identity-file = \"{key}\"\n\
@@ -356,6 +356,8 @@ impl Lab {
             gw = s.gateway,
             port = s3::PORT,
             key = s.dir.join("id_ed25519").display(),
+            key_id = s3::ACCESS_KEY_ID,
+            secret = s3::SECRET_ACCESS_KEY,
         );
         for host in &s.hosts {
             let _ = write!(

@@ -13,6 +13,10 @@ use crate::{http, paths};
 
 pub const PORT: u16 = 9000;
 pub const BUCKET: &str = "snapshots";
+/// The lab's S3 credentials (moto takes any): words no other text holds, so that a test can
+/// look for them anywhere.
+pub const ACCESS_KEY_ID: &str = "lab-access-4e81d2";
+pub const SECRET_ACCESS_KEY: &str = "lab-secret-9f27c1";
 
 pub fn start(address: Ipv4Addr, dir: &Path) -> Result<Child> {
     let log = fs::File::create(dir.join("moto.log"))?;

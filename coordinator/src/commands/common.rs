@@ -205,3 +205,25 @@ pub fn print_report(global: &Global, report: &Report, mode: Mode) -> anyhow::Res
     }
     Ok(())
 }
+
+/// The host's last `lines` log lines (`since`: from then on, journals only), or why not, naming
+/// the host.
+pub async fn log_tail(host: &Reached, lines: usize, since: Option<&str>) -> Result<String, String> {
+    let Some(argv) = crate::logs::command(&host.host.service, lines, since) else {
+        return Err(format!(
+            "{}: no log known: its service commands name none; set `log = PATH` in its service (the file they write restate-server's output to)",
+            host.name()
+        ));
+    };
+    match host.session.exec(&argv, b"").await {
+        Ok(out) if out.success() => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+        Ok(out) => Err(format!(
+            "{}: `{}` failed ({}): {}",
+            host.name(),
+            argv.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Err(e) => Err(format!("{}: {e}", host.name())),
+    }
+}

@@ -38,26 +38,9 @@ pub async fn run(global: &Global, args: LogsArgs) -> anyhow::Result<Outcome> {
         .collect();
     let since = args.since.as_deref();
     let reads = reached.iter().map(|host| async move {
-        let Some(argv) = crate::logs::command(&host.host.service, args.lines, since) else {
-            return Err(format!(
-                "{}: no log known: its service commands name none; set `log = PATH` in its service (the file they write restate-server's output to)",
-                host.name()
-            ));
-        };
-        match host.session.exec(&argv, b"").await {
-            Ok(out) if out.success() => Ok((
-                host.name().to_string(),
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-            )),
-            Ok(out) => Err(format!(
-                "{}: `{}` failed ({}): {}",
-                host.name(),
-                argv.join(" "),
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            )),
-            Err(e) => Err(format!("{}: {e}", host.name())),
-        }
+        common::log_tail(host, args.lines, since)
+            .await
+            .map(|text| (host.name().to_string(), text))
     });
     let mut texts = Vec::new();
     for result in futures_util::future::join_all(reads).await {

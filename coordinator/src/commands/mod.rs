@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod check;
+pub mod collect;
 pub(crate) mod common;
 pub mod completions;
 pub mod history;
@@ -64,6 +65,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         }
         Command::Status => status::run(&cli.global).await,
         Command::Logs(args) => logs::run(&cli.global, args).await,
+        Command::Collect(args) => collect::run(&cli.global, args).await,
         Command::Rollback(args) => rollback::run(&cli.global, args).await,
         Command::Restart(args) => {
             crate::interrupt::install();

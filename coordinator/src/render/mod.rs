@@ -1,6 +1,7 @@
 //! What users read: every human output of the CLI as a pure function of what a command gathered,
 //! so that each is snapshot-tested (see `tests` below) without a host or a cluster.
 
+mod collect;
 mod history;
 mod inventory;
 mod logs;
@@ -10,6 +11,7 @@ mod status;
 #[cfg(test)]
 mod tests;
 
+pub use collect::{bundle_readme, collect};
 pub use history::{history, run};
 pub use inventory::inventory;
 pub use logs::{log_line, logs};

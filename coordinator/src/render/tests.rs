@@ -186,3 +186,21 @@ fn logs() {
     let report: crate::logs::LogsReport = fixture("logs-grown");
     insta::assert_snapshot!("logs-grown", super::logs(&report.lines));
 }
+
+#[test]
+fn collect() {
+    let report: crate::bundle::CollectReport = fixture("collect-grown");
+    insta::assert_snapshot!("collect-grown", super::collect(&report));
+    let missing = crate::bundle::CollectReport {
+        problems: vec![
+            "n3: unreachable: connection refused".into(),
+            "cluster: no admin API answered: n1: unavailable".into(),
+        ],
+        ..report
+    };
+    insta::assert_snapshot!("collect-partial", super::collect(&missing));
+    insta::assert_snapshot!(
+        "collect-readme",
+        super::bundle_readme(&["n1".into(), "n2".into()], &missing.problems)
+    );
+}
