@@ -9,7 +9,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use restate_fleet_proto::agent::{AUDIT_LOG, Reply, ServiceAction};
+use restate_fleet_proto::agent::{AUDIT_LOG, Operation, Reply, ServiceAction};
 use serde::Serialize;
 
 /// Who asks for the changes of a session: the run and its coordinator, as the lock names them.
@@ -40,18 +40,8 @@ pub struct Line<'a> {
 
 /// The line a reply is worth, when it changed something (pure).
 pub fn line<'a>(reply: &'a Reply, asker: &'a Asker, config: &Path) -> Option<Line<'a>> {
-    let line = |change: String, keys: Vec<String>, backup, restarted, result| Line {
-        at: restate_fleet_clock::rfc3339(SystemTime::now()),
-        run: asker.run.as_deref(),
-        by: asker.holder.as_deref(),
-        from: std::env::var("SSH_CLIENT")
-            .ok()
-            .and_then(|c| c.split_whitespace().next().map(str::to_string)),
-        change,
-        keys,
-        backup,
-        restarted,
-        result,
+    let line = |change, keys, backup, restarted, result| {
+        stamped(asker, change, keys, backup, restarted, result)
     };
     let file = config.display();
     match reply {
@@ -65,6 +55,8 @@ pub fn line<'a>(reply: &'a Reply, asker: &'a Asker, config: &Path) -> Option<Lin
                 None => "ok",
             },
         )),
+        // Written before it is done (`before`): the reboot may end the agent first.
+        Reply::Service(report) if report.action == ServiceAction::Reboot => None,
         Reply::Service(report) => Some(line(
             format!("restate-server {}", report.action),
             Vec::new(),
@@ -105,7 +97,51 @@ pub fn line<'a>(reply: &'a Reply, asker: &'a Asker, config: &Path) -> Option<Lin
     }
 }
 
-/// Appends `line` to the log at `path`.
+/// The line a request is worth before it is carried out: a host reboot, which may end the agent
+/// (and its session) before any answer (pure).
+pub fn before<'a>(op: &Operation, asker: &'a Asker) -> Option<Line<'a>> {
+    let Operation::Service {
+        action: ServiceAction::Reboot,
+        ..
+    } = op
+    else {
+        return None;
+    };
+    Some(stamped(
+        asker,
+        "host reboot".to_string(),
+        Vec::new(),
+        None,
+        false,
+        "asked",
+    ))
+}
+
+/// A line of now, by `asker`, from the SSH client sudo kept.
+fn stamped<'a>(
+    asker: &'a Asker,
+    change: String,
+    keys: Vec<String>,
+    backup: Option<&'a Path>,
+    restarted: bool,
+    result: &'static str,
+) -> Line<'a> {
+    Line {
+        at: restate_fleet_clock::rfc3339(SystemTime::now()),
+        run: asker.run.as_deref(),
+        by: asker.holder.as_deref(),
+        from: std::env::var("SSH_CLIENT")
+            .ok()
+            .and_then(|c| c.split_whitespace().next().map(str::to_string)),
+        change,
+        keys,
+        backup,
+        restarted,
+        result,
+    }
+}
+
+/// Appends `line` to the log at `path`, on disk before it returns.
 pub fn append(path: &Path, line: &Line) {
     let write = || -> std::io::Result<()> {
         if let Some(dir) = path.parent() {
@@ -117,7 +153,8 @@ pub fn append(path: &Path, line: &Line) {
             .mode(0o600)
             .open(path)?;
         let text = serde_json::to_string(line).unwrap_or_default();
-        file.write_all(format!("{text}\n").as_bytes())
+        file.write_all(format!("{text}\n").as_bytes())?;
+        file.sync_data()
     };
     if let Err(e) = write() {
         eprintln!(

@@ -278,7 +278,7 @@ pub fn service(node: &NodeTarget, action: ServiceAction) -> Result<ServiceReport
     };
     // A stop needs no address; start and restart must know where to look.
     let address = match (action, address) {
-        (ServiceAction::Stop, a) => a.unwrap_or_default(),
+        (ServiceAction::Stop | ServiceAction::Reboot, a) => a.unwrap_or_default(),
         (_, a) => a?,
     };
     service::perform(manager, action, service_timeout(node))?;
@@ -324,7 +324,7 @@ fn wait_unless_stop(
     node: &NodeTarget,
     address: &str,
 ) -> Option<HealthWait> {
-    if action == ServiceAction::Stop {
+    if matches!(action, ServiceAction::Stop | ServiceAction::Reboot) {
         return None;
     }
     // systemd says at once whether the process runs; an operator's status command may look at

@@ -131,6 +131,10 @@ fn collect(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<String> {
 }
 
 fn action_argv(manager: &ServiceManager, action: ServiceAction) -> Vec<String> {
+    if action == ServiceAction::Reboot {
+        // The host, whatever runs restate-server on it.
+        return vec!["systemctl".into(), "reboot".into()];
+    }
     match manager {
         ServiceManager::Systemd { unit } => {
             vec!["systemctl".into(), action.to_string(), unit.clone()]
@@ -144,6 +148,7 @@ fn action_argv(manager: &ServiceManager, action: ServiceAction) -> Vec<String> {
             ServiceAction::Start => start.clone(),
             ServiceAction::Stop => stop.clone(),
             ServiceAction::Restart => restart.clone(),
+            ServiceAction::Reboot => unreachable!("a reboot is systemctl's whatever the manager"),
         },
     }
 }

@@ -87,6 +87,9 @@ impl Session {
             Ok(op) => {
                 self.locks.working_on(Some(op.name()));
                 let changes = changed_config(&op);
+                if let Some(line) = audit::before(&op, &self.asker) {
+                    audit::append(&self.audit_log, &line);
+                }
                 let reply = panic::catch_unwind(AssertUnwindSafe(|| self.dispatch(op)))
                     .unwrap_or_else(|_| {
                         Err(AgentError::new(

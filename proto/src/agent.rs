@@ -313,6 +313,9 @@ pub enum ServiceAction {
     Start,
     Stop,
     Restart,
+    /// `systemctl reboot` of the whole host: the agent answers, then the host goes down; the
+    /// service is to start again by itself at boot.
+    Reboot,
 }
 
 impl fmt::Display for ServiceAction {
@@ -321,6 +324,7 @@ impl fmt::Display for ServiceAction {
             ServiceAction::Start => "start",
             ServiceAction::Stop => "stop",
             ServiceAction::Restart => "restart",
+            ServiceAction::Reboot => "reboot",
         })
     }
 }

@@ -144,6 +144,35 @@ fn follows_a_journal_until_interrupted(lab: &Lab, host: &str) {
     assert!(!following(), "{host}: the follower ended with the channel");
 }
 
+/// `restart --reboot` of one member: its host's PID 1 (and so everything on it) starts anew,
+/// restate-server comes back by itself under its unit, the cluster has the node alive (by
+/// restatectl), and its audit log says so.
+fn reboots_a_member_and_gates_it(lab: &Lab, host: &str) {
+    let pid1 = lab.host(host).ns_pid();
+    let server = lab.host(host).restate_pid().expect("restate-server runs");
+    let reboot = fleet(lab, &["--limit", host, "restart", "--reboot", "--yes"]);
+    assert_exit(&reboot, 0, "restart --reboot");
+    let text = printed(&reboot);
+    assert!(
+        text.contains(&format!("{host}: back after ")) && text.contains("rebooted (rolling reboot)"),
+        "{text}"
+    );
+    assert_ne!(lab.host(host).ns_pid(), pid1, "{host}'s PID 1 started anew");
+    assert_ne!(
+        lab.host(host).restate_pid(),
+        Some(server),
+        "{host}'s restate-server is a new process"
+    );
+    assert_runs_as_a_service(lab, host);
+    assert_cluster_of(lab, "n1", &["n1", "n2", "n3"]);
+    let status = fleet(lab, &["status"]);
+    assert!(
+        stdout(&status).contains("host reboot: asked"),
+        "{}",
+        stdout(&status)
+    );
+}
+
 /// `sh -c SCRIPT` as root on the host.
 fn on_host(lab: &Lab, host: &str, script: &str) {
     lab.host(host)
@@ -292,10 +321,24 @@ fn grows_an_existing_systemd_node_to_three_and_a_rerun_restarts_nothing() {
     assert_eq!(written, format!("/etc/systemd/system/{UNIT}"));
 
     assert_rerun_changes_nothing(&lab, "re-run");
+    reboots_a_member_and_gates_it(&lab, "n3");
     let before = footprint(&lab);
 
     // A masked unit stops the run before any change; a disabled one is reported and left alone.
     systemctl(&lab, "n3", &["disable", UNIT]);
+    // A disabled unit would not start after a reboot: `restart --reboot` refuses, reboots nothing.
+    let pid1 = lab.host("n1").ns_pid();
+    let refused = fleet(&lab, &["restart", "--reboot", "--yes"]);
+    assert_exit(&refused, 1, "restart --reboot with a disabled unit");
+    assert!(
+        printed(&refused).contains(&format!(
+            "n3: {UNIT} is disabled, so it would not start at boot"
+        )),
+        "{}",
+        printed(&refused)
+    );
+    assert_eq!(lab.host("n1").ns_pid(), pid1, "n1 was not rebooted");
+    assert_eq!(footprint(&lab), before, "a refused reboot changed something");
     let disabled = fleet(&lab, &["check"]);
     assert_exit(&disabled, 0, "check with a disabled unit");
     assert!(

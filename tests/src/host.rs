@@ -59,13 +59,29 @@ pub struct Host {
     /// systemd runs as the host's PID 1 (see [`crate::systemd`]).
     #[serde(default)]
     pub systemd: bool,
-    /// The process whose namespaces are the host's: its sshd, or its systemd (PID 1 inside).
+    /// The process whose namespaces are the host's: its sshd, or its systemd (PID 1 inside) as
+    /// it first booted ([`Host::ns_pid`] follows reboots).
     pub sshd_pid: u32,
+    /// A systemd host's boot loop (the shell that boots it again after a reboot).
+    #[serde(default)]
+    pub boot_pid: Option<u32>,
     /// The line of the lab's known_hosts file for this host.
     pub known_hosts_line: String,
 }
 
 impl Host {
+    /// The process whose namespaces are the host's now: a systemd host's current PID 1 (its boot
+    /// loop writes it to `pid1` at each boot), else its sshd.
+    pub fn ns_pid(&self) -> u32 {
+        if !self.systemd {
+            return self.sshd_pid;
+        }
+        fs::read_to_string(self.dir.join("pid1"))
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or(self.sshd_pid)
+    }
+
     pub fn fabric(&self) -> SocketAddr {
         SocketAddr::from((self.address, 5122))
     }
@@ -79,7 +95,7 @@ impl Host {
         if self.systemd {
             // The whole file system is the host's own: reach it through its PID 1's root.
             let relative = on_host.trim_start_matches('/');
-            return Ok(PathBuf::from(format!("/proc/{}/root", self.sshd_pid)).join(relative));
+            return Ok(PathBuf::from(format!("/proc/{}/root", self.ns_pid())).join(relative));
         }
         for (folder, mount) in PRIVATE_DIRS {
             if let Ok(rest) = Path::new(on_host).strip_prefix(mount) {
@@ -97,7 +113,7 @@ impl Host {
 
     pub fn command(&self, argv: &[&str]) -> Command {
         let mut command = Command::new("nsenter");
-        command.args(["-t", &self.sshd_pid.to_string(), "-n", "-m", "-u"]);
+        command.args(["-t", &self.ns_pid().to_string(), "-n", "-m", "-u"]);
         if self.systemd {
             // Its pid, IPC and cgroup namespaces too, and its root: systemctl talks to PID 1.
             command.args(["-p", "-i", "-C", "-r", "-w"]);
@@ -282,6 +298,7 @@ pub fn create(spec: Spec<'_>) -> Result<(Host, Child)> {
         old_server: spec.old_server,
         systemd: false,
         sshd_pid: child.id(),
+        boot_pid: None,
         known_hosts_line,
     };
     wait_listening(&host, Duration::from_secs(10))?;

@@ -83,12 +83,24 @@ impl LabState {
     /// removes its links, namespaces, bridge and folder. Never fails: what it cannot remove it says.
     pub fn teardown(&self) {
         // A systemd host ends with its PID 1: SIGKILL from outside takes everything inside along
-        // (SIGTERM would only make systemd start its shutdown, or restart what it lost).
+        // (SIGTERM would only make systemd start its shutdown, or restart what it lost). Its boot
+        // loop goes first, so that no reboot brings it back meanwhile.
+        let loops: Vec<u32> = self
+            .hosts
+            .iter()
+            .filter_map(|h| h.boot_pid.filter(|p| h.systemd && running(*p)))
+            // Only while it still is the lab's shell (`sh -c ... lab-systemd`).
+            .filter(|p| {
+                fs::read(format!("/proc/{p}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains("lab-systemd"))
+            })
+            .collect();
+        signal(&loops, "KILL");
         let inits: Vec<u32> = self
             .hosts
             .iter()
-            .filter(|h| h.systemd && running(h.sshd_pid))
-            .map(|h| h.sshd_pid)
+            .filter(|h| h.systemd && running(h.ns_pid()))
+            .map(|h| h.ns_pid())
             .collect();
         signal(&inits, "KILL");
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -50,35 +50,54 @@ pub fn create(spec: &host::Spec<'_>) -> Result<(Host, Child)> {
 
     let cgroup = cgroup(&spec.ns);
     let log = fs::File::create(dir.join("boot.log"))?;
+    // A reboot inside the host (`systemctl reboot`) ends its PID 1 with SIGHUP, as reboot(2) does
+    // in a PID namespace: the loop boots it again on the same upper directory, as a machine comes
+    // back with its disk. Each boot writes its PID 1 (as the machine sees it) to `pid1`.
     let script = format!(
-        r#"set -e
-for h in /sys/fs/cgroup/*/; do
-  [ -f "$h/cgroup.procs" ] || continue
-  mkdir -p "$h/{cgroup}"
-  if [ -f "$h/cpuset.cpus" ]; then
-    for f in cpuset.cpus cpuset.mems; do
-      cat "$h/$f" > "$h/restate-lab/$f"; cat "$h/$f" > "$h/{cgroup}/$f"
-    done
-  fi
-  echo $$ > "$h/{cgroup}/cgroup.procs"
-done
-ip netns exec "$1" unshare --pid --fork --mount --uts --cgroup --propagation private \
-  sh -c 'set -e
-    mount -t overlay overlay -o "lowerdir=/,upperdir=$2,workdir=$3" "$4"
-    mount -t proc proc "$4/proc"
-    mount --rbind /sys "$4/sys"
-    mount --rbind /dev "$4/dev"
-    mount -t tmpfs -o mode=755 tmpfs "$4/run"
-    mount -t tmpfs -o mode=1777 tmpfs "$4/tmp"
-    hostname "$5"
-    exec chroot "$4" /lib/systemd/systemd --system --unit=multi-user.target' \
-  lab-host "$1" "$2" "$3" "$4" "$5" &
-# This shell leaves the host's cgroups (for the lab's shared parent) so that, once the host ends,
-# nothing but reaped processes were ever in them: its own exit status would keep them busy.
-for h in /sys/fs/cgroup/*/; do
-  [ -f "$h/cgroup.procs" ] && echo $$ > "$h/restate-lab/cgroup.procs"
-done
-wait $!"#
+        r#"join() {{
+  for h in /sys/fs/cgroup/*/; do
+    [ -f "$h/cgroup.procs" ] || continue
+    mkdir -p "$h/{cgroup}"
+    if [ -f "$h/cpuset.cpus" ]; then
+      for f in cpuset.cpus cpuset.mems; do
+        cat "$h/$f" > "$h/restate-lab/$f"; cat "$h/$f" > "$h/{cgroup}/$f"
+      done
+    fi
+    echo $$ > "$h/{cgroup}/cgroup.procs"
+  done
+}}
+# This shell leaves the host's cgroups (for the lab's shared parent) once the host runs, so that,
+# once the host ends, nothing but reaped processes were ever in them: its own exit status would
+# keep them busy.
+leave() {{
+  for h in /sys/fs/cgroup/*/; do
+    [ -f "$h/cgroup.procs" ] && echo $$ > "$h/restate-lab/cgroup.procs"
+  done
+}}
+while :; do
+  set -e
+  join
+  ip netns exec "$1" unshare --pid --fork --mount --uts --cgroup --propagation private \
+    sh -c 'set -e
+      read -r pid rest < /proc/self/stat
+      echo "$pid" > "$6/pid1.new" && mv "$6/pid1.new" "$6/pid1"
+      mount -t overlay overlay -o "lowerdir=/,upperdir=$2,workdir=$3" "$4"
+      mount -t proc proc "$4/proc"
+      mount --rbind /sys "$4/sys"
+      mount --rbind /dev "$4/dev"
+      mount -t tmpfs -o mode=755 tmpfs "$4/run"
+      mount -t tmpfs -o mode=1777 tmpfs "$4/tmp"
+      hostname "$5"
+      exec chroot "$4" /lib/systemd/systemd --system --unit=multi-user.target' \
+    lab-host "$1" "$2" "$3" "$4" "$5" "$6" &
+  leave
+  set +e
+  wait $!
+  status=$?
+  # 129: PID 1 ended by SIGHUP, a reboot. Anything else (SIGKILL at teardown) ends the host.
+  [ "$status" = 129 ] || exit "$status"
+  echo "lab host rebooted"
+done"#
     );
     let mut child = Command::new("sh")
         .args(["-c", &script, "lab-systemd"])
@@ -87,13 +106,14 @@ wait $!"#
         .arg(&work)
         .arg(&root)
         .arg(spec.name)
+        .arg(dir)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
         .spawn()
         .context("cannot start the lab host's systemd")?;
     let booted = wait_for_pid1(&mut child, dir).and_then(|pid1| {
-        let host = finish_boot(spec, &upper, pid1);
+        let host = finish_boot(spec, &upper, pid1, child.id());
         if host.is_err() {
             // Not recorded in the lab yet: end it here, or nothing would; its cgroups can go
             // once every process in them has.
@@ -123,7 +143,7 @@ wait $!"#
 }
 
 /// The host record once systemd runs, with sshd up and the deploy user added.
-fn finish_boot(spec: &host::Spec<'_>, upper: &Path, pid1: u32) -> Result<Host> {
+fn finish_boot(spec: &host::Spec<'_>, upper: &Path, pid1: u32, boot: u32) -> Result<Host> {
     let public = fs::read_to_string(upper.join("etc/ssh/ssh_host_ed25519_key.pub"))?;
     let key: Vec<&str> = public.split_whitespace().take(2).collect();
     let host = Host {
@@ -136,6 +156,7 @@ fn finish_boot(spec: &host::Spec<'_>, upper: &Path, pid1: u32) -> Result<Host> {
         old_server: spec.old_server,
         systemd: true,
         sshd_pid: pid1,
+        boot_pid: Some(boot),
         known_hosts_line: format!("{} {}", spec.address, key.join(" ")),
     };
     wait_running(&host)?;
@@ -352,7 +373,7 @@ pub fn main_pid(host: &Host, unit: &str) -> Option<u32> {
         .ok()?;
     let inside: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
     (inside != 0).then_some(())?;
-    machine_pid(host.sshd_pid, inside)
+    machine_pid(host.ns_pid(), inside)
 }
 
 /// Maps a pid of the host's pid namespace to the machine's.

@@ -23,7 +23,7 @@ pub struct ApplyArgs {
 }
 
 pub async fn run(global: &Global, args: ApplyArgs) -> anyhow::Result<Outcome> {
-    run_as(global, &args.rollout, args.yes, "apply").await
+    run_as(global, &args.rollout, args.yes, "apply", None).await
 }
 
 /// `apply`, or (`command` "restart") every member restarted as it is: the same survey, gates,
@@ -33,12 +33,17 @@ pub(super) async fn run_as(
     rollout_args: &RolloutArgs,
     yes: bool,
     command: &str,
+    reboot: Option<std::time::Duration>,
 ) -> anyhow::Result<Outcome> {
     let loaded = common::load(global)?;
     let fleet = &loaded.fleet;
     let progress = Progress::new(global.quiet);
     let mut options = common::rollout_options(global, fleet, Mode::Apply, rollout_args, &progress)?;
     options.restart_only = command == "restart";
+    if let Some(boot) = reboot {
+        options.reboot = true;
+        options.timeouts.boot = boot;
+    }
     let (reached, unreachable, reacher) =
         common::reach_hosts(global, fleet, &fleet.hosts, true, &progress).await?;
     options.reacher = Some(reacher);

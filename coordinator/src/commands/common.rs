@@ -175,6 +175,7 @@ pub fn rollout_options(
         journal: None,
         stopped_before: None,
         restart_only: false,
+        reboot: false,
     })
 }
 

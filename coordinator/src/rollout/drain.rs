@@ -22,8 +22,7 @@ const LEADERS_AWAY: Duration = Duration::from_secs(15);
 const POLL: Duration = Duration::from_millis(100);
 
 /// A member whose worker this run set to draining.
-pub(super) struct Drained<'a> {
-    ctl: Restatectl<'a>,
+pub(super) struct Drained {
     node_id: String,
 }
 
@@ -93,7 +92,7 @@ impl<'a> Executor<'a> {
         &self,
         host: &Surveyed,
         coming_back: Option<&str>,
-    ) -> Option<Drained<'a>> {
+    ) -> Option<Drained> {
         let (name, node) = (host.name(), host.reached.host.node_name.as_str());
         let view = gather(&self.clients()).await.ok()?;
         let id = view.node(node)?.id;
@@ -111,14 +110,13 @@ impl<'a> Executor<'a> {
         );
         self.move_sequencers(&ctl, name, id, true).await;
         drained.then(|| Drained {
-            ctl,
             node_id: format!("N{id}"),
         })
     }
 
     /// Sets the worker draining and waits until it leads nothing (at most [`LEADERS_AWAY`]);
     /// false when it could not be set draining.
-    async fn drain_worker(&self, ctl: &Restatectl<'_>, name: &str, id: u32) -> bool {
+    async fn drain_worker(&self, ctl: &Restatectl, name: &str, id: u32) -> bool {
         self.progress
             .host(name, "moving its partition leaders away (worker draining)");
         if let Err(why) = set_worker(ctl, &format!("N{id}"), "draining").await {
@@ -150,7 +148,7 @@ impl<'a> Executor<'a> {
     /// nodeset and replication). Best effort: a sequencer that stays costs a pause, not safety.
     async fn move_sequencers(
         &self,
-        ctl: &Restatectl<'_>,
+        ctl: &Restatectl,
         name: &str,
         node: u32,
         leaders_moved: bool,
@@ -195,11 +193,15 @@ impl<'a> Executor<'a> {
     pub(super) async fn activate(
         &mut self,
         name: &str,
-        drained: Drained<'_>,
+        drained: Drained,
     ) -> Result<(), StepError> {
-        set_worker(&drained.ctl, &drained.node_id, "active")
-            .await
-            .map_err(|why| {
+        // Found again: the host it ran on may have rebooted since (`restart --reboot`).
+        let ctl = self.restatectl().await;
+        let set = match &ctl {
+            Ok(ctl) => set_worker(ctl, &drained.node_id, "active").await,
+            Err(err) => Err(StepError::host(name, err.to_string())),
+        };
+        set.map_err(|why| {
                 StepError::host(
                     name,
                     format!(
@@ -225,16 +227,15 @@ impl Executor<'_> {
             .node(node)
             .map(|n| format!("N{}", n.id))
             .ok_or_else(|| StepError::host(host.name(), "not in the cluster"))?;
-        let ctl = self.restatectl().await?;
         let name = host.name().to_string();
-        self.activate(&name, Drained { ctl, node_id }).await?;
+        self.activate(&name, Drained { node_id }).await?;
         self.recap
             .changed(&name, "worker active again (was left draining)");
         Ok(())
     }
 }
 
-async fn set_worker(ctl: &Restatectl<'_>, node_id: &str, state: &str) -> Result<String, StepError> {
+async fn set_worker(ctl: &Restatectl, node_id: &str, state: &str) -> Result<String, StepError> {
     ctl.run(&[
         "nodes",
         "set-worker-state",

@@ -22,6 +22,8 @@ pub struct Timeouts {
     pub join: Duration,
     /// Logs moving to replicated segments, replication changes settling.
     pub settle: Duration,
+    /// A rebooted host answering SSH again (`restart --reboot`).
+    pub boot: Duration,
 }
 
 impl Default for Timeouts {
@@ -30,6 +32,7 @@ impl Default for Timeouts {
             restart: Duration::from_secs(90),
             join: Duration::from_secs(180),
             settle: Duration::from_secs(120),
+            boot: Duration::from_secs(300),
         }
     }
 }
@@ -48,6 +51,21 @@ pub struct Executor<'a> {
     pub journal: Option<&'a crate::run_journal::RunJournal>,
     /// The backups of restate.toml the current step's changes kept, for its journal record.
     pub backups: std::sync::Mutex<Vec<String>>,
+    /// Reaches a host again after its reboot.
+    pub reacher: Option<&'a crate::reach::Reacher>,
+    /// Hosts rebooted by this run, by name: their sessions since (the survey's ended with the
+    /// old boot).
+    pub rebooted: std::sync::Mutex<std::collections::BTreeMap<String, crate::reach::Reached>>,
+}
+
+/// What a member's restart carries.
+pub(super) enum Restart {
+    /// restate.toml changed first (the agent rolls it back when the node does not come back).
+    Patched(Vec<restate_fleet_proto::agent::PatchOp>),
+    /// As it is: `restate-fleet restart`.
+    AsItIs,
+    /// Its whole host rebooted: `restate-fleet restart --reboot` ([`Executor::reboot`]).
+    Reboot,
 }
 
 /// A member back on its own `/health` whose cluster-wide health gate is still to pass.
@@ -167,6 +185,17 @@ impl<'a> Executor<'a> {
         )))
     }
 
+    /// The host's SSH session now: a new one once this run rebooted it.
+    pub(super) fn session_of(&self, host: &Surveyed) -> crate::ssh::Session {
+        let rebooted = self
+            .rebooted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        rebooted
+            .get(host.name())
+            .map_or_else(|| host.reached.session.clone(), |r| r.session.clone())
+    }
+
     pub(super) fn host(&self, name: &str) -> Result<&'a Surveyed, StepError> {
         self.survey
             .host(name)
@@ -191,17 +220,22 @@ impl<'a> Executor<'a> {
                 } else {
                     "fix"
                 };
-                self.restart_member(host, Some(patch), what).await
+                self.restart_member(host, Restart::Patched(patch), what).await
             }
             Step::RollMember { host, .. } => {
                 let host = self.host(host)?;
                 let patch = plan::full_patch(self.fleet, host);
-                self.restart_member(host, Some(patch), "metadata list")
+                self.restart_member(host, Restart::Patched(patch), "metadata list")
                     .await
             }
-            Step::RestartMember { host } => {
+            Step::RestartMember { host, reboot } => {
                 let host = self.host(host)?;
-                self.restart_member(host, None, "restart").await
+                let how = if *reboot {
+                    Restart::Reboot
+                } else {
+                    Restart::AsItIs
+                };
+                self.restart_member(host, how, "restart").await
             }
             Step::SetMetadataList { host } => {
                 let host = self.host(host)?;
@@ -242,8 +276,21 @@ impl<'a> Executor<'a> {
         }
     }
 
+    /// Every host's admin client; a rebooted host's through its new session.
     pub(super) fn clients(&self) -> Vec<AdminClient> {
-        self.survey.admin_clients()
+        let rebooted = self
+            .rebooted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.survey
+            .hosts
+            .iter()
+            .map(|h| {
+                rebooted
+                    .get(h.name())
+                    .map_or_else(|| h.reached.admin.clone(), |r| r.admin.clone())
+            })
+            .collect()
     }
 
     /// Patches a member (`None`: leaves its file as it is) and restarts it, only while the
@@ -252,12 +299,12 @@ impl<'a> Executor<'a> {
     async fn restart_member(
         &mut self,
         host: &Surveyed,
-        patch: Option<Vec<restate_fleet_proto::agent::PatchOp>>,
+        how: Restart,
         what: &str,
     ) -> Result<(), StepError> {
         let name = host.name().to_string();
         let node_name = host.reached.host.node_name.clone();
-        if let Some(patch) = &patch
+        if let Restart::Patched(patch) = &how
             && !plan::preview(self.fleet, host, patch.clone())
                 .await?
                 .changed
@@ -287,31 +334,41 @@ impl<'a> Executor<'a> {
                 return Err(err);
             }
         };
-        let applied = match patch {
-            Some(patch) => {
+        let how_reboot = matches!(how, Restart::Reboot);
+        let applied = match how {
+            Restart::Patched(patch) => {
                 self.progress
                     .host(&name, "writing restate.toml and restarting");
                 self.apply(host, patch, true).await.map(Some)
             }
-            None => {
+            Restart::AsItIs => {
                 self.progress.host(&name, "restarting");
                 self.service(host, ServiceAction::Restart, self.timeouts.restart)
                     .await
                     .map(|()| None)
             }
+            Restart::Reboot => self.reboot(host).await.map(|()| None),
         };
-        // Back on its new file or (rolled back) its old one: its worker takes partitions again.
-        if let Some(drained) = drained {
-            self.activate(&name, drained).await?;
-        }
-        match applied {
-            Ok(Some(report)) => self.record_change(&name, &report)?,
-            Ok(None) => self.recap.changed(&name, "restarted (rolling restart)"),
+        // In the recap before anything else can fail: it restarted.
+        let outcome = match applied {
+            Ok(Some(report)) => self.record_change(&name, &report),
+            // Said by `reboot` as soon as the host was asked to.
+            Ok(None) if how_reboot => Ok(()),
+            Ok(None) => {
+                self.recap.changed(&name, "restarted (rolling restart)");
+                Ok(())
+            }
             Err(err) => {
                 self.recap.failed(&name, &err.to_string());
-                return Err(err);
+                Err(err)
             }
-        }
+        };
+        // Back on its new file or (rolled back) its old one: its worker takes partitions again.
+        let activated = match drained {
+            Some(drained) => self.activate(&name, drained).await,
+            None => Ok(()),
+        };
+        outcome.and(activated)?;
         self.restarted = Some(Restarted {
             name,
             node_name,

@@ -14,6 +14,7 @@ mod install;
 pub mod leaving;
 pub mod membership;
 pub mod plan;
+mod reboot;
 pub mod recap;
 mod remove;
 pub mod restatectl;
@@ -34,7 +35,7 @@ use crate::server_binary::LocalServers;
 pub use execute::Timeouts;
 use plan::Plan;
 use recap::Recap;
-use survey::{Survey, Surveyed};
+use survey::Survey;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -71,6 +72,8 @@ pub struct Options {
     /// `restate-fleet restart`: the plan is every member restarted as it is
     /// ([`plan::restarts`]), not the inventory's changes.
     pub restart_only: bool,
+    /// `restart --reboot`: each member's host reboots instead.
+    pub reboot: bool,
 }
 
 /// Everything a run found and did, for the human report and `--output json`.
@@ -241,8 +244,17 @@ async fn survey_plan_act(
     // A restart leaves every file as it is: the hosts are not asked what the inventory would
     // change.
     let planned = if options.restart_only {
-        plan::restarts(survey.members().map(Surveyed::name), survey.view.as_ref())
-            .map_err(|why| vec![why])
+        let members = survey.members().map(|m| plan::Restartable {
+            host: m.name(),
+            unit: match (&m.reached.host.service, m.facts.service.as_ref()) {
+                (restate_fleet_inventory::Service::Systemd { unit }, Some(state)) => Some((
+                    unit.as_str(),
+                    state.systemd.as_ref().map_or("", |s| s.enabled.as_str()),
+                )),
+                _ => None,
+            },
+        });
+        plan::restarts(members, survey.view.as_ref(), options.reboot).map_err(|why| vec![why])
     } else {
         match plan::gather(fleet, &survey).await {
             Ok(gathered) => {
@@ -324,14 +336,19 @@ async fn survey_plan_act(
         restarted: None,
         journal: options.journal.as_ref(),
         backups: Default::default(),
+        reacher: options.reacher.as_ref(),
+        rebooted: Default::default(),
     };
     if let Err(err) = executor.run(&plan.steps).await {
         report.error = Some(err.to_string());
     }
+    // Rebooted hosts are asked through their new sessions.
+    let clients = executor.clients();
+    drop(executor);
     if report.error.is_none() {
         progress.step("verifying");
         let changed = !plan.steps.is_empty();
-        match verify(fleet, &survey, options.replication, changed).await {
+        match verify(fleet, &survey, &clients, options.replication, changed).await {
             Ok(view) => report.cluster = Some(view),
             Err(err) => report.error = Some(err.to_string()),
         }
@@ -500,6 +517,7 @@ pub enum VerifyError {
 async fn verify(
     fleet: &Fleet,
     survey: &Survey,
+    clients: &[crate::admin::AdminClient],
     replication: Option<u32>,
     changed: bool,
 ) -> Result<ClusterView, VerifyError> {
@@ -510,8 +528,8 @@ async fn verify(
     {
         return Ok(view.clone());
     }
-    let view = gate::healthy(&survey.admin_clients(), &names, Duration::from_secs(60)).await?;
-    let led = gate::partitions_led(&survey.admin_clients(), Duration::from_secs(60)).await?;
+    let view = gate::healthy(clients, &names, Duration::from_secs(60)).await?;
+    let led = gate::partitions_led(clients, Duration::from_secs(60)).await?;
     let view = if led.nodes.len() >= view.nodes.len() {
         led
     } else {

@@ -159,7 +159,7 @@ impl<'a> Executor<'a> {
         &mut self,
         name: &str,
         id: u32,
-        ctl: &super::restatectl::Restatectl<'_>,
+        ctl: &super::restatectl::Restatectl,
     ) -> Result<(), StepError> {
         let clients = self.clients();
         let deadline = Instant::now() + self.timeouts.settle;
@@ -212,7 +212,7 @@ impl<'a> Executor<'a> {
         name: &str,
         id: u32,
         logs: &Logs,
-        ctl: &super::restatectl::Restatectl<'_>,
+        ctl: &super::restatectl::Restatectl,
     ) {
         let Ok(view) = gather(&self.clients()).await else {
             return;

@@ -278,7 +278,9 @@ async fn inventory_version(on: &Surveyed, path: &Path) -> Result<String, String>
     match local_version(path).await {
         Ok(version) => Ok(version),
         Err(err) if err.raw_os_error() == Some(EXEC_FORMAT_ERROR) => {
-            let remote = upload(on, path).await.map_err(|e| e.to_string())?;
+            let remote = upload(&on.reached.session, on.name(), path)
+                .await
+                .map_err(|e| e.to_string())?;
             let out = on
                 .reached
                 .session
@@ -318,8 +320,7 @@ async fn member_restatectl(on: &Surveyed) -> Option<(String, Result<String, Stri
 
 /// The inventory's restatectl on `on` (content-addressed: uploaded once per version); its path
 /// there.
-async fn upload(on: &Surveyed, local: &Path) -> Result<String, StepError> {
-    let session = &on.reached.session;
+async fn upload(session: &crate::ssh::Session, on: &str, local: &Path) -> Result<String, StepError> {
     let sha256 = server_binary::sha256_of(local).map_err(|e| StepError::host("(local)", e))?;
     let remote = RemoteFile {
         dir: RESTATECTL_DIR,
@@ -338,7 +339,7 @@ async fn upload(on: &Surveyed, local: &Path) -> Result<String, StepError> {
         session
             .upload(&remote, file, Encoding::Plain)
             .await
-            .map_err(|e| StepError::host(on.name(), format!("uploading restatectl: {e}")))?;
+            .map_err(|e| StepError::host(on, format!("uploading restatectl: {e}")))?;
     }
     Ok(path)
 }
@@ -375,7 +376,7 @@ pub fn needs(
             )),
             Step::FixMember { host, .. }
             | Step::RollMember { host, .. }
-            | Step::RestartMember { host }
+            | Step::RestartMember { host, .. }
             | Step::UpgradeMember { host, .. }
                 if handover_helps(host) =>
             {
@@ -396,9 +397,16 @@ pub fn needs(
 }
 
 /// restatectl as the survey found it, ready to run against the member it was found for.
-pub(super) struct Restatectl<'a> {
-    on: &'a Surveyed,
+pub(super) struct Restatectl {
+    on: On,
     runs: Runs,
+}
+
+/// The member restatectl runs on, or through: its session now (a new one after its reboot).
+struct On {
+    name: String,
+    address: String,
+    session: crate::ssh::Session,
 }
 
 enum Runs {
@@ -408,7 +416,7 @@ enum Runs {
     Here { binary: PathBuf, forward: Forward },
 }
 
-impl Restatectl<'_> {
+impl Restatectl {
     /// Runs one call, once: the handover before a restart is best effort and must not wait.
     pub(super) async fn run(&self, args: &[&str]) -> Result<String, StepError> {
         self.run_once(args).await
@@ -446,12 +454,12 @@ impl Restatectl<'_> {
     }
 
     fn address(&self) -> &str {
-        self.on.reached.host.advertised_address.as_str()
+        self.on.address.as_str()
     }
 
     fn failed_here(&self, binary: &Path, why: &str) -> StepError {
         StepError::host(
-            self.on.name(),
+            &self.on.name,
             format!(
                 "restatectl ({}, through its SSH session): {why}",
                 binary.display()
@@ -463,11 +471,10 @@ impl Restatectl<'_> {
     async fn exec(&self, argv: &[&str]) -> Result<String, StepError> {
         let out = self
             .on
-            .reached
             .session
             .exec_checked(argv, b"")
             .await
-            .map_err(|e| StepError::host(self.on.name(), format!("restatectl: {e}")))?;
+            .map_err(|e| StepError::host(&self.on.name, format!("restatectl: {e}")))?;
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
@@ -484,7 +491,7 @@ impl Restatectl<'_> {
         };
         if let Some(bad) = calls.iter().flatten().find(|a| !word(a)) {
             return Err(StepError::host(
-                self.on.name(),
+                &self.on.name,
                 format!("restatectl argument {bad:?} is not a single word"),
             ));
         }
@@ -587,7 +594,7 @@ async fn run_here(binary: &Path, forward: &Forward, args: &[&str]) -> Result<Str
 
 impl<'a> Executor<'a> {
     /// The restatectl the survey found, ready to run; an error names why there is none.
-    pub(super) async fn restatectl(&self) -> Result<Restatectl<'a>, StepError> {
+    pub(super) async fn restatectl(&self) -> Result<Restatectl, StepError> {
         let finding = self.survey.restatectl.as_ref();
         let found = finding
             .and_then(|f| f.chosen.as_ref())
@@ -597,34 +604,37 @@ impl<'a> Executor<'a> {
                     finding.map(|f| f.passed_over.join("; ")).unwrap_or_default()
                 ))
             })?;
-        let on = self
+        let surveyed = self
             .survey
             .host(&found.on)
             .ok_or_else(|| StepError::host(&found.on, "not among the surveyed hosts"))?;
+        let on = On {
+            name: surveyed.name().to_string(),
+            address: surveyed.reached.host.advertised_address.clone(),
+            session: self.session_of(surveyed),
+        };
         let runs = match &found.source {
             Source::Inventory { path } => Runs::There {
-                binary: upload(on, path).await?,
+                binary: upload(&on.session, &on.name, path).await?,
             },
             Source::Member { path } => Runs::There {
                 binary: path.clone(),
             },
             Source::Path { path } => {
-                let (host, port) =
-                    fabric_target(&on.reached.host.advertised_address).ok_or_else(|| {
-                        StepError::host(
-                            on.name(),
-                            format!(
-                                "advertised address {:?} has no host to forward restatectl to",
-                                on.reached.host.advertised_address
-                            ),
-                        )
-                    })?;
+                let (host, port) = fabric_target(&on.address).ok_or_else(|| {
+                    StepError::host(
+                        &on.name,
+                        format!(
+                            "advertised address {:?} has no host to forward restatectl to",
+                            on.address
+                        ),
+                    )
+                })?;
                 let forward = on
-                    .reached
                     .session
                     .forward_local(&host, port)
                     .await
-                    .map_err(|e| StepError::host(on.name(), e.to_string()))?;
+                    .map_err(|e| StepError::host(&on.name, e.to_string()))?;
                 Runs::Here {
                     binary: path.clone(),
                     forward,

@@ -73,8 +73,13 @@ pub enum Step {
         changes: Vec<String>,
     },
     /// `restate-fleet restart`: a member restarts as it is (same file, same binary), behind the
-    /// same handover and gates as a rolling change.
-    RestartMember { host: String },
+    /// same handover and gates as a rolling change; with `reboot` (`restart --reboot`), its whole
+    /// host reboots and restate-server must come back by itself.
+    RestartMember {
+        host: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        reboot: bool,
+    },
     /// A running 1.7+ member's new metadata server list, written without a restart: once
     /// joined, its metadata client drops the configured addresses and follows the members in the
     /// nodes configuration (restate 1.7, `metadata-providers/src/replicated.rs`); the file's
@@ -159,9 +164,16 @@ impl std::fmt::Display for Step {
                     (None, _) => Ok(()),
                 }
             }
-            Step::RestartMember { host } => write!(
+            Step::RestartMember {
+                host,
+                reboot: false,
+            } => write!(
                 f,
                 "{host}: restart restate-server (rolling restart), wait until healthy"
+            ),
+            Step::RestartMember { host, reboot: true } => write!(
+                f,
+                "{host}: reboot the host (rolling reboot), wait for SSH and for restate-server to start by itself, wait until healthy"
             ),
             Step::RollMember { host, changes } => write!(
                 f,
@@ -435,12 +447,22 @@ pub async fn gather(fleet: &Fleet, survey: &Survey) -> Result<Gathered, ReachErr
     })
 }
 
+/// A member as `restart` sees it.
+pub struct Restartable<'a> {
+    pub host: &'a str,
+    /// Its systemd unit and `systemctl is-enabled`'s answer; `None` when the inventory runs
+    /// restate-server with its own commands.
+    pub unit: Option<(&'a str, &'a str)>,
+}
+
 /// `restate-fleet restart`: every member restarts in turn, as it is; refused while the cluster is
 /// not whole (a node dead, a member stopped), since each restart takes one more node away.
-/// `members`: the inventory's hosts that are members, in inventory order.
+/// `members`: the inventory's hosts that are members, in inventory order. With `reboot`, also
+/// refused for a member whose restate-server would not start by itself at boot.
 pub fn restarts<'a>(
-    members: impl Iterator<Item = &'a str>,
+    members: impl Iterator<Item = Restartable<'a>>,
     view: Option<&ClusterView>,
+    reboot: bool,
 ) -> Result<Plan, String> {
     let Some(view) = view else {
         return Err("no cluster answers: nothing to restart".into());
@@ -457,9 +479,34 @@ pub fn restarts<'a>(
             dead.join(", ")
         ));
     }
+    let members: Vec<Restartable> = members.collect();
+    if reboot {
+        let wont_start: Vec<String> = members
+            .iter()
+            .filter_map(|m| match m.unit {
+                None => Some(format!(
+                    "{}: restate-server runs under the inventory's own commands, which nothing starts at boot",
+                    m.host
+                )),
+                Some((unit, enabled)) if enabled != "enabled" => Some(format!(
+                    "{}: {unit} is {enabled}, so it would not start at boot (systemctl enable {unit})",
+                    m.host
+                )),
+                Some(_) => None,
+            })
+            .collect();
+        if !wont_start.is_empty() {
+            return Err(format!(
+                "--reboot brings each member back only through its own boot: {}; restart those without --reboot; nothing was changed",
+                wont_start.join("; ")
+            ));
+        }
+    }
     let steps = members
-        .map(|host| Step::RestartMember {
-            host: host.to_string(),
+        .iter()
+        .map(|m| Step::RestartMember {
+            host: m.host.to_string(),
+            reboot,
         })
         .collect();
     Ok(Plan {
@@ -816,7 +863,7 @@ impl Plan {
             Step::StartMember { host }
             | Step::FixMember { host, .. }
             | Step::RollMember { host, .. }
-            | Step::RestartMember { host }
+            | Step::RestartMember { host, .. }
             | Step::SetMetadataList { host }
             | Step::UpgradeMember { host, .. }
             | Step::RemoveNode { node: host, .. }
