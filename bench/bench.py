@@ -167,9 +167,10 @@ def case_fleet(tools: Tools, sizes: list[int], forks: int) -> dict:
 
 
 def fleet_run(tools: Tools, lab: Lab, inventory: Path, *args) -> dict:
-    """restate-fleet apply with `inventory`; fails the benchmark when it fails."""
+    """restate-fleet with `inventory` and `args` (the operation first); fails the benchmark
+    when it fails."""
     return timed([tools.fleet, "-i", inventory, "--known-hosts", lab.known_hosts,
-                  "--agent", tools.agent, "apply", "--yes", *args])
+                  "--agent", tools.agent, *args])
 
 
 PROGRESS_STEP = re.compile(r"^\[\s*([0-9.]+)s\] == (.*)$", re.M)
@@ -186,7 +187,7 @@ def prepared(tools: Tools, shape: shapes.Shape):
     """A fresh lab at the shape's starting point, and the operation's inventory."""
     lab = shapes.lab_for(tools.lab, shape)
     try:
-        inventory = shapes.prepare(lab, shape, lambda inv, *a: fleet_run(tools, lab, inv, *a))
+        inventory = shapes.prepare(lab, shape, lambda inv, *a: fleet_run(tools, lab, inv, "apply", "--yes", *a))
     except BaseException:
         lab.down()
         raise

@@ -110,7 +110,7 @@ def _traffic(traffic: dict) -> list[str]:
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     verdicts = []
     for key, row in traffic.items():
-        for who, label in (("fleet", "restate-fleet apply"), ("hand", "by hand")):
+        for who, label in (("fleet", "restate-fleet"), ("hand", "by hand")):
             x = row[who]
             out.append(
                 f"| {row['title']} | {label} | {x['operation_seconds']:.2f} | {x['calls']} | "

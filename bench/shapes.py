@@ -39,6 +39,8 @@ class Shape:
     upgrade: bool = False
     # A rolling change of rocksdb-total-memory-size on every member.
     rolling: bool = False
+    # `restate-fleet restart`: every member restarted as it is (by hand: a plain restart each).
+    restart: bool = False
 
 
 def _names(count: int) -> tuple[str, ...]:
@@ -56,6 +58,8 @@ SHAPES = [
           replication=2, rolling=True),
     Shape("rolling-upgrade-3", "rolling upgrade 1.6.2 -> 1.7.12 of 3 members, replication 2", 3,
           _names(3), replication=2, upgrade=True, rolling=True),
+    Shape("restart-3", "rolling restart of 3 members, replication 2", 3, _names(3),
+          replication=2, rolling=True, restart=True),
 ]
 # Case 3 by default: the shapes of issue 18 (rolling-upgrade-3 on request: its upload of the
 # 216 MiB binary dominates). Case 5: the operations of issue 16.
@@ -85,7 +89,7 @@ def inventory_text(lab: Lab, shape: Shape) -> str:
     for host in shape.worker_only:
         text = re.sub(rf'(\[hosts\.{host}\]\naddress = "[^"]*"\n)',
                       r'\1roles = ["worker", "http-ingress"]\n', text)
-    if shape.rolling and not shape.upgrade:
+    if shape.rolling and not (shape.upgrade or shape.restart):
         text = text.replace(MEMORY_BEFORE, MEMORY_AFTER)
     return text
 
@@ -140,8 +144,11 @@ def wait_settled(lab: Lab, copies: int, timeout: float = 120.0) -> None:
 
 
 def fleet_args(shape: Shape) -> list[str]:
+    """What follows `restate-fleet -i INVENTORY`: the operation and its flags."""
+    if shape.restart:
+        return ["restart", "--yes"]
     replication = shape.replication or (2 if len(shape.members) > 1 else None)
-    return ["--replication", str(replication)] if replication else []
+    return ["apply", "--yes"] + (["--replication", str(replication)] if replication else [])
 
 
 def hand_run(lab: Lab, shape: Shape, gentle: bool) -> tuple[list[str], dict]:
@@ -160,7 +167,9 @@ def hand_run(lab: Lab, shape: Shape, gentle: bool) -> tuple[list[str], dict]:
         env["UPGRADE"] = str(SERVER)
     if shape.rolling:
         env["SERVERS"] = str(len(shape.members))
-        if not shape.upgrade:
+        if shape.restart:
+            env["RESTART_ONLY"] = "1"
+        elif not shape.upgrade:
             env |= {"FROM": MEMORY_BEFORE, "TO": MEMORY_AFTER}
         return ["bash", str(HAND / "rolling.sh")], env
     env |= {"CLUSTER": inv["cluster"]["name"], "SNAPSHOTS": snapshots,

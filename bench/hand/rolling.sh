@@ -6,13 +6,16 @@
 #
 # Environment (besides lib.sh's): MEMBERS (in order), SERVERS (the number of metadata members, for
 # the end state), GENTLE; the change: FROM and TO (the text `sed` replaces in restate.toml), or
-# UPGRADE (a restate-server binary, copied to the member before its leaders move).
+# UPGRADE (a restate-server binary, copied to the member before its leaders move), or
+# RESTART_ONLY=1 (no change: each member restarted as it is).
 source "$(dirname "$0")/lib.sh"
 : "${MEMBERS:?}" "${SERVERS:?}"
 bin=/usr/local/bin/restate-server
 for h in $MEMBERS; do
   via=$(for o in $MEMBERS; do if [ "$o" != "$h" ]; then echo "$o"; break; fi; done)
-  if [ -n "${UPGRADE:-}" ]; then
+  if [ "${RESTART_ONLY:-0}" = 1 ]; then
+    change=true
+  elif [ -n "${UPGRADE:-}" ]; then
     on "$h" "cat > $bin.new && chmod 755 $bin.new" <"$UPGRADE"
     change="mv -f $bin.new $bin"
   else

@@ -154,7 +154,8 @@ fn reboots_a_member_and_gates_it(lab: &Lab, host: &str) {
     assert_exit(&reboot, 0, "restart --reboot");
     let text = printed(&reboot);
     assert!(
-        text.contains(&format!("{host}: back after ")) && text.contains("rebooted (rolling reboot)"),
+        text.contains(&format!("{host}: back after "))
+            && text.contains("rebooted (rolling reboot)"),
         "{text}"
     );
     assert_ne!(lab.host(host).ns_pid(), pid1, "{host}'s PID 1 started anew");
@@ -338,7 +339,11 @@ fn grows_an_existing_systemd_node_to_three_and_a_rerun_restarts_nothing() {
         printed(&refused)
     );
     assert_eq!(lab.host("n1").ns_pid(), pid1, "n1 was not rebooted");
-    assert_eq!(footprint(&lab), before, "a refused reboot changed something");
+    assert_eq!(
+        footprint(&lab),
+        before,
+        "a refused reboot changed something"
+    );
     let disabled = fleet(&lab, &["check"]);
     assert_exit(&disabled, 0, "check with a disabled unit");
     assert!(

@@ -25,8 +25,6 @@ pub struct RestartArgs {
 }
 
 pub async fn run(global: &Global, args: RestartArgs) -> anyhow::Result<Outcome> {
-    let reboot = args
-        .reboot
-        .then(|| Duration::from_secs(args.boot_timeout));
+    let reboot = args.reboot.then(|| Duration::from_secs(args.boot_timeout));
     super::apply::run_as(global, &RolloutArgs::default(), args.yes, "restart", reboot).await
 }

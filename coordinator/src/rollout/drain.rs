@@ -146,13 +146,7 @@ impl<'a> Executor<'a> {
 
     /// Moves [`sequencer_moves`] with `restatectl logs reconfigure` (a new tail segment, same
     /// nodeset and replication). Best effort: a sequencer that stays costs a pause, not safety.
-    async fn move_sequencers(
-        &self,
-        ctl: &Restatectl,
-        name: &str,
-        node: u32,
-        leaders_moved: bool,
-    ) {
+    async fn move_sequencers(&self, ctl: &Restatectl, name: &str, node: u32, leaders_moved: bool) {
         let facts = first_answer(&self.clients(), "cluster state and logs", |c| async move {
             tokio::try_join!(c.cluster_state(), c.logs())
         })
@@ -190,11 +184,7 @@ impl<'a> Executor<'a> {
 
     /// The drained worker active again; a failure is the run's (the node would stay without
     /// partitions), named with the command that fixes it.
-    pub(super) async fn activate(
-        &mut self,
-        name: &str,
-        drained: Drained,
-    ) -> Result<(), StepError> {
+    pub(super) async fn activate(&mut self, name: &str, drained: Drained) -> Result<(), StepError> {
         // Found again: the host it ran on may have rebooted since (`restart --reboot`).
         let ctl = self.restatectl().await;
         let set = match &ctl {

@@ -220,7 +220,8 @@ impl<'a> Executor<'a> {
                 } else {
                     "fix"
                 };
-                self.restart_member(host, Restart::Patched(patch), what).await
+                self.restart_member(host, Restart::Patched(patch), what)
+                    .await
             }
             Step::RollMember { host, .. } => {
                 let host = self.host(host)?;

@@ -23,7 +23,10 @@ impl Executor<'_> {
     pub(super) async fn reboot(&mut self, host: &Surveyed) -> Result<(), StepError> {
         let name = host.name();
         let reacher = self.reacher.ok_or_else(|| {
-            StepError::host(name, "this run cannot reach hosts again, so it cannot reboot one")
+            StepError::host(
+                name,
+                "this run cannot reach hosts again, so it cannot reboot one",
+            )
         })?;
         let before = boot_marker(&host.reached).await?;
         self.progress.host(name, "rebooting the host");
@@ -35,7 +38,11 @@ impl Executor<'_> {
         match host.reached.ask::<ServiceReport>(op).await {
             Ok(_) => {}
             // The host went down before the answer left it.
-            Err(ReachError::Ssh(_) | ReachError::AgentGone { .. } | ReachError::ConnectionLost { .. }) => {}
+            Err(
+                ReachError::Ssh(_)
+                | ReachError::AgentGone { .. }
+                | ReachError::ConnectionLost { .. },
+            ) => {}
             Err(err) => return Err(err.into()),
         }
         self.recap.changed(name, "rebooted (rolling reboot)");
@@ -68,7 +75,11 @@ impl Executor<'_> {
         let mut last = "it still ran its old boot".to_string();
         while Instant::now() < deadline {
             tokio::time::sleep(POLL).await;
-            match reacher.reach(std::slice::from_ref(&host.reached.host)).await.pop() {
+            match reacher
+                .reach(std::slice::from_ref(&host.reached.host))
+                .await
+                .pop()
+            {
                 Some(Ok(reached)) => match boot_marker(&reached).await {
                     Ok(now) if now != before => return Ok(reached),
                     Ok(_) => last = "it still ran its old boot".to_string(),
@@ -98,7 +109,10 @@ async fn boot_marker(host: &Reached) -> Result<String, StepError> {
     parse_boot_marker(&text).ok_or_else(|| {
         StepError::host(
             host.name(),
-            format!("cannot read its boot id from `{}`: {text:?}", BOOT_MARKER.join(" ")),
+            format!(
+                "cannot read its boot id from `{}`: {text:?}",
+                BOOT_MARKER.join(" ")
+            ),
         )
     })
 }

@@ -320,7 +320,11 @@ async fn member_restatectl(on: &Surveyed) -> Option<(String, Result<String, Stri
 
 /// The inventory's restatectl on `on` (content-addressed: uploaded once per version); its path
 /// there.
-async fn upload(session: &crate::ssh::Session, on: &str, local: &Path) -> Result<String, StepError> {
+async fn upload(
+    session: &crate::ssh::Session,
+    on: &str,
+    local: &Path,
+) -> Result<String, StepError> {
     let sha256 = server_binary::sha256_of(local).map_err(|e| StepError::host("(local)", e))?;
     let remote = RemoteFile {
         dir: RESTATECTL_DIR,

@@ -560,9 +560,14 @@ fn a_file_the_server_refuses_stops_the_run_once_per_host_and_only_within_the_lim
 
 #[test]
 fn a_rolling_restart_takes_every_member_in_turn_and_refuses_a_cluster_with_a_dead_node() {
-    let members = ["n1", "n2"];
-    let plan = super::restarts(members.into_iter(), Some(&view("grown")))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let members = || {
+        ["n1", "n2"].into_iter().map(|host| super::Restartable {
+            host,
+            unit: Some(("restate.service", "enabled")),
+        })
+    };
+    let plan =
+        super::restarts(members(), Some(&view("grown")), false).unwrap_or_else(|e| panic!("{e}"));
     let texts: Vec<String> = plan.steps.iter().map(ToString::to_string).collect();
     assert_eq!(
         texts,
@@ -575,12 +580,70 @@ fn a_rolling_restart_takes_every_member_in_turn_and_refuses_a_cluster_with_a_dea
     assert!(plan.files.is_empty());
     let mut dead = view("grown");
     dead.nodes[2].alive = false;
-    let refused = super::restarts(members.into_iter(), Some(&dead))
+    let refused = super::restarts(members(), Some(&dead), false)
         .err()
         .unwrap_or_default();
     assert!(
         refused.contains("not healthy") && refused.contains("n3 (N"),
         "{refused}"
     );
-    assert!(super::restarts(members.into_iter(), None).is_err());
+    assert!(super::restarts(members(), None, false).is_err());
+}
+
+#[test]
+fn a_rolling_reboot_needs_every_member_to_start_by_itself_at_boot() {
+    let grown = view("grown");
+    let member = |host, unit| super::Restartable { host, unit };
+    /// A case, its members, and the parts of its refusal (`None`: planned).
+    type Case<'a> = (&'a str, Vec<super::Restartable<'a>>, Option<&'a [&'a str]>);
+    let cases: Vec<Case> = vec![
+        (
+            "enabled units",
+            vec![
+                member("n1", Some(("restate.service", "enabled"))),
+                member("n2", Some(("restate.service", "enabled"))),
+            ],
+            None,
+        ),
+        (
+            "a disabled unit",
+            vec![
+                member("n1", Some(("restate.service", "enabled"))),
+                member("n2", Some(("restate.service", "disabled"))),
+            ],
+            Some(&[
+                "n2: restate.service is disabled, so it would not start at boot",
+                "nothing was changed",
+            ]),
+        ),
+        (
+            "the inventory's own commands",
+            vec![member("n1", None)],
+            Some(&["n1: restate-server runs under the inventory's own commands"]),
+        ),
+    ];
+    for (case, members, refusal) in cases {
+        let planned = super::restarts(members.into_iter(), Some(&grown), true);
+        match (planned, refusal) {
+            (Ok(plan), None) => {
+                assert!(
+                    plan.steps
+                        .iter()
+                        .all(|s| s.to_string().contains("reboot the host")),
+                    "{case}"
+                );
+                let json = serde_json::to_value(&plan.steps[0]).expect("JSON");
+                assert_eq!(json["reboot"], true, "{case}: {json}");
+            }
+            (Err(why), Some(parts)) => {
+                assert!(parts.iter().all(|p| why.contains(p)), "{case}: {why}")
+            }
+            (planned, _) => panic!("{case}: {:?}", planned.map(|p| p.steps.len())),
+        }
+    }
+    // A plain restart's step is written as before: no `reboot` field.
+    let plan =
+        super::restarts([member("n1", None)].into_iter(), Some(&grown), false).expect("planned");
+    let json = serde_json::to_value(&plan.steps[0]).expect("JSON");
+    assert!(json.get("reboot").is_none(), "{json}");
 }
