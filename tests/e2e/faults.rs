@@ -71,6 +71,13 @@ pub fn inventory_with_memory(lab: &Lab, value: &str) -> String {
     changed
 }
 
+/// The lab's inventory with a `[defaults.config]` key that a running server does not apply
+/// (`log-filter`, docs/config-reload.md) set to `filter`: a rolling change that restarts every
+/// member. (`rocksdb-total-memory-size` is applied live, without a restart.)
+pub fn inventory_with_restart(lab: &Lab, filter: &str) -> String {
+    inventory_with_memory(lab, &format!("512 MiB\"\nlog-filter = \"{filter}"))
+}
+
 /// Polls `done` until it holds; fails the test naming `what` after `timeout`.
 pub fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
@@ -306,7 +313,10 @@ fn a_new_host_unreachable_before_or_lost_during_the_run() {
     // A laptop that sleeps in the middle of a rolling change (SIGSTOP: its TCP connections stay
     // open, so sshd and the agents notice nothing but silence). A run from elsewhere takes every
     // lock over once its holder is idle and has not heard from its coordinator for 8 s.
-    set_inventory(&lab, &inventory_with_memory(&lab, "500 MiB"));
+    set_inventory(
+        &lab,
+        &inventory_with_restart(&lab, "warn,restate=info,lab=warn"),
+    );
     let lock_of_n1 = || std::fs::read_to_string(lab.host("n1").path(LOCK).expect("path")).ok();
     let before = lock_of_n1();
     let mut asleep = Background::start(&lab, &["apply", "--yes"]);
@@ -576,16 +586,17 @@ fn two_runs_at_once_interrupted_and_killed_runs_and_a_metadata_server_stopped() 
     }));
     lab.host("n3").stop_restate().expect("stop n3");
     restatectl_until(&lab, "n1", &["status"], WAIT, |out| out.contains("offline"));
-    set_inventory(&lab, &inventory_with_memory(&lab, "500 MiB"));
+    set_inventory(
+        &lab,
+        &inventory_with_restart(&lab, "warn,restate=info,lab=warn"),
+    );
     let out = fleet(&lab, &["apply", "--yes"]);
     assert_exit(&out, 0, "apply with a metadata server stopped");
     let text = printed(&out);
     let started = text
         .find("n3: start restate-server (stopped")
         .expect("n3 started first");
-    let first_restart = text
-        .find("n1: set rocksdb-total-memory-size, restart, wait")
-        .unwrap_or(0);
+    let first_restart = text.find("n1: set log-filter, restart, wait").unwrap_or(0);
     assert!(
         started < first_restart,
         "n3 started before any restart:\n{text}"

@@ -5,7 +5,7 @@
 use lab::{Kind, Spec};
 
 use crate::faults::{
-    assert_cluster_of, config_of, footprint, inventory_with_memory, printed, set_inventory,
+    assert_cluster_of, config_of, footprint, inventory_with_restart, printed, set_inventory,
 };
 use crate::harness::{self, assert_exit, fleet};
 
@@ -16,14 +16,17 @@ fn apply_limit_changes_only_the_selected_host_and_rollback_puts_its_file_back() 
     let grown = footprint(&lab);
     let n2_grown = config_of(&lab, "n2").expect("n2 has a config");
 
-    set_inventory(&lab, &inventory_with_memory(&lab, "500 MiB"));
+    set_inventory(
+        &lab,
+        &inventory_with_restart(&lab, "warn,restate=info,lab=warn"),
+    );
     let limited = fleet(&lab, &["apply", "--yes", "--limit", "n2"]);
     assert_exit(&limited, 0, "apply --limit n2");
     let after = footprint(&lab);
     for ((name, file_before, pid_before), (_, file_after, pid_after)) in grown.iter().zip(&after) {
         if name == "n2" {
             let text = String::from_utf8_lossy(file_after.as_deref().unwrap_or_default());
-            assert!(text.contains("500 MiB"), "n2 got the change:\n{text}");
+            assert!(text.contains("lab=warn"), "n2 got the change:\n{text}");
             assert_ne!(pid_before, pid_after, "n2 restarted");
         } else {
             assert_eq!(

@@ -12,7 +12,7 @@ use lab::{Kind, Lab, Spec};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-use crate::faults::{assert_cluster_of, config_of, inventory_with_memory, printed, set_inventory};
+use crate::faults::{assert_cluster_of, config_of, inventory_with_restart, printed, set_inventory};
 use crate::harness::{self, assert_exit, fleet, fleet_with, restatectl_until};
 
 /// Runs `during` while the workload drives traffic, then checks the driver's verdict.
@@ -69,7 +69,10 @@ fn a_rolling_change_and_a_rollback_on_a_replicated_cluster_lose_nothing() {
 
     // Every member's restate.toml changes: three restarts, one at a time. Without restatectl,
     // `plan` says that the leaders would stay put and what that costs clients.
-    set_inventory(&lab, &inventory_with_memory(&lab, "384 MiB"));
+    set_inventory(
+        &lab,
+        &inventory_with_restart(&lab, "warn,restate=info,lab=warn"),
+    );
     let plan = harness::fleet_without_restatectl(&lab, &["plan", "--replication", "2"]);
     assert_exit(&plan, 0, "plan of a rolling change with no restatectl");
     let text = printed(&plan);
@@ -129,6 +132,50 @@ fn a_rolling_change_and_a_rollback_on_a_replicated_cluster_lose_nothing() {
     }
     let unchanged: Vec<_> = three.iter().map(|h| config_of(&lab, h)).collect();
     assert_eq!(unchanged, files, "a restart changes no file");
+
+    // A key a running server applies from its file: written on every member, seen in each
+    // node's config table, and no member restarted.
+    let live = std::fs::read_to_string(lab.inventory_path())
+        .expect("inventory")
+        .replace(
+            "rocksdb-total-memory-size = \"512 MiB\"",
+            "rocksdb-total-memory-size = \"384 MiB\"",
+        );
+    set_inventory(&lab, &live);
+    let before = generations(&lab, "n1", &three);
+    under_traffic(&lab, "live change", || {
+        let out = fleet(&lab, &["apply", "--yes", "--replication", "2"]);
+        assert_exit(&out, 0, "live change under traffic");
+        let text = printed(&out);
+        assert_eq!(
+            text.matches("restate.toml: set rocksdb-total-memory-size, applied live (no restart)")
+                .count(),
+            3,
+            "{text}"
+        );
+    });
+    assert_eq!(
+        generations(&lab, "n1", &three),
+        before,
+        "no member restarted for a live change"
+    );
+    let table = lab
+        .restatectl(
+            "n1",
+            &[
+                "sql",
+                "SELECT plain_node_id, value FROM config WHERE key = 'rocksdb-total-memory-size'",
+                "--json",
+            ],
+        )
+        .expect("restatectl sql");
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_slice(&table.stdout).expect("restatectl's JSON");
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r["value"] == "384.0 MiB"),
+        "every node runs with the new size: {rows:?}"
+    );
 
     // Refused while a node is dead: restarting another would leave the cluster two short.
     lab.host("n3").stop_restate().expect("n3 stops");

@@ -56,6 +56,7 @@ pub(super) async fn run_as(
                 Step::StartMember { .. }
                     | Step::FixMember { .. }
                     | Step::RollMember { .. }
+                    | Step::ReloadMember { .. }
                     | Step::RestartMember { .. }
                     | Step::UpgradeMember { .. }
                     | Step::LowerReplication { .. }

@@ -238,6 +238,10 @@ impl<'a> Executor<'a> {
                 };
                 self.restart_member(host, how, "restart").await
             }
+            Step::ReloadMember { host, .. } => {
+                let host = self.host(host)?;
+                self.reload_member(host).await
+            }
             Step::SetMetadataList { host } => {
                 let host = self.host(host)?;
                 self.set_metadata_list(host).await
@@ -297,7 +301,7 @@ impl<'a> Executor<'a> {
     /// Patches a member (`None`: leaves its file as it is) and restarts it, only while the
     /// metadata cluster keeps a quorum without it; its cluster-wide health gate is left to the
     /// next step ([`Self::settle`]).
-    async fn restart_member(
+    pub(super) async fn restart_member(
         &mut self,
         host: &Surveyed,
         how: Restart,
@@ -464,7 +468,7 @@ impl<'a> Executor<'a> {
         Ok(view.node(node_name).map(|n| n.generation).unwrap_or(0))
     }
 
-    async fn apply(
+    pub(super) async fn apply(
         &self,
         host: &Surveyed,
         patch: Vec<restate_fleet_proto::agent::PatchOp>,

@@ -378,7 +378,9 @@ pub fn needs(
                 i + 1,
                 finding.passed_over.join("; ")
             )),
+            // A live change is verified through restatectl; without it, it restarts.
             Step::FixMember { host, .. }
+            | Step::ReloadMember { host, .. }
             | Step::RollMember { host, .. }
             | Step::RestartMember { host, .. }
             | Step::UpgradeMember { host, .. }

@@ -66,6 +66,14 @@ pub enum Step {
         #[serde(default)]
         property: Option<String>,
     },
+    /// A member's change that a running server applies from its file ([`super::reload`]):
+    /// written, and held until its `config` table shows it; restarted behind the usual gates
+    /// when it does not.
+    ReloadMember {
+        host: String,
+        #[serde(default)]
+        changes: Vec<String>,
+    },
     /// Guide step 6: a member gets the full metadata server list; restarted one at a time.
     RollMember {
         host: String,
@@ -174,6 +182,11 @@ impl std::fmt::Display for Step {
             Step::RestartMember { host, reboot: true } => write!(
                 f,
                 "{host}: reboot the host (rolling reboot), wait for SSH and for restate-server to start by itself, wait until healthy"
+            ),
+            Step::ReloadMember { host, changes } => write!(
+                f,
+                "{host}: set {} live (Restate applies it without a restart), wait until its config table shows it",
+                keys_text(changes)
             ),
             Step::RollMember { host, changes } => write!(
                 f,
@@ -636,11 +649,22 @@ pub fn plan(fleet: &Fleet, gathered: &Gathered, replication: Option<u32>) -> Pla
         };
         for member in members.iter().filter(|m| !list_only(m)) {
             if let Some(fix) = member.fix.as_ref().filter(|f| f.changed) {
-                steps.push(Step::FixMember {
-                    host: member.name.clone(),
-                    metadata_list: member.once,
-                    changes: fix.changed_keys.clone(),
-                });
+                steps.push(
+                    if new.is_empty()
+                        && super::reload::takes_live(&fix.changed_keys, fix.environment_changed)
+                    {
+                        Step::ReloadMember {
+                            host: member.name.clone(),
+                            changes: fix.changed_keys.clone(),
+                        }
+                    } else {
+                        Step::FixMember {
+                            host: member.name.clone(),
+                            metadata_list: member.once,
+                            changes: fix.changed_keys.clone(),
+                        }
+                    },
+                );
             }
         }
         // A tail that is sealed for a moment (a reconfiguration under way) is not a reason to
@@ -658,9 +682,9 @@ pub fn plan(fleet: &Fleet, gathered: &Gathered, replication: Option<u32>) -> Pla
             steps.push(Step::ReplicatedLoglet);
         }
         let fixing = |name: &str| {
-            steps
-                .iter()
-                .any(|s| matches!(s, Step::FixMember { host, .. } if host == name))
+            steps.iter().any(|s| {
+                matches!(s, Step::FixMember { host, .. } | Step::ReloadMember { host, .. } if host == name)
+            })
         };
         let mut rolls = Vec::new();
         if !new.is_empty() {
@@ -749,6 +773,11 @@ fn roll(member: &HostState, changes: Vec<String>) -> Step {
     if member.once && !member.full.environment_changed && only_list(&changes) {
         Step::SetMetadataList {
             host: member.name.clone(),
+        }
+    } else if super::reload::takes_live(&changes, member.full.environment_changed) {
+        Step::ReloadMember {
+            host: member.name.clone(),
+            changes,
         }
     } else {
         Step::RollMember {
@@ -862,6 +891,7 @@ impl Plan {
         self.steps.retain_mut(|step| match step {
             Step::StartMember { host }
             | Step::FixMember { host, .. }
+            | Step::ReloadMember { host, .. }
             | Step::RollMember { host, .. }
             | Step::RestartMember { host, .. }
             | Step::SetMetadataList { host }

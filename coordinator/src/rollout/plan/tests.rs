@@ -255,7 +255,31 @@ fn every_fleet_shape_gets_the_guides_steps() {
             steps: &["fix_member", "snapshot", "join_new", "set_metadata_list"],
         },
         Case {
-            name: "a rolling change of another key still restarts each member",
+            name: "a rolling change of a key that needs a restart restarts each member",
+            cluster: "",
+            inventory: &["n1", "n2", "n3"],
+            hosts: vec![
+                member(
+                    "n1",
+                    true,
+                    &["log-filter"],
+                    &["log-filter"],
+                ),
+                member(
+                    "n2",
+                    true,
+                    &["log-filter", LIST],
+                    &["log-filter", LIST],
+                ),
+                member("n3", true, &[], &[]),
+            ],
+            view: Some(view("grown")),
+            leaving: vec![],
+            replication: None,
+            steps: &["fix_member", "fix_member"],
+        },
+        Case {
+            name: "a key Restate applies live is written and held against the config table, no restart; with a restart key beside it, a restart",
             cluster: "",
             inventory: &["n1", "n2", "n3"],
             hosts: vec![
@@ -276,7 +300,7 @@ fn every_fleet_shape_gets_the_guides_steps() {
             view: Some(view("grown")),
             leaving: vec![],
             replication: None,
-            steps: &["fix_member", "fix_member"],
+            steps: &["reload_member", "fix_member"],
         },
         Case {
             name: "an upgrade and an install come first",
@@ -379,10 +403,10 @@ fn every_fleet_shape_gets_the_guides_steps() {
             inventory: &["n1", "n2", "n3"],
             hosts: {
                 let mut hosts = vec![
-                    member("n1", true, &[], &["rocksdb-total-memory-size"]),
-                    member("n2", true, &[], &["rocksdb-total-memory-size"]),
+                    member("n1", true, &[], &["log-filter"]),
+                    member("n2", true, &[], &["log-filter"]),
                 ];
-                let mut n3 = member("n3", true, &[], &["rocksdb-total-memory-size"]);
+                let mut n3 = member("n3", true, &[], &["log-filter"]);
                 n3.stopped = true;
                 hosts.push(n3);
                 hosts
