@@ -98,6 +98,7 @@ fn config_facts(path: &Path) -> Result<ConfigFacts, AgentError> {
         exists: false,
         parse_error: None,
         values: ConfigValues::default(),
+        keys: Vec::new(),
     };
     let text = match files::read_config(path) {
         Ok(Some((text, _))) => text,
@@ -112,10 +113,33 @@ fn config_facts(path: &Path) -> Result<ConfigFacts, AgentError> {
     };
     facts.exists = true;
     match patch::parse(&text, path) {
-        Ok(doc) => facts.values = config_values(&doc),
+        Ok(doc) => {
+            facts.values = config_values(&doc);
+            facts.keys = leaf_keys(doc.as_table());
+        }
         Err(e) => facts.parse_error = Some(parse_error_info(&e)),
     }
     Ok(facts)
+}
+
+/// The dotted names of every value in `table` (arrays of tables count as one key).
+fn leaf_keys(table: &toml_edit::Table) -> Vec<String> {
+    fn walk(prefix: &str, table: &dyn toml_edit::TableLike, out: &mut Vec<String>) {
+        for (key, item) in table.iter() {
+            let name = if prefix.is_empty() {
+                key.to_string()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            match item.as_table_like() {
+                Some(child) if !item.is_array_of_tables() => walk(&name, child, out),
+                _ => out.push(name),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk("", table, &mut out);
+    out
 }
 
 fn parse_error_info(e: &AgentError) -> ParseErrorInfo {

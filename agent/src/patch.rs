@@ -106,7 +106,26 @@ fn apply_op(root: &mut Table, op: &PatchOp) -> Result<Vec<String>, AgentError> {
         } else {
             Vec::new()
         }),
+        PatchOp::Rename { path, to } => {
+            let Some(value) = take_value(root, path) else {
+                return Ok(Vec::new());
+            };
+            set_leaf(root, to, to, value)?;
+            Ok(vec![path.join("."), to.join(".")])
+        }
     }
+}
+
+/// Removes the value at `path` and returns it; a table there, or nothing, stays as it is.
+fn take_value(table: &mut dyn TableLike, path: &[String]) -> Option<Value> {
+    let (key, rest) = path.split_first()?;
+    if rest.is_empty() {
+        if !matches!(table.get(key), Some(Item::Value(_))) {
+            return None;
+        }
+        return table.remove(key).and_then(|item| item.into_value().ok());
+    }
+    take_value(table.get_mut(key)?.as_table_like_mut()?, rest)
 }
 
 /// A table value is merged key by key: each non-table entry becomes its own leaf to set.
@@ -337,6 +356,24 @@ default-provider = "replicated"
     fn literal_string_equal_to_basic_string_is_no_change() {
         let old = "node-name = 'n1'\n";
         assert_eq!(patch(old, &[PatchOp::set(&["node-name"], "n1")]), old);
+    }
+
+    #[test]
+    fn a_renamed_key_keeps_its_value_under_its_new_name() {
+        let old = "[worker.snapshots]\ndestination = \"s3://b\"\nexperimental-num-retained = 3 # keep three\n";
+        let op = PatchOp::rename(
+            &["worker", "snapshots", "experimental-num-retained"],
+            &["worker", "snapshots", "num-retained"],
+        );
+        let new = patch(old, std::slice::from_ref(&op));
+        assert!(new.contains("num-retained = 3"), "{new}");
+        assert!(!new.contains("experimental-num-retained"), "{new}");
+        assert!(new.contains("destination = \"s3://b\""), "{new}");
+        assert_eq!(
+            patch(&new, &[op]),
+            new,
+            "renamed once: no change the second time"
+        );
     }
 
     #[test]

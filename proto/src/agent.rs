@@ -348,6 +348,9 @@ pub enum PatchOp {
         #[serde(default, skip_serializing_if = "is_false")]
         secret: bool,
     },
+    /// Move a key's value (as written) to another key, replacing any value there: a key a
+    /// release renamed. An absent key is no change.
+    Rename { path: Vec<String>, to: Vec<String> },
 }
 
 impl PatchOp {
@@ -366,23 +369,35 @@ impl PatchOp {
         }
     }
 
-    /// The same op with its values redacted in diffs.
+    pub fn rename(path: &[&str], to: &[&str]) -> Self {
+        PatchOp::Rename {
+            path: path.iter().map(|s| s.to_string()).collect(),
+            to: to.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// The same op with its values redacted in diffs (a rename moves a value, which the old
+    /// key's redaction already covers).
     pub fn secret(mut self) -> Self {
         match &mut self {
             PatchOp::Set { secret, .. } | PatchOp::Remove { secret, .. } => *secret = true,
+            PatchOp::Rename { .. } => {}
         }
         self
     }
 
     pub fn path(&self) -> &[String] {
         match self {
-            PatchOp::Set { path, .. } | PatchOp::Remove { path, .. } => path,
+            PatchOp::Set { path, .. }
+            | PatchOp::Remove { path, .. }
+            | PatchOp::Rename { path, .. } => path,
         }
     }
 
     pub fn is_secret(&self) -> bool {
         match self {
             PatchOp::Set { secret, .. } | PatchOp::Remove { secret, .. } => *secret,
+            PatchOp::Rename { .. } => false,
         }
     }
 
@@ -748,6 +763,10 @@ pub struct ConfigFacts {
     pub parse_error: Option<ParseErrorInfo>,
     /// What the file says; all `None` when it does not exist or does not parse.
     pub values: ConfigValues,
+    /// Every key the file sets, dotted (`worker.snapshots.destination`), values left out: what
+    /// an upgrade holds against the keys a release renamed or removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
 }
 
 /// The keys the fleet tool reasons about, as written in the file (absent = server default).

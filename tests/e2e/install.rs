@@ -91,11 +91,39 @@ fn upgrades_installs_and_grows_then_changes_nothing() {
     assert!(staged_files(&lab).is_empty(), "{:?}", staged_files(&lab));
     assert_eq!(lab.host("n1").restate_pid(), n1_pid, "n1 was restarted");
 
-    // check and plan show the upgrade and the install, with versions, and change nothing.
+    // Keys Restate 1.7 renamed or removed, in n1's file: a removed one refuses the upgrade with
+    // the key and the release named; a renamed one is rewritten in the upgrade's restart.
     let inventory = inventory_with_server(&lab, "upgrade.toml", &current, "1.7.12");
+    let n1_config = lab
+        .host("n1")
+        .path("/etc/restate/restate.toml")
+        .expect("path");
+    let original = std::fs::read_to_string(&n1_config).expect("n1's restate.toml");
+    std::fs::write(
+        &n1_config,
+        format!("{original}\n[log-server]\nrocksdb-max-wal-size = \"1 GiB\"\n"),
+    )
+    .expect("write n1's restate.toml");
+    let removed = fleet_with(&lab, &inventory, &["check"]);
+    assert_exit(&removed, 1, "check with a key 1.7 removed");
+    assert!(
+        stdout(&removed).contains(
+            "problem: n1: `log-server.rocksdb-max-wal-size` was removed in Restate 1.7.0"
+        ),
+        "{}",
+        stdout(&removed)
+    );
+    std::fs::write(&n1_config, format!("rocksdb-bg-threads = 2\n{original}"))
+        .expect("write n1's restate.toml");
+
+    // check and plan show the upgrade and the install, with versions, and change nothing.
     let plan = fleet_with(&lab, &inventory, &["plan"]);
     assert_exit(&plan, 0, "plan");
     let text = stdout(&plan);
+    assert!(
+        text.contains("n1: restate.toml sets `rocksdb-bg-threads`, which Restate 1.7.0 renamed to `rocksdb-low-priority-threads`: the upgrade rewrites it in the same restart"),
+        "{text}"
+    );
     assert!(
         text.contains("n1: upgrade restate-server 1.6.2 -> 1.7.12")
             && text.contains("n3: install restate-server 1.7.12")
@@ -118,6 +146,18 @@ fn upgrades_installs_and_grows_then_changes_nothing() {
 
     // n1 runs 1.7.12 on its old data, its 1.6.2 binary kept for a rollback; n3 got the binary.
     assert_eq!(version_on(&lab, "n1"), "restate-server 1.7.12");
+    let rewritten = std::fs::read_to_string(&n1_config).expect("n1's restate.toml");
+    assert!(
+        rewritten.contains("rocksdb-low-priority-threads = 2")
+            && !rewritten.contains("rocksdb-bg-threads"),
+        "{rewritten}"
+    );
+    assert!(
+        stdout(&apply)
+            .contains("restate.toml: rocksdb-bg-threads renamed to rocksdb-low-priority-threads"),
+        "{}",
+        stdout(&apply)
+    );
     let previous = lab
         .host("n1")
         .path(&format!("{BINARY}.previous"))

@@ -273,6 +273,7 @@ roles = ["worker", "log-server"]
                         assert_eq!(*value, ConfigValue::Bool(false));
                     }
                     PatchOp::Remove { .. } => assert!(!want_false, "n{}", index + 1),
+                    PatchOp::Rename { .. } => panic!("auto-join is never renamed"),
                 }
             }
         }

@@ -145,8 +145,22 @@ impl Executor<'_> {
         self.progress
             .host(&name, &format!("restarting on restate-server {to}"));
         let restart = self.timeouts.restart;
+        // Keys the new release renamed move to their new names in the same restart.
+        let renames = super::release_keys::of_upgrade(from, to, &host.facts.config.keys, &[])
+            .map(|(in_file, _)| super::release_keys::renames(&in_file))
+            .unwrap_or_default();
         let outcome = async {
-            self.service(host, ServiceAction::Restart, restart).await?;
+            if renames.is_empty() {
+                self.service(host, ServiceAction::Restart, restart).await?;
+            } else {
+                let report = self.apply(host, renames.clone(), true).await?;
+                if !report.succeeded() {
+                    return Err(StepError::host(
+                        &name,
+                        "did not come back on the new binary with its renamed keys; the agent put its restate.toml back",
+                    ));
+                }
+            }
             let names = [node_name.clone()];
             gate::healthy(&self.clients(), &names, restart)
                 .await
@@ -169,6 +183,18 @@ impl Executor<'_> {
             Ok(_) => {
                 self.recap
                     .changed(&name, &format!("restate-server {from} -> {to}, restarted"));
+                for op in &renames {
+                    if let restate_fleet_proto::agent::PatchOp::Rename { path, to } = op {
+                        self.recap.changed(
+                            &name,
+                            &format!(
+                                "restate.toml: {} renamed to {}",
+                                path.join("."),
+                                to.join(".")
+                            ),
+                        );
+                    }
+                }
                 self.progress
                     .host(&name, &format!("healthy on restate-server {to}"));
                 remove_staged(host, server).await;

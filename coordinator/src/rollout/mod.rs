@@ -17,6 +17,7 @@ pub mod membership;
 pub mod plan;
 mod reboot;
 pub mod recap;
+mod release_keys;
 mod reload;
 mod remove;
 pub mod restatectl;

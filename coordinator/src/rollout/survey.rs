@@ -421,6 +421,21 @@ fn preflight(
                 )),
             },
         }
+        if let Some(server) = host.server
+            && let super::server::Change::Upgrade { from } = &server.change
+        {
+            let inventory: Vec<String> =
+                host.host.config.iter().map(|e| e.path.join(".")).collect();
+            if let Some((in_file, in_inventory)) = super::release_keys::of_upgrade(
+                from,
+                &server.version,
+                &host.facts.config.keys,
+                &inventory,
+            ) {
+                problems.extend(super::release_keys::refusals(name, &in_file, &in_inventory));
+                warnings.extend(super::release_keys::rename_notes(name, &in_file));
+            }
+        }
         let systemd = host.facts.service.as_ref().and_then(|s| s.systemd.as_ref());
         if let Some(finding) = systemd_finding(&host.host.service, systemd) {
             match finding {

@@ -259,18 +259,8 @@ fn every_fleet_shape_gets_the_guides_steps() {
             cluster: "",
             inventory: &["n1", "n2", "n3"],
             hosts: vec![
-                member(
-                    "n1",
-                    true,
-                    &["log-filter"],
-                    &["log-filter"],
-                ),
-                member(
-                    "n2",
-                    true,
-                    &["log-filter", LIST],
-                    &["log-filter", LIST],
-                ),
+                member("n1", true, &["log-filter"], &["log-filter"]),
+                member("n2", true, &["log-filter", LIST], &["log-filter", LIST]),
                 member("n3", true, &[], &[]),
             ],
             view: Some(view("grown")),
