@@ -29,24 +29,12 @@ pub struct LogLine {
 pub fn command(service: &Service, lines: usize, since: Option<&str>) -> Option<Vec<String>> {
     match service {
         Service::Systemd { unit } => {
-            let mut argv: Vec<String> = [
-                "journalctl",
-                "--unit",
-                unit,
-                "--no-pager",
-                "--utc",
-                "--output",
-                "short-iso-precise",
-                "--lines",
-            ]
-            .into_iter()
-            .map(str::to_string)
-            .collect();
-            argv.push(lines.to_string());
+            let lines = lines.to_string();
+            let mut tail = vec!["--lines", lines.as_str()];
             if let Some(since) = since {
-                argv.extend(["--since".to_string(), since.to_string()]);
+                tail.extend(["--since", since]);
             }
-            Some(argv)
+            Some(journal(unit, &tail))
         }
         Service::Command { log: Some(log), .. } => Some(vec![
             "tail".into(),
@@ -56,6 +44,23 @@ pub fn command(service: &Service, lines: usize, since: Option<&str>) -> Option<V
         ]),
         Service::Command { log: None, .. } => None,
     }
+}
+
+/// `journalctl` of `unit`, in UTC with microseconds (what [`merge`] orders by), then `tail`.
+fn journal(unit: &str, tail: &[&str]) -> Vec<String> {
+    [
+        "journalctl",
+        "--unit",
+        unit,
+        "--no-pager",
+        "--utc",
+        "--output",
+        "short-iso-precise",
+    ]
+    .iter()
+    .chain(tail)
+    .map(|s| s.to_string())
+    .collect()
 }
 
 /// Keeps a follower (`journalctl --follow`, `tail -F`) running only while its SSH channel is
@@ -71,21 +76,7 @@ exit 0"#;
 /// when its service names no log.
 pub fn follow_command(service: &Service) -> Option<Vec<String>> {
     let follower: Vec<String> = match service {
-        Service::Systemd { unit } => [
-            "journalctl",
-            "--unit",
-            unit,
-            "--no-pager",
-            "--utc",
-            "--output",
-            "short-iso-precise",
-            "--lines",
-            "0",
-            "--follow",
-        ]
-        .into_iter()
-        .map(str::to_string)
-        .collect(),
+        Service::Systemd { unit } => journal(unit, &["--lines", "0", "--follow"]),
         Service::Command { log: Some(log), .. } => ["tail", "-n", "0", "-F", log]
             .into_iter()
             .map(str::to_string)

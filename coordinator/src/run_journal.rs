@@ -202,8 +202,11 @@ pub fn stopped_note(run: &Run, plan_now: &[String]) -> String {
         Some(s) => (
             s.index,
             s.step.as_str(),
+            // A step's gate may fail after the step itself ended (the last restart's): then the
+            // run's own end says why.
             s.error
                 .clone()
+                .or_else(|| run.ending.as_ref().and_then(|e| e.error.clone()))
                 .unwrap_or_else(|| "it was killed in this step (no end record)".to_string()),
         ),
         None => (0, "", "it stopped".to_string()),
@@ -310,6 +313,21 @@ mod tests {
         assert_eq!(
             note,
             "the run 2026-12-03T11-01-26.123Z-42 of 2026-12-03T11:01:26.123Z stopped at step 2 of 3 (b): it was killed in this step (no end record); by what the survey sees now, its steps 1 are done and 2, 3 are still to do; this run is planned from the cluster as it is, never replayed (restate-fleet history show 2026-12-03T11-01-26.123Z-42)"
+        );
+        // A run that ended on an error after its step (the last restart's gate) says that error.
+        let mut failed = run;
+        failed.ending = Some(restate_fleet_journal::Ending {
+            at: "t".into(),
+            outcome: restate_fleet_journal::Outcome::Failed,
+            error: Some("n3: not healthy after its restart".into()),
+            hosts: vec![],
+            cluster_changes: vec![],
+            cluster_after: None,
+        });
+        let note = stopped_note(&failed, &["b".to_string(), "c".to_string()]);
+        assert!(
+            note.contains("(b): n3: not healthy after its restart; by what"),
+            "{note}"
         );
     }
 

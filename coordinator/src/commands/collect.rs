@@ -30,7 +30,6 @@ pub struct CollectArgs {
 pub async fn run(global: &Global, args: CollectArgs) -> anyhow::Result<Outcome> {
     let loaded = common::load(global)?;
     let fleet = &loaded.fleet;
-    let hosts = common::selected(global, fleet)?;
     let now = SystemTime::now();
     let root = format!(
         "restate-fleet-bundle-{}",
@@ -49,12 +48,7 @@ pub async fn run(global: &Global, args: CollectArgs) -> anyhow::Result<Outcome> 
         .into());
     }
     let progress = Progress::new(global.quiet || global.output == Output::Json);
-    let (reached, unreachable, _) =
-        common::reach_hosts(global, fleet, &hosts, true, &progress).await?;
-    let mut problems: Vec<String> = unreachable
-        .iter()
-        .map(|(host, why)| format!("{host}: unreachable: {why}"))
-        .collect();
+    let (reached, mut problems) = common::reach_selected(global, fleet, true, &progress).await?;
     let mut bundle = Bundle::new(root, fleet.secret_values());
 
     progress.step("collecting from every host and the cluster");

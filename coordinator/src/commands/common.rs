@@ -228,3 +228,20 @@ pub async fn log_tail(host: &Reached, lines: usize, since: Option<&str>) -> Resu
         Err(e) => Err(format!("{}: {e}", host.name())),
     }
 }
+
+/// The hosts `--limit` selects, reached; each one that could not be, as a problem naming it.
+pub async fn reach_selected(
+    global: &Global,
+    fleet: &Fleet,
+    start_agent: bool,
+    progress: &Progress,
+) -> anyhow::Result<(Vec<Reached>, Vec<String>)> {
+    let hosts = selected(global, fleet)?;
+    let (reached, unreachable, _) =
+        reach_hosts(global, fleet, &hosts, start_agent, progress).await?;
+    let problems = unreachable
+        .iter()
+        .map(|(host, why)| format!("{host}: unreachable: {why}"))
+        .collect();
+    Ok((reached, problems))
+}

@@ -28,14 +28,8 @@ pub struct LogsArgs {
 pub async fn run(global: &Global, args: LogsArgs) -> anyhow::Result<Outcome> {
     let loaded = common::load(global)?;
     let fleet = &loaded.fleet;
-    let hosts = common::selected(global, fleet)?;
     let progress = Progress::new(global.quiet || global.output == Output::Json);
-    let (reached, unreachable, _) =
-        common::reach_hosts(global, fleet, &hosts, false, &progress).await?;
-    let mut problems: Vec<String> = unreachable
-        .iter()
-        .map(|(host, why)| format!("{host}: unreachable: {why}"))
-        .collect();
+    let (reached, mut problems) = common::reach_selected(global, fleet, false, &progress).await?;
     let since = args.since.as_deref();
     let reads = reached.iter().map(|host| async move {
         common::log_tail(host, args.lines, since)

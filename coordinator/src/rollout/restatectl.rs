@@ -573,11 +573,20 @@ fn transient(said: &str) -> bool {
 /// Its standard output, or its last line of output when it failed.
 async fn run_here(binary: &Path, forward: &Forward, args: &[&str]) -> Result<String, String> {
     let address = format!("http://{}/", forward.local());
+    // restatectl 1.7.12's `sql` takes the host of `--single-address` but dials port 5122 (seen
+    // with strace); with `--address` it asks the given address alone too.
+    let flag = if args.first() == Some(&"sql") {
+        "--address"
+    } else {
+        "--single-address"
+    };
     let run = tokio::process::Command::new(binary)
         .args(args)
-        .args(["--single-address", address.as_str(), "--yes"])
+        .args([flag, address.as_str(), "--yes"])
         // `--single-address` conflicts with an address from the environment.
         .env_remove("RESTATECTL_ADDRESS")
+        // Its errors go into messages: no terminal colours in them.
+        .env("NO_COLOR", "1")
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)
         .output();
