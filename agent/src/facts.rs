@@ -181,6 +181,7 @@ pub fn config_values(doc: &DocumentMut) -> ConfigValues {
         snapshots_destination: text_at(doc, &["worker", "snapshots", "destination"]),
         base_dir: text_at(doc, &["base-dir"]),
         advertised_address: text_at(doc, &["advertised-address"]),
+        tls_mode: text_at(doc, &["tls", "mode"]),
     }
 }
 

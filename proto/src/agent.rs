@@ -781,6 +781,9 @@ pub struct ConfigValues {
     pub snapshots_destination: Option<String>,
     pub base_dir: Option<String>,
     pub advertised_address: Option<String>,
+    /// `[tls] mode` (fabric TLS, Restate 1.7.3+): `off`, `allow`, `prefer` or `require`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_mode: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

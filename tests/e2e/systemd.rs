@@ -351,6 +351,16 @@ fn grows_an_existing_systemd_node_to_three_and_a_rerun_restarts_nothing() {
         "{}",
         printed(&disabled)
     );
+    // The lab's nodes listen on every interface, without fabric TLS: check says so of each.
+    for host in ["n1", "n2", "n3"] {
+        assert!(
+            printed(&disabled).contains(&format!(
+                "warning: {host}: the fabric (port 5122) listens on all interfaces"
+            )),
+            "{}",
+            printed(&disabled)
+        );
+    }
     assert_eq!(
         systemctl(&lab, "n3", &["is-enabled", UNIT]),
         "disabled",

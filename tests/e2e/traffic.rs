@@ -134,7 +134,10 @@ fn a_rolling_change_and_a_rollback_on_a_replicated_cluster_lose_nothing() {
     assert_eq!(unchanged, files, "a restart changes no file");
 
     // A key a running server applies from its file: written on every member, seen in each
-    // node's config table, and no member restarted.
+    // node's config table, and no member restarted. (First n2, rolled back above, gets the
+    // inventory's file again: that is a restart.)
+    let converged = fleet(&lab, &["apply", "--yes", "--replication", "2"]);
+    assert_exit(&converged, 0, "n2 back on the inventory's file");
     let live = std::fs::read_to_string(lab.inventory_path())
         .expect("inventory")
         .replace(

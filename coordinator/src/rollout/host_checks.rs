@@ -38,6 +38,8 @@ pub struct Checked {
     /// by another process would stop it.
     pub starts_node: bool,
     pub checks: HostChecks,
+    /// `[tls] mode` of its restate.toml (`None`: not set, so `off`).
+    pub tls_mode: Option<String>,
     /// Host clock minus this machine's at the moment the host answered, in ms.
     pub offset_ms: i64,
     /// Half the round trip: how far off `offset_ms` may be.
@@ -63,6 +65,7 @@ pub async fn gather(
             name: host.name().to_string(),
             hostname: host.facts.hostname.clone(),
             starts_node: host.class == Class::New || super::survey::stopped(host, view),
+            tls_mode: host.facts.config.values.tls_mode.clone(),
             offset_ms: checks.clock_unix_ms - midpoint,
             uncertainty_ms: round_trip / 2,
             checks,
@@ -95,6 +98,8 @@ pub fn findings(hosts: &[Checked]) -> (Vec<String>, Vec<String>) {
         open_files(host, &mut warnings);
         if host.starts_node {
             ports_held(host, &mut problems);
+        } else {
+            exposure(host, &mut warnings);
         }
     }
     duplicates(
@@ -223,6 +228,29 @@ fn ports_held(host: &Checked, problems: &mut Vec<String>) {
             "{}: port {} is already bound by {holder} on {}, and restate-server is to start here: stop that process, or move restate-server's port ({key} in the host's config)",
             host.name, listener.port, listener.address
         ));
+    }
+}
+
+/// A running node's fabric or admin API listening on every interface: Restate's security page
+/// says never to expose the fabric (it also serves `/metrics` and `/debug/pprof/heap`), and the
+/// admin API has no authentication at all.
+fn exposure(host: &Checked, warnings: &mut Vec<String>) {
+    let everywhere =
+        |l: &&restate_fleet_proto::agent::Listener| l.address == "0.0.0.0" || l.address == "::";
+    let mode = host.tls_mode.as_deref().unwrap_or("off");
+    for listener in host.checks.listeners.iter().filter(everywhere) {
+        match listener.port {
+            ADMIN_PORT => warnings.push(format!(
+                "{}: the admin API (port {ADMIN_PORT}) listens on all interfaces ({}) and has no authentication: anyone who reaches it can change the cluster; bind it to localhost or a private address (`admin.bind-address` in the host's config in the inventory)",
+                host.name, listener.address
+            )),
+            INGRESS_PORT => {}
+            _ if mode != "require" => warnings.push(format!(
+                "{}: the fabric (port {}) listens on all interfaces ({}) with fabric TLS {mode}: anyone who reaches it can read the cluster's traffic and call its cluster controller; bind it to a private address (`bind-address` in the host's config in the inventory) or require TLS ([tls] mode = \"require\", docs/fabric-tls.md)",
+                host.name, listener.port, listener.address
+            )),
+            _ => {}
+        }
     }
 }
 

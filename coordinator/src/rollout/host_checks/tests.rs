@@ -11,6 +11,7 @@ fn host(name: &str) -> Checked {
         name: name.to_string(),
         hostname: Some(name.to_string()),
         starts_node: false,
+        tls_mode: None,
         checks: HostChecks {
             clock_unix_ms: 0,
             machine_id: Some(format!("id-of-{name}")),
@@ -153,9 +154,35 @@ fn each_finding_names_the_host_the_figure_and_the_fix() {
             vec![],
         ),
         (
-            "a member's own listeners are its restate-server's",
+            "a member's own listeners are its restate-server's: only their exposure counts",
             vec![with("n1", |h| {
-                h.checks.listeners = vec![bound(5122), bound(8080)]
+                h.checks.listeners = vec![
+                    Listener {
+                        address: "10.0.0.1".into(),
+                        ..bound(5122)
+                    },
+                    bound(8080),
+                ]
+            })],
+            vec![],
+            vec![],
+        ),
+        (
+            "the fabric and the admin API on every interface, without TLS",
+            vec![with("n1", |h| {
+                h.checks.listeners = vec![bound(5122), bound(9070)]
+            })],
+            vec![],
+            vec![
+                "n1: the fabric (port 5122) listens on all interfaces (0.0.0.0) with fabric TLS off",
+                "n1: the admin API (port 9070) listens on all interfaces (0.0.0.0) and has no authentication",
+            ],
+        ),
+        (
+            "the fabric on every interface behind required TLS",
+            vec![with("n1", |h| {
+                h.tls_mode = Some("require".into());
+                h.checks.listeners = vec![bound(5122)];
             })],
             vec![],
             vec![],
