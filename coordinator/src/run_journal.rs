@@ -104,6 +104,27 @@ impl RunJournal {
         self.record(Record::StepStarted { index, step, at }, progress);
     }
 
+    /// The end of step `index`, which began at `started`: what it changed, the backups it kept,
+    /// and its error.
+    pub fn step_ended(
+        &self,
+        index: usize,
+        started: std::time::Instant,
+        changes: Vec<String>,
+        backups: Vec<String>,
+        error: Option<String>,
+        progress: &Progress,
+    ) {
+        let record = Record::StepEnded {
+            index,
+            seconds: started.elapsed().as_secs_f64(),
+            changes,
+            backups,
+            error,
+        };
+        self.record(record, progress);
+    }
+
     /// The end of the run: how it ended and its recap.
     pub fn ended(
         &self,
@@ -180,7 +201,10 @@ pub fn latest(global: &Global) -> Option<Run> {
     runs_of_inventory(global).pop()
 }
 
-/// This inventory's runs in the journal, oldest first.
+/// How many of the newest runs `apply` and `collect` look at for this inventory's last one.
+const RECENT_RUNS: usize = 200;
+
+/// This inventory's runs among the journal's newest, oldest first.
 fn runs_of_inventory(global: &Global) -> Vec<Run> {
     let Some(dir) = dir(global) else {
         return Vec::new();
@@ -189,7 +213,7 @@ fn runs_of_inventory(global: &Global) -> Vec<Run> {
         .unwrap_or_else(|_| global.inventory.clone())
         .display()
         .to_string();
-    let (mut runs, _) = restate_fleet_journal::list(&dir);
+    let (mut runs, _) = restate_fleet_journal::newest(&dir, RECENT_RUNS);
     runs.retain(|r| r.header.inventory == inventory);
     runs
 }

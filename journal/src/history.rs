@@ -174,6 +174,12 @@ impl Run {
 /// Every run in `dir`, oldest first, with a line for each file that could not be read; no
 /// directory yet: no runs.
 pub fn list(dir: &Path) -> (Vec<Run>, Vec<JournalError>) {
+    newest(dir, usize::MAX)
+}
+
+/// The `count` newest runs in `dir`, oldest first: a run's file name starts with its start
+/// time, so only those files are read, however long the journal grew.
+pub fn newest(dir: &Path, count: usize) -> (Vec<Run>, Vec<JournalError>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return (Vec::new(), Vec::new());
     };
@@ -183,6 +189,7 @@ pub fn list(dir: &Path) -> (Vec<Run>, Vec<JournalError>) {
         .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
         .collect();
     paths.sort();
+    let paths = paths.split_off(paths.len().saturating_sub(count));
     let mut runs = Vec::new();
     let mut problems = Vec::new();
     for path in paths {
@@ -416,6 +423,12 @@ mod tests {
         assert_eq!(ids, [header().id.as_str(), second.id.as_str()]);
         assert_eq!(runs[1].state, RunState::Stopped);
         assert!(find(&dir, &second.id).is_ok());
+        let (newest_only, _) = newest(&dir, 1);
+        assert_eq!(newest_only.len(), 1);
+        assert_eq!(
+            newest_only[0].header.id, second.id,
+            "the newest file alone is read"
+        );
         assert!(matches!(
             find(&dir, "../etc/passwd"),
             Err(JournalError::NotFound { .. })

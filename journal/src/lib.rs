@@ -11,7 +11,7 @@ mod writer;
 
 use std::path::PathBuf;
 
-pub use history::{Run, RunState, StepLine, StepState, find, list, steps_now};
+pub use history::{Run, RunState, StepLine, StepState, find, list, newest, steps_now};
 pub use record::{Ending, Header, HostLine, Outcome, Record};
 pub use writer::{Journal, new_run_id};
 

@@ -98,14 +98,7 @@ pub async fn run(global: &Global, args: RollbackArgs) -> anyhow::Result<Outcome>
                     Ok(restored) => (vec![format!("{}: {restored}", host.name())], None),
                     Err(why) => (Vec::new(), Some(why.clone())),
                 };
-                let record = Record::StepEnded {
-                    index: index + 1,
-                    seconds: started.elapsed().as_secs_f64(),
-                    changes,
-                    backups: Vec::new(),
-                    error,
-                };
-                journal.record(record, &progress);
+                journal.step_ended(index + 1, started, changes, Vec::new(), error, &progress);
             }
             match result {
                 Ok(restored) => recap.changed(host.name(), &restored),

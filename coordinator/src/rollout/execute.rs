@@ -110,14 +110,14 @@ impl<'a> Executor<'a> {
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner),
                 );
-                let record = restate_fleet_journal::Record::StepEnded {
-                    index: done + 1,
-                    seconds: started.elapsed().as_secs_f64(),
-                    changes: crate::run_journal::changes_since(&before, self.recap.change_lines()),
+                journal.step_ended(
+                    done + 1,
+                    started,
+                    crate::run_journal::changes_since(&before, self.recap.change_lines()),
                     backups,
-                    error: result.as_ref().err().map(ToString::to_string),
-                };
-                journal.record(record, self.progress);
+                    result.as_ref().err().map(ToString::to_string),
+                    self.progress,
+                );
             }
             result?;
             self.recap.step_done(step, started.elapsed());
