@@ -55,7 +55,7 @@ pub struct Executor<'a> {
     pub reacher: Option<&'a crate::reach::Reacher>,
     /// Hosts rebooted by this run, by name: their sessions since (the survey's ended with the
     /// old boot).
-    pub rebooted: std::sync::Mutex<std::collections::BTreeMap<String, crate::reach::Reached>>,
+    pub rebooted: std::collections::BTreeMap<String, crate::reach::Reached>,
 }
 
 /// What a member's restart carries.
@@ -187,11 +187,7 @@ impl<'a> Executor<'a> {
 
     /// The host's SSH session now: a new one once this run rebooted it.
     pub(super) fn session_of(&self, host: &Surveyed) -> crate::ssh::Session {
-        let rebooted = self
-            .rebooted
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        rebooted
+        self.rebooted
             .get(host.name())
             .map_or_else(|| host.reached.session.clone(), |r| r.session.clone())
     }
@@ -283,15 +279,11 @@ impl<'a> Executor<'a> {
 
     /// Every host's admin client; a rebooted host's through its new session.
     pub(super) fn clients(&self) -> Vec<AdminClient> {
-        let rebooted = self
-            .rebooted
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.survey
             .hosts
             .iter()
             .map(|h| {
-                rebooted
+                self.rebooted
                     .get(h.name())
                     .map_or_else(|| h.reached.admin.clone(), |r| r.admin.clone())
             })
@@ -419,15 +411,7 @@ impl<'a> Executor<'a> {
     /// ([`Step::SetMetadataList`] says why that is enough).
     async fn set_metadata_list(&mut self, host: &Surveyed) -> Result<(), StepError> {
         let name = host.name();
-        let report = self
-            .apply(host, plan::full_patch(self.fleet, host), false)
-            .await?;
-        if !report.succeeded() {
-            return Err(StepError::host(
-                name,
-                "writing restate.toml failed; nothing restarted. Re-run",
-            ));
-        }
+        let report = self.write_without_restart(host).await?;
         if report.preview.changed {
             self.recap.changed(
                 name,
@@ -438,6 +422,24 @@ impl<'a> Executor<'a> {
             );
         }
         Ok(())
+    }
+
+    /// The member's file as the inventory wants it, written with no restart (a running server
+    /// reads it live, or at its next start); a failed write is the step's error.
+    pub(super) async fn write_without_restart(
+        &self,
+        host: &Surveyed,
+    ) -> Result<ApplyReport, StepError> {
+        let report = self
+            .apply(host, plan::full_patch(self.fleet, host), false)
+            .await?;
+        if !report.succeeded() {
+            return Err(StepError::host(
+                host.name(),
+                "writing restate.toml failed; nothing restarted. Re-run",
+            ));
+        }
+        Ok(report)
     }
 
     /// Whether `node_name` may restart now (alive, and the metadata quorum holds without it);

@@ -18,14 +18,7 @@ const POLL: Duration = Duration::from_millis(500);
 impl Executor<'_> {
     pub(super) async fn reload_member(&mut self, host: &Surveyed) -> Result<(), StepError> {
         let name = host.name().to_string();
-        let patch = plan::full_patch(self.fleet, host);
-        let report = self.apply(host, patch.clone(), false).await?;
-        if !report.succeeded() {
-            return Err(StepError::host(
-                &name,
-                "writing restate.toml failed; nothing restarted. Re-run",
-            ));
-        }
+        let report = self.write_without_restart(host).await?;
         let keys = report.preview.changed_keys.clone();
         if !report.preview.changed {
             self.progress.host(&name, "restate.toml already up to date");
@@ -37,6 +30,7 @@ impl Executor<'_> {
             &format!("{text} written; waiting for restate-server to load it"),
         );
         let started = Instant::now();
+        let patch = plan::full_patch(self.fleet, host);
         match self.shown(host, &patch, &keys).await {
             Ok(()) => {
                 self.recap.changed(

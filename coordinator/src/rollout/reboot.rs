@@ -55,10 +55,7 @@ impl Executor<'_> {
             ),
         );
         let started = started_by_itself(&back, self.timeouts.restart).await;
-        self.rebooted
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(name.to_string(), back);
+        self.rebooted.insert(name.to_string(), back);
         started
     }
 
