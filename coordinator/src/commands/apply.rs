@@ -9,7 +9,7 @@ use super::Outcome;
 use super::common::{self, print_report};
 use crate::cli::{Global, RolloutArgs};
 use crate::progress::Progress;
-use crate::rollout::plan::{Plan, Step};
+use crate::rollout::decide::plan::{Plan, Step};
 use crate::rollout::{self, Mode};
 use crate::run_journal::{self, RunJournal};
 

@@ -52,7 +52,7 @@ pub async fn run(global: &Global, args: CollectArgs) -> anyhow::Result<Outcome> 
     let mut bundle = Bundle::new(root, fleet.secret_values());
 
     progress.step("collecting from every host and the cluster");
-    let clients = rollout::survey::admin_clients(reached.iter());
+    let clients = rollout::observe::cluster::admin_clients(reached.iter());
     let (parts, view) = tokio::join!(
         futures_util::future::join_all(reached.iter().map(|h| host_part(h, args.lines))),
         admin::gather(&clients)

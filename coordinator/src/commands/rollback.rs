@@ -73,7 +73,7 @@ pub async fn run(global: &Global, args: RollbackArgs) -> anyhow::Result<Outcome>
     // its audit log names this run.
     let all: Vec<&Reached> = reached.iter().collect();
     let run_id = journal.as_ref().map(RunJournal::id);
-    let locked = match crate::rollout::lock_all(&all, &common::holder(), run_id).await {
+    let locked = match crate::rollout::act::lock::lock_all(&all, &common::holder(), run_id).await {
         Ok(taken_over) => {
             for note in taken_over {
                 progress.warn(&note);

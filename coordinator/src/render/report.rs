@@ -1,7 +1,7 @@
 //! `check`, `plan` and `apply`: the hosts as surveyed, the problems, the plan and the recap.
 
-use crate::rollout::server::Change;
-use crate::rollout::survey::Class;
+use crate::rollout::decide::server::Change;
+use crate::rollout::decide::survey::Class;
 use crate::rollout::{Mode, Report};
 
 pub fn report(report: &Report, mode: Mode) -> String {

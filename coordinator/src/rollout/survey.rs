@@ -1,149 +1,41 @@
-//! Steps 1 and 2 of the guide, changing nothing: every host's facts, its class (member, new or
-//! conflicting), the cluster as its admin API sees it, and what stands in the way of growing it.
+//! The survey, the first phase of a run: observing and judging, interleaved where what a host is
+//! decides what to look at next (which hosts' binaries, whose restatectl, which ports). Each look
+//! is `observe`'s and each judgement `decide`'s; this file only calls them in that order.
 
 use futures_util::future::join_all;
-use restate_fleet_inventory::{Fleet, Host, Role};
-use restate_fleet_proto::agent::{Facts, Operation, SystemdState};
-use restate_fleet_version::Version;
-use serde::{Deserialize, Serialize};
+use restate_fleet_inventory::{Fleet, Role};
 
-use crate::admin::{self, AdminClient, ClusterView, NodeView};
-use crate::reach::{ReachError, Reached};
+use super::decide;
+use super::decide::plan::{self, Gathered, HostState};
+use super::decide::preflight::{self, Seen};
+use super::decide::restatectl::{self, Candidate, Finding, Found, Source};
+use super::decide::survey::{Class, Survey, Surveyed, classify};
+use super::observe::{self, cluster, host_checks, restatectl as look};
+use crate::reach::{ReachError, Reached, Reacher};
 use crate::server_binary::LocalServers;
 
-/// The oldest Restate with the replicated metadata server and loglet.
-const MIN_VERSION: Version = Version::new(1, 4, 0);
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "class", content = "reason")]
-pub enum Class {
-    /// Already a node of the inventory's cluster.
-    Member,
-    /// Joins the cluster.
-    New,
-    /// Must not be touched; the run stops before any change.
-    Conflicting(String),
-}
-
-pub struct Surveyed {
-    pub reached: Reached,
-    pub facts: Facts,
-    pub class: Class,
-    /// What happens to its restate-server, when the inventory names one.
-    pub server: Option<super::server::HostServer>,
-}
-
-impl Surveyed {
-    pub fn name(&self) -> &str {
-        self.reached.name()
-    }
-
-    /// The restate-server that reads this host's restate.toml next: the inventory's once it is
-    /// installed (`installed`: the run's upgrades and installs are done), else the one there now.
-    /// `None` when that is not known yet, or not there yet.
-    pub fn server_binary(&self, installed: bool) -> Option<std::path::PathBuf> {
-        match &self.server {
-            Some(server) if server.changes() => installed.then(|| server.target.clone()),
-            Some(server) => Some(server.target.clone()),
-            None => self.facts.restate_server.as_ref().map(|b| b.path.clone()),
-        }
-    }
-}
-
-pub struct Survey {
-    pub hosts: Vec<Surveyed>,
-    /// The cluster the members form, when any host runs one.
-    pub view: Option<ClusterView>,
-    /// Nodes of that cluster that no inventory host names: they leave it.
-    pub leaving: Vec<super::leaving::Leaving>,
-    /// What stops the run, each naming the host and the fix.
-    pub problems: Vec<String>,
-    pub warnings: Vec<String>,
-    /// The restatectl steps would use (`None`: no cluster, so none needs it).
-    pub restatectl: Option<super::restatectl::Finding>,
-    /// Whether each worker host reaches the snapshot repository's endpoint.
-    pub snapshot_store: Vec<super::snapshot_store::Probe>,
-}
-
-impl Survey {
-    pub fn host(&self, name: &str) -> Option<&Surveyed> {
-        self.hosts.iter().find(|h| h.name() == name)
-    }
-
-    pub fn members(&self) -> impl Iterator<Item = &Surveyed> {
-        self.hosts.iter().filter(|h| h.class == Class::Member)
-    }
-
-    pub fn new_hosts(&self) -> impl Iterator<Item = &Surveyed> {
-        self.hosts.iter().filter(|h| h.class == Class::New)
-    }
-
-    pub fn admin_clients(&self) -> Vec<AdminClient> {
-        admin_clients(self.hosts.iter().map(|h| &h.reached))
-    }
-}
-
-/// Members first: they answer cluster-wide calls; new nodes would only fail first.
-pub fn admin_clients<'a>(hosts: impl Iterator<Item = &'a Reached>) -> Vec<AdminClient> {
-    hosts.map(|h| h.admin.clone()).collect()
-}
-
+/// Guide steps 1 and 2, changing nothing: every host's facts and class, the cluster's view, each
+/// host's restate-server against the inventory's, the preflight and host checks, restatectl and
+/// the snapshot store as the steps will need them.
 pub async fn survey(
     fleet: &Fleet,
     reached: Vec<Reached>,
     servers: Option<&LocalServers>,
     allow_version_skip: bool,
 ) -> Result<Survey, ReachError> {
-    let started = std::time::Instant::now();
-    // The cluster view usually comes from the first hosts of the inventory: ask them while the
-    // agents gather facts, and keep the answer only if the facts then show it is the right one.
-    let early: Vec<AdminClient> = admin_clients(reached.iter().take(EARLY_VIEW_HOSTS));
-    let mut early_view = tokio::spawn({
-        let early = early.clone();
-        async move { admin::gather(&early).await }
-    });
-    let facts = gather_facts(&reached).await?;
-    tracing::debug!(
-        elapsed_ms = started.elapsed().as_millis(),
-        "survey: facts of every host"
-    );
-    let running_ours: Vec<AdminClient> = reached
-        .iter()
-        .zip(&facts)
-        .filter(|(_, f)| {
-            f.health
-                .as_ref()
-                .is_some_and(|h| h.cluster_name.as_deref() == Some(fleet.cluster.name.as_str()))
+    let (facts, view) = cluster::facts_and_view(fleet, &reached).await?;
+    let hosts = reached
+        .into_iter()
+        .zip(facts)
+        .map(|(reached, facts)| Surveyed {
+            class: classify(fleet, &reached.host, &facts, view.as_ref()),
+            reached,
+            facts,
+            server: None,
         })
-        .map(|(r, _)| r.admin.clone())
         .collect();
-    // Nodes that say Alive themselves but are dead in the cluster state were just (re)started:
-    // the cluster notices them within seconds. Wait for that rather than refuse the run.
-    let alive_by_own_word: Vec<String> = reached
-        .iter()
-        .zip(&facts)
-        .filter(|(_, f)| f.health.as_ref().is_some_and(|h| h.is_alive()))
-        .map(|(r, _)| r.host.node_name.clone())
-        .collect();
-    let view = if running_ours.is_empty() {
-        None
-    } else if let Ok(Ok(Ok(view))) =
-        // Never waited for long: a node that does not answer must not hold up the survey.
-        tokio::time::timeout(std::time::Duration::from_millis(200), &mut early_view)
-                .await
-        && let Some(view) = usable_early(view, fleet, &early, &running_ours, &alive_by_own_word)
-    {
-        Some(view)
-    } else {
-        settled_view(&running_ours, &alive_by_own_word).await
-    };
-    early_view.abort();
-    tracing::debug!(
-        elapsed_ms = started.elapsed().as_millis(),
-        "survey: cluster view"
-    );
     let mut survey = Survey {
-        hosts: Vec::new(),
+        hosts,
         view,
         leaving: Vec::new(),
         problems: Vec::new(),
@@ -151,17 +43,8 @@ pub async fn survey(
         restatectl: None,
         snapshot_store: Vec::new(),
     };
-    for (reached, facts) in reached.into_iter().zip(facts) {
-        let class = classify(fleet, &reached.host, &facts, survey.view.as_ref());
-        survey.hosts.push(Surveyed {
-            reached,
-            facts,
-            class,
-            server: None,
-        });
-    }
     if let Some(servers) = servers {
-        super::server::survey(servers, &mut survey, allow_version_skip).await?;
+        binaries(servers, &mut survey, allow_version_skip).await?;
     }
     let seen: Vec<Seen> = survey
         .hosts
@@ -173,784 +56,205 @@ pub async fn survey(
             server: h.server.as_ref(),
         })
         .collect();
-    let (problems, warnings) = preflight(fleet, &seen, survey.view.as_ref());
+    let (problems, warnings) = preflight::preflight(fleet, &seen, survey.view.as_ref());
     survey.problems.extend(problems);
     survey.warnings.extend(warnings);
-    let checked = super::host_checks::gather(&survey.hosts, survey.view.as_ref()).await?;
-    let (problems, warnings) = super::host_checks::findings(&checked);
+    let (problems, warnings) = decide::host_checks::findings(&checked(&survey).await?);
     survey.problems.extend(problems);
     survey.warnings.extend(warnings);
-    let (restatectl, store) = tokio::join!(
-        super::restatectl::locate(fleet, &survey),
-        super::snapshot_store::probe(fleet, &survey)
-    );
+    let (restatectl, store) = tokio::join!(locate(fleet, &survey), probe_store(fleet, &survey));
     survey.restatectl = restatectl;
     survey.snapshot_store = store;
     Ok(survey)
 }
 
-/// How many of the first hosts are asked for the cluster view before the facts say who runs it.
-const EARLY_VIEW_HOSTS: usize = 8;
-
-/// The early view, when it is exactly what [`settled_view`] would have read at once: asked of
-/// every node that runs our cluster, answered by one of them, about our cluster, every node that
-/// says Alive alive in it; the other hosts' failed probes left out.
-fn usable_early(
-    mut view: ClusterView,
-    fleet: &Fleet,
-    asked: &[AdminClient],
-    running_ours: &[AdminClient],
-    alive: &[String],
-) -> Option<ClusterView> {
-    let ours: Vec<&str> = running_ours.iter().map(AdminClient::address).collect();
-    let all_asked = ours.iter().all(|a| asked.iter().any(|c| c.address() == *a));
-    if view.cluster_name != fleet.cluster.name
-        || !all_asked
-        || !ours.contains(&view.answered_by.as_str())
-        || !settled(&view, alive)
-    {
-        return None;
-    }
-    view.unreachable
-        .retain(|u| ours.contains(&u.address.as_str()));
-    Some(view)
-}
-
-/// Every node in `alive` (alive by its own word) is alive in `view` too, or unknown to it.
-fn settled(view: &ClusterView, alive: &[String]) -> bool {
-    alive
+/// What happens to each host's restate-server; a host that cannot be served is a problem.
+async fn binaries(
+    servers: &LocalServers,
+    survey: &mut Survey,
+    allow_version_skip: bool,
+) -> Result<(), ReachError> {
+    let hosts: Vec<_> = survey
+        .hosts
         .iter()
-        .all(|name| view.node(name).is_none_or(|node| node.alive))
-}
-
-/// The cluster view once every node in `alive` is alive in it too, or the last view after 20 s.
-async fn settled_view(clients: &[AdminClient], alive: &[String]) -> Option<ClusterView> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let view = admin::gather(clients).await.ok();
-        if view.as_ref().is_some_and(|v| settled(v, alive)) || std::time::Instant::now() >= deadline
-        {
-            return view;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
-}
-
-async fn gather_facts(reached: &[Reached]) -> Result<Vec<Facts>, ReachError> {
-    let calls = reached.iter().map(|host| async move {
-        let op = Operation::Facts {
-            node: host.node_target(std::time::Duration::from_secs(1)),
-            restate_server: None,
-        };
-        host.ask::<Box<Facts>>(op).await.map(|facts| *facts)
-    });
-    let mut all = Vec::with_capacity(reached.len());
-    for result in join_all(calls).await {
-        all.push(result?);
-    }
-    Ok(all)
-}
-
-fn classify(fleet: &Fleet, host: &Host, facts: &Facts, view: Option<&ClusterView>) -> Class {
-    let ours = fleet.cluster.name.as_str();
-    if let Some(err) = &facts.config.parse_error {
-        return Class::Conflicting(format!(
-            "{} does not parse at line {}, column {}: {}; fix the file by hand, restate-fleet never rewrites a file it cannot read",
-            host.config_path, err.line, err.column, err.message
-        ));
-    }
-    let data = facts.data_dir.as_ref().filter(|d| d.exists);
-    if let Some(theirs) = data.and_then(|d| d.cluster_name.as_deref())
-        && theirs != ours
-    {
-        return Class::Conflicting(format!(
-            "its data directory {} belongs to cluster {theirs:?}, not {ours:?}; move that data away or remove the host from the inventory",
-            data.map(|d| d.path.display().to_string())
-                .unwrap_or_default()
-        ));
-    }
-    let values = &facts.config.values;
-    let has_history = data.is_some() || facts.health.is_some();
-    if let Some(name) = values.node_name.as_deref()
-        && name != host.node_name
-        && has_history
-    {
-        return Class::Conflicting(format!(
-            "its node-name would change from {name:?} to {:?}, but a node keeps its name once it has data; set node-name = {name:?} for this host in the inventory",
-            host.node_name
-        ));
-    }
-    if came_back_empty(host, facts, view).is_some() {
-        return Class::New;
-    }
-    if let Some(node) = view.and_then(|view| view.node(&host.node_name)) {
-        let here =
-            node.address.trim_end_matches('/') == host.advertised_address.trim_end_matches('/');
-        if here || has_history {
-            return Class::Member;
-        }
-        if node.alive {
-            return Class::Conflicting(format!(
-                "node-name {:?} is taken by live node N{} at {}; give this host another node-name",
-                host.node_name, node.id, node.address
-            ));
+        .map(|h| (&h.reached, &h.facts))
+        .collect();
+    let looked = observe::binaries::look(servers, &hosts).await?;
+    for (host, looked) in survey.hosts.iter_mut().zip(looked) {
+        match decide::server::decide(host, servers, looked, allow_version_skip) {
+            Ok(server) => host.server = Some(server),
+            Err(problem) => survey.problems.push(problem),
         }
     }
-    // A node running under our cluster-name is one, even when the view missed it: right after a
-    // restart its admin API answers with no nodes for a moment, and the data directory is not
-    // always where the agent looks (a relative base-dir under the service's working directory).
-    // Taking it for new would provision or join it again, skipping the snapshots.
-    let running_ours = facts
-        .health
+    Ok(())
+}
+
+/// The host checks' answers; a port is held against a host only where the run starts a node.
+async fn checked(survey: &Survey) -> Result<Vec<host_checks::Checked>, ReachError> {
+    let asks = survey
+        .hosts
+        .iter()
+        .map(|h| host_checks::Ask {
+            reached: &h.reached,
+            facts: &h.facts,
+            starts_node: h.class == Class::New || decide::survey::stopped(h, survey.view.as_ref()),
+            ports: decide::host_checks::ports(&h.reached.host.advertised_address),
+        })
+        .collect();
+    host_checks::gather(asks).await
+}
+
+/// Whether every worker host (member or new) reaches the snapshot repository's endpoint; nothing
+/// to probe when the inventory names none (the cloud's own S3).
+async fn probe_store(fleet: &Fleet, survey: &Survey) -> Vec<observe::snapshot_store::Probe> {
+    let Some(endpoint) = fleet
+        .cluster
+        .snapshots
         .as_ref()
-        .is_some_and(|h| h.cluster_name.as_deref() == Some(ours));
-    if data.is_some() || running_ours {
-        // Data of our cluster but unknown to it (or no cluster answered): it was a member.
-        return Class::Member;
-    }
-    Class::New
-}
-
-/// The cluster's node that this host ran, when the host came back without it: its name is the
-/// name of a node the cluster has dead, its restate-server is not running and no data directory
-/// is there (a replaced disk, a rebuilt VM). Started under that name, Restate would take the old
-/// node id again and stop on `data-loss` (docs/day-two.md), so the host joins as a new node once
-/// the old one is removed: a replacement in place.
-pub fn came_back_empty<'v>(
-    host: &Host,
-    facts: &Facts,
-    view: Option<&'v ClusterView>,
-) -> Option<&'v NodeView> {
-    let no_data = !facts.data_dir.as_ref().is_some_and(|d| d.exists);
-    view?
-        .node(&host.node_name)
-        .filter(|node| !node.alive && facts.health.is_none() && no_data)
-}
-
-/// A member whose restate-server is not running on its host, which was reached, while the
-/// cluster knows its node (dead, or not noticed yet: the failure detector takes seconds) and its
-/// data directory is still there: starting it with its own service manager brings it back as
-/// it was (same node id). Without its data it would come back empty under an old name, which
-/// is a replacement, not a start.
-pub fn stopped(host: &Surveyed, view: Option<&ClusterView>) -> bool {
-    stopped_facts(&host.reached.host, &host.facts, &host.class, view)
-}
-
-fn stopped_facts(host: &Host, facts: &Facts, class: &Class, view: Option<&ClusterView>) -> bool {
-    *class == Class::Member
-        && facts.health.is_none()
-        && facts.data_dir.as_ref().is_some_and(|d| d.exists)
-        && view.and_then(|v| v.node(&host.node_name)).is_some()
-}
-
-#[derive(Debug, PartialEq)]
-enum Finding {
-    Problem(String),
-    Warning(String),
-}
-
-/// What the host's systemd says against the inventory's `manager = "systemd"`: no systemd at
-/// all, or a masked unit, stop the run before any change; a disabled unit is reported and left
-/// as the operator set it.
-fn systemd_finding(
-    service: &restate_fleet_inventory::Service,
-    systemd: Option<&SystemdState>,
-) -> Option<Finding> {
-    let restate_fleet_inventory::Service::Systemd { unit } = service else {
-        return None;
+        .and_then(|s| s.aws_endpoint_url.as_deref())
+    else {
+        return Vec::new();
     };
-    let systemd = systemd?;
-    if !systemd.booted {
-        return Some(Finding::Problem(
-            "the inventory runs restate-server under systemd, but systemd does not run on this host (no /run/systemd/system); set service = { manager = \"command\", start = ..., stop = ..., restart = ..., status = ... } for it".to_string(),
-        ));
-    }
-    match systemd.enabled.as_str() {
-        "masked" | "masked-runtime" => Some(Finding::Problem(format!(
-            "{unit} is masked, so it can never start; unmask it (systemctl unmask {unit}) if it should run restate-server, or name another unit in service.unit"
-        ))),
-        "disabled" => Some(Finding::Warning(format!(
-            "{unit} is disabled: it will not start at boot; left as it is (systemctl enable {unit} to change that)"
-        ))),
-        _ => None,
-    }
+    let workers: Vec<&Reached> = survey
+        .hosts
+        .iter()
+        .filter(|h| {
+            matches!(h.class, Class::Member | Class::New) && h.reached.host.has_role(Role::Worker)
+        })
+        .map(|h| &h.reached)
+        .collect();
+    observe::snapshot_store::probe(endpoint, &workers).await
 }
 
-/// What preflight reads of one surveyed host (not its connection).
-struct Seen<'a> {
-    host: &'a Host,
-    facts: &'a Facts,
-    class: &'a Class,
-    server: Option<&'a super::server::HostServer>,
+/// The nodes that leave the cluster: those no inventory host names (their hosts reached with
+/// `reacher`), and the old nodes of hosts that came back without their data.
+pub async fn leaving(fleet: &Fleet, survey: &mut Survey, reacher: Option<&Reacher>) {
+    if let (Some(view), Some(reacher)) = (&survey.view, reacher) {
+        survey.leaving = observe::leaving::gather(fleet, view, reacher).await;
+    }
+    let coming_back = decide::leaving::coming_back(survey);
+    survey.leaving.extend(coming_back);
 }
 
-/// The guide's preconditions over what the survey saw: problems stop the run before any change,
-/// warnings do not.
-fn preflight(
-    fleet: &Fleet,
-    hosts: &[Seen],
-    view: Option<&ClusterView>,
-) -> (Vec<String>, Vec<String>) {
-    let mut problems = Vec::new();
-    let mut warnings = Vec::new();
-    let mut versions = std::collections::BTreeSet::new();
-    for host in hosts {
-        let name = host.host.name.as_str();
-        if let Class::Conflicting(reason) = &host.class {
-            problems.push(format!("{name}: {reason}"));
+/// Finds the run's restatectl (see `decide/restatectl.rs`); `None` when the survey saw no
+/// cluster. The inventory's, when it names one, is never passed over for another: a mismatch
+/// stops there.
+async fn locate(fleet: &Fleet, survey: &Survey) -> Option<Finding> {
+    let release = restatectl::cluster_release(fleet, survey)?;
+    let mut finding = Finding {
+        release: release.to_string(),
+        ..Finding::default()
+    };
+    let Some(on) = restatectl::driver(survey) else {
+        finding.passed_over.push(
+            "no member that stays runs the admin role and is alive to run restatectl against"
+                .to_string(),
+        );
+        return Some(finding);
+    };
+    let mut take = |candidate: Candidate| match restatectl::judge(&candidate, &release) {
+        Ok(version) => {
+            finding.chosen = Some(Found {
+                source: candidate.source,
+                version,
+                on: on.name().to_string(),
+            });
+            true
         }
-        // The inventory's binary replaces whatever the host has (or lacks).
-        let replaced = host.server.is_some_and(|s| s.changes());
-        match host.facts.restate_server.as_ref().filter(|_| !replaced) {
-            None if replaced => {}
-            None => problems.push(format!(
-                "{name}: no restate-server found on the host's PATH; install Restate 1.4.0 or newer"
-            )),
-            Some(binary) => match binary.version.as_deref().and_then(|v| v.parse::<Version>().ok()) {
-                Some(v) if v < MIN_VERSION => problems.push(format!(
-                    "{name}: restate-server {v} at {} is older than 1.4.0, which brought the replicated metadata server and loglet; upgrade it first",
-                    binary.path.display()
-                )),
-                Some(v) => {
-                    versions.insert(v);
-                }
-                None => problems.push(format!(
-                    "{name}: cannot tell the version of {} ({}); check that it runs",
-                    binary.path.display(),
-                    binary.version_output
-                )),
-            },
+        Err(why) => {
+            finding.passed_over.push(why);
+            false
         }
-        if let Some(server) = host.server
-            && let super::server::Change::Upgrade { from } = &server.change
-        {
-            let inventory: Vec<String> =
-                host.host.config.iter().map(|e| e.path.join(".")).collect();
-            if let Some((in_file, in_inventory)) = super::release_keys::of_upgrade(
-                from,
-                &server.version,
-                &host.facts.config.keys,
-                &inventory,
-            ) {
-                problems.extend(super::release_keys::refusals(name, &in_file, &in_inventory));
-                warnings.extend(super::release_keys::rename_notes(name, &in_file));
+    };
+    if let Some(path) = &fleet.cluster.restatectl {
+        let version = look::inventory_version(&on.reached, path).await;
+        take(Candidate {
+            source: Source::Inventory { path: path.clone() },
+            version,
+        });
+        return Some(finding);
+    }
+    let on_path = look::find_on_path("restatectl");
+    if let Some(path) = &on_path {
+        let version = look::local_version(path).await.map_err(|e| e.to_string());
+        if take(Candidate {
+            source: Source::Path { path: path.clone() },
+            version,
+        }) {
+            return Some(finding);
+        }
+    }
+    match look::member_restatectl(&on.reached).await {
+        Some((path, version)) => {
+            take(Candidate {
+                source: Source::Member { path },
+                version,
+            });
+        }
+        None => {
+            if on_path.is_none() {
+                finding
+                    .passed_over
+                    .push("none in the inventory or on this machine's PATH".to_string());
             }
-        }
-        let systemd = host.facts.service.as_ref().and_then(|s| s.systemd.as_ref());
-        if let Some(finding) = systemd_finding(&host.host.service, systemd) {
-            match finding {
-                Finding::Problem(text) => problems.push(format!("{name}: {text}")),
-                Finding::Warning(text) => warnings.push(format!("{name}: {text}")),
-            }
-        }
-        if !host.host.has_role(Role::LogServer) && host.host.has_role(Role::Worker) {
-            warnings.push(format!(
-                "{name}: no log-server role; the replicated loglet stores no logs on this node"
+            finding.passed_over.push(format!(
+                "none on {} (its PATH, /usr/local/bin, /usr/bin, /opt/restate/bin)",
+                on.name()
             ));
         }
     }
-    if versions.len() > 1 {
-        let list: Vec<String> = versions.iter().map(Version::to_string).collect();
-        warnings.push(format!(
-            "mixed restate-server versions: {}",
-            list.join(", ")
-        ));
-    }
-    let members: Vec<&Seen> = hosts.iter().filter(|h| *h.class == Class::Member).collect();
-    match view {
-        None if !members.is_empty() => problems.push(format!(
-            "{}: member(s) of cluster {:?} but no node answers the admin API; start them and re-run",
-            members
-                .iter()
-                .map(|m| m.host.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            fleet.cluster.name
-        )),
-        None => {}
-        Some(view) => {
-            for member in &members {
-                let name = member.host.name.as_str();
-                let node_name = &member.host.node_name;
-                match view.node(node_name) {
-                    Some(_)
-                        if stopped_facts(member.host, member.facts, member.class, Some(view)) =>
-                    {
-                        warnings.push(format!(
-                            "{name}: restate-server is not running (a member of the cluster); apply starts it first, behind the health gate"
-                        ))
-                    }
-                    Some(node) if !node.alive => problems.push(format!(
-                        "{name}: member N{} is dead in the cluster state although its restate-server answers; look at its log (restate-fleet logs, journalctl -u restate) and re-run",
-                        node.id
-                    )),
-                    // A standby is out of the metadata cluster on purpose (membership.rs).
-                    Some(node)
-                        if node.runs_metadata_server()
-                            && !node.metadata_member
-                            && !node.is_metadata_standby() =>
-                    {
-                        problems.push(format!(
-                            "{name}: runs metadata-server but is not a member of the replicated metadata cluster; migrate it to the replicated metadata server first (Restate docs: metadata server)"
-                        ))
-                    }
-                    _ => {}
-                }
-                let registered = view.node(node_name).and_then(|n| n.location.as_deref());
-                if let Some(why) =
-                    location_change(member.host.location.as_ref(), registered)
-                {
-                    problems.push(format!("{name}: {why}"));
-                }
-            }
-        }
-    }
-    for host in hosts.iter().filter(|h| *h.class == Class::New) {
-        if let Some(node) = came_back_empty(host.host, host.facts, view) {
-            let name = &host.host.name;
-            warnings.push(format!(
-                "{name}: came back without its data (no data directory{}; the cluster has its node N{} dead): a replacement in place: N{} is removed, then {name} joins as a new node under the same name with a new id; if its data lives elsewhere, set base-dir for it in the inventory's config and re-run instead",
-                host.facts
-                    .data_dir
-                    .as_ref()
-                    .map(|d| format!(" at {}", d.path.display()))
-                    .unwrap_or_default(),
-                node.id,
-                node.id
-            ));
-        }
-    }
-    let mut new_hosts = hosts.iter().filter(|h| *h.class == Class::New);
-    let joining_metadata = new_hosts
-        .clone()
-        .any(|h| fleet.cluster.metadata_servers.contains(&h.host.name));
-    if new_hosts.next().is_some()
-        && fleet.cluster.snapshots.is_none()
-        && !members
+    Some(finding)
+}
+
+pub async fn previews(fleet: &Fleet, survey: &Survey) -> Result<Gathered, ReachError> {
+    let once: Vec<bool> = survey
+        .hosts
+        .iter()
+        .map(|h| plan::one_restart(plan::version_after_upgrades(h)))
+        .collect();
+    let full = join_all(survey.hosts.iter().map(|host| {
+        host.reached
+            .ask(plan::preview_op(fleet, host, plan::full_patch(fleet, host)))
+    }));
+    let fix = join_all(
+        survey
+            .hosts
             .iter()
-            .any(|m| m.facts.config.values.snapshots_destination.is_some())
-        && !members.is_empty()
-    {
-        problems.push(
-            "no snapshot repository: new nodes can only join after every partition is snapshotted; add [cluster.snapshots] with an s3:// destination to the inventory".to_string(),
-        );
+            .zip(&once)
+            .map(|(host, once)| async move {
+                match host.class {
+                    Class::Member => {
+                        let patch = plan::fix_patch(fleet, host, *once);
+                        host.reached
+                            .ask(plan::preview_op(fleet, host, patch))
+                            .await
+                            .map(Some)
+                    }
+                    _ => Ok(None),
+                }
+            }),
+    );
+    let (full, fix) = futures_util::join!(full, fix);
+    let mut hosts = Vec::new();
+    for (((host, full), fix), once) in survey.hosts.iter().zip(full).zip(fix).zip(once) {
+        hosts.push(HostState {
+            name: host.name().to_string(),
+            node_name: host.reached.host.node_name.clone(),
+            class: host.class.clone(),
+            server: host.server.clone(),
+            once,
+            full: full?,
+            fix: fix?,
+            stopped: decide::survey::stopped(host, survey.view.as_ref()),
+        });
     }
-    // Members get the new metadata list by a rolling restart, which keeps a quorum only with
-    // three or more metadata servers: two would stop the run half way, so refuse up front.
-    if fleet.cluster.metadata_servers.len() == 2 && !members.is_empty() && joining_metadata {
-        problems.push(format!(
-            "the inventory names 2 metadata servers ({}): the existing node could then not restart without losing the metadata quorum; name 1 or 3 or more in [cluster] metadata-servers",
-            fleet.cluster.metadata_servers.join(", ")
-        ));
-    }
-    (problems, warnings)
-}
-
-/// Why a member may not get the inventory's `location`: it registered another one. Restate
-/// applies a change with a warning and never clears one, but data already placed by zone or
-/// region keeps the old placement, so replication by location could be broken without a word.
-pub fn location_change(
-    inventory: Option<&restate_fleet_inventory::Location>,
-    registered: Option<&str>,
-) -> Option<String> {
-    let (asked, have) = (inventory?.to_string(), registered?);
-    (asked != have).then(|| format!(
-        "its location would change from {have:?} to {asked:?}, which Restate advises against once a node has data (what is already placed by zone stays where it is); set location = {have:?} for this host, or remove the node and add the host back as a new one"
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_registered_location_stays() {
-        let loc = |t: &str| restate_fleet_inventory::Location {
-            region: t.split('.').next().unwrap_or_default().to_string(),
-            zone: t.split('.').nth(1).map(str::to_string),
-        };
-        let cases = [
-            (None, None, false),
-            (Some(loc("eu.a")), None, false),
-            (None, Some("eu.a"), false),
-            (Some(loc("eu.a")), Some("eu.a"), false),
-            (Some(loc("eu.b")), Some("eu.a"), true),
-            (Some(loc("eu")), Some("eu.a"), true),
-        ];
-        for (inventory, registered, refused) in cases {
-            assert_eq!(
-                super::location_change(inventory.as_ref(), registered).is_some(),
-                refused,
-                "{inventory:?} {registered:?}"
-            );
-        }
-    }
-}
-
-#[cfg(test)]
-mod systemd_tests {
-    use restate_fleet_inventory::Service;
-    use restate_fleet_proto::agent::SystemdState;
-
-    use super::{Finding, systemd_finding};
-
-    #[test]
-    fn systemd_on_the_host_against_the_inventory() {
-        let systemd = Service::Systemd {
-            unit: "restate.service".into(),
-        };
-        let command = Service::Command {
-            start: vec!["s".into()],
-            stop: vec!["s".into()],
-            restart: vec!["s".into()],
-            status: vec!["s".into()],
-            log: None,
-        };
-        let state = |booted: bool, enabled: &str| SystemdState {
-            booted,
-            enabled: enabled.into(),
-        };
-        let problem = |f: Option<Finding>| matches!(f, Some(Finding::Problem(_)));
-        let warning = |f: Option<Finding>| matches!(f, Some(Finding::Warning(_)));
-        assert!(problem(systemd_finding(&systemd, Some(&state(false, "")))));
-        assert!(problem(systemd_finding(
-            &systemd,
-            Some(&state(true, "masked"))
-        )));
-        assert!(warning(systemd_finding(
-            &systemd,
-            Some(&state(true, "disabled"))
-        )));
-        for fine in ["enabled", "not-found", "static", "enabled-runtime"] {
-            assert_eq!(
-                systemd_finding(&systemd, Some(&state(true, fine))),
-                None,
-                "{fine}"
-            );
-        }
-        assert_eq!(systemd_finding(&command, Some(&state(false, ""))), None);
-        assert_eq!(systemd_finding(&systemd, None), None);
-        let Some(Finding::Problem(text)) = systemd_finding(&systemd, Some(&state(false, "")))
-        else {
-            unreachable!()
-        };
-        assert!(text.contains("manager = \"command\""), "{text}");
-    }
-}
-
-#[cfg(test)]
-mod decision_tests {
-    use serde_json::json;
-
-    use super::{Class, Seen, classify, preflight};
-    use crate::rollout::fixtures::{facts, fleet, view};
-
-    #[test]
-    fn hosts_are_members_new_or_conflicting_by_what_they_hold() {
-        let fleet = fleet("", &["n1", "n2", "n3", "n4"]);
-        let host = |name: &str| {
-            fleet
-                .hosts
-                .iter()
-                .find(|h| h.name == name)
-                .cloned()
-                .unwrap_or_else(|| panic!("{name}"))
-        };
-        let data = |cluster: &str| json!({ "data_dir": { "path": "/var/lib/restate/restate-data", "exists": true, "cluster_name": cluster } });
-        let broken = json!({ "config": { "path": "/etc/restate/restate.toml", "exists": true, "values": {},
-            "parse_error": { "line": 3, "column": 1, "message": "expected `=`" } } });
-        let renamed = json!({ "config": { "path": "/etc/restate/restate.toml", "exists": true,
-            "values": { "node_name": "old-name" } },
-            "data_dir": { "path": "/var/lib/restate/restate-data", "exists": true, "cluster_name": "c" } });
-        let running = json!({ "health": { "address": "http://10.0.0.4:5122/", "status": "ALIVE",
-            "cluster_name": "c", "roles": [], "raw": null } });
-        // The grown view, its n1 advertised where the inventory's n1 is.
-        let mut here = view("grown");
-        here.nodes[0].address = "http://10.0.0.1:5122/".into();
-        let mut dead = here.clone();
-        dead.nodes[0].alive = false;
-        let cases = [
-            ("a fresh host", "n4", facts(json!({})), None, "new"),
-            (
-                "a file that does not parse",
-                "n4",
-                facts(broken),
-                None,
-                "conflicting",
-            ),
-            (
-                "data of another cluster",
-                "n4",
-                facts(data("other")),
-                None,
-                "conflicting",
-            ),
-            (
-                "data of ours, unknown to a view",
-                "n4",
-                facts(data("c")),
-                None,
-                "member",
-            ),
-            (
-                "a node-name that would change",
-                "n4",
-                facts(renamed),
-                None,
-                "conflicting",
-            ),
-            (
-                "running under our cluster name",
-                "n4",
-                facts(running),
-                None,
-                "member",
-            ),
-            (
-                "in the view, at its address",
-                "n1",
-                facts(json!({})),
-                Some(here.clone()),
-                "member",
-            ),
-            (
-                "dead in the view, without its data: comes back empty",
-                "n1",
-                facts(json!({})),
-                Some(dead.clone()),
-                "new",
-            ),
-            (
-                "dead in the view, with its data: stopped",
-                "n1",
-                facts(data("c")),
-                Some(dead),
-                "member",
-            ),
-            (
-                "its name taken by a live node elsewhere",
-                "n2",
-                facts(json!({})),
-                Some(here),
-                "conflicting",
-            ),
-        ];
-        for (name, host_name, facts, view, want) in cases {
-            let class = classify(&fleet, &host(host_name), &facts, view.as_ref());
-            let got = match class {
-                Class::Member => "member",
-                Class::New => "new",
-                Class::Conflicting(_) => "conflicting",
-            };
-            assert_eq!(got, want, "{name}: {class:?}");
-        }
-    }
-
-    #[test]
-    fn preflight_stops_what_the_guide_forbids_and_warns_of_the_rest() {
-        let binary = |version: &str| {
-            json!({ "restate_server": { "path": "/usr/local/bin/restate-server",
-                "version_output": format!("restate-server {version}"), "version": version } })
-        };
-        let snapshots = json!({ "config": { "path": "/etc/restate/restate.toml", "exists": true,
-            "values": { "snapshots_destination": "s3://b/p" } },
-            "restate_server": { "path": "/usr/local/bin/restate-server",
-                "version_output": "restate-server 1.7.12", "version": "1.7.12" } });
-        let with = |mut a: serde_json::Value, b: serde_json::Value| {
-            if let (Some(a), Some(b)) = (a.as_object_mut(), b.as_object()) {
-                a.extend(b.clone());
-            }
-            a
-        };
-        let stopped_data = || {
-            json!({ "data_dir": { "path": "/var/lib/restate/restate-data/n2", "exists": true,
-                "cluster_name": "c", "cluster_fingerprint": null, "server_version": "1.7.12" } })
-        };
-        let answering = || {
-            json!({ "health": { "address": "http://n2:5122/health", "status": "StartingUp",
-                "node_id": null, "cluster_name": "c", "roles": [], "raw": {} } })
-        };
-        let dead_n2 = || {
-            let mut v = view("grown");
-            v.nodes[1].alive = false;
-            v
-        };
-        // (case, [cluster] extra, hosts as (class, facts), view, problems, warnings)
-        type Host = (Class, serde_json::Value);
-        type Case = (
-            &'static str,
-            &'static str,
-            Vec<Host>,
-            Option<crate::admin::ClusterView>,
-            usize,
-            usize,
-        );
-        let member = |f: serde_json::Value| (Class::Member, f);
-        let new = |f: serde_json::Value| (Class::New, f);
-        let cases: Vec<Case> = vec![
-            (
-                "a grown cluster",
-                "",
-                vec![
-                    member(binary("1.7.12")),
-                    member(binary("1.7.12")),
-                    member(binary("1.7.12")),
-                ],
-                Some(view("grown")),
-                0,
-                0,
-            ),
-            (
-                "a conflicting host",
-                "",
-                vec![
-                    member(binary("1.7.12")),
-                    member(binary("1.7.12")),
-                    (Class::Conflicting("its data".into()), binary("1.7.12")),
-                ],
-                Some(view("grown")),
-                1,
-                0,
-            ),
-            (
-                "no restate-server",
-                "",
-                vec![
-                    member(binary("1.7.12")),
-                    member(binary("1.7.12")),
-                    member(json!({})),
-                ],
-                Some(view("grown")),
-                1,
-                0,
-            ),
-            (
-                "older than 1.4.0",
-                "",
-                vec![
-                    member(binary("1.7.12")),
-                    member(binary("1.7.12")),
-                    member(binary("1.3.9")),
-                ],
-                Some(view("grown")),
-                1,
-                0,
-            ),
-            (
-                "mixed versions",
-                "",
-                vec![
-                    member(binary("1.7.12")),
-                    member(binary("1.7.12")),
-                    member(binary("1.6.2")),
-                ],
-                Some(view("grown")),
-                0,
-                1,
-            ),
-            (
-                "members but no admin API answers",
-                "",
-                vec![
-                    member(binary("1.7.12")),
-                    member(binary("1.7.12")),
-                    member(binary("1.7.12")),
-                ],
-                None,
-                1,
-                0,
-            ),
-            (
-                "a dead member without its data directory (a replaced disk): replaced in place",
-                "",
-                vec![
-                    member(snapshots.clone()),
-                    new(binary("1.7.12")),
-                    member(snapshots.clone()),
-                ],
-                Some(dead_n2()),
-                0,
-                1,
-            ),
-            (
-                "a stopped member with its data: apply starts it",
-                "",
-                vec![
-                    member(binary("1.7.12")),
-                    member(with(binary("1.7.12"), stopped_data())),
-                    member(binary("1.7.12")),
-                ],
-                Some(dead_n2()),
-                0,
-                1,
-            ),
-            (
-                "a dead member whose server answers",
-                "",
-                vec![
-                    member(binary("1.7.12")),
-                    member(with(binary("1.7.12"), answering())),
-                    member(binary("1.7.12")),
-                ],
-                Some(dead_n2()),
-                1,
-                0,
-            ),
-            (
-                "new hosts and no snapshot repository",
-                "",
-                vec![
-                    member(binary("1.7.12")),
-                    new(binary("1.7.12")),
-                    new(binary("1.7.12")),
-                ],
-                Some(view("single")),
-                1,
-                0,
-            ),
-            (
-                "new hosts, the member's own repository",
-                "",
-                vec![
-                    member(snapshots.clone()),
-                    new(binary("1.7.12")),
-                    new(binary("1.7.12")),
-                ],
-                Some(view("single")),
-                0,
-                0,
-            ),
-            (
-                "two metadata servers, one joining",
-                "metadata-servers = [\"n1\", \"n2\"]",
-                vec![
-                    member(snapshots.clone()),
-                    new(binary("1.7.12")),
-                    new(binary("1.7.12")),
-                ],
-                Some(view("single")),
-                1,
-                0,
-            ),
-        ];
-        for (name, cluster, hosts, view, problems, warnings) in cases {
-            let fleet = fleet(cluster, &["n1", "n2", "n3"]);
-            let facts: Vec<_> = hosts.iter().map(|(_, f)| facts(f.clone())).collect();
-            let seen: Vec<Seen> = hosts
-                .iter()
-                .zip(&fleet.hosts)
-                .zip(&facts)
-                .map(|(((class, _), host), facts)| Seen {
-                    host,
-                    facts,
-                    class,
-                    server: None,
-                })
-                .collect();
-            let (p, w) = preflight(&fleet, &seen, view.as_ref());
-            assert_eq!(
-                (p.len(), w.len()),
-                (problems, warnings),
-                "{name}: {p:?} {w:?}"
-            );
-        }
-    }
+    Ok(Gathered {
+        hosts,
+        view: survey.view.clone(),
+        leaving: survey
+            .leaving
+            .iter()
+            .map(|l| (l.node.name.clone(), l.holdings()))
+            .collect(),
+    })
 }

@@ -6,10 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use super::error::StepError;
-use super::execute::{Executor, Restart};
-use super::survey::Surveyed;
-use super::{plan, reload};
+use super::executor::{Executor, Restart};
+use crate::rollout::decide::survey::Surveyed;
+use crate::rollout::decide::{plan, reload};
+use crate::rollout::error::StepError;
 
 /// Restate reloads its file about 3 s after a change (docs/config-reload.md): three times that.
 const SHOWN_WITHIN: Duration = Duration::from_secs(10);
@@ -61,7 +61,7 @@ impl Executor<'_> {
 
     /// Whether the member's `config` table shows every changed key's new value within
     /// [`SHOWN_WITHIN`]; why not, otherwise.
-    async fn shown(
+    pub(super) async fn shown(
         &self,
         host: &Surveyed,
         patch: &[restate_fleet_proto::agent::PatchOp],

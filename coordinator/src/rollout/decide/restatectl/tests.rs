@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::*;
-use crate::rollout::leaving::Holdings;
+use crate::rollout::observe::leaving::Holdings;
 
 fn on_path() -> Source {
     Source::Path {

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use restate_fleet_proto::agent::{Facts, Operation, RunState, ServiceAction, ServiceReport};
 
-use super::error::StepError;
-use super::execute::Executor;
-use super::survey::Surveyed;
+use super::executor::Executor;
 use crate::reach::{ReachError, Reached};
+use crate::rollout::decide::survey::Surveyed;
+use crate::rollout::error::StepError;
 
 /// What identifies one boot of a host: the kernel's boot id and the start time of its PID 1
 /// (a container's init restarts under the same kernel).
@@ -61,7 +61,7 @@ impl Executor<'_> {
 
     /// The host reached again once it booted anew (its boot marker changed), or the error that
     /// names it when it did not within the boot timeout.
-    async fn back_from_boot(
+    pub(super) async fn back_from_boot(
         &self,
         host: &Surveyed,
         reacher: &crate::reach::Reacher,

@@ -1,19 +1,18 @@
 //! The ordered steps that take the surveyed fleet to what the inventory says, following the
 //! scaling guide. Planning asks the agents for diffs but changes nothing.
 
-use futures_util::future::join_all;
 use restate_fleet_inventory::{Fleet, Replication, parse_replication};
 use restate_fleet_proto::agent::{Operation, PatchOp, PatchPreview};
 use restate_fleet_version::Version;
 use serde::{Deserialize, Serialize};
 
 use super::desired::{self, METADATA_ADDRESSES, Scope};
-use super::leaving::{self, Holdings};
+use super::leaving;
 use super::membership;
 use super::server::{Change, HostServer};
-use super::survey::{self, Class, Survey, Surveyed};
+use super::survey::{Class, Surveyed};
 use crate::admin::{ClusterView, KIND_REPLICATED};
-use crate::reach::ReachError;
+use crate::rollout::observe::leaving::Holdings;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
@@ -256,7 +255,7 @@ impl std::fmt::Display for Step {
 /// The keys a member's restart writes, as its step line names them: three or more under one table
 /// read as that table (`worker.snapshots.* (7 keys)`); none is the environment file alone (the
 /// snapshot repository's credentials).
-pub(super) fn keys_text(keys: &[String]) -> String {
+pub fn keys_text(keys: &[String]) -> String {
     if keys.is_empty() {
         return "the environment file".to_string();
     }
@@ -354,7 +353,7 @@ pub fn one_restart(version: Option<&str>) -> bool {
 }
 
 /// The restate-server version a member runs once this run's upgrades are done.
-fn version_after_upgrades(host: &Surveyed) -> Option<&str> {
+pub fn version_after_upgrades(host: &Surveyed) -> Option<&str> {
     match host.server.as_ref().filter(|s| s.changes()) {
         Some(server) => Some(server.version.as_str()),
         None => host
@@ -365,19 +364,16 @@ fn version_after_upgrades(host: &Surveyed) -> Option<&str> {
     }
 }
 
-pub async fn preview(
-    fleet: &Fleet,
-    host: &Surveyed,
-    patch: Vec<PatchOp>,
-) -> Result<PatchPreview, ReachError> {
-    let op = Operation::Plan {
+/// The agent's dry run of `patch` on `host`: what its restate.toml would become, checked with the
+/// restate-server that reads it next.
+pub fn preview_op(fleet: &Fleet, host: &Surveyed, patch: Vec<PatchOp>) -> Operation {
+    Operation::Plan {
         config_path: host.reached.host.config_path.clone().into(),
         patch,
         service_user: host.reached.host.service_user.clone(),
         environment: desired::environment(fleet, &host.reached.host),
         server_binary: host.server_binary(false),
-    };
-    host.reached.ask(op).await
+    }
 }
 
 /// What the plan is decided from: the survey's findings and what each host's restate.toml would
@@ -405,59 +401,6 @@ pub struct HostState {
     pub fix: Option<PatchPreview>,
     /// A member whose restate-server is not running on its reachable host ([`survey::stopped`]).
     pub stopped: bool,
-}
-
-/// Asks every host's agent at once what its restate.toml would become (with a hundred hosts,
-/// one after the other adds up). Changes nothing.
-pub async fn gather(fleet: &Fleet, survey: &Survey) -> Result<Gathered, ReachError> {
-    let once: Vec<bool> = survey
-        .hosts
-        .iter()
-        .map(|h| one_restart(version_after_upgrades(h)))
-        .collect();
-    let full = join_all(
-        survey
-            .hosts
-            .iter()
-            .map(|host| preview(fleet, host, full_patch(fleet, host))),
-    );
-    let fix = join_all(
-        survey
-            .hosts
-            .iter()
-            .zip(&once)
-            .map(|(host, once)| async move {
-                match host.class {
-                    Class::Member => preview(fleet, host, fix_patch(fleet, host, *once))
-                        .await
-                        .map(Some),
-                    _ => Ok(None),
-                }
-            }),
-    );
-    let (full, fix) = futures_util::join!(full, fix);
-    let mut hosts = Vec::new();
-    for (((host, full), fix), once) in survey.hosts.iter().zip(full).zip(fix).zip(once) {
-        hosts.push(HostState {
-            name: host.name().to_string(),
-            node_name: host.reached.host.node_name.clone(),
-            class: host.class.clone(),
-            server: host.server.clone(),
-            once,
-            full: full?,
-            fix: fix?,
-            stopped: survey::stopped(host, survey.view.as_ref()),
-        });
-    }
-    Ok(Gathered {
-        hosts,
-        view: survey.view.clone(),
-        leaving: survey
-            .leaving
-            .iter()
-            .map(|l| (l.node.name.clone(), l.holdings()))
-            .collect(),
-    })
 }
 
 /// A member as `restart` sees it.
@@ -547,6 +490,22 @@ pub fn rejections(gathered: &Gathered, limit: Option<&[String]>) -> Vec<String> 
             })
         })
         .collect()
+}
+
+/// The plan, unless a host's restate-server refuses the file it would get (with `--limit`, of
+/// those hosts only: [`rejections`]).
+pub fn decided(
+    fleet: &Fleet,
+    gathered: &Gathered,
+    limit: Option<&[String]>,
+    replication: Option<u32>,
+) -> Result<Plan, Vec<String>> {
+    let rejected = rejections(gathered, limit);
+    if rejected.is_empty() {
+        Ok(plan(fleet, gathered, replication))
+    } else {
+        Err(rejected)
+    }
 }
 
 /// The steps that take the fleet from what was gathered to what the inventory says, in the

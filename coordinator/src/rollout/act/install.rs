@@ -9,16 +9,14 @@ use std::task::{Context, Poll};
 use futures_util::future::join_all;
 use restate_fleet_inventory::DEFAULT_INSTALL_PATH;
 use restate_fleet_proto::agent::{
-    DEFAULT_NOFILE, DEFAULT_WORKING_DIR, InstallReport, Operation, ServerRollbackReport,
-    ServiceAction, ServiceSetup, ServiceSetupReport,
+    DEFAULT_NOFILE, DEFAULT_WORKING_DIR, InstallReport, Operation, ServiceSetup, ServiceSetupReport,
 };
 use tokio::io::{AsyncRead, ReadBuf};
 
-use super::error::StepError;
-use super::execute::Executor;
-use super::gate;
-use super::server::HostServer;
-use super::survey::Surveyed;
+use super::executor::Executor;
+use crate::rollout::decide::server::HostServer;
+use crate::rollout::decide::survey::Surveyed;
+use crate::rollout::error::StepError;
 use crate::server_binary::{REMOTE_DIR, REMOTE_NAME};
 use crate::ssh::{Encoding, RemoteFile};
 
@@ -82,7 +80,7 @@ impl Executor<'_> {
     }
 
     /// Streams the gzip copy to the host; returns the bytes sent.
-    async fn upload(
+    pub(super) async fn upload(
         &self,
         host: &Surveyed,
         server: &HostServer,
@@ -124,114 +122,6 @@ impl Executor<'_> {
         Ok(counting.sent)
     }
 
-    /// One member: the new binary, a restart, the gate (alive, metadata member, every partition
-    /// led); the old binary and another restart when that fails.
-    pub(super) async fn upgrade_member(
-        &mut self,
-        host: &Surveyed,
-        from: &str,
-    ) -> Result<(), StepError> {
-        let server = server_of(host)?;
-        let (name, node_name) = (host.name().to_string(), host.reached.host.node_name.clone());
-        let to = &server.version;
-        self.restart_allowed(&name, &node_name).await?;
-        self.progress
-            .host(&name, &format!("installing restate-server {to}"));
-        if !self.install(host, server).await?.changed {
-            return Ok(());
-        }
-        // `run` passed the gate of any member restarted before: no other node is coming back.
-        let drained = self.drain_for_restart(host, None).await;
-        self.progress
-            .host(&name, &format!("restarting on restate-server {to}"));
-        let restart = self.timeouts.restart;
-        // Keys the new release renamed move to their new names in the same restart.
-        let renames = super::release_keys::of_upgrade(from, to, &host.facts.config.keys, &[])
-            .map(|(in_file, _)| super::release_keys::renames(&in_file))
-            .unwrap_or_default();
-        let outcome = async {
-            if renames.is_empty() {
-                self.service(host, ServiceAction::Restart, restart).await?;
-            } else {
-                let report = self.apply(host, renames.clone(), true).await?;
-                if !report.succeeded() {
-                    return Err(StepError::host(
-                        &name,
-                        "did not come back on the new binary with its renamed keys; the agent put its restate.toml back",
-                    ));
-                }
-            }
-            let names = [node_name.clone()];
-            gate::healthy(&self.clients(), &names, restart)
-                .await
-                .map_err(StepError::gate("not healthy"))?;
-            gate::partitions_led(&self.clients(), self.timeouts.settle)
-                .await
-                .map_err(StepError::gate("partitions without a leader"))
-        }
-        .await;
-        let outcome = match outcome {
-            // A node that is not healthy goes back to its old binary first.
-            Err(why) => Err((why, self.roll_back(host, server).await)),
-            Ok(view) => Ok(view),
-        };
-        // On the new binary or back on the old one: its worker takes partitions again.
-        if let Some(drained) = drained {
-            self.activate(&name, drained).await?;
-        }
-        match outcome {
-            Ok(_) => {
-                self.recap
-                    .changed(&name, &format!("restate-server {from} -> {to}, restarted"));
-                for op in &renames {
-                    if let restate_fleet_proto::agent::PatchOp::Rename { path, to } = op {
-                        self.recap.changed(
-                            &name,
-                            &format!(
-                                "restate.toml: {} renamed to {}",
-                                path.join("."),
-                                to.join(".")
-                            ),
-                        );
-                    }
-                }
-                self.progress
-                    .host(&name, &format!("healthy on restate-server {to}"));
-                remove_staged(host, server).await;
-                Ok(())
-            }
-            Err((why, back)) => {
-                let err = StepError::host(
-                    &name,
-                    format!(
-                        "did not come back on restate-server {to} ({why}); {back}. Check the node's log, then re-run"
-                    ),
-                );
-                self.recap.failed(&name, &err.to_string());
-                Err(err)
-            }
-        }
-    }
-
-    async fn roll_back(&self, host: &Surveyed, server: &HostServer) -> String {
-        let op = Operation::RollbackServer {
-            target: server.target.clone(),
-        };
-        match host.reached.ask::<ServerRollbackReport>(op).await {
-            Ok(report) => {
-                let version = report.version.unwrap_or_default();
-                match self
-                    .service(host, ServiceAction::Restart, self.timeouts.restart)
-                    .await
-                {
-                    Ok(()) => format!("restate-server {version} is back in place and healthy"),
-                    Err(e) => format!("restate-server {version} is back in place but: {e}"),
-                }
-            }
-            Err(e) => format!("rolling the binary back failed: {e}"),
-        }
-    }
-
     pub(super) async fn install_server(&mut self, names: &[String]) -> Result<(), StepError> {
         let this = &*self;
         let installs = names.iter().map(|name| async move {
@@ -253,7 +143,7 @@ impl Executor<'_> {
         self.settle_hosts(names, results)
     }
 
-    async fn install(
+    pub(super) async fn install(
         &self,
         host: &Surveyed,
         server: &HostServer,
@@ -294,14 +184,14 @@ impl Executor<'_> {
     }
 }
 
-fn server_of(host: &Surveyed) -> Result<&HostServer, StepError> {
+pub(super) fn server_of(host: &Surveyed) -> Result<&HostServer, StepError> {
     host.server
         .as_ref()
         .ok_or_else(|| StepError::host(host.name(), "no restate-server planned"))
 }
 
 /// The upload is in place now; 200+ MB need not stay twice on the host.
-async fn remove_staged(host: &Surveyed, server: &HostServer) {
+pub(super) async fn remove_staged(host: &Surveyed, server: &HostServer) {
     let staged = server.staged.display().to_string();
     if let Err(err) = host
         .reached

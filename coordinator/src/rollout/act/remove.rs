@@ -10,11 +10,14 @@ use std::time::{Duration, Instant};
 
 use restate_fleet_proto::agent::{Operation, RetireReport, ServiceAction, ServiceReport};
 
-use super::error::StepError;
-use super::execute::Executor;
-use super::leaving::LeavingHost;
-use crate::admin::{AdminClient, ClusterView, Logs, first_answer, gather};
+use super::executor::Executor;
+use super::restatectl::Restatectl;
+use crate::admin::{AdminClient, ClusterView, Logs, NodeView, first_answer, gather};
 use crate::reach::Reached;
+use crate::rollout::decide::leaving::nodesets_without;
+use crate::rollout::decide::restatectl::reconfigure_call;
+use crate::rollout::error::StepError;
+use crate::rollout::observe::leaving::LeavingHost;
 
 const POLL: Duration = Duration::from_millis(300);
 /// How long Restate gets to move a tail off a read-only node by itself before the tail is
@@ -36,8 +39,49 @@ impl<'a> Executor<'a> {
         let id = leaving.node.id;
         let node_id = format!("N{id}");
         let ctl = self.restatectl().await?;
-        let has = |role: &str| leaving.node.roles.iter().any(|r| r == role);
+        self.drain_leaving(&ctl, name, &leaving.node).await?;
+        if leaving.node.metadata_member {
+            self.leave_metadata_cluster(name, id).await?;
+        }
+        self.progress
+            .host(name, "waiting until no partition runs on it");
+        self.view_until(name, |view| {
+            let busy = view
+                .node(name)
+                .filter(|n| n.alive)
+                .map_or(0, |n| n.leader_partitions + n.follower_partitions);
+            (busy > 0).then(|| format!("{busy} partition processors still run on it"))
+        })
+        .await?;
+        self.progress
+            .host(name, "snapshots with trim until no log segment names it");
+        self.trim_until_free(name, id, &ctl).await?;
 
+        self.release_host(name, &leaving.host).await?;
+        self.progress.host(name, "removing it from the cluster");
+        ctl.run_patiently(&["nodes", "remove", "--nodes", &node_id])
+            .await?;
+        self.view_until(name, |view| {
+            view.nodes
+                .iter()
+                .any(|n| n.id == id)
+                .then(|| "still in the nodes configuration".to_string())
+        })
+        .await?;
+        self.recap.changed(name, "removed from the cluster");
+        Ok(())
+    }
+
+    /// Its log storage read-only and its worker draining: nothing new lands on it, and what it
+    /// holds moves away.
+    pub(super) async fn drain_leaving(
+        &mut self,
+        ctl: &Restatectl,
+        name: &str,
+        node: &NodeView,
+    ) -> Result<(), StepError> {
+        let node_id = format!("N{}", node.id);
+        let has = |role: &str| node.roles.iter().any(|r| r == role);
         self.progress.host(name, "draining");
         if has("log-server") {
             ctl.run_patiently(&[
@@ -63,36 +107,35 @@ impl<'a> Executor<'a> {
         }
         self.recap
             .changed(name, "drained (log storage read-only, worker draining)");
+        Ok(())
+    }
 
-        if leaving.node.metadata_member {
-            self.progress.host(name, "leaving the metadata cluster");
-            let view = crate::admin::gather(&self.clients()).await?;
-            self.remove_metadata_member(name, id, &view).await?;
-            self.view_until(name, |view| {
-                view.metadata
-                    .members
-                    .contains(&id)
-                    .then(|| "still a metadata member".to_string())
-            })
-            .await?;
-            self.recap.changed(name, "left the metadata cluster");
-        }
-
-        self.progress
-            .host(name, "waiting until no partition runs on it");
+    pub(super) async fn leave_metadata_cluster(
+        &mut self,
+        name: &str,
+        id: u32,
+    ) -> Result<(), StepError> {
+        self.progress.host(name, "leaving the metadata cluster");
+        let view = crate::admin::gather(&self.clients()).await?;
+        self.remove_metadata_member(name, id, &view).await?;
         self.view_until(name, |view| {
-            let busy = view
-                .node(name)
-                .filter(|n| n.alive)
-                .map_or(0, |n| n.leader_partitions + n.follower_partitions);
-            (busy > 0).then(|| format!("{busy} partition processors still run on it"))
+            view.metadata
+                .members
+                .contains(&id)
+                .then(|| "still a metadata member".to_string())
         })
         .await?;
-        self.progress
-            .host(name, "snapshots with trim until no log segment names it");
-        self.trim_until_free(name, id, &ctl).await?;
+        self.recap.changed(name, "left the metadata cluster");
+        Ok(())
+    }
 
-        match &leaving.host {
+    /// What becomes of a leaving node's host once nothing runs on the node.
+    pub(super) async fn release_host(
+        &mut self,
+        name: &str,
+        host: &LeavingHost,
+    ) -> Result<(), StepError> {
+        match host {
             LeavingHost::Reached(host) => self.retire_host(name, host).await?,
             LeavingHost::Unreachable(why) => self.recap.changed(
                 name,
@@ -113,22 +156,15 @@ impl<'a> Executor<'a> {
             }
         }
 
-        self.progress.host(name, "removing it from the cluster");
-        ctl.run_patiently(&["nodes", "remove", "--nodes", &node_id])
-            .await?;
-        self.view_until(name, |view| {
-            view.nodes
-                .iter()
-                .any(|n| n.id == id)
-                .then(|| "still in the nodes configuration".to_string())
-        })
-        .await?;
-        self.recap.changed(name, "removed from the cluster");
         Ok(())
     }
 
     /// Its service stopped and disabled, its data directory renamed aside.
-    async fn retire_host(&mut self, name: &str, host: &Reached) -> Result<(), StepError> {
+    pub(super) async fn retire_host(
+        &mut self,
+        name: &str,
+        host: &Reached,
+    ) -> Result<(), StepError> {
         let node = host.node_target(self.timeouts.restart);
         self.progress.host(name, "stopping restate-server");
         host.ask::<ServiceReport>(Operation::Service {
@@ -155,7 +191,7 @@ impl<'a> Executor<'a> {
     /// Snapshots with trim the partitions whose logs still have a segment naming node `id`,
     /// again until none has: a snapshot taken before the log moved its tail off the node trims
     /// only up to that tail, so some logs need a second one.
-    async fn trim_until_free(
+    pub(super) async fn trim_until_free(
         &mut self,
         name: &str,
         id: u32,
@@ -207,7 +243,7 @@ impl<'a> Executor<'a> {
 
     /// The tails Restate keeps on leaving node `id` get a new segment on the other log servers
     /// (`restatectl logs reconfigure --nodeset`). Best effort: the next round looks again.
-    async fn move_tails(
+    pub(super) async fn move_tails(
         &mut self,
         name: &str,
         id: u32,
@@ -228,7 +264,7 @@ impl<'a> Executor<'a> {
             })
             .map(|n| n.id)
             .collect();
-        let (_, replication) = super::leaving::current_replication(&view);
+        let (_, replication) = crate::rollout::decide::leaving::current_replication(&view);
         let moves = nodesets_without(logs, id, &writable, replication as usize);
         if moves.is_empty() {
             return;
@@ -239,9 +275,7 @@ impl<'a> Executor<'a> {
         );
         let calls: Vec<Vec<String>> = moves
             .iter()
-            .map(|(log, nodeset, sequencer)| {
-                super::restatectl::reconfigure_call(*log, Some(nodeset), *sequencer)
-            })
+            .map(|(log, nodeset, sequencer)| reconfigure_call(*log, Some(nodeset), *sequencer))
             .collect();
         if let Ok(failed) = ctl.run_all(&calls).await
             && let Some((_, why)) = failed.first()
@@ -286,119 +320,4 @@ async fn logs(clients: &[AdminClient]) -> Result<Logs, StepError> {
             .await?
             .value,
     )
-}
-
-/// The logs whose tail is still written to leaving node `id`, each with a nodeset without it:
-/// the tail's other nodes that are `writable` (read-write log servers), topped up from the rest
-/// of `writable` to `replication` nodes; and a new sequencer (the first of them) when the
-/// tail's runs on the leaving node. Restate moves such a tail by itself only when it sees a
-/// better nodeset; one that must shrink to exactly the replication (three log servers to two
-/// with replication 2, measured on 1.7.12) stays. Nothing when too few log servers are writable.
-pub fn nodesets_without(
-    logs: &Logs,
-    id: u32,
-    writable: &[u32],
-    replication: usize,
-) -> Vec<(u32, Vec<u32>, Option<u32>)> {
-    if writable.len() < replication.max(1) {
-        return Vec::new();
-    }
-    logs.logs
-        .iter()
-        .filter_map(|(log, chain)| {
-            let tail = chain.tail().filter(|t| t.nodeset.contains(&id))?;
-            let mut nodeset: Vec<u32> = tail
-                .nodeset
-                .iter()
-                .copied()
-                .filter(|n| writable.contains(n))
-                .collect();
-            for n in writable {
-                if nodeset.len() >= replication.max(1) {
-                    break;
-                }
-                if !nodeset.contains(n) {
-                    nodeset.push(*n);
-                }
-            }
-            nodeset.sort_unstable();
-            let sequencer = (chain.tail_sequencer() == Some(id))
-                .then(|| nodeset.first().copied())
-                .flatten();
-            Some((*log, nodeset, sequencer))
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::admin::{LogChain, Segment};
-
-    fn chain(nodeset: &[u32]) -> LogChain {
-        LogChain {
-            segments: vec![Segment {
-                base_lsn: 1,
-                index: 0,
-                kind: "replicated".into(),
-                replication: Some("{node: 2}".into()),
-                nodeset: nodeset.to_vec(),
-                sequencer: Some("N1:3".into()),
-            }],
-        }
-    }
-
-    #[test]
-    fn tails_left_on_a_leaving_node_get_the_writable_log_servers() {
-        let logs = Logs {
-            logs: [
-                (0, chain(&[1, 2, 3])),
-                (1, chain(&[1, 4])),
-                (2, chain(&[2, 3])),
-            ]
-            .into(),
-            version: 1,
-            default_provider: None,
-        };
-        // (case, leaving, writable, replication, moves)
-        type Case = (
-            &'static str,
-            u32,
-            Vec<u32>,
-            usize,
-            Vec<(u32, Vec<u32>, Option<u32>)>,
-        );
-        let cases: [Case; 5] = [
-            (
-                "three to two, replication 2",
-                2,
-                vec![1, 3],
-                2,
-                vec![(0, vec![1, 3], None), (2, vec![1, 3], None)],
-            ),
-            (
-                "topped up from the other servers",
-                3,
-                vec![1, 2, 4],
-                2,
-                vec![(0, vec![1, 2], None), (2, vec![1, 2], None)],
-            ),
-            ("too few writable: left to Restate", 2, vec![1], 2, vec![]),
-            ("a node no tail names", 5, vec![1, 2, 3], 2, vec![]),
-            (
-                "the leaving node sequences: the first of the new nodeset does",
-                1,
-                vec![2, 3, 4],
-                2,
-                vec![(0, vec![2, 3], Some(2)), (1, vec![2, 4], Some(2))],
-            ),
-        ];
-        for (what, leaving, writable, replication, moves) in cases {
-            assert_eq!(
-                nodesets_without(&logs, leaving, &writable, replication),
-                moves,
-                "{what}"
-            );
-        }
-    }
 }

@@ -3,14 +3,9 @@
 //! asks every agent (one quick round trip each, which brackets its clock); [`findings`] decides,
 //! purely, what each figure means: a problem stops the run before any change, a warning does not.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use futures_util::future::join_all;
-use restate_fleet_proto::agent::{HostChecks, Operation};
-
-use super::survey::{Class, Surveyed};
-use crate::admin::ClusterView;
-use crate::reach::ReachError;
+use crate::rollout::observe::host_checks::Checked;
 
 /// A host whose clock is this far from the others' gets a warning: Restate's timers fire, and
 /// its leases run out, by the clock of whichever node leads the partition.
@@ -29,57 +24,8 @@ const INGRESS_PORT: u16 = 8080;
 const ADMIN_PORT: u16 = 9070;
 const FABRIC_PORT: u16 = 5122;
 
-/// One host's answer and how its clock compares with this machine's.
-#[derive(Debug, Clone)]
-pub struct Checked {
-    pub name: String,
-    pub hostname: Option<String>,
-    /// The run starts restate-server here (a new node, or a member that is stopped): a port held
-    /// by another process would stop it.
-    pub starts_node: bool,
-    pub checks: HostChecks,
-    /// `[tls] mode` of its restate.toml (`None`: not set, so `off`).
-    pub tls_mode: Option<String>,
-    /// Host clock minus this machine's at the moment the host answered, in ms.
-    pub offset_ms: i64,
-    /// Half the round trip: how far off `offset_ms` may be.
-    pub uncertainty_ms: i64,
-}
-
-pub async fn gather(
-    hosts: &[Surveyed],
-    view: Option<&ClusterView>,
-) -> Result<Vec<Checked>, ReachError> {
-    let calls = hosts.iter().map(|host| async move {
-        let ports = ports(&host.reached.host.advertised_address);
-        let op = Operation::HostChecks {
-            node: host.reached.node_target(Duration::from_secs(1)),
-            ports,
-        };
-        let sent = Instant::now();
-        let sent_at = unix_ms(SystemTime::now());
-        let checks: HostChecks = host.reached.ask(op).await?;
-        let round_trip = i64::try_from(sent.elapsed().as_millis()).unwrap_or(i64::MAX);
-        let midpoint = sent_at + round_trip / 2;
-        Ok(Checked {
-            name: host.name().to_string(),
-            hostname: host.facts.hostname.clone(),
-            starts_node: host.class == Class::New || super::survey::stopped(host, view),
-            tls_mode: host.facts.config.values.tls_mode.clone(),
-            offset_ms: checks.clock_unix_ms - midpoint,
-            uncertainty_ms: round_trip / 2,
-            checks,
-        })
-    });
-    join_all(calls).await.into_iter().collect()
-}
-
-fn unix_ms(at: SystemTime) -> i64 {
-    at.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn ports(advertised: &str) -> Vec<u16> {
+/// The ports asked about on a host: its fabric's (from the address it advertises), ingress and admin.
+pub fn ports(advertised: &str) -> Vec<u16> {
     let fabric = advertised
         .trim_end_matches('/')
         .rsplit_once(':')

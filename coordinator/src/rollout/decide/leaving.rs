@@ -3,135 +3,12 @@
 //! can let them go (decided before anything changes). The removal itself is in `remove.rs`;
 //! docs/scale-down.md has the procedure.
 
-use restate_fleet_inventory::Fleet;
-use serde::{Deserialize, Serialize};
+use restate_fleet_inventory::{Fleet, Role};
 
 use super::plan::replication_count;
 use super::survey::{Class, Survey, came_back_empty};
-use crate::admin::{ClusterView, NodeView};
-use crate::reach::{Reached, Reacher};
-
-/// A node that leaves.
-pub struct Leaving {
-    pub node: NodeView,
-    /// Logs with a segment whose nodeset names it.
-    pub in_logs: usize,
-    pub host: LeavingHost,
-}
-
-/// Where a leaving node's host is.
-pub enum LeavingHost {
-    /// Reached with `[defaults]` at the address the node advertises.
-    Reached(Box<Reached>),
-    /// Why it could not be reached.
-    Unreachable(String),
-    /// The inventory host of that name, which came back without the node's data
-    /// (`survey::came_back_empty`): it joins again as a new node once this one is gone.
-    ComesBack(String),
-}
-
-/// What `check` and `plan` show of a leaving node, and what the refusal rules look at.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Holdings {
-    pub id: u32,
-    pub alive: bool,
-    pub leads: usize,
-    pub follows: usize,
-    pub in_logs: usize,
-    pub metadata_member: bool,
-    /// Why its host could not be reached, when it could not.
-    pub unreachable: Option<String>,
-    /// Its host came back without its data and joins again as a new node under the same name.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub comes_back: bool,
-}
-
-impl Leaving {
-    pub fn holdings(&self) -> Holdings {
-        Holdings {
-            id: self.node.id,
-            alive: self.node.alive,
-            leads: self.node.leader_partitions,
-            follows: self.node.follower_partitions,
-            in_logs: self.in_logs,
-            metadata_member: self.node.metadata_member,
-            unreachable: match &self.host {
-                LeavingHost::Unreachable(why) => Some(why.clone()),
-                _ => None,
-            },
-            comes_back: matches!(self.host, LeavingHost::ComesBack(_)),
-        }
-    }
-
-    /// The host to lock for the run: one reached for this node alone.
-    pub fn own_host(&self) -> Option<&Reached> {
-        match &self.host {
-            LeavingHost::Reached(reached) => Some(reached),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for Holdings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "N{}", self.id)?;
-        if !self.alive {
-            write!(f, ", dead")?;
-        }
-        write!(
-            f,
-            "; leads {} and follows {} partitions; in the nodesets of {} logs",
-            self.leads, self.follows, self.in_logs
-        )?;
-        if self.metadata_member {
-            write!(f, "; metadata member")?;
-        }
-        if self.comes_back {
-            write!(
-                f,
-                "; its host came back without its data and joins again as a new node"
-            )?;
-        }
-        Ok(())
-    }
-}
-
-/// Nodes of the cluster whose name no inventory host has.
-pub fn leaving_nodes<'v>(fleet: &Fleet, view: &'v ClusterView) -> Vec<&'v NodeView> {
-    view.nodes
-        .iter()
-        .filter(|node| !fleet.hosts.iter().any(|h| h.node_name == node.name))
-        .collect()
-}
-
-/// Reaches the leaving nodes' hosts (see [`Fleet::leaving_host`]).
-pub async fn gather(fleet: &Fleet, view: &ClusterView, reacher: &Reacher) -> Vec<Leaving> {
-    let nodes = leaving_nodes(fleet, view);
-    let hosts: Vec<_> = nodes
-        .iter()
-        .map(|node| fleet.leaving_host(&node.name, &node.address))
-        .collect();
-    let reachable: Vec<_> = hosts.iter().flatten().cloned().collect();
-    let mut reached = reacher.reach(&reachable).await.into_iter();
-    nodes
-        .into_iter()
-        .zip(hosts)
-        .map(|(node, host)| Leaving {
-            node: node.clone(),
-            in_logs: view.logs.in_nodesets.get(&node.id).copied().unwrap_or(0),
-            host: match host {
-                None => {
-                    LeavingHost::Unreachable(format!("its address {} names no host", node.address))
-                }
-                Some(_) => match reached.next() {
-                    Some(Ok(r)) => LeavingHost::Reached(Box::new(r)),
-                    Some(Err(e)) => LeavingHost::Unreachable(e.to_string()),
-                    None => LeavingHost::Unreachable("not reached".to_string()),
-                },
-            },
-        })
-        .collect()
-}
+use crate::admin::{ClusterView, Logs};
+use crate::rollout::observe::leaving::{Holdings, Leaving, LeavingHost};
 
 /// The old nodes of the inventory hosts that came back without their data: they leave before
 /// their hosts join again.
@@ -239,9 +116,111 @@ fn format_id(id: u32) -> String {
     format!("N{id}")
 }
 
+/// Replication that the cluster cannot hold once the run is done: asked for (`--replication` or
+/// the inventory's), else the cluster's own when nodes leave it. Found before any change, not
+/// after new nodes joined. Counts the inventory's hosts by role (log-server for logs, worker for
+/// partitions): the cluster's other nodes leave it.
+/// `leaving_from`: the cluster, when nodes leave it (its replication is then kept unless asked
+/// otherwise).
+pub fn replication_problem(
+    fleet: &Fleet,
+    leaving_from: Option<&ClusterView>,
+    replication: Option<u32>,
+) -> Option<String> {
+    let asked = replication.or(fleet.cluster.replication);
+    let kept = leaving_from.map(|view| {
+        let (partitions, logs) = current_replication(view);
+        partitions.max(logs)
+    });
+    let to = asked.or(kept)?;
+    for (role, name, what) in [
+        (Role::LogServer, "log-server", "logs"),
+        (Role::Worker, "worker", "partitions"),
+    ] {
+        let holders: Vec<&str> = fleet
+            .hosts
+            .iter()
+            .filter(|h| h.has_role(role))
+            .map(|h| h.node_name.as_str())
+            .collect();
+        if (holders.len() as u64) < u64::from(to) {
+            let fix = if asked.is_some() {
+                "lower --replication or `replication` in [cluster], or add hosts to the inventory"
+            } else {
+                "the cluster keeps its replication unless [cluster] `replication` lowers it; lower it, or keep enough hosts in the inventory"
+            };
+            return Some(format!(
+                "replication {to} needs {to} nodes with the `{name}` role ({what}), the cluster would have {}: {}; {fix}; nothing was changed",
+                holders.len(),
+                holders.join(", ")
+            ));
+        }
+    }
+    None
+}
+
+/// What stops the leaving nodes from leaving (see `refusal`).
+pub fn removal_problem(fleet: &Fleet, survey: &Survey, replication: Option<u32>) -> Option<String> {
+    let view = survey.view.as_ref()?;
+    if survey.leaving.is_empty() {
+        return None;
+    }
+    let (_, logs) = current_replication(view);
+    let log_replication = replication.or(fleet.cluster.replication).unwrap_or(logs);
+    let holdings: Vec<(&str, Holdings)> = survey
+        .leaving
+        .iter()
+        .map(|l| (l.node.name.as_str(), l.holdings()))
+        .collect();
+    refusal(view, &holdings, log_replication)
+}
+
+/// The logs whose tail is still written to leaving node `id`, each with a nodeset without it:
+/// the tail's other nodes that are `writable` (read-write log servers), topped up from the rest
+/// of `writable` to `replication` nodes; and a new sequencer (the first of them) when the
+/// tail's runs on the leaving node. Restate moves such a tail by itself only when it sees a
+/// better nodeset; one that must shrink to exactly the replication (three log servers to two
+/// with replication 2, measured on 1.7.12) stays. Nothing when too few log servers are writable.
+pub fn nodesets_without(
+    logs: &Logs,
+    id: u32,
+    writable: &[u32],
+    replication: usize,
+) -> Vec<(u32, Vec<u32>, Option<u32>)> {
+    if writable.len() < replication.max(1) {
+        return Vec::new();
+    }
+    logs.logs
+        .iter()
+        .filter_map(|(log, chain)| {
+            let tail = chain.tail().filter(|t| t.nodeset.contains(&id))?;
+            let mut nodeset: Vec<u32> = tail
+                .nodeset
+                .iter()
+                .copied()
+                .filter(|n| writable.contains(n))
+                .collect();
+            for n in writable {
+                if nodeset.len() >= replication.max(1) {
+                    break;
+                }
+                if !nodeset.contains(n) {
+                    nodeset.push(*n);
+                }
+            }
+            nodeset.sort_unstable();
+            let sequencer = (chain.tail_sequencer() == Some(id))
+                .then(|| nodeset.first().copied())
+                .flatten();
+            Some((*log, nodeset, sequencer))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admin::NodeView;
     use crate::rollout::fixtures;
 
     fn node(id: u32, alive: bool) -> NodeView {
@@ -420,5 +399,129 @@ mod tests {
             held.to_string(),
             "N4, dead; leads 7 and follows 5 partitions; in the nodesets of 13 logs; metadata member"
         );
+    }
+}
+
+#[cfg(test)]
+mod nodeset_tests {
+    use super::*;
+    use crate::admin::{LogChain, Segment};
+
+    fn chain(nodeset: &[u32]) -> LogChain {
+        LogChain {
+            segments: vec![Segment {
+                base_lsn: 1,
+                index: 0,
+                kind: "replicated".into(),
+                replication: Some("{node: 2}".into()),
+                nodeset: nodeset.to_vec(),
+                sequencer: Some("N1:3".into()),
+            }],
+        }
+    }
+
+    #[test]
+    fn tails_left_on_a_leaving_node_get_the_writable_log_servers() {
+        let logs = Logs {
+            logs: [
+                (0, chain(&[1, 2, 3])),
+                (1, chain(&[1, 4])),
+                (2, chain(&[2, 3])),
+            ]
+            .into(),
+            version: 1,
+            default_provider: None,
+        };
+        // (case, leaving, writable, replication, moves)
+        type Case = (
+            &'static str,
+            u32,
+            Vec<u32>,
+            usize,
+            Vec<(u32, Vec<u32>, Option<u32>)>,
+        );
+        let cases: [Case; 5] = [
+            (
+                "three to two, replication 2",
+                2,
+                vec![1, 3],
+                2,
+                vec![(0, vec![1, 3], None), (2, vec![1, 3], None)],
+            ),
+            (
+                "topped up from the other servers",
+                3,
+                vec![1, 2, 4],
+                2,
+                vec![(0, vec![1, 2], None), (2, vec![1, 2], None)],
+            ),
+            ("too few writable: left to Restate", 2, vec![1], 2, vec![]),
+            ("a node no tail names", 5, vec![1, 2, 3], 2, vec![]),
+            (
+                "the leaving node sequences: the first of the new nodeset does",
+                1,
+                vec![2, 3, 4],
+                2,
+                vec![(0, vec![2, 3], Some(2)), (1, vec![2, 4], Some(2))],
+            ),
+        ];
+        for (what, leaving, writable, replication, moves) in cases {
+            assert_eq!(
+                nodesets_without(&logs, leaving, &writable, replication),
+                moves,
+                "{what}"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod replication_tests {
+    use super::replication_problem;
+    use crate::rollout::fixtures::{fleet, view};
+
+    #[test]
+    fn replication_needs_as_many_nodes_of_each_role() {
+        let replicated_twice = || {
+            let mut v = view("grown");
+            v.config.partition_replication = Some("{node: 2}".into());
+            v.config.log_replication = Some("{node: 2}".into());
+            v
+        };
+        let two = fleet("", &["n1", "n2"]);
+        // (fleet, nodes leaving from, --replication, refused)
+        let cases = [
+            ("asked 2 of 2 hosts", &two, None, Some(2), false),
+            ("asked 3 of 2 hosts", &two, None, Some(3), true),
+            ("nothing asked, nothing leaving", &two, None, None, false),
+            (
+                "leaving a cluster of replication 2, 2 hosts stay",
+                &two,
+                Some(replicated_twice()),
+                None,
+                false,
+            ),
+            (
+                "leaving a cluster of replication 2, 1 host stays",
+                &fleet("", &["n1"]),
+                Some(replicated_twice()),
+                None,
+                true,
+            ),
+            (
+                "leaving, the inventory lowers it to 1",
+                &fleet("replication = 1", &["n1"]),
+                Some(replicated_twice()),
+                None,
+                false,
+            ),
+        ];
+        for (name, fleet, leaving_from, replication, refused) in cases {
+            let problem = replication_problem(fleet, leaving_from.as_ref(), replication);
+            assert_eq!(problem.is_some(), refused, "{name}: {problem:?}");
+            if let Some(problem) = problem {
+                assert!(problem.contains("nothing was changed"), "{problem}");
+            }
+        }
     }
 }

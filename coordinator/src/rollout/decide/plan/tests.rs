@@ -7,10 +7,10 @@ use restate_fleet_proto::agent::PatchPreview;
 
 use super::{Gathered, HostState, Step, plan, rejections, replication_count};
 use crate::admin::ClusterView;
+use crate::rollout::decide::server::{Change, HostServer};
+use crate::rollout::decide::survey::Class;
 use crate::rollout::fixtures::{fleet, view};
-use crate::rollout::leaving::Holdings;
-use crate::rollout::server::{Change, HostServer};
-use crate::rollout::survey::Class;
+use crate::rollout::observe::leaving::Holdings;
 use crate::server_binary::LocalServer;
 
 fn preview(keys: &[&str]) -> PatchPreview {

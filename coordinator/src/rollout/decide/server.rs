@@ -4,16 +4,13 @@
 
 use std::path::PathBuf;
 
-use futures_util::future::join_all;
-use restate_fleet_inventory::DEFAULT_INSTALL_PATH;
-use restate_fleet_proto::agent::{BinaryFile, Operation, ServerBinaries};
+use restate_fleet_proto::agent::BinaryFile;
+use restate_fleet_version::Version;
 use serde::{Deserialize, Serialize};
 
-use restate_fleet_version::Version;
-
-use super::survey::{Class, Survey, Surveyed};
-use crate::reach::{ReachError, Reached};
-use crate::server_binary::{LocalServer, LocalServers, REMOTE_DIR, REMOTE_NAME};
+use super::survey::{Class, Surveyed};
+use crate::rollout::observe::binaries::Looked;
+use crate::server_binary::{LocalServer, LocalServers};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
@@ -48,65 +45,30 @@ impl HostServer {
     }
 }
 
-/// Looks at every host's binary (hash cached on the host) and decides; a host that cannot be
-/// served (no binary for its architecture, a newer version, a skipped minor) gets a problem.
-pub async fn survey(
-    local: &LocalServers,
-    survey: &mut Survey,
-    allow_version_skip: bool,
-) -> Result<(), ReachError> {
-    let looks = survey.hosts.iter().map(|host| async move {
-        let Some(binary) = local.for_arch(&host.facts.arch) else {
-            return Ok::<_, ReachError>(Err(format!(
-                "{}: the inventory's restate-server has no binary for {}; add one under `[cluster] restate-server.path.{}`",
-                host.name(),
-                host.facts.arch,
-                host.facts.arch
-            )));
-        };
-        let target = local
-            .install_path
-            .clone()
-            .or_else(|| host.facts.restate_server.as_ref().map(|b| b.path.clone()))
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_INSTALL_PATH));
-        let staged = PathBuf::from(format!("{REMOTE_DIR}/{REMOTE_NAME}-{}", binary.sha256));
-        let [in_place, uploaded] = inspect(&host.reached, [target.clone(), staged.clone()]).await?;
-        Ok(decide(host, local, binary, in_place, uploaded, target, staged, allow_version_skip))
-    });
-    let results = join_all(looks).await;
-    for (host, result) in survey.hosts.iter_mut().zip(results) {
-        match result? {
-            Ok(server) => host.server = Some(server),
-            Err(problem) => survey.problems.push(problem),
-        }
-    }
-    Ok(())
-}
-
-async fn inspect(reached: &Reached, paths: [PathBuf; 2]) -> Result<[BinaryFile; 2], ReachError> {
-    let op = Operation::ServerBinaries {
-        paths: paths.to_vec(),
-    };
-    let unexpected = |detail: String| ReachError::AgentGone {
-        host: reached.name().to_string(),
-        detail,
-    };
-    let found: ServerBinaries = reached.ask(op).await?;
-    <[BinaryFile; 2]>::try_from(found.binaries)
-        .map_err(|b| unexpected(format!("answered {} binaries for 2 paths", b.len())))
-}
-
-#[allow(clippy::too_many_arguments)]
-fn decide(
+/// What happens to `host`'s restate-server, given what it has (`None`: the inventory has no
+/// binary for its architecture); a host that cannot be served (that, a newer version, a skipped
+/// minor) gets a problem instead.
+pub fn decide(
     host: &Surveyed,
     local: &LocalServers,
-    binary: &LocalServer,
-    in_place: BinaryFile,
-    uploaded: BinaryFile,
-    target: PathBuf,
-    staged: PathBuf,
+    looked: Option<Looked>,
     allow_version_skip: bool,
 ) -> Result<HostServer, String> {
+    let Some(Looked {
+        binary,
+        in_place,
+        uploaded,
+        target,
+        staged,
+    }) = looked
+    else {
+        return Err(format!(
+            "{}: the inventory's restate-server has no binary for {}; add one under `[cluster] restate-server.path.{}`",
+            host.name(),
+            host.facts.arch,
+            host.facts.arch
+        ));
+    };
     let has = |file: &BinaryFile| file.sha256.as_deref() == Some(binary.sha256.as_str());
     let found = Found {
         exists: in_place.exists,
@@ -122,7 +84,7 @@ fn decide(
         version: local.version.clone(),
         target,
         staged,
-        local: binary.clone(),
+        local: binary,
     })
 }
 
