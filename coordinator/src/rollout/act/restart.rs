@@ -67,35 +67,7 @@ impl Executor<'_> {
                 return Err(err);
             }
         };
-        let how_reboot = matches!(how, Restart::Reboot);
-        let applied = match how {
-            Restart::Patched(patch) => {
-                self.progress
-                    .host(&name, "writing restate.toml and restarting");
-                self.apply(host, patch, true).await.map(Some)
-            }
-            Restart::AsItIs => {
-                self.progress.host(&name, "restarting");
-                self.service(host, ServiceAction::Restart, self.timeouts.restart)
-                    .await
-                    .map(|()| None)
-            }
-            Restart::Reboot => self.reboot(host).await.map(|()| None),
-        };
-        // In the recap before anything else can fail: it restarted.
-        let outcome = match applied {
-            Ok(Some(report)) => self.record_change(&name, &report),
-            // Said by `reboot` as soon as the host was asked to.
-            Ok(None) if how_reboot => Ok(()),
-            Ok(None) => {
-                self.recap.changed(&name, "restarted (rolling restart)");
-                Ok(())
-            }
-            Err(err) => {
-                self.recap.failed(&name, &err.to_string());
-                Err(err)
-            }
-        };
+        let outcome = self.restart_as(host, how).await;
         // Back on its new file or (rolled back) its old one: its worker takes partitions again.
         let activated = match drained {
             Some(drained) => self.activate(&name, drained).await,
@@ -108,6 +80,41 @@ impl Executor<'_> {
             generation,
         });
         Ok(())
+    }
+
+    /// The restart itself, as `how` says, in the recap before anything else can fail.
+    pub(super) async fn restart_as(
+        &mut self,
+        host: &Surveyed,
+        how: Restart,
+    ) -> Result<(), StepError> {
+        let name = host.name();
+        let applied = match how {
+            Restart::Patched(patch) => {
+                self.progress
+                    .host(name, "writing restate.toml and restarting");
+                self.apply(host, patch, true).await.map(Some)
+            }
+            Restart::AsItIs => {
+                self.progress.host(name, "restarting");
+                self.service(host, ServiceAction::Restart, self.timeouts.restart)
+                    .await
+                    .map(|()| {
+                        self.recap.changed(name, "restarted (rolling restart)");
+                        None
+                    })
+            }
+            // Said by `reboot` as soon as the host was asked to.
+            Restart::Reboot => self.reboot(host).await.map(|()| None),
+        };
+        match applied {
+            Ok(Some(report)) => self.record_change(name, &report),
+            Ok(None) => Ok(()),
+            Err(err) => {
+                self.recap.failed(name, &err.to_string());
+                Err(err)
+            }
+        }
     }
 
     /// A member's restarted change in the recap: what was set, or why it was rolled back.

@@ -61,59 +61,7 @@ pub fn preflight(
     let mut warnings = Vec::new();
     let mut versions = std::collections::BTreeSet::new();
     for host in hosts {
-        let name = host.host.name.as_str();
-        if let Class::Conflicting(reason) = &host.class {
-            problems.push(format!("{name}: {reason}"));
-        }
-        // The inventory's binary replaces whatever the host has (or lacks).
-        let replaced = host.server.is_some_and(|s| s.changes());
-        match host.facts.restate_server.as_ref().filter(|_| !replaced) {
-            None if replaced => {}
-            None => problems.push(format!(
-                "{name}: no restate-server found on the host's PATH; install Restate 1.4.0 or newer"
-            )),
-            Some(binary) => match binary.version.as_deref().and_then(|v| v.parse::<Version>().ok()) {
-                Some(v) if v < MIN_VERSION => problems.push(format!(
-                    "{name}: restate-server {v} at {} is older than 1.4.0, which brought the replicated metadata server and loglet; upgrade it first",
-                    binary.path.display()
-                )),
-                Some(v) => {
-                    versions.insert(v);
-                }
-                None => problems.push(format!(
-                    "{name}: cannot tell the version of {} ({}); check that it runs",
-                    binary.path.display(),
-                    binary.version_output
-                )),
-            },
-        }
-        if let Some(server) = host.server
-            && let super::server::Change::Upgrade { from } = &server.change
-        {
-            let inventory: Vec<String> =
-                host.host.config.iter().map(|e| e.path.join(".")).collect();
-            if let Some((in_file, in_inventory)) = super::release_keys::of_upgrade(
-                from,
-                &server.version,
-                &host.facts.config.keys,
-                &inventory,
-            ) {
-                problems.extend(super::release_keys::refusals(name, &in_file, &in_inventory));
-                warnings.extend(super::release_keys::rename_notes(name, &in_file));
-            }
-        }
-        let systemd = host.facts.service.as_ref().and_then(|s| s.systemd.as_ref());
-        if let Some(finding) = systemd_finding(&host.host.service, systemd) {
-            match finding {
-                Finding::Problem(text) => problems.push(format!("{name}: {text}")),
-                Finding::Warning(text) => warnings.push(format!("{name}: {text}")),
-            }
-        }
-        if !host.host.has_role(Role::LogServer) && host.host.has_role(Role::Worker) {
-            warnings.push(format!(
-                "{name}: no log-server role; the replicated loglet stores no logs on this node"
-            ));
-        }
+        versions.extend(host_findings(host, &mut problems, &mut warnings));
     }
     if versions.len() > 1 {
         let list: Vec<String> = versions.iter().map(Version::to_string).collect();
@@ -123,6 +71,80 @@ pub fn preflight(
         ));
     }
     let members: Vec<&Seen> = hosts.iter().filter(|h| *h.class == Class::Member).collect();
+    member_findings(fleet, &members, view, &mut problems, &mut warnings);
+    new_host_findings(fleet, hosts, &members, view, &mut problems, &mut warnings);
+    (problems, warnings)
+}
+
+/// One host's own findings: its class, its restate-server, the keys its upgrade renames or
+/// removes, systemd, its roles. The version it runs, when it is kept and known.
+fn host_findings(
+    host: &Seen,
+    problems: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> Option<Version> {
+    let mut version = None;
+    let name = host.host.name.as_str();
+    if let Class::Conflicting(reason) = &host.class {
+        problems.push(format!("{name}: {reason}"));
+    }
+    // The inventory's binary replaces whatever the host has (or lacks).
+    let replaced = host.server.is_some_and(|s| s.changes());
+    match host.facts.restate_server.as_ref().filter(|_| !replaced) {
+        None if replaced => {}
+        None => problems.push(format!(
+            "{name}: no restate-server found on the host's PATH; install Restate 1.4.0 or newer"
+        )),
+        Some(binary) => match binary.version.as_deref().and_then(|v| v.parse::<Version>().ok()) {
+            Some(v) if v < MIN_VERSION => problems.push(format!(
+                "{name}: restate-server {v} at {} is older than 1.4.0, which brought the replicated metadata server and loglet; upgrade it first",
+                binary.path.display()
+            )),
+            Some(v) => version = Some(v),
+            None => problems.push(format!(
+                "{name}: cannot tell the version of {} ({}); check that it runs",
+                binary.path.display(),
+                binary.version_output
+            )),
+        },
+    }
+    if let Some(server) = host.server
+        && let super::server::Change::Upgrade { from } = &server.change
+    {
+        let inventory: Vec<String> = host.host.config.iter().map(|e| e.path.join(".")).collect();
+        if let Some((in_file, in_inventory)) = super::release_keys::of_upgrade(
+            from,
+            &server.version,
+            &host.facts.config.keys,
+            &inventory,
+        ) {
+            problems.extend(super::release_keys::refusals(name, &in_file, &in_inventory));
+            warnings.extend(super::release_keys::rename_notes(name, &in_file));
+        }
+    }
+    let systemd = host.facts.service.as_ref().and_then(|s| s.systemd.as_ref());
+    if let Some(finding) = systemd_finding(&host.host.service, systemd) {
+        match finding {
+            Finding::Problem(text) => problems.push(format!("{name}: {text}")),
+            Finding::Warning(text) => warnings.push(format!("{name}: {text}")),
+        }
+    }
+    if !host.host.has_role(Role::LogServer) && host.host.has_role(Role::Worker) {
+        warnings.push(format!(
+            "{name}: no log-server role; the replicated loglet stores no logs on this node"
+        ));
+    }
+    version
+}
+
+/// The members against the cluster's view: stopped, dead, outside the metadata cluster, moved.
+fn member_findings(
+    fleet: &Fleet,
+    members: &[&Seen],
+    view: Option<&ClusterView>,
+    problems: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) {
     match view {
         None if !members.is_empty() => problems.push(format!(
             "{}: member(s) of cluster {:?} but no node answers the admin API; start them and re-run",
@@ -135,7 +157,7 @@ pub fn preflight(
         )),
         None => {}
         Some(view) => {
-            for member in &members {
+            for member in members {
                 let name = member.host.name.as_str();
                 let node_name = &member.host.node_name;
                 match view.node(node_name) {
@@ -171,6 +193,18 @@ pub fn preflight(
             }
         }
     }
+}
+
+/// The new hosts: a host that came back without its data, joining without a snapshot
+/// repository, a metadata server list of two.
+fn new_host_findings(
+    fleet: &Fleet,
+    hosts: &[Seen],
+    members: &[&Seen],
+    view: Option<&ClusterView>,
+    problems: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) {
     for host in hosts.iter().filter(|h| *h.class == Class::New) {
         if let Some(node) = came_back_empty(host.host, host.facts, view) {
             let name = &host.host.name;
@@ -209,7 +243,6 @@ pub fn preflight(
             fleet.cluster.metadata_servers.join(", ")
         ));
     }
-    (problems, warnings)
 }
 
 /// Why a member may not get the inventory's `location`: it registered another one. Restate

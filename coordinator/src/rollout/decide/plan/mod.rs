@@ -1,6 +1,10 @@
 //! The ordered steps that take the surveyed fleet to what the inventory says, following the
 //! scaling guide. Planning asks the agents for diffs but changes nothing.
 
+mod step;
+
+pub use step::{Step, keys_text, nodeset_size_text};
+
 use restate_fleet_inventory::{Fleet, Replication, parse_replication};
 use restate_fleet_proto::agent::{Operation, PatchOp, PatchPreview};
 use restate_fleet_version::Version;
@@ -14,275 +18,6 @@ use super::survey::{Class, Surveyed};
 use crate::admin::{ClusterView, KIND_REPLICATED};
 use crate::rollout::observe::leaving::Holdings;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "step", rename_all = "snake_case")]
-pub enum Step {
-    /// A member whose restate-server stopped (a crash, a reboot with the unit not started)
-    /// starts again with its own service manager, behind the health gate, before anything else.
-    StartMember { host: String },
-    /// Upload the inventory's restate-server to the hosts that lack it (changes no service).
-    StageServer {
-        hosts: Vec<String>,
-        version: String,
-        mib: u64,
-    },
-    /// Guide step 1: a member gets the new binary and restarts, behind the health gate; its old
-    /// binary comes back when it does not.
-    UpgradeMember {
-        host: String,
-        from: String,
-        to: String,
-    },
-    /// Hosts that are not members yet get the binary.
-    InstallServer { hosts: Vec<String>, version: String },
-    /// Guide steps 2-4 on a member: roles, loglet pin, snapshot repository; with
-    /// `metadata_list`, guide step 6's full metadata server list too, so that one restart does
-    /// what the guide does in two. Restarts it.
-    FixMember {
-        host: String,
-        #[serde(default)]
-        metadata_list: bool,
-        /// The restate.toml keys that change (see [`keys_text`]).
-        #[serde(default)]
-        changes: Vec<String>,
-    },
-    /// Guide step 3: the cluster's log provider to `replicated`, then every log's tail on it.
-    ReplicatedLoglet,
-    /// Guide step 5: every partition snapshotted with trim, then no `local` segment left.
-    Snapshot,
-    /// Guide step 6: write the new nodes' files and start them; wait until they joined.
-    JoinNew { hosts: Vec<String> },
-    /// No cluster yet: start every node and provision the cluster on the first metadata server.
-    /// `replication`: partition and log replication to provision with (`--replication`, else
-    /// the inventory's; Restate's default 1 when neither says).
-    Provision {
-        hosts: Vec<String>,
-        on: String,
-        #[serde(default)]
-        replication: Option<u32>,
-        /// The same as Restate's replication property, with zones or regions when the inventory
-        /// asks for them (`{node: 3, zone: 2}`).
-        #[serde(default)]
-        property: Option<String>,
-    },
-    /// A member's change that a running server applies from its file ([`super::reload`]):
-    /// written, and held until its `config` table shows it; restarted behind the usual gates
-    /// when it does not.
-    ReloadMember {
-        host: String,
-        #[serde(default)]
-        changes: Vec<String>,
-    },
-    /// Guide step 6: a member gets the full metadata server list; restarted one at a time.
-    RollMember {
-        host: String,
-        #[serde(default)]
-        changes: Vec<String>,
-    },
-    /// `restate-fleet restart`: a member restarts as it is (same file, same binary), behind the
-    /// same handover and gates as a rolling change; with `reboot` (`restart --reboot`), its whole
-    /// host reboots and restate-server must come back by itself.
-    RestartMember {
-        host: String,
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        reboot: bool,
-    },
-    /// A running 1.7+ member's new metadata server list, written without a restart: once
-    /// joined, its metadata client drops the configured addresses and follows the members in the
-    /// nodes configuration (restate 1.7, `metadata-providers/src/replicated.rs`); the file's
-    /// list only counts when it starts again.
-    SetMetadataList { host: String },
-    /// Guide step 8: raise partition and log replication.
-    RaiseReplication { to: u32, property: String },
-    /// A member's worker left draining (by a run cut short while it restarted the member, or
-    /// by hand) takes partitions again.
-    ActivateWorker { host: String },
-    /// The logs' nodeset size as `[cluster] nodeset-size` says (0: auto).
-    NodesetSize { from: u32, to: u32 },
-    /// Lower partition and log replication, before nodes leave.
-    LowerReplication { to: u32, property: String },
-    /// A node no inventory host names leaves the cluster (docs/scale-down.md): drained, out of
-    /// the metadata cluster, out of every nodeset, stopped and disabled, removed, its data kept
-    /// aside on its host.
-    RemoveNode { node: String, holds: Holdings },
-    /// `[cluster] metadata-servers` names a node of the cluster that is no metadata member: it
-    /// joins the metadata cluster (membership.rs).
-    AddMetadataMember { host: String, id: u32 },
-    /// A metadata member the list no longer names leaves the metadata cluster; it stays a
-    /// standby metadata server while it keeps the role.
-    RemoveMetadataMember { host: String, id: u32 },
-}
-
-impl std::fmt::Display for Step {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Step::StartMember { host } => write!(
-                f,
-                "{host}: start restate-server (stopped; a member of the cluster), wait until healthy and alive in the cluster"
-            ),
-            Step::StageServer {
-                hosts,
-                version,
-                mib,
-            } => write!(
-                f,
-                "{}: upload restate-server {version} ({mib} MiB, gzip on the wire)",
-                hosts.join(", ")
-            ),
-            Step::UpgradeMember { host, from, to } => write!(
-                f,
-                "{host}: upgrade restate-server {from} -> {to}, restart, wait until healthy and every partition led (the old binary comes back if not)"
-            ),
-            Step::InstallServer { hosts, version } => {
-                write!(f, "{}: install restate-server {version}", hosts.join(", "))
-            }
-            Step::FixMember { host, changes, .. } => write!(
-                f,
-                "{host}: set {}, restart, wait until healthy",
-                keys_text(changes)
-            ),
-            Step::ReplicatedLoglet => write!(
-                f,
-                "cluster: switch the log provider to replicated and wait until every log's tail is replicated"
-            ),
-            Step::Snapshot => write!(
-                f,
-                "cluster: snapshot every partition with log trim; check that no log keeps a local segment"
-            ),
-            Step::JoinNew { hosts } => write!(
-                f,
-                "{}: write restate.toml (auto-provision = false), start, wait until alive and joined",
-                hosts.join(", ")
-            ),
-            Step::Provision {
-                hosts,
-                on,
-                replication,
-                property,
-            } => {
-                write!(
-                    f,
-                    "{}: write restate.toml, start; provision the cluster on {on}",
-                    hosts.join(", ")
-                )?;
-                match (replication, property) {
-                    (Some(to), Some(p)) if spreads(p) => write!(f, " with replication {to} ({p})"),
-                    (Some(to), _) => write!(f, " with replication {to}"),
-                    (None, _) => Ok(()),
-                }
-            }
-            Step::RestartMember {
-                host,
-                reboot: false,
-            } => write!(
-                f,
-                "{host}: restart restate-server (rolling restart), wait until healthy"
-            ),
-            Step::RestartMember { host, reboot: true } => write!(
-                f,
-                "{host}: reboot the host (rolling reboot), wait for SSH and for restate-server to start by itself, wait until healthy"
-            ),
-            Step::ReloadMember { host, changes } => write!(
-                f,
-                "{host}: set {} live (Restate applies it without a restart), wait until its config table shows it",
-                keys_text(changes)
-            ),
-            Step::RollMember { host, changes } => write!(
-                f,
-                "{host}: set {}, restart (quorum kept), wait until healthy",
-                keys_text(changes)
-            ),
-            Step::SetMetadataList { host } => write!(
-                f,
-                "{host}: set {METADATA_ADDRESSES}, no restart (the running server follows the metadata members itself)"
-            ),
-            Step::RaiseReplication { to, property } if spreads(property) => write!(
-                f,
-                "cluster: set partition and log replication to {to} copies spread as {property}"
-            ),
-            Step::RaiseReplication { to, .. } => {
-                write!(f, "cluster: raise partition and log replication to {to}")
-            }
-            Step::ActivateWorker { host } => write!(
-                f,
-                "{host}: worker draining (no partitions run on it): set it active again"
-            ),
-            Step::LowerReplication { to, property } if spreads(property) => write!(
-                f,
-                "cluster: lower partition and log replication to {to} copies spread as {property}"
-            ),
-            Step::LowerReplication { to, .. } => {
-                write!(f, "cluster: lower partition and log replication to {to}")
-            }
-            Step::NodesetSize { from, to } => write!(
-                f,
-                "cluster: nodeset size {} -> {}",
-                nodeset_size_text(*from),
-                nodeset_size_text(*to)
-            ),
-            Step::AddMetadataMember { host, id } => write!(
-                f,
-                "{host} (N{id}): joins the metadata cluster (AddNode, as restatectl metadata-server add-node N{id}), quorum kept, wait until it is a member"
-            ),
-            Step::RemoveMetadataMember { host, id } => write!(
-                f,
-                "{host} (N{id}): leaves the metadata cluster (RemoveNode, as restatectl metadata-server remove-node N{id}), quorum kept; a standby from then on while it keeps the metadata-server role (auto-join = false)"
-            ),
-            Step::RemoveNode { node, holds } => {
-                write!(
-                    f,
-                    "{node} ({holds}): leaves the cluster: log storage read-only, worker draining, "
-                )?;
-                if holds.metadata_member {
-                    write!(f, "out of the metadata cluster, ")?;
-                }
-                write!(f, "snapshots with trim until no log segment names it, ")?;
-                match &holds.unreachable {
-                    None => write!(
-                        f,
-                        "restate-server stopped and disabled, removed from the cluster, its data directory kept renamed on its host"
-                    ),
-                    Some(why) => write!(
-                        f,
-                        "removed from the cluster; its host is not reachable ({why}): clean it up by hand"
-                    ),
-                }
-            }
-        }
-    }
-}
-
-/// The keys a member's restart writes, as its step line names them: three or more under one table
-/// read as that table (`worker.snapshots.* (7 keys)`); none is the environment file alone (the
-/// snapshot repository's credentials).
-pub fn keys_text(keys: &[String]) -> String {
-    if keys.is_empty() {
-        return "the environment file".to_string();
-    }
-    let parent = |key: &str| key.rsplit_once('.').map(|(p, _)| p.to_string());
-    let mut shown: Vec<String> = Vec::new();
-    let mut seen: Vec<String> = Vec::new();
-    for key in keys {
-        let table = parent(key);
-        let siblings = keys.iter().filter(|k| parent(k) == table).count();
-        match table {
-            Some(table) if siblings >= 3 => {
-                if !seen.contains(&table) {
-                    shown.push(format!("{table}.* ({siblings} keys)"));
-                    seen.push(table);
-                }
-            }
-            _ => shown.push(key.clone()),
-        }
-    }
-    shown.join(", ")
-}
-
-/// Whether a replication property places copies by zone or region.
-fn spreads(property: &str) -> bool {
-    parse_replication(property).is_ok_and(|r| r.is_location_aware())
-}
-
 /// The replication asked for: `--replication N` (copies on N nodes), else the inventory's.
 pub fn wanted_replication(fleet: &Fleet, cli: Option<u32>) -> Option<Replication> {
     cli.map(Replication::nodes)
@@ -295,14 +30,6 @@ pub fn replication_is(current: [Option<&str>; 2], wanted: &Replication) -> bool 
     current
         .iter()
         .all(|r| parse_replication(r.unwrap_or("1")).is_ok_and(|have| have.same_as(wanted)))
-}
-
-/// A nodeset size as operators read it: 0 is Restate's choice.
-pub fn nodeset_size_text(size: u32) -> String {
-    match size {
-        0 => "auto".to_string(),
-        n => n.to_string(),
-    }
 }
 
 /// One host's planned change of restate.toml.
@@ -512,7 +239,6 @@ pub fn decided(
 /// guide's order (design.md): server binaries, member fixes, loglet, snapshots, joins, the
 /// metadata list, removals, replication.
 pub fn plan(fleet: &Fleet, gathered: &Gathered, replication: Option<u32>) -> Plan {
-    let mut steps = Vec::new();
     let members: Vec<&HostState> = gathered
         .hosts
         .iter()
@@ -534,29 +260,7 @@ pub fn plan(fleet: &Fleet, gathered: &Gathered, replication: Option<u32>) -> Pla
             preview: h.full.clone(),
         })
         .collect();
-
-    // First: a stopped member starts again, so that every later step sees the cluster whole.
-    for member in members.iter().filter(|m| m.stopped) {
-        steps.push(Step::StartMember {
-            host: member.name.clone(),
-        });
-    }
-    // Then: a draining member would make every later restart refuse to drain another.
-    for member in &members {
-        let draining = gathered
-            .view
-            .as_ref()
-            .and_then(|v| v.node(&member.node_name))
-            .is_some_and(|n| {
-                n.roles.iter().any(|r| r == "worker")
-                    && n.worker_state.as_deref() == Some("draining")
-            });
-        if draining {
-            steps.push(Step::ActivateWorker {
-                host: member.name.clone(),
-            });
-        }
-    }
+    let mut steps = repairs(gathered, &members);
     server_steps(gathered, &mut steps);
     let membership = gathered
         .view
@@ -566,121 +270,178 @@ pub fn plan(fleet: &Fleet, gathered: &Gathered, replication: Option<u32>) -> Pla
     // Joins first (a larger quorum for what follows), then leaves, both before the restarts
     // that write the new metadata address list: a node that also loses the role must not
     // restart while still a member.
-    for target in &membership.add_now {
-        steps.push(Step::AddMetadataMember {
-            host: target.host.clone(),
-            id: target.id,
-        });
-    }
-    for target in &membership.remove {
-        steps.push(Step::RemoveMetadataMember {
-            host: target.host.clone(),
-            id: target.id,
-        });
-    }
+    let add = |t: &membership::Target| Step::AddMetadataMember {
+        host: t.host.clone(),
+        id: t.id,
+    };
+    steps.extend(membership.add_now.iter().map(add));
+    steps.extend(
+        membership
+            .remove
+            .iter()
+            .map(|t| Step::RemoveMetadataMember {
+                host: t.host.clone(),
+                id: t.id,
+            }),
+    );
     if members.is_empty() {
-        if !new.is_empty() {
-            let on = fleet
-                .cluster
-                .metadata_servers
-                .first()
-                .cloned()
-                .unwrap_or_else(|| new[0].clone());
-            let wanted = wanted_replication(fleet, replication);
-            steps.push(Step::Provision {
-                hosts: new,
-                on,
-                replication: wanted.map(|r| r.nodes),
-                property: wanted.map(|r| r.to_string()),
-            });
+        steps.extend(provision(fleet, new, replication));
+    } else {
+        member_steps(gathered, &members, new, &mut steps);
+    }
+    // Nodes that run a metadata server only once their restart above gave them the role.
+    steps.extend(membership.add_after_restart.iter().map(add));
+    removal_steps(fleet, gathered, replication, &mut steps);
+    replication_steps(fleet, gathered, replication, &mut steps);
+    Plan { steps, files }
+}
+
+/// What comes before anything else, so that every later step sees the cluster whole: a stopped
+/// member starts again; a draining member (which would make every later restart refuse to drain
+/// another) is active again.
+fn repairs(gathered: &Gathered, members: &[&HostState]) -> Vec<Step> {
+    let starts = members
+        .iter()
+        .filter(|m| m.stopped)
+        .map(|m| Step::StartMember {
+            host: m.name.clone(),
+        });
+    let draining = members.iter().filter(|member| {
+        gathered
+            .view
+            .as_ref()
+            .and_then(|v| v.node(&member.node_name))
+            .is_some_and(|n| {
+                n.roles.iter().any(|r| r == "worker")
+                    && n.worker_state.as_deref() == Some("draining")
+            })
+    });
+    let activations = draining.map(|m| Step::ActivateWorker {
+        host: m.name.clone(),
+    });
+    starts.chain(activations).collect()
+}
+
+/// No member yet: the new hosts form the cluster, provisioned on the first metadata server.
+fn provision(fleet: &Fleet, new: Vec<String>, replication: Option<u32>) -> Option<Step> {
+    let first = new.first()?.clone();
+    let on = fleet
+        .cluster
+        .metadata_servers
+        .first()
+        .cloned()
+        .unwrap_or(first);
+    let wanted = wanted_replication(fleet, replication);
+    Some(Step::Provision {
+        hosts: new,
+        on,
+        replication: wanted.map(|r| r.nodes),
+        property: wanted.map(|r| r.to_string()),
+    })
+}
+
+/// The members' fixes (live or with a restart), the replicated loglet, then the new nodes'
+/// snapshot and join with the members' rolling restarts after them; with no one joining, the
+/// members' remaining changes roll.
+fn member_steps(
+    gathered: &Gathered,
+    members: &[&HostState],
+    new: Vec<String>,
+    steps: &mut Vec<Step>,
+) {
+    // A member whose fix is only the metadata list gets it after the new nodes joined, not
+    // before: without a restart on 1.7+ ([`Step::SetMetadataList`]), else in a restart whose
+    // leaders then have the new workers to move to while the member restarted before it is
+    // still suspect to the cluster (a drain took 6-7 s instead of 2-3 s on the lab). The new
+    // nodes find the metadata servers through the members.
+    let list_only = |m: &HostState| {
+        (!new.is_empty() || m.once)
+            && m.fix
+                .as_ref()
+                .is_some_and(|f| f.changed && !f.environment_changed && only_list(&f.changed_keys))
+    };
+    for member in members.iter().filter(|m| !list_only(m)) {
+        steps.extend(fix(member, new.is_empty()));
+    }
+    if !loglet_ready(gathered.view.as_ref()) {
+        steps.push(Step::ReplicatedLoglet);
+    }
+    let fixing = |steps: &[Step], name: &str| {
+        steps.iter().any(|s| {
+            matches!(s, Step::FixMember { host, .. } | Step::ReloadMember { host, .. } if host == name)
+        })
+    };
+    let mut rolls = Vec::new();
+    if new.is_empty() {
+        // No one joins: a member's remaining change (e.g. the metadata list) still rolls.
+        for member in members
+            .iter()
+            .filter(|m| m.full.changed && !fixing(steps, &m.name))
+        {
+            rolls.push(roll(member, member.full.changed_keys.clone()));
         }
     } else {
-        // A member whose fix is only the metadata list gets it after the new nodes joined, not
-        // before: without a restart on 1.7+ ([`Step::SetMetadataList`]), else in a restart
-        // whose leaders then have the new workers to move to while the member restarted before
-        // it is still suspect to the cluster (a drain took 6-7 s instead of 2-3 s on the lab).
-        // The new nodes find the metadata servers through the members.
-        let list_only = |m: &HostState| {
-            (!new.is_empty() || m.once)
-                && m.fix.as_ref().is_some_and(|f| {
-                    f.changed && !f.environment_changed && only_list(&f.changed_keys)
-                })
-        };
-        for member in members.iter().filter(|m| !list_only(m)) {
-            if let Some(fix) = member.fix.as_ref().filter(|f| f.changed) {
-                steps.push(
-                    if new.is_empty()
-                        && super::reload::takes_live(&fix.changed_keys, fix.environment_changed)
-                    {
-                        Step::ReloadMember {
-                            host: member.name.clone(),
-                            changes: fix.changed_keys.clone(),
-                        }
-                    } else {
-                        Step::FixMember {
-                            host: member.name.clone(),
-                            metadata_list: member.once,
-                            changes: fix.changed_keys.clone(),
-                        }
-                    },
-                );
-            }
+        // Restarted once already with the full list, or needing no change at all.
+        for member in members.iter().filter(|m| !m.once || list_only(m)) {
+            let changes = if list_only(member) {
+                member.full.changed_keys.clone()
+            } else {
+                left_after_fix(member)
+            };
+            rolls.push(roll(member, changes));
         }
-        // A tail that is sealed for a moment (a reconfiguration under way) is not a reason to
-        // switch the provider again; only the local loglet still in use is.
-        let loglet_ready = gathered.view.as_ref().is_some_and(|v| {
-            v.config.log_provider == KIND_REPLICATED
-                && v.logs.holding_local_segments.is_empty()
-                && !v
-                    .logs
-                    .tail_kinds
-                    .keys()
-                    .any(|k| k != KIND_REPLICATED && k != "sealed")
-        });
-        if !loglet_ready {
-            steps.push(Step::ReplicatedLoglet);
-        }
-        let fixing = |name: &str| {
-            steps.iter().any(|s| {
-                matches!(s, Step::FixMember { host, .. } | Step::ReloadMember { host, .. } if host == name)
-            })
-        };
-        let mut rolls = Vec::new();
-        if !new.is_empty() {
-            // Restarted once already with the full list, or needing no change at all.
-            for member in members.iter().filter(|m| !m.once || list_only(m)) {
-                let changes = if list_only(member) {
-                    member.full.changed_keys.clone()
-                } else {
-                    left_after_fix(member)
-                };
-                rolls.push(roll(member, changes));
-            }
-            // A host that came back without its data joins under its old name, which Restate
-            // binds to the old node until that node is removed: the removal comes first.
-            steps.extend(removals(gathered, true));
-            steps.push(Step::Snapshot);
-            steps.push(Step::JoinNew { hosts: new });
-        } else {
-            // No one joins: a member's remaining change (e.g. the metadata list) still rolls.
-            for member in members
-                .iter()
-                .filter(|m| m.full.changed && !fixing(&m.name))
-            {
-                rolls.push(roll(member, member.full.changed_keys.clone()));
-            }
-        }
-        steps.extend(rolls);
+        // A host that came back without its data joins under its old name, which Restate
+        // binds to the old node until that node is removed: the removal comes first.
+        steps.extend(removals(gathered, true));
+        steps.push(Step::Snapshot);
+        steps.push(Step::JoinNew { hosts: new });
     }
+    steps.extend(rolls);
+}
 
-    // Nodes that run a metadata server only once their restart above gave them the role.
-    for target in &membership.add_after_restart {
-        steps.push(Step::AddMetadataMember {
-            host: target.host.clone(),
-            id: target.id,
-        });
-    }
-    removal_steps(fleet, gathered, replication, &mut steps);
+/// A member's fix before new nodes join: live when nothing joins and every changed key is
+/// reloaded by the running server, else with a restart.
+fn fix(member: &HostState, nothing_joins: bool) -> Option<Step> {
+    let fix = member.fix.as_ref().filter(|f| f.changed)?;
+    Some(
+        if nothing_joins && super::reload::takes_live(&fix.changed_keys, fix.environment_changed) {
+            Step::ReloadMember {
+                host: member.name.clone(),
+                changes: fix.changed_keys.clone(),
+            }
+        } else {
+            Step::FixMember {
+                host: member.name.clone(),
+                metadata_list: member.once,
+                changes: fix.changed_keys.clone(),
+            }
+        },
+    )
+}
+
+/// Whether the cluster runs the replicated loglet already. A tail that is sealed for a moment (a
+/// reconfiguration under way) is not a reason to switch the provider again; only the local
+/// loglet still in use is.
+fn loglet_ready(view: Option<&ClusterView>) -> bool {
+    view.is_some_and(|v| {
+        v.config.log_provider == KIND_REPLICATED
+            && v.logs.holding_local_segments.is_empty()
+            && !v
+                .logs
+                .tail_kinds
+                .keys()
+                .any(|k| k != KIND_REPLICATED && k != "sealed")
+    })
+}
+
+/// Replication raised to what is asked (lowering is a removal step), and the nodeset size the
+/// inventory asks for when no loglet or replication step sets it already.
+fn replication_steps(
+    fleet: &Fleet,
+    gathered: &Gathered,
+    replication: Option<u32>,
+    steps: &mut Vec<Step>,
+) {
     if let Some(wanted) = wanted_replication(fleet, replication) {
         let to = wanted.nodes;
         let current = gathered.view.as_ref().map(|v| {
@@ -697,7 +458,7 @@ pub fn plan(fleet: &Fleet, gathered: &Gathered, replication: Option<u32>) -> Pla
             (count, placed)
         });
         // Fewer copies than asked, or the same number not yet spread over zones or regions as
-        // asked (lowering is a removal step).
+        // asked.
         let raise = current
             .is_none_or(|(c, placed)| c < to || (c == to && wanted.is_location_aware() && !placed));
         if raise && !matches!(steps.first(), Some(Step::Provision { .. })) {
@@ -707,7 +468,6 @@ pub fn plan(fleet: &Fleet, gathered: &Gathered, replication: Option<u32>) -> Pla
             });
         }
     }
-    // Asked for in the inventory and not set by a loglet or replication step already.
     if let (Some(to), Some(view)) = (fleet.cluster.nodeset_size, &gathered.view) {
         let set_anyway = steps
             .iter()
@@ -719,7 +479,6 @@ pub fn plan(fleet: &Fleet, gathered: &Gathered, replication: Option<u32>) -> Pla
             });
         }
     }
-    Plan { steps, files }
 }
 
 fn only_list(keys: &[String]) -> bool {
