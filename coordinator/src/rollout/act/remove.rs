@@ -264,7 +264,7 @@ impl<'a> Executor<'a> {
             })
             .map(|n| n.id)
             .collect();
-        let (_, replication) = crate::rollout::decide::leaving::current_replication(&view);
+        let (_, replication) = crate::rollout::decide::replication::current_replication(&view);
         let moves = nodesets_without(logs, id, &writable, replication as usize);
         if moves.is_empty() {
             return;

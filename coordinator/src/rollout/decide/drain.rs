@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use restate_fleet_inventory::Fleet;
 
-use super::leaving::current_replication;
+use super::replication::current_replication;
 use super::survey::Survey;
 use crate::admin::{ClusterState, ClusterView, KIND_REPLICATED, Logs};
 

@@ -5,7 +5,7 @@
 
 use restate_fleet_inventory::{Fleet, Role};
 
-use super::plan::replication_count;
+use super::replication::current_replication;
 use super::survey::{Class, Survey, came_back_empty};
 use crate::admin::{ClusterView, Logs};
 use crate::rollout::observe::leaving::{Holdings, Leaving, LeavingHost};
@@ -29,15 +29,6 @@ pub fn coming_back(survey: &Survey) -> Vec<Leaving> {
             })
         })
         .collect()
-}
-
-/// Partition and log replication as the cluster has them now (1 when it does not say).
-pub fn current_replication(view: &ClusterView) -> (u32, u32) {
-    let parse = |r: &Option<String>| r.as_deref().and_then(replication_count).unwrap_or(1);
-    (
-        parse(&view.config.partition_replication),
-        parse(&view.config.log_replication),
-    )
 }
 
 /// Why the nodes that stay cannot let `leaving` go, before anything changes; `None` when they

@@ -13,6 +13,7 @@ pub mod plan;
 pub mod preflight;
 pub mod release_keys;
 pub mod reload;
+pub mod replication;
 pub mod restatectl;
 pub mod server;
 pub mod snapshot_store;

@@ -2,7 +2,7 @@
 
 use restate_fleet_inventory::Fleet;
 
-use super::{membership, plan};
+use super::{membership, replication};
 use crate::admin::ClusterView;
 use crate::rollout::gate;
 
@@ -81,8 +81,8 @@ pub fn check_view(
         return Err(VerifyError::LogProvider(view.config.log_provider.clone()));
     }
     if let Some(wanted) =
-        plan::wanted_replication(fleet, replication).filter(|w| w.is_location_aware())
-        && !plan::replication_is(
+        replication::wanted_replication(fleet, replication).filter(|w| w.is_location_aware())
+        && !replication::replication_is(
             [
                 view.config.partition_replication.as_deref(),
                 view.config.log_replication.as_deref(),
@@ -97,7 +97,7 @@ pub fn check_view(
         });
     }
     if let Some(asked) = replication.or(fleet.cluster.replication) {
-        let parse = |r: &Option<String>| r.as_deref().and_then(plan::replication_count);
+        let parse = |r: &Option<String>| r.as_deref().and_then(replication::replication_count);
         let (partitions, logs) = (
             parse(&view.config.partition_replication),
             parse(&view.config.log_replication),

@@ -5,32 +5,20 @@ mod step;
 
 pub use step::{Step, keys_text, nodeset_size_text};
 
-use restate_fleet_inventory::{Fleet, Replication, parse_replication};
+use restate_fleet_inventory::Fleet;
 use restate_fleet_proto::agent::{Operation, PatchOp, PatchPreview};
 use restate_fleet_version::Version;
 use serde::{Deserialize, Serialize};
 
 use super::desired::{self, METADATA_ADDRESSES, Scope};
-use super::leaving;
 use super::membership;
+use super::replication::{
+    current_replication, replication_count, replication_is, wanted_replication,
+};
 use super::server::{Change, HostServer};
 use super::survey::{Class, Surveyed};
 use crate::admin::{ClusterView, KIND_REPLICATED};
 use crate::rollout::observe::leaving::Holdings;
-
-/// The replication asked for: `--replication N` (copies on N nodes), else the inventory's.
-pub fn wanted_replication(fleet: &Fleet, cli: Option<u32>) -> Option<Replication> {
-    cli.map(Replication::nodes)
-        .or(fleet.cluster.replication_property)
-}
-
-/// Whether the cluster's partition and log replication (as the server prints them) are
-/// `wanted`; unset reads as Restate's default, one copy.
-pub fn replication_is(current: [Option<&str>; 2], wanted: &Replication) -> bool {
-    current
-        .iter()
-        .all(|r| parse_replication(r.unwrap_or("1")).is_ok_and(|have| have.same_as(wanted)))
-}
 
 /// One host's planned change of restate.toml.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -530,7 +518,7 @@ fn removal_steps(
     };
     if let Some(wanted) = wanted_replication(fleet, replication) {
         let to = wanted.nodes;
-        let (partitions, logs) = leaving::current_replication(view);
+        let (partitions, logs) = current_replication(view);
         if partitions > to || logs > to {
             steps.push(Step::LowerReplication {
                 to,
@@ -595,11 +583,6 @@ fn server_steps(gathered: &Gathered, steps: &mut Vec<Step>) {
             version,
         });
     }
-}
-
-/// `{node: 2}`, `2` or `{node: 3, zone: 2}` as the number of copies (Restate's `node` scope).
-pub fn replication_count(text: &str) -> Option<u32> {
-    parse_replication(text).ok().map(|r| r.nodes)
 }
 
 impl Plan {
