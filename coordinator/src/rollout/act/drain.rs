@@ -24,9 +24,9 @@ pub(super) struct Drained {
 }
 
 impl<'a> Executor<'a> {
-    /// Gets `host` ready to restart: drains its worker when [`worthwhile`] while the log
+    /// Gets `host` ready to restart: drains its worker when `worthwhile` while the log
     /// sequencers it runs move; `None` when its worker was not drained. `coming_back`: the
-    /// member restarted just before, whose gate is still open (see [`worthwhile`]).
+    /// member restarted just before, whose gate is still open (see `decide/drain.rs`).
     pub(super) async fn drain_for_restart(
         &self,
         host: &Surveyed,
@@ -83,7 +83,7 @@ impl<'a> Executor<'a> {
         true
     }
 
-    /// Moves [`sequencer_moves`] with `restatectl logs reconfigure` (a new tail segment, same
+    /// Moves `sequencer_moves` with `restatectl logs reconfigure` (a new tail segment, same
     /// nodeset and replication). Best effort: a sequencer that stays costs a pause, not safety.
     pub(super) async fn move_sequencers(
         &self,

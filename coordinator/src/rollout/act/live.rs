@@ -1,4 +1,4 @@
-//! Carrying out a live change ([`super::reload`] decides which): the member's file is written
+//! Carrying out a live change (`decide/reload.rs` decides which): the member's file is written
 //! with no restart, then its `config` table is read through restatectl until it shows every
 //! changed value. A server that does not show them (it rejected the file, or runs a release that
 //! does not apply the key) is restarted behind the usual handover and gates, and the recap says

@@ -21,7 +21,7 @@ use crate::rollout::observe::leaving::LeavingHost;
 
 const POLL: Duration = Duration::from_millis(300);
 /// How long Restate gets to move a tail off a read-only node by itself before the tail is
-/// moved for it ([`nodesets_without`]).
+/// moved for it (`decide/leaving.rs`).
 const TAILS_MOVE_THEMSELVES: Duration = Duration::from_secs(10);
 
 impl<'a> Executor<'a> {

@@ -2,7 +2,7 @@
 //! workers (worker state `draining`, a handover the cluster controller does while the node still
 //! runs) instead of the cluster noticing a dead leader seconds later; once it is back and
 //! healthy, its worker is `active` again. The sequencers of the logs it runs move too (see
-//! [`sequencer_moves`]). Needs restatectl (see `restatectl.rs`); without it, or when the other
+//! [`sequencer_moves`]). Needs restatectl (see `decide/restatectl.rs`); without it, or when the other
 //! workers cannot take the partitions, the member restarts as before.
 
 use std::collections::BTreeMap;

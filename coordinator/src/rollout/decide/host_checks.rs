@@ -1,7 +1,7 @@
 //! What `check` looks at beyond the scaling guide, as TiUP's and k0sctl's host checks do: clocks,
-//! free space, the open-files limit, ports another process holds, cloned machines. [`gather`]
-//! asks every agent (one quick round trip each, which brackets its clock); [`findings`] decides,
-//! purely, what each figure means: a problem stops the run before any change, a warning does not.
+//! free space, the open-files limit, ports another process holds, cloned machines. The agents'
+//! answers come from `observe/host_checks.rs`; [`findings`] decides, purely, what each figure
+//! means: a problem stops the run before any change, a warning does not.
 
 use std::time::Duration;
 

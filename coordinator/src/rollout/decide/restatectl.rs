@@ -5,9 +5,10 @@
 //! Found where operators keep it, in this order: the inventory's `[cluster] restatectl`
 //! (uploaded to the member it runs on), `restatectl` on this machine's PATH (run here, against a
 //! member through that member's SSH session: a forwarded local port, so nothing new has to be
-//! reachable or installed), one installed on the member. The survey finds it ([`locate`], its
-//! version checked against the cluster's release by [`judge`]); the plan's steps are held
-//! against what was found before anything changes ([`needs`]); steps run it ([`Restatectl`]).
+//! reachable or installed), one installed on the member. The survey finds it (`locate` in `rollout/survey.rs`, looking
+//! with `observe/restatectl.rs`, each candidate's version checked against the cluster's release by
+//! [`judge`]); the plan's steps are held against what was found before anything changes
+//! ([`needs`]); steps run it (`act/restatectl.rs`).
 
 use std::fmt;
 use std::path::PathBuf;

@@ -57,7 +57,7 @@ pub enum Step {
         #[serde(default)]
         property: Option<String>,
     },
-    /// A member's change that a running server applies from its file ([`super::reload`]):
+    /// A member's change that a running server applies from its file (`decide/reload.rs`):
     /// written, and held until its `config` table shows it; restarted behind the usual gates
     /// when it does not.
     ReloadMember {
