@@ -49,6 +49,7 @@ def _names(count: int) -> tuple[str, ...]:
 
 SHAPES = [
     Shape("grow-1-3", "grow 1 -> 3", 3, ("n1",), ("n2", "n3")),
+    Shape("grow-1-3-r2", "grow 1 -> 3, replication 2", 3, ("n1",), ("n2", "n3"), replication=2),
     Shape("grow-1-4", "grow 1 -> 4, n4 worker-only, replication 2", 4, ("n1",),
           ("n2", "n3", "n4"), worker_only=("n4",), replication=2),
     Shape("grow-3-5", "grow 3 -> 5, replication 2", 5, _names(3), ("n4", "n5"), replication=2),

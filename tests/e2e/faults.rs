@@ -365,11 +365,37 @@ fn a_node_that_does_not_come_back_is_rolled_back_and_s3_down_stops_before_new_no
     assert_eq!(lab.host("n1").restate_pid(), n1_pid, "n1 not restarted");
     assert_eq!(config_of(&lab, "n1").expect("n1 config"), n1_before);
 
-    // A file the loader takes but the start refuses (an ingress address not on the host): the
-    // agent sees the server exit at once, puts the old file back and restarts it.
-    let unbindable = inventory_with_memory(
-        &lab,
-        "512 MiB\"\ningress.bind-address = \"198.51.100.1:8080",
+    // The S3 store down (firewalled: connections to it are reset): the survey's probe from each
+    // host finds it, and the run stops before its first change, n1 not restarted either.
+    set_inventory(&lab, &lab.inventory());
+    let firewall = S3Firewall::up(&lab);
+    let n1_pid = lab.host("n1").restate_pid();
+    let out = fleet(&lab, &["apply", "--yes"]);
+    assert_exit(&out, 1, "apply with S3 down");
+    let text = printed(&out);
+    assert!(
+        text.contains("cannot reach the snapshot repository at")
+            && text.contains("nothing was changed"),
+        "{text}"
+    );
+    assert_eq!(config_of(&lab, "n1").expect("n1 config"), n1_before);
+    assert_eq!(lab.host("n1").restate_pid(), n1_pid, "n1 not restarted");
+    for host in ["n2", "n3"] {
+        assert!(config_of(&lab, host).is_none(), "{host} untouched: {text}");
+        assert!(lab.host(host).restate_pid().is_none(), "{host} not started");
+    }
+    drop(firewall);
+
+    // A file the loader takes but the start refuses (an ingress address not on the host), for
+    // n1 alone: the new nodes join first (a lone 1.7 member restarts last, docs/gentle-grow.md),
+    // then n1's restart fails; the agent sees the server exit at once, puts the old file back
+    // and restarts it.
+    let n1_table = format!("[hosts.n1]\naddress = \"{}\"\n", lab.host("n1").address);
+    let inventory = lab.inventory();
+    assert!(inventory.contains(&n1_table), "{inventory}");
+    let unbindable = inventory.replace(
+        &n1_table,
+        &format!("{n1_table}config = {{ ingress = {{ bind-address = \"198.51.100.1:8080\" }} }}\n"),
     );
     set_inventory(&lab, &unbindable);
     let out = fleet(&lab, &["apply", "--yes"]);
@@ -396,34 +422,11 @@ fn a_node_that_does_not_come_back_is_rolled_back_and_s3_down_stops_before_new_no
             .expect("n1 answers")
             .contains("\"Alive\"")
     );
-    for host in ["n2", "n3"] {
-        assert!(config_of(&lab, host).is_none(), "{host} untouched: {text}");
-        assert!(lab.host(host).restate_pid().is_none(), "{host} not started");
-    }
+    assert_cluster_of(&lab, "n1", &["n1", "n2", "n3"]);
     assert_no_half_written_file(&lab);
 
-    // The S3 store down (firewalled: connections to it are reset): the survey's probe from each
-    // host finds it, and the run stops before its first change, n1 not restarted either.
+    // The inventory fixed: the re-run converges.
     set_inventory(&lab, &lab.inventory());
-    let firewall = S3Firewall::up(&lab);
-    let n1_pid = lab.host("n1").restate_pid();
-    let out = fleet(&lab, &["apply", "--yes"]);
-    assert_exit(&out, 1, "apply with S3 down");
-    let text = printed(&out);
-    assert!(
-        text.contains("cannot reach the snapshot repository at")
-            && text.contains("nothing was changed"),
-        "{text}"
-    );
-    assert_eq!(config_of(&lab, "n1").expect("n1 config"), n1_before);
-    assert_eq!(lab.host("n1").restate_pid(), n1_pid, "n1 not restarted");
-    for host in ["n2", "n3"] {
-        assert!(config_of(&lab, host).is_none(), "{host} untouched: {text}");
-        assert!(lab.host(host).restate_pid().is_none(), "{host} not started");
-    }
-
-    // S3 back: the re-run converges.
-    drop(firewall);
     let out = fleet(&lab, &["apply", "--yes"]);
     assert_exit(&out, 0, "re-run with S3 back");
     assert_cluster_of(&lab, "n2", &["n1", "n2", "n3"]);

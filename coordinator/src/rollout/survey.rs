@@ -246,6 +246,7 @@ pub async fn previews(fleet: &Fleet, survey: &Survey) -> Result<Gathered, ReachE
             full: full?,
             fix: fix?,
             stopped: decide::survey::stopped(host, survey.view.as_ref()),
+            repository: host.facts.config.values.snapshots_destination.is_some(),
         });
     }
     Ok(Gathered {

@@ -116,6 +116,8 @@ pub struct HostState {
     pub fix: Option<PatchPreview>,
     /// A member whose restate-server is not running on its reachable host ([`survey::stopped`]).
     pub stopped: bool,
+    /// Its restate.toml names a snapshot repository already: its logs may have been trimmed.
+    pub repository: bool,
 }
 
 /// A member as `restart` sees it.
@@ -275,7 +277,7 @@ pub fn plan(fleet: &Fleet, gathered: &Gathered, replication: Option<u32>) -> Pla
     if members.is_empty() {
         steps.extend(provision(fleet, new, replication));
     } else {
-        member_steps(gathered, &members, new, &mut steps);
+        member_steps(fleet, gathered, &members, new, replication, &mut steps);
     }
     // Nodes that run a metadata server only once their restart above gave them the role.
     steps.extend(membership.add_after_restart.iter().map(add));
@@ -332,11 +334,17 @@ fn provision(fleet: &Fleet, new: Vec<String>, replication: Option<u32>) -> Optio
 /// snapshot and join with the members' rolling restarts after them; with no one joining, the
 /// members' remaining changes roll.
 fn member_steps(
+    fleet: &Fleet,
     gathered: &Gathered,
     members: &[&HostState],
     new: Vec<String>,
+    replication: Option<u32>,
     steps: &mut Vec<Step>,
 ) {
+    if let Some(lone) = joins_first(gathered, members, &new) {
+        gentle_grow(fleet, gathered, lone, new, replication, steps);
+        return;
+    }
     // A member whose fix is only the metadata list gets it after the new nodes joined, not
     // before: without a restart on 1.7+ ([`Step::SetMetadataList`]), else in a restart whose
     // leaders then have the new workers to move to while the member restarted before it is
@@ -385,6 +393,64 @@ fn member_steps(
         steps.push(Step::JoinNew { hosts: new });
     }
     steps.extend(rolls);
+}
+
+/// The lone member of a grow whose restart can wait until the new nodes took its partitions
+/// over: a 1.7 node (it takes the metadata list of nodes to come in that restart) that already
+/// runs the replicated loglet and is a metadata member, whose logs were never trimmed (no
+/// snapshot repository yet, so no automatic trim), which restarts for its fix and is not
+/// upgraded. The new nodes can then join before any snapshot and replay the log from its start
+/// (measured in docs/gentle-grow.md).
+fn joins_first<'a>(
+    gathered: &Gathered,
+    members: &[&'a HostState],
+    new: &[String],
+) -> Option<&'a HostState> {
+    let [lone] = members else {
+        return None;
+    };
+    let restarts = lone.fix.as_ref().is_some_and(|f| {
+        f.changed && !super::reload::takes_live(&f.changed_keys, f.environment_changed)
+    });
+    let view = gathered.view.as_ref()?;
+    let metadata_member = view
+        .node(&lone.node_name)
+        .is_some_and(|n| n.metadata_member);
+    let upgraded = lone.server.as_ref().is_some_and(HostServer::changes);
+    (!new.is_empty()
+        && lone.once
+        && !lone.repository
+        && !lone.stopped
+        && restarts
+        && !upgraded
+        && metadata_member
+        && loglet_ready(Some(view)))
+    .then_some(*lone)
+}
+
+/// The gentler grow of a lone member ([`joins_first`]): the new nodes join (their file has the
+/// snapshot repository), replication is raised so that they follow, then the member hands its
+/// leaders over and restarts once with its fix and the full metadata list, and only then is
+/// every partition snapshotted, when every leader has the repository. Its one restart no longer
+/// happens while it leads every partition.
+fn gentle_grow(
+    fleet: &Fleet,
+    gathered: &Gathered,
+    lone: &HostState,
+    new: Vec<String>,
+    replication: Option<u32>,
+    steps: &mut Vec<Step>,
+) {
+    steps.extend(removals(gathered, true));
+    steps.push(Step::JoinNew { hosts: new });
+    if let Some(wanted) = wanted_replication(fleet, replication).filter(|w| w.nodes > 1) {
+        steps.push(Step::RaiseReplication {
+            to: wanted.nodes,
+            property: wanted.to_string(),
+        });
+    }
+    steps.extend(fix(lone, false));
+    steps.push(Step::Snapshot);
 }
 
 /// A member's fix before new nodes join: live when nothing joins and every changed key is
@@ -449,7 +515,10 @@ fn replication_steps(
         // asked.
         let raise = current
             .is_none_or(|(c, placed)| c < to || (c == to && wanted.is_location_aware() && !placed));
-        if raise && !matches!(steps.first(), Some(Step::Provision { .. })) {
+        let raised = steps
+            .iter()
+            .any(|s| matches!(s, Step::Provision { .. } | Step::RaiseReplication { .. }));
+        if raise && !raised {
             steps.push(Step::RaiseReplication {
                 to,
                 property: wanted.to_string(),

@@ -49,6 +49,7 @@ fn member(name: &str, once: bool, fix: &[&str], full: &[&str]) -> HostState {
         full: preview(full),
         fix: Some(preview(fix)),
         stopped: false,
+        repository: false,
     }
 }
 
@@ -71,6 +72,7 @@ fn new(name: &str) -> HostState {
         ]),
         fix: None,
         stopped: false,
+        repository: false,
     }
 }
 
@@ -184,6 +186,51 @@ fn every_fleet_shape_gets_the_guides_steps() {
                 "join_new",
                 "raise_replication",
             ],
+        },
+        Case {
+            name: "a single 1.7 node on the replicated loglet without a repository grows gently: the new nodes join and follow, then it hands over and restarts, then the snapshot",
+            cluster: "",
+            inventory: &["n1", "n2", "n3"],
+            hosts: vec![
+                member("n1", true, &with_list, &with_list),
+                new("n2"),
+                new("n3"),
+            ],
+            view: Some(view("single")),
+            leaving: vec![],
+            replication: Some(2),
+            steps: &["join_new", "raise_replication", "fix_member", "snapshot"],
+        },
+        Case {
+            name: "the same without replication asked: the new nodes join, then its restart, then the snapshot",
+            cluster: "",
+            inventory: &["n1", "n2", "n3"],
+            hosts: vec![
+                member("n1", true, &with_list, &with_list),
+                new("n2"),
+                new("n3"),
+            ],
+            view: Some(view("single")),
+            leaving: vec![],
+            replication: None,
+            steps: &["join_new", "fix_member", "snapshot"],
+        },
+        Case {
+            name: "a single 1.7 node that has a repository already may have trimmed its logs: the guide's order, snapshot first",
+            cluster: "",
+            inventory: &["n1", "n2", "n3"],
+            hosts: vec![
+                HostState {
+                    repository: true,
+                    ..member("n1", true, &with_list, &with_list)
+                },
+                new("n2"),
+                new("n3"),
+            ],
+            view: Some(view("single")),
+            leaving: vec![],
+            replication: Some(2),
+            steps: &["fix_member", "snapshot", "join_new", "raise_replication"],
         },
         Case {
             name: "three 1.7 members grow to five: the new nodes join, then the members get the list without a restart",
