@@ -41,6 +41,9 @@ class Shape:
     rolling: bool = False
     # `restate-fleet restart`: every member restarted as it is (by hand: a plain restart each).
     restart: bool = False
+    # Nothing to change: restate-fleet's converged re-run, and by hand the clients alone for
+    # IDLE_SECONDS, the noise floor of case 5's figures.
+    idle: bool = False
 
 
 def _names(count: int) -> tuple[str, ...]:
@@ -61,7 +64,11 @@ SHAPES = [
           _names(3), replication=2, upgrade=True, rolling=True),
     Shape("restart-3", "rolling restart of 3 members, replication 2", 3, _names(3),
           replication=2, rolling=True, restart=True),
+    Shape("idle-5", "no change on 5 members, replication 2 (by hand: 19 s of traffic alone)", 5,
+          _names(5), replication=2, idle=True),
 ]
+# As long as restate-fleet's live change of rolling-5 takes under traffic (docs/benchmarks.md 5c).
+IDLE_SECONDS = 19
 # Case 3 by default: the shapes of issue 18 (rolling-upgrade-3 on request: its upload of the
 # 216 MiB binary dominates). Case 5: the operations of issue 16.
 GROWTH = ["grow-1-3", "grow-1-4", "grow-3-5", "upgrade-grow-1-3", "rolling-5"]
@@ -156,6 +163,8 @@ def hand_run(lab: Lab, shape: Shape, gentle: bool) -> tuple[list[str], dict]:
     """The hand script of `shape` and its environment. `gentle`: a member's partition leaders
     and log sequencers move away before its restart, as restate-fleet does (case 3 compares the
     same steps); without it members restart plainly, as the guide has them (case 5)."""
+    if shape.idle:
+        return ["sleep", str(IDLE_SECONDS)], env_without_proxies()
     inv = tomllib.loads(lab.inventory.read_text())
     snapshots = "\n".join(["[worker.snapshots]"] + [
         f'{k} = {_toml(v)}' for k, v in inv["cluster"]["snapshots"].items()])

@@ -83,27 +83,19 @@ impl<'a> Executor<'a> {
         let node_id = format!("N{}", node.id);
         let has = |role: &str| node.roles.iter().any(|r| r == role);
         self.progress.host(name, "draining");
-        if has("log-server") {
-            ctl.run_patiently(&[
-                "nodes",
+        for (role, command, flag, state) in [
+            (
+                "log-server",
                 "set-storage-state",
-                "--nodes",
-                &node_id,
                 "--storage-state",
                 "read-only",
-            ])
-            .await?;
-        }
-        if has("worker") {
-            ctl.run_patiently(&[
-                "nodes",
-                "set-worker-state",
-                "--nodes",
-                &node_id,
-                "--worker-state",
-                "draining",
-            ])
-            .await?;
+            ),
+            ("worker", "set-worker-state", "--worker-state", "draining"),
+        ] {
+            if has(role) {
+                ctl.run_patiently(&["nodes", command, "--nodes", &node_id, flag, state])
+                    .await?;
+            }
         }
         self.recap
             .changed(name, "drained (log storage read-only, worker draining)");

@@ -341,8 +341,8 @@ fn member_steps(
     replication: Option<u32>,
     steps: &mut Vec<Step>,
 ) {
-    if let Some(lone) = joins_first(gathered, members, &new) {
-        gentle_grow(fleet, gathered, lone, new, replication, steps);
+    if let Some(restarting) = joins_first(gathered, members, &new) {
+        gentle_grow(fleet, gathered, &restarting, new, replication, steps);
         return;
     }
     // A member whose fix is only the metadata list gets it after the new nodes joined, not
@@ -395,48 +395,55 @@ fn member_steps(
     steps.extend(rolls);
 }
 
-/// The lone member of a grow whose restart can wait until the new nodes took its partitions
-/// over: a 1.7 node (it takes the metadata list of nodes to come in that restart) that already
-/// runs the replicated loglet and is a metadata member, whose logs were never trimmed (no
-/// snapshot repository yet, so no automatic trim), which restarts for its fix and is not
-/// upgraded. The new nodes can then join before any snapshot and replay the log from its start
-/// (measured in docs/gentle-grow.md).
+/// The members of a grow whose restarts can wait until the new nodes took their partitions
+/// over: every member runs 1.7 (it takes the metadata list of nodes to come in that restart),
+/// runs and is not upgraded, the cluster runs the replicated loglet, and each member that
+/// restarts for its fix is a metadata member whose restate.toml names no snapshot repository yet
+/// (no automatic trim from it, so the new nodes can replay its logs). The members that do not
+/// restart need no change at all. The usual case is a lone member; a grow cut short in its join
+/// leaves it with the nodes that joined, which must not restart it before the rest joined either
+/// (two metadata servers have no quorum without one). The new nodes then join before any
+/// snapshot (measured in docs/gentle-grow.md). The members that restart, in inventory order.
 fn joins_first<'a>(
     gathered: &Gathered,
     members: &[&'a HostState],
     new: &[String],
-) -> Option<&'a HostState> {
-    let [lone] = members else {
-        return None;
-    };
-    let restarts = lone.fix.as_ref().is_some_and(|f| {
-        f.changed && !super::reload::takes_live(&f.changed_keys, f.environment_changed)
-    });
+) -> Option<Vec<&'a HostState>> {
     let view = gathered.view.as_ref()?;
-    let metadata_member = view
-        .node(&lone.node_name)
-        .is_some_and(|n| n.metadata_member);
-    let upgraded = lone.server.as_ref().is_some_and(HostServer::changes);
+    // A fix of the metadata list alone needs no restart on 1.7 ([`Step::SetMetadataList`]).
+    let restarts = |m: &HostState| {
+        m.fix.as_ref().is_some_and(|f| {
+            f.changed
+                && !super::reload::takes_live(&f.changed_keys, f.environment_changed)
+                && (f.environment_changed || !only_list(&f.changed_keys))
+        })
+    };
+    let ready = |m: &&HostState| {
+        m.once && !m.stopped && !m.server.as_ref().is_some_and(HostServer::changes)
+    };
+    let (restarting, others): (Vec<&HostState>, Vec<&HostState>) =
+        members.iter().copied().partition(|m| restarts(m));
+    let restart_ok = |m: &&HostState| {
+        !m.repository && view.node(&m.node_name).is_some_and(|n| n.metadata_member)
+    };
     (!new.is_empty()
-        && lone.once
-        && !lone.repository
-        && !lone.stopped
-        && restarts
-        && !upgraded
-        && metadata_member
+        && !restarting.is_empty()
+        && members.iter().all(ready)
+        && restarting.iter().all(restart_ok)
+        && others.iter().all(|m| !m.full.changed)
         && loglet_ready(Some(view)))
-    .then_some(*lone)
+    .then_some(restarting)
 }
 
-/// The gentler grow of a lone member ([`joins_first`]): the new nodes join (their file has the
-/// snapshot repository), replication is raised so that they follow, then the member hands its
-/// leaders over and restarts once with its fix and the full metadata list, and only then is
-/// every partition snapshotted, when every leader has the repository. Its one restart no longer
-/// happens while it leads every partition.
+/// The gentler grow ([`joins_first`]): the new nodes join (their file has the snapshot
+/// repository), replication is raised so that they follow, then each member that restarts hands
+/// its leaders over and restarts once with its fix and the full metadata list, and only then is
+/// every partition snapshotted, when every leader has the repository. No restart happens while
+/// the restarted node leads every partition.
 fn gentle_grow(
     fleet: &Fleet,
     gathered: &Gathered,
-    lone: &HostState,
+    restarting: &[&HostState],
     new: Vec<String>,
     replication: Option<u32>,
     steps: &mut Vec<Step>,
@@ -449,7 +456,7 @@ fn gentle_grow(
             property: wanted.to_string(),
         });
     }
-    steps.extend(fix(lone, false));
+    steps.extend(restarting.iter().filter_map(|m| fix(m, false)));
     steps.push(Step::Snapshot);
 }
 

@@ -216,6 +216,23 @@ fn every_fleet_shape_gets_the_guides_steps() {
             steps: &["join_new", "fix_member", "snapshot"],
         },
         Case {
+            name: "a gentle grow cut short in its join: the rest joins before the unfixed member restarts (two metadata servers have no quorum without one)",
+            cluster: "",
+            inventory: &["n1", "n2", "n3"],
+            hosts: vec![
+                member("n1", true, &with_list, &with_list),
+                HostState {
+                    repository: true,
+                    ..member("n2", true, &[], &[])
+                },
+                new("n3"),
+            ],
+            view: Some(view("grown")),
+            leaving: vec![],
+            replication: None,
+            steps: &["join_new", "fix_member", "snapshot"],
+        },
+        Case {
             name: "a single 1.7 node that has a repository already may have trimmed its logs: the guide's order, snapshot first",
             cluster: "",
             inventory: &["n1", "n2", "n3"],
