@@ -1,7 +1,6 @@
-//! Cluster nodes that no inventory host names any more: the inventory shrank, so they leave the
-//! cluster. Here: which they are, how their hosts are reached, and whether the nodes that stay
-//! can let them go (decided before anything changes). The removal itself is in `remove.rs`;
-//! docs/scale-down.md has the procedure.
+//! Nodes that leave the cluster (found in `observe/leaving.rs`): whether the nodes that stay can
+//! let them go, decided before anything changes, and the nodesets their log tails move to. The
+//! removal itself is `act/remove.rs`; docs/scale-down.md has the procedure.
 
 use restate_fleet_inventory::{Fleet, Role};
 

@@ -1,9 +1,10 @@
 //! Metadata members follow `[cluster] metadata-servers`, for hosts that stay in the inventory: a
 //! node the list names joins the metadata cluster (Restate's `AddNode` RPC, what `restatectl
-//! metadata-server add-node` sends), a member it no longer names leaves it (`RemoveNode`) and stays a standby metadata server
-//! (`metadata-server.auto-join = false` in its file, see `desired.rs`). One at a time, each only
-//! while the membership it changes keeps a quorum; what cannot be done so is refused before
-//! anything changes. Nodes whose host left the inventory leave in `remove.rs` instead.
+//! metadata-server add-node` sends), a member it no longer names leaves it (`RemoveNode`) and
+//! stays a standby metadata server (`metadata-server.auto-join = false` in its file, see
+//! `desired.rs`). One at a time, each only while the membership it changes keeps a quorum; what
+//! cannot be done so is refused before anything changes (`act/membership.rs` makes the changes).
+//! Nodes whose host left the inventory leave in `act/remove.rs` instead.
 
 use restate_fleet_inventory::{Fleet, Role};
 use restate_fleet_version::Version;

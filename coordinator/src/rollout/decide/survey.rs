@@ -1,5 +1,7 @@
-//! Steps 1 and 2 of the guide, changing nothing: every host's facts, its class (member, new or
-//! conflicting), the cluster as its admin API sees it, and what stands in the way of growing it.
+//! The survey as judged (guide steps 1 and 2): each host's facts with its class (member, new or
+//! conflicting) and what happens to its restate-server, the cluster's view, the nodes that
+//! leave, and the problems and warnings found. `rollout/survey.rs` builds it; [`classify`]
+//! decides each host's class.
 
 use restate_fleet_inventory::{Fleet, Host};
 use restate_fleet_proto::agent::Facts;
