@@ -350,12 +350,7 @@ fn member_steps(
     // leaders then have the new workers to move to while the member restarted before it is
     // still suspect to the cluster (a drain took 6-7 s instead of 2-3 s on the lab). The new
     // nodes find the metadata servers through the members.
-    let list_only = |m: &HostState| {
-        (!new.is_empty() || m.once)
-            && m.fix
-                .as_ref()
-                .is_some_and(|f| f.changed && !f.environment_changed && only_list(&f.changed_keys))
-    };
+    let list_only = |m: &HostState| (!new.is_empty() || m.once) && fixes_only_the_list(m);
     for member in members.iter().filter(|m| !list_only(m)) {
         steps.extend(fix(member, new.is_empty()));
     }
@@ -413,10 +408,8 @@ fn joins_first<'a>(
     // A fix of the metadata list alone needs no restart on 1.7 ([`Step::SetMetadataList`]).
     let restarts = |m: &HostState| {
         m.fix.as_ref().is_some_and(|f| {
-            f.changed
-                && !super::reload::takes_live(&f.changed_keys, f.environment_changed)
-                && (f.environment_changed || !only_list(&f.changed_keys))
-        })
+            f.changed && !super::reload::takes_live(&f.changed_keys, f.environment_changed)
+        }) && !fixes_only_the_list(m)
     };
     let ready = |m: &&HostState| {
         m.once && !m.stopped && !m.server.as_ref().is_some_and(HostServer::changes)
@@ -543,6 +536,14 @@ fn replication_steps(
             });
         }
     }
+}
+
+/// A member's fix that changes the metadata server list and nothing else (no credentials either).
+fn fixes_only_the_list(member: &HostState) -> bool {
+    member
+        .fix
+        .as_ref()
+        .is_some_and(|f| f.changed && !f.environment_changed && only_list(&f.changed_keys))
 }
 
 fn only_list(keys: &[String]) -> bool {
