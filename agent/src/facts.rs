@@ -59,7 +59,11 @@ pub fn gather(node: &NodeTarget, restate_server: Option<&Path>) -> Result<Facts,
                 .map(|m| service::state(m, Duration::from_millis(node.service_timeout_ms)))
         });
         let health = match address {
-            Some(address) => match health::probe(&address) {
+            Some(address) => match health::probe(&health::Target {
+                address,
+                socket: node_dir(values, node, hostname.as_deref())
+                    .map(|d| d.join(health::FABRIC_SOCKET)),
+            }) {
                 Ok(h) => (Some(h), None),
                 Err(e) => (None, Some(e)),
             },
@@ -190,6 +194,13 @@ pub fn config_values(doc: &DocumentMut) -> ConfigValues {
 fn node_dir(values: &ConfigValues, node: &NodeTarget, hostname: Option<&str>) -> Option<PathBuf> {
     let name = values.node_name.as_deref().or(hostname)?;
     Some(base_dir(values, node).join(name))
+}
+
+/// The fabric's unix socket of the node `values` configure, where it answers `/health` in plain
+/// HTTP whatever its TLS mode.
+pub fn fabric_socket(values: &ConfigValues, node: &NodeTarget) -> Option<PathBuf> {
+    let hostname = host::uname().map(|u| u.nodename);
+    node_dir(values, node, hostname.as_deref()).map(|d| d.join(health::FABRIC_SOCKET))
 }
 
 /// The data directory of the node whose config `node` names.

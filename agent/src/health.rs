@@ -1,8 +1,11 @@
-//! The node's own view of itself: `GET /health` on its fabric port (plain HTTP/1.1 over a
-//! `TcpStream`, so no HTTP or async crate is needed), and waiting until it says `Alive`.
+//! The node's own view of itself: `GET /health` on its fabric (plain HTTP/1.1 over a
+//! `TcpStream` or the fabric's unix socket, so no HTTP or async crate is needed), and waiting
+//! until it says `Alive`.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -16,10 +19,33 @@ const MAX_RESPONSE: u64 = 1 << 20;
 const FIRST_BACKOFF: Duration = Duration::from_millis(25);
 const MAX_BACKOFF: Duration = Duration::from_millis(100);
 
-/// `host:port` from an advertised address such as `http://10.0.0.1:5122/`.
+/// Where a node answers `/health`: its advertised fabric address, and the unix socket restate-server
+/// keeps in its data directory (`fabric.sock`, measured on 1.7.12), which speaks plain HTTP
+/// whatever the fabric's TLS mode: at `[tls] mode = "require"` the TCP port takes TLS with a
+/// client certificate only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Target {
+    pub address: String,
+    pub socket: Option<PathBuf>,
+}
+
+impl Target {
+    pub fn tcp(address: &str) -> Self {
+        Target {
+            address: address.to_string(),
+            socket: None,
+        }
+    }
+}
+
+/// restate-server's fabric socket in the node's data directory.
+pub const FABRIC_SOCKET: &str = "fabric.sock";
+
+/// `host:port` from an advertised address such as `http://10.0.0.1:5122/` (or `https://`).
 pub fn host_port(address: &str) -> Result<(String, u16), String> {
     let rest = address
         .strip_prefix("http://")
+        .or_else(|| address.strip_prefix("https://"))
         .ok_or_else(|| format!("advertised address {address:?} is not an http:// URL"))?;
     let authority = rest.split('/').next().unwrap_or_default();
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
@@ -45,8 +71,25 @@ pub fn host_port(address: &str) -> Result<(String, u16), String> {
     Ok((host.to_string(), port))
 }
 
-/// One `GET /health`; `Err` says why there is no usable answer.
-pub fn probe(address: &str) -> Result<Health, String> {
+/// One `GET /health`, through the fabric socket when there is one, else over TCP (never in plain
+/// text to an `https://` address, which would not answer it); `Err` says why there is no
+/// usable answer.
+pub fn probe(target: &Target) -> Result<Health, String> {
+    let address = target.address.as_str();
+    let socket_error = match target.socket.as_ref().filter(|s| s.exists()) {
+        Some(socket) => match get_health_unix(socket) {
+            Ok(body) => return parse_health(address, &body),
+            Err(e) => format!("{}: {e}", socket.display()),
+        },
+        None => String::new(),
+    };
+    if address.starts_with("https://") {
+        return Err(if socket_error.is_empty() {
+            format!("{address} speaks TLS and the node has no {FABRIC_SOCKET} (yet)")
+        } else {
+            socket_error
+        });
+    }
     let (host, port) = host_port(address)?;
     let addrs: Vec<SocketAddr> = crate::host::resolve(&host)
         .ok_or_else(|| format!("cannot resolve {host} (/etc/hosts, then getent ahosts)"))?
@@ -64,13 +107,36 @@ pub fn probe(address: &str) -> Result<Health, String> {
 }
 
 fn get_health(addr: &SocketAddr, host: &str) -> Result<Vec<u8>, String> {
-    let mut stream =
-        TcpStream::connect_timeout(addr, CONNECT_TIMEOUT).map_err(|e| e.to_string())?;
+    let stream = TcpStream::connect_timeout(addr, CONNECT_TIMEOUT).map_err(|e| e.to_string())?;
     stream
         .set_read_timeout(Some(IO_TIMEOUT))
         .and_then(|()| stream.set_write_timeout(Some(IO_TIMEOUT)))
         .and_then(|()| stream.set_nodelay(true))
         .map_err(|e| e.to_string())?;
+    // restate-server writes the head and the body apart, the body held back by Nagle until we
+    // acknowledge the head, which Linux would delay by up to 40 ms: acknowledge at once, and again
+    // after every read (the kernel clears the flag).
+    exchange(stream, host, |s| {
+        let _ = std::os::linux::net::TcpStreamExt::set_quickack(s, true);
+    })
+}
+
+fn get_health_unix(socket: &std::path::Path) -> Result<Vec<u8>, String> {
+    let stream = UnixStream::connect(socket).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(IO_TIMEOUT))
+        .and_then(|()| stream.set_write_timeout(Some(IO_TIMEOUT)))
+        .map_err(|e| e.to_string())?;
+    exchange(stream, "localhost", |_| {})
+}
+
+/// One request on a fresh connection, read until the server closes it; `before_read` runs
+/// before each read.
+fn exchange<S: Read + Write>(
+    mut stream: S,
+    host: &str,
+    before_read: impl Fn(&S),
+) -> Result<Vec<u8>, String> {
     // One write, one segment: a server must never see half a request.
     let request = format!(
         "GET /health HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
@@ -78,13 +144,10 @@ fn get_health(addr: &SocketAddr, host: &str) -> Result<Vec<u8>, String> {
     stream
         .write_all(request.as_bytes())
         .map_err(|e| e.to_string())?;
-    // restate-server writes the head and the body apart, the body held back by Nagle until we
-    // acknowledge the head, which Linux would delay by up to 40 ms: acknowledge at once, and again
-    // after every read (the kernel clears the flag).
     let mut raw = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {
-        let _ = std::os::linux::net::TcpStreamExt::set_quickack(&stream, true);
+        before_read(&stream);
         match stream.read(&mut chunk) {
             Ok(0) => break,
             Ok(n) if raw.len() + n <= MAX_RESPONSE as usize => raw.extend_from_slice(&chunk[..n]),
@@ -174,7 +237,7 @@ fn parse_health(address: &str, body: &[u8]) -> Result<Health, String> {
 /// Polls `/health` with a growing backoff (100 ms .. 1 s) until `Alive` or `timeout`, or until
 /// `gone` gives a reason to stop waiting (asked after each probe that did not find it Alive).
 pub fn wait_alive_unless(
-    address: &str,
+    target: &Target,
     timeout: Duration,
     mut gone: impl FnMut() -> Option<String>,
 ) -> HealthWait {
@@ -183,7 +246,8 @@ pub fn wait_alive_unless(
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let last = match probe(address) {
+        let address = target.address.as_str();
+        let last = match probe(target) {
             Ok(h) if h.is_alive() => {
                 return HealthWait {
                     address: address.to_string(),
@@ -240,7 +304,11 @@ mod tests {
             ("::1".into(), 5122)
         );
         assert_eq!(host_port("http://host/").unwrap(), ("host".into(), 80));
-        assert!(host_port("https://host:5122/").is_err());
+        assert_eq!(
+            host_port("https://host:5122/").unwrap(),
+            ("host".into(), 5122)
+        );
+        assert!(host_port("ftp://host:5122/").is_err());
         assert!(host_port("http://:5122/").is_err());
         assert!(host_port("http://h:x/").is_err());
     }
@@ -282,10 +350,42 @@ mod tests {
             "HTTP/1.1 200 OK\r\ncontent-length: 26\r\n\r\n{\"status\":\"StartingUp\"}   ";
         let alive = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{\"status\":\"Alive\",\"node_id\":\"N1:2\",\"cluster_name\":\"c\",\"roles\":[\"worker\"]}";
         let address = fake_node(vec![starting, alive]);
-        let wait = wait_alive_unless(&address, Duration::from_secs(5), || None);
+        let wait = wait_alive_unless(&Target::tcp(&address), Duration::from_secs(5), || None);
         assert!(wait.healthy, "{wait:?}");
         assert_eq!(wait.attempts, 2);
         assert_eq!(wait.last, "Alive (N1:2)");
+    }
+
+    /// At `[tls] mode = "require"` the advertised address is `https://` and only the socket
+    /// answers in plain HTTP.
+    #[test]
+    fn a_tls_node_is_asked_through_its_fabric_socket() {
+        let dir = std::env::temp_dir().join(format!("health-sock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join(FABRIC_SOCKET);
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\n\r\n{\"status\":\"Alive\",\"node_id\":\"N2:1\"}");
+        });
+        let target = Target {
+            address: "https://10.255.255.1:5122/".into(),
+            socket: Some(socket.clone()),
+        };
+        let health = probe(&target).unwrap();
+        assert!(health.is_alive());
+        assert_eq!(health.address, "https://10.255.255.1:5122/");
+        // Without the socket, an https address is never asked in plain text.
+        let gone = Target {
+            socket: Some(dir.join("missing.sock")),
+            ..target
+        };
+        let err = probe(&gone).unwrap_err();
+        assert!(err.contains("speaks TLS"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -298,7 +398,7 @@ mod tests {
             .port();
         let start = Instant::now();
         let wait = wait_alive_unless(
-            &format!("http://127.0.0.1:{port}/"),
+            &Target::tcp(&format!("http://127.0.0.1:{port}/")),
             Duration::from_millis(700),
             || None,
         );
@@ -320,7 +420,7 @@ mod tests {
             .port();
         let mut asked = 0;
         let wait = wait_alive_unless(
-            &format!("http://127.0.0.1:{port}/"),
+            &Target::tcp(&format!("http://127.0.0.1:{port}/")),
             Duration::from_secs(30),
             || {
                 asked += 1;

@@ -185,7 +185,8 @@ pub fn apply(
         return Ok(report);
     }
     let mut reason = format!(
-        "the node did not report Alive at {address} within {} ms after the change ({})",
+        "the node did not report Alive at {} within {} ms after the change ({})",
+        address.address,
         node.health_timeout_ms,
         after_change.health.as_ref().map_or("", |h| h.last.as_str())
     );
@@ -298,7 +299,7 @@ fn restart_and_wait(
     manager: &ServiceManager,
     node: &NodeTarget,
     action: ServiceAction,
-    address: &str,
+    address: &health::Target,
 ) -> ServiceReport {
     match service::perform(manager, action, service_timeout(node)) {
         Ok(()) => ServiceReport {
@@ -308,7 +309,7 @@ fn restart_and_wait(
         Err(e) => ServiceReport {
             action,
             health: Some(HealthWait {
-                address: address.to_string(),
+                address: address.address.clone(),
                 healthy: false,
                 waited_ms: 0,
                 attempts: 0,
@@ -322,7 +323,7 @@ fn wait_unless_stop(
     manager: &ServiceManager,
     action: ServiceAction,
     node: &NodeTarget,
-    address: &str,
+    address: &health::Target,
 ) -> Option<HealthWait> {
     if matches!(action, ServiceAction::Stop | ServiceAction::Reboot) {
         return None;
@@ -396,20 +397,26 @@ fn manager(node: &NodeTarget) -> Result<&ServiceManager, AgentError> {
     })
 }
 
-/// The node's fabric address from the config text (as it will run), else from the request.
-fn health_address(config_text: &str, node: &NodeTarget) -> Result<String, AgentError> {
-    let from_file = config_text
+/// Where the node answers health checks with the config text (as it will run): its fabric address
+/// from the file, else from the request, and its fabric socket.
+fn health_address(config_text: &str, node: &NodeTarget) -> Result<health::Target, AgentError> {
+    let values = config_text
         .parse::<toml_edit::DocumentMut>()
         .ok()
-        .and_then(|doc| crate::facts::config_values(&doc).advertised_address);
-    match from_file {
-        Some(address) => Ok(address),
-        None => fallback_address(node),
-    }
+        .map(|doc| crate::facts::config_values(&doc))
+        .unwrap_or_default();
+    let address = match values.advertised_address.clone() {
+        Some(address) => address,
+        None => fallback_address(node)?.address,
+    };
+    Ok(health::Target {
+        address,
+        socket: crate::facts::fabric_socket(&values, node),
+    })
 }
 
-fn fallback_address(node: &NodeTarget) -> Result<String, AgentError> {
-    node.advertised_address.clone().ok_or_else(|| {
+fn fallback_address(node: &NodeTarget) -> Result<health::Target, AgentError> {
+    node.advertised_address.as_deref().map(health::Target::tcp).ok_or_else(|| {
         AgentError::new(
             ErrorKind::BadRequest,
             "cannot tell where the node answers health checks: no advertised-address in the \
