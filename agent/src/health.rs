@@ -369,7 +369,8 @@ mod tests {
             let (mut conn, _) = listener.accept().unwrap();
             let mut buf = [0u8; 1024];
             let _ = conn.read(&mut buf);
-            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\n\r\n{\"status\":\"Alive\",\"node_id\":\"N2:1\"}");
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\n\r\n{\"status\":\"Alive\",\"node_id\":\"N2:1\"}");
         });
         let target = Target {
             address: "https://10.255.255.1:5122/".into(),

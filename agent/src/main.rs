@@ -19,6 +19,7 @@ mod secrecy;
 mod service;
 mod session;
 mod setup;
+mod tls_files;
 mod unit;
 
 use restate_fleet_clock as clock;

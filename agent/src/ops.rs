@@ -416,16 +416,19 @@ fn health_address(config_text: &str, node: &NodeTarget) -> Result<health::Target
 }
 
 fn fallback_address(node: &NodeTarget) -> Result<health::Target, AgentError> {
-    node.advertised_address.as_deref().map(health::Target::tcp).ok_or_else(|| {
-        AgentError::new(
-            ErrorKind::BadRequest,
-            "cannot tell where the node answers health checks: no advertised-address in the \
+    node.advertised_address
+        .as_deref()
+        .map(health::Target::tcp)
+        .ok_or_else(|| {
+            AgentError::new(
+                ErrorKind::BadRequest,
+                "cannot tell where the node answers health checks: no advertised-address in the \
              config and none in the request",
-        )
-        .with_path(&node.config_path)
-        .with_key("advertised-address")
-        .with_hint("set advertised-address in the config, or advertised_address in the request")
-    })
+            )
+            .with_path(&node.config_path)
+            .with_key("advertised-address")
+            .with_hint("set advertised-address in the config, or advertised_address in the request")
+        })
 }
 
 fn remove_if_present(path: &Path) -> Result<(), AgentError> {

@@ -12,7 +12,7 @@ use crate::digest::HashCache;
 use crate::install::{self, Install};
 use crate::lock::{self, NodeLock};
 use crate::setup::{self, System};
-use crate::{audit, collect, facts, host_checks, ops, retire};
+use crate::{audit, collect, facts, host_checks, ops, retire, tls_files};
 
 /// One run of the agent: a single request (one-shot) or many (serve). Locks taken with `lock`
 /// live as long as the session, i.e. the process.
@@ -191,6 +191,13 @@ impl Session {
                 retire::retire(&node, &System::host()).map(Reply::Retire)
             }
             Operation::Collect { node } => Ok(Reply::Collect(collect::collect(&node))),
+            Operation::TlsFiles {
+                dir,
+                service_user,
+                files,
+                dry_run,
+            } => tls_files::tls_files(&dir, service_user.as_deref(), files.as_ref(), dry_run)
+                .map(Reply::TlsFiles),
             Operation::HostChecks { node, ports } => {
                 Ok(Reply::HostChecks(host_checks::gather(&node, &ports)))
             }

@@ -3,6 +3,7 @@
 
 pub mod admin;
 mod bundle;
+pub mod ca_dir;
 pub mod cli;
 pub mod commands;
 mod elf;

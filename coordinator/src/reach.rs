@@ -34,6 +34,7 @@ pub struct Reached {
     pub host: Host,
     pub session: Session,
     pub admin: AdminClient,
+    grpc: GrpcPath,
     pub bytes_uploaded: u64,
     /// The agent in `serve` mode; `None` when the command only needs gRPC (status).
     agent: Option<Arc<Mutex<ExecStream>>>,
@@ -93,6 +94,9 @@ pub struct ReachOptions {
     /// Push and start the agent (every command but `status`).
     pub start_agent: bool,
     pub grpc: GrpcPath,
+    /// The tool's fabric TLS identity, when the inventory manages TLS and the CA exists: each
+    /// admin client then has a TLS channel beside the plain one.
+    pub tls: Option<admin::ClientIdentity>,
 }
 
 /// Reaches more hosts later in a run (a node that left the inventory), as the first ones were.
@@ -127,10 +131,10 @@ pub async fn reach_all(
         .then(|| std::sync::Arc::new(AgentCatalog::load(AgentLocator::new(options.agent.clone()))));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, (host, session)) in hosts.iter().cloned().zip(sessions).enumerate() {
-        let (catalog, grpc) = (catalog.clone(), options.grpc);
+        let (catalog, grpc, tls) = (catalog.clone(), options.grpc, options.tls.clone());
         tasks.spawn(async move {
             let result = match session {
-                Ok(session) => setup(host, session, catalog.as_deref(), grpc).await,
+                Ok(session) => setup(host, session, catalog.as_deref(), grpc, tls.as_ref()).await,
                 Err(err) => Err(err.into()),
             };
             (index, result)
@@ -173,9 +177,10 @@ fn answer_deadline(op: &Operation) -> Duration {
         Operation::ServerBinaries { .. }
         | Operation::InstallServer { .. }
         | Operation::RollbackServer { .. } => Duration::from_secs(300),
-        Operation::EnsureService(_) | Operation::Plan { .. } | Operation::Unlock { .. } => {
-            Duration::from_secs(120)
-        }
+        Operation::EnsureService(_)
+        | Operation::Plan { .. }
+        | Operation::Unlock { .. }
+        | Operation::TlsFiles { .. } => Duration::from_secs(120),
     };
     work + Duration::from_secs(30)
 }
@@ -225,6 +230,7 @@ async fn setup(
     session: Session,
     catalog: Option<&AgentCatalog>,
     grpc: GrpcPath,
+    tls: Option<&admin::ClientIdentity>,
 ) -> Result<Reached, ReachError> {
     let (mut agent, mut bytes_uploaded) = (None, 0);
     if let Some(catalog) = catalog {
@@ -242,33 +248,59 @@ async fn setup(
         host: host.name.clone(),
         detail,
     };
+    let endpoint = admin::endpoint(&host.advertised_address, timeouts)
+        .map_err(|e| admin_error(e.to_string()))?;
     let admin = match grpc {
-        GrpcPath::Direct => AdminClient::lazy(&host.advertised_address, timeouts)
-            .map_err(|e| admin_error(e.to_string()))?,
-        GrpcPath::Tunnel => {
-            let channel = admin::endpoint(&host.advertised_address, timeouts)
-                .map_err(|e| admin_error(e.to_string()))?
-                .connect_with_connector_lazy(crate::ssh::TunnelConnector::new(session.clone()));
-            AdminClient::from_channel(
-                channel,
-                format!("{} (via ssh {})", host.advertised_address, host.name),
-                timeouts,
-            )
+        GrpcPath::Direct => {
+            AdminClient::from_channel(endpoint.connect_lazy(), &host.advertised_address, timeouts)
         }
+        GrpcPath::Tunnel => AdminClient::from_channel(
+            endpoint.connect_with_connector_lazy(crate::ssh::TunnelConnector::new(session.clone())),
+            format!("{} (via ssh {})", host.advertised_address, host.name),
+            timeouts,
+        ),
     };
-    Ok(Reached {
+    let reached = Reached {
         host,
         session,
         admin,
+        grpc,
         bytes_uploaded,
         agent,
         abandoned: AtomicBool::new(false),
-    })
+    };
+    if let Some(identity) = tls {
+        reached.attach_tls(identity, true)?;
+    }
+    Ok(reached)
 }
 
 impl Reached {
     pub fn name(&self) -> &str {
         &self.host.name
+    }
+
+    /// The admin client's TLS channel with the tool's `identity`, the same way as its plain one;
+    /// `prefer`: calls use it from now on.
+    pub fn attach_tls(
+        &self,
+        identity: &admin::ClientIdentity,
+        prefer: bool,
+    ) -> Result<(), ReachError> {
+        let endpoint =
+            admin::tls_endpoint(&self.host.advertised_address, Timeouts::default(), identity)
+                .map_err(|e| ReachError::Admin {
+                    host: self.host.name.clone(),
+                    detail: e.to_string(),
+                })?;
+        let channel = match self.grpc {
+            GrpcPath::Direct => endpoint.connect_lazy(),
+            GrpcPath::Tunnel => endpoint.connect_with_connector_lazy(
+                crate::ssh::TunnelConnector::new(self.session.clone()),
+            ),
+        };
+        self.admin.attach_tls(channel, prefer);
+        Ok(())
     }
 
     /// One request, and the one kind of report it gets back (see [`FromReply`]).

@@ -10,6 +10,7 @@ use crate::layer::Spanned;
 use crate::model::{Arch, CredentialsIn, RestateServer, ServerBinary, Snapshots};
 use crate::placement::{Replication, parse_replication};
 use crate::reader::Reader;
+use crate::tls::{self, FabricTls};
 use crate::tree::{self, Entry, Kind, Span};
 
 pub(crate) struct ClusterDraft {
@@ -23,9 +24,12 @@ pub(crate) struct ClusterDraft {
     pub nodeset_size: Option<Spanned<u32>>,
     /// Where `[cluster.snapshots] credentials` is, for errors about hosts it cannot work on.
     pub credentials_span: Option<Span>,
+    pub tls: Option<FabricTls>,
+    /// Where `[cluster.tls]` is, for errors about host settings it conflicts with.
+    pub tls_span: Option<Span>,
 }
 
-const KEYS: [&str; 7] = [
+const KEYS: [&str; 8] = [
     "name",
     "replication",
     "metadata-servers",
@@ -33,6 +37,7 @@ const KEYS: [&str; 7] = [
     "snapshots",
     "restatectl",
     "nodeset-size",
+    "tls",
 ];
 
 /// The oldest Restate with the replicated metadata server and loglet the rollout relies on.
@@ -49,6 +54,8 @@ pub(crate) fn read(reader: &mut Reader, cluster: Option<&Entry>, base_dir: &Path
         restatectl: None,
         nodeset_size: None,
         credentials_span: None,
+        tls: None,
+        tls_span: None,
     };
     let entries = match cluster {
         Some(entry) => reader.table(entry).unwrap_or_default(),
@@ -66,6 +73,10 @@ pub(crate) fn read(reader: &mut Reader, cluster: Option<&Entry>, base_dir: &Path
             "restate-server" => draft.restate_server = restate_server(reader, entry, base_dir),
             "restatectl" => draft.restatectl = reader.string(entry).map(|p| base_dir.join(p)),
             "nodeset-size" => draft.nodeset_size = nodeset_size(reader, entry),
+            "tls" => {
+                draft.tls_span = Some(entry.key_span.clone());
+                draft.tls = tls::read(reader, entry, base_dir);
+            }
             "snapshots" => {
                 if let Kind::Table(table) = &entry.node.kind {
                     draft.credentials_span =

@@ -105,6 +105,9 @@ pub struct Cluster {
     /// A restatectl binary for the hosts (relative to the inventory's directory), run on a
     /// member to remove nodes; without it, one installed on that member is used.
     pub restatectl: Option<PathBuf>,
+    /// `[cluster.tls]`: fabric TLS, `None` when the inventory does not manage it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::FabricTls>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -128,6 +128,7 @@ fn build(
     let metadata_servers = metadata_servers(reader, &cluster, &resolved);
     check_replication(reader, &cluster, &resolved);
     check_credentials_file(reader, &cluster, &resolved);
+    check_tls_config(reader, &cluster, &resolved);
 
     let mut resolved = resolved;
     for host in &mut resolved {
@@ -155,6 +156,7 @@ fn build(
             snapshots: cluster.snapshots,
             restatectl: cluster.restatectl,
             nodeset_size: cluster.nodeset_size.as_ref().map(|s| s.value),
+            tls: cluster.tls,
         },
         groups: groups
             .iter()
@@ -373,6 +375,32 @@ fn check_credentials_file(reader: &mut Reader, cluster: &ClusterDraft, hosts: &[
                  service before it gets them), or run those hosts under systemd"
                     .into(),
             ),
+        );
+    }
+}
+
+/// With `[cluster.tls]` the tool writes each node's `[tls]`; a host's own `tls` keys would fight it.
+fn check_tls_config(reader: &mut Reader, cluster: &ClusterDraft, hosts: &[Host]) {
+    let (Some(_), Some(span)) = (&cluster.tls, &cluster.tls_span) else {
+        return;
+    };
+    let setting: Vec<&str> = hosts
+        .iter()
+        .filter(|h| {
+            h.config
+                .iter()
+                .any(|e| e.path.first().is_some_and(|k| k == "tls"))
+        })
+        .map(|h| h.name.as_str())
+        .collect();
+    if !setting.is_empty() {
+        reader.report.error(
+            span.clone(),
+            format!(
+                "[cluster.tls] writes every node's [tls], but the `config` of {} sets `tls` keys too",
+                setting.join(", ")
+            ),
+            Some("remove the `tls` keys from `config` ([defaults], [groups.NAME] or [hosts.NAME]) and say the mode in [cluster.tls]".into()),
         );
     }
 }

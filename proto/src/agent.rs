@@ -151,6 +151,19 @@ pub enum Operation {
         #[serde(flatten)]
         node: NodeTarget,
     },
+    /// Fabric TLS material in `dir` (see [`TLS_CA_FILE`] and its siblings): the key 0600 and
+    /// owned by `service_user` (root when none) before a byte of it is written, the certificates
+    /// 0644; each file replaced only when its content or access differs. Without `files`, or with
+    /// `dry_run`, nothing is written and the answer says what is there.
+    TlsFiles {
+        dir: PathBuf,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        service_user: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        files: Option<TlsMaterial>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        dry_run: bool,
+    },
     /// Make a node runnable: the system user (when asked), the data directory owned by it, the
     /// config readable by it, and with systemd a unit for restate-server when there is none.
     /// Never overwrites an existing unit; starts nothing.
@@ -175,8 +188,42 @@ impl Operation {
             Operation::EnsureService(_) => "ensure_service",
             Operation::HostChecks { .. } => "host_checks",
             Operation::Collect { .. } => "collect",
+            Operation::TlsFiles { .. } => "tls_files",
         }
     }
+}
+
+/// The files of [`Operation::TlsFiles`], as `[tls]` in restate.toml names them.
+pub const TLS_CA_FILE: &str = "ca.pem";
+pub const TLS_CERT_FILE: &str = "node.pem";
+pub const TLS_KEY_FILE: &str = "node.key";
+
+/// A node's fabric TLS material, PEM.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct TlsMaterial {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+/// Never the key.
+impl fmt::Debug for TlsMaterial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsMaterial")
+            .field("cert_bytes", &self.cert_pem.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`Operation::TlsFiles`] found and did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TlsFilesReport {
+    pub dir: PathBuf,
+    /// The files that were (or, in a dry run, would be) written, by name.
+    pub changed: Vec<String>,
+    /// The node's certificate as it was before this call (public), to check who signed it.
+    pub cert_pem: Option<String>,
+    pub dry_run: bool,
 }
 
 /// Where a node's config lives, how its service is driven and where it answers health checks.
@@ -512,6 +559,7 @@ pub enum Reply {
     EnsureService(ServiceSetupReport),
     HostChecks(HostChecks),
     Collect(Collected),
+    TlsFiles(TlsFilesReport),
     Error(AgentError),
 }
 
@@ -533,6 +581,7 @@ impl Reply {
             Reply::EnsureService(_) => "ensure_service",
             Reply::HostChecks(_) => "host_checks",
             Reply::Collect(_) => "collect",
+            Reply::TlsFiles(_) => "tls_files",
             Reply::Error(_) => "error",
         }
     }
@@ -570,6 +619,7 @@ from_reply! {
     EnsureService => ServiceSetupReport,
     HostChecks => HostChecks,
     Collect => Collected,
+    TlsFiles => TlsFilesReport,
 }
 
 impl FromReply for ApplyReport {

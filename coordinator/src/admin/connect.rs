@@ -1,6 +1,8 @@
 //! Channels to a node's fabric port (5122) and the per-call plumbing every typed call shares.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use restate_fleet_proto::admin::{ClusterCtrlSvcClient, MetadataServerSvcClient, NodeCtlSvcClient};
@@ -33,10 +35,17 @@ impl Default for Timeouts {
     }
 }
 
-/// The admin API of one node. Cheap to clone: clones share the HTTP/2 connection.
+/// The admin API of one node. Cheap to clone: clones share the HTTP/2 connection, and which of
+/// the two transports is in use.
 #[derive(Debug, Clone)]
 pub struct AdminClient {
     channel: Channel,
+    /// The same node over TLS with the tool's certificate, once the cluster has fabric TLS
+    /// (attached later when this run makes the CA).
+    tls: Arc<std::sync::OnceLock<Channel>>,
+    /// Whether calls go over `tls`: set from what the node's file says, and turned over when a
+    /// call cannot get through on the transport in use (a node that moved to or from `require`).
+    use_tls: Arc<AtomicBool>,
     address: String,
     timeouts: Timeouts,
 }
@@ -75,8 +84,61 @@ impl AdminClient {
     pub fn from_channel(channel: Channel, address: impl Into<String>, timeouts: Timeouts) -> Self {
         AdminClient {
             channel,
+            tls: Arc::new(std::sync::OnceLock::new()),
+            use_tls: Arc::new(AtomicBool::new(false)),
             address: address.into(),
             timeouts,
+        }
+    }
+
+    /// A TLS channel beside the plain one, for this client and every clone; `prefer` says
+    /// whether calls use it from now on. A client keeps the first channel attached.
+    pub fn attach_tls(&self, tls: Channel, prefer: bool) {
+        if self.tls.set(tls).is_ok() {
+            self.use_tls.store(prefer, Ordering::SeqCst);
+        }
+    }
+
+    pub fn has_tls(&self) -> bool {
+        self.tls.get().is_some()
+    }
+
+    /// Speak TLS to this node (its `[tls] mode` is `allow` or above) or not; every clone follows.
+    /// Nothing changes for a client without a TLS channel.
+    pub fn prefer_tls(&self, tls: bool) {
+        if self.has_tls() {
+            self.use_tls.store(tls, Ordering::SeqCst);
+        }
+    }
+
+    pub fn speaks_tls(&self) -> bool {
+        self.has_tls() && self.use_tls.load(Ordering::SeqCst)
+    }
+
+    fn channel(&self) -> Channel {
+        match self.tls.get() {
+            Some(tls) if self.use_tls.load(Ordering::SeqCst) => tls.clone(),
+            _ => self.channel.clone(),
+        }
+    }
+
+    /// A call that did not get through on one transport tries the other next time: plain text to
+    /// a node at `require` is cut at once, and a node at `off` answers no TLS handshake.
+    fn turn_over_after(&self, status: &tonic::Status) {
+        let transport = status.code() == tonic::Code::Unavailable
+            || status.code() == tonic::Code::Unknown
+            || status.code() == tonic::Code::Internal;
+        let message = status.message();
+        let cut = [
+            "transport error",
+            "error trying to connect",
+            "h2 protocol error",
+            "connection",
+        ]
+        .iter()
+        .any(|m| message.contains(m));
+        if self.has_tls() && transport && cut {
+            self.use_tls.fetch_xor(true, Ordering::SeqCst);
         }
     }
 
@@ -103,17 +165,16 @@ impl AdminClient {
     }
 
     pub(super) fn node_ctl(&self) -> NodeCtlSvcClient<Channel> {
-        NodeCtlSvcClient::new(self.channel.clone())
-            .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE)
+        NodeCtlSvcClient::new(self.channel()).max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE)
     }
 
     pub(super) fn cluster_ctrl(&self) -> ClusterCtrlSvcClient<Channel> {
-        ClusterCtrlSvcClient::new(self.channel.clone())
+        ClusterCtrlSvcClient::new(self.channel())
             .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE)
     }
 
     pub(super) fn metadata_server(&self) -> MetadataServerSvcClient<Channel> {
-        MetadataServerSvcClient::new(self.channel.clone())
+        MetadataServerSvcClient::new(self.channel())
             .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE)
     }
 
@@ -132,11 +193,14 @@ impl AdminClient {
     ) -> Result<T, AdminError> {
         match tokio::time::timeout(self.timeouts.call, rpc).await {
             Ok(Ok(response)) => Ok(response.into_inner()),
-            Ok(Err(status)) => Err(AdminError::Rpc {
-                address: self.address.clone(),
-                method,
-                status: Box::new(status),
-            }),
+            Ok(Err(status)) => {
+                self.turn_over_after(&status);
+                Err(AdminError::Rpc {
+                    address: self.address.clone(),
+                    method,
+                    status: Box::new(status),
+                })
+            }
             Err(_) => Err(AdminError::Timeout {
                 address: self.address.clone(),
                 method,

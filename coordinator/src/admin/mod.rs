@@ -18,6 +18,7 @@ mod metadata_cluster;
 mod nodes_config;
 mod provision;
 mod snapshots;
+mod tls;
 mod view;
 
 pub use any_node::{Answered, first_answer};
@@ -31,4 +32,5 @@ pub use metadata_cluster::MetadataServerState;
 pub use nodes_config::{NodeEntry, NodesConfiguration};
 pub use provision::{Provision, Provisioned};
 pub use snapshots::{PartitionSnapshot, Retry, SnapshotOutcome, SnapshotReport};
+pub use tls::{ClientIdentity, IdentityFiles, https_address, tls_endpoint};
 pub use view::{ClusterView, LogsSummary, MetadataView, NodeView, STANDBY, Unreachable, gather};

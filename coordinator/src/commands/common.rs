@@ -116,6 +116,7 @@ pub async fn reach_hosts(
             agent: global.agent.clone(),
             start_agent,
             grpc: global.grpc.into(),
+            tls: tls_identity(fleet)?,
         },
     };
     let results = reacher.reach(hosts).await;
@@ -131,6 +132,18 @@ pub async fn reach_hosts(
         }
     }
     Ok((reached, unreachable, reacher))
+}
+
+/// The tool's fabric TLS identity from the inventory's CA directory, once the CA was made.
+fn tls_identity(fleet: &Fleet) -> anyhow::Result<Option<crate::admin::ClientIdentity>> {
+    let Some(dir) = crate::ca_dir::CaDir::of(fleet) else {
+        return Ok(None);
+    };
+    dir.identity().map_err(|e| {
+        anyhow::anyhow!(
+            "[cluster.tls] ca-dir: cannot read the tool's certificate: {e}; check the directory's permissions (it is yours, mode 0700)"
+        )
+    })
 }
 
 /// The run's options; the inventory's restate-server binary is checked here, before any host is

@@ -32,6 +32,7 @@ pub async fn survey(
             reached,
             facts,
             server: None,
+            tls: None,
         })
         .collect();
     let mut survey = Survey {
@@ -42,6 +43,7 @@ pub async fn survey(
         warnings: Vec::new(),
         restatectl: None,
         snapshot_store: Vec::new(),
+        tls: None,
     };
     if let Some(servers) = servers {
         binaries(servers, &mut survey, allow_version_skip).await?;
@@ -62,10 +64,67 @@ pub async fn survey(
     let (problems, warnings) = decide::host_checks::findings(&checked(&survey).await?);
     survey.problems.extend(problems);
     survey.warnings.extend(warnings);
+    fabric_tls(fleet, &mut survey).await?;
     let (restatectl, store) = tokio::join!(locate(fleet, &survey), probe_store(fleet, &survey));
     survey.restatectl = restatectl;
     survey.snapshot_store = store;
     Ok(survey)
+}
+
+/// With `[cluster.tls]`: where each host's fabric TLS is, what the rollout does, and the
+/// certificates it issues or pushes; each host's file is kept at its mode by the other steps.
+async fn fabric_tls(fleet: &Fleet, survey: &mut Survey) -> Result<(), ReachError> {
+    let Some(dir) = crate::ca_dir::CaDir::of(fleet) else {
+        return Ok(());
+    };
+    let taking_part: Vec<&decide::survey::Surveyed> = survey
+        .hosts
+        .iter()
+        .filter(|h| matches!(h.class, Class::Member | Class::New))
+        .collect();
+    let mut hosts = Vec::new();
+    for h in &taking_part {
+        let written = h.facts.config.values.tls_mode.as_deref();
+        let mode = written.map(restate_fleet_inventory::TlsMode::parse);
+        if let Some(None) = mode {
+            survey.problems.push(format!(
+                "{}: [tls] mode = {:?} in {} is no mode Restate knows (off, allow, prefer, require); fix the file by hand; nothing was changed",
+                h.name(),
+                written.unwrap_or_default(),
+                h.reached.host.config_path
+            ));
+            return Ok(());
+        }
+        hosts.push(decide::tls::TlsHost {
+            name: h.name().to_string(),
+            member: h.class == Class::Member,
+            mode: mode.flatten(),
+            version: plan::version_after_upgrades(h).map(str::to_string),
+        });
+    }
+    let reached: Vec<&Reached> = taking_part.iter().map(|h| &h.reached).collect();
+    let looked = observe::certificates::look(&dir, &reached).await?;
+    let shown = dir.dir.display().to_string();
+    match decide::tls::decide(
+        fleet,
+        &hosts,
+        &shown,
+        looked.as_ref().map_err(String::as_str),
+    ) {
+        Ok((decided, warnings)) => {
+            for host in survey.hosts.iter_mut() {
+                host.tls = match hosts.iter().find(|t| t.name == host.name()) {
+                    Some(t) if t.member => t.mode,
+                    Some(_) => decided.rollout.join_at,
+                    None => None,
+                };
+            }
+            survey.warnings.extend(warnings);
+            survey.tls = Some(decided);
+        }
+        Err(problems) => survey.problems.extend(problems),
+    }
+    Ok(())
 }
 
 /// What happens to each host's restate-server; a host that cannot be served is a problem.
@@ -251,6 +310,7 @@ pub async fn previews(fleet: &Fleet, survey: &Survey) -> Result<Gathered, ReachE
     }
     Ok(Gathered {
         hosts,
+        tls: survey.tls.clone(),
         view: survey.view.clone(),
         leaving: survey
             .leaving

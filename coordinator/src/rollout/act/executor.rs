@@ -91,7 +91,10 @@ impl<'a> Executor<'a> {
             // Only a member restart overlaps with the gate of the one before it.
             if !matches!(
                 step,
-                Step::FixMember { .. } | Step::RollMember { .. } | Step::RestartMember { .. }
+                Step::FixMember { .. }
+                    | Step::RollMember { .. }
+                    | Step::RestartMember { .. }
+                    | Step::TlsMode { .. }
             ) {
                 self.settle().await?;
             }
@@ -262,6 +265,9 @@ impl<'a> Executor<'a> {
             Step::RemoveMetadataMember { host, id } => {
                 self.change_metadata_member(host, *id, false).await
             }
+            Step::TlsFiles { hosts, .. } => self.tls_files(hosts).await,
+            Step::TlsMode { host, mode } => self.tls_mode(host, *mode).await,
+            Step::TlsRefusals => self.tls_refusals().await,
         }
     }
 

@@ -18,6 +18,7 @@ mod remove;
 mod restart;
 mod restatectl;
 mod snapshot;
+mod tls;
 mod upgrade;
 pub mod verify;
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 
 use super::executor::Executor;
+use crate::admin::{IdentityFiles, https_address};
 use crate::rollout::decide::restatectl::{Source, fabric_target, transient};
 use crate::rollout::error::StepError;
 use crate::rollout::observe::restatectl::upload;
@@ -22,6 +23,9 @@ const RETRY_UNAVAILABLE: Duration = Duration::from_secs(45);
 pub(super) struct Restatectl {
     on: On,
     runs: Runs,
+    /// `RESTATECTL_TLS_CA`, `_CERT`, `_KEY` when the member speaks fabric TLS: the tool's own
+    /// files here, the node's own on the member.
+    tls: Option<IdentityFiles>,
 }
 
 /// The member restatectl runs on, or through: its session now (a new one after its reboot).
@@ -63,20 +67,41 @@ impl Restatectl {
     async fn run_once(&self, args: &[&str]) -> Result<String, StepError> {
         match &self.runs {
             Runs::There { binary } => {
-                let mut argv: Vec<&str> = vec![binary.as_str()];
+                let env = self.tls_env();
+                let mut argv: Vec<&str> = Vec::new();
+                if !env.is_empty() {
+                    argv.push("env");
+                    argv.extend(env.iter().map(String::as_str));
+                }
+                argv.push(binary.as_str());
                 argv.extend_from_slice(args);
-                argv.extend_from_slice(&["--address", self.address(), "--yes"]);
+                let address = self.address();
+                argv.extend_from_slice(&["--address", &address, "--yes"]);
                 Ok(self.exec(&argv).await?.trim().to_string())
             }
-            Runs::Here { binary, forward } => run_here(binary, forward, args)
+            Runs::Here { binary, forward } => run_here(binary, forward, args, self.tls.as_ref())
                 .await
                 .map(|out| out.trim().to_string())
                 .map_err(|why| self.failed_here(binary, &why)),
         }
     }
 
-    fn address(&self) -> &str {
-        self.on.address.as_str()
+    /// The member's fabric address, `https://` when it speaks TLS.
+    fn address(&self) -> String {
+        match self.tls {
+            Some(_) => https_address(&self.on.address),
+            None => self.on.address.clone(),
+        }
+    }
+
+    /// `NAME=value` words for `env`.
+    fn tls_env(&self) -> Vec<String> {
+        self.tls.as_ref().map_or_else(Vec::new, |files| {
+            tls_variables(files)
+                .into_iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect()
+        })
     }
 
     fn failed_here(&self, binary: &Path, why: &str) -> StepError {
@@ -122,7 +147,7 @@ impl Restatectl {
             Runs::Here { binary, forward } => {
                 let runs = calls.iter().map(|call| {
                     let args: Vec<&str> = call.iter().map(String::as_str).collect();
-                    async move { run_here(binary, forward, &args).await }
+                    async move { run_here(binary, forward, &args, self.tls.as_ref()).await }
                 });
                 Ok(join_all(runs)
                     .await
@@ -145,7 +170,14 @@ for call in "$@"; do
   i=$((i + 1))
 done
 wait"#;
-        let mut argv = vec!["sh", "-c", SCRIPT, "sh", binary, self.address()];
+        let env = self.tls_env();
+        let address = self.address();
+        let mut argv: Vec<&str> = Vec::new();
+        if !env.is_empty() {
+            argv.push("env");
+            argv.extend(env.iter().map(String::as_str));
+        }
+        argv.extend(["sh", "-c", SCRIPT, "sh", binary, &address]);
         let joined: Vec<String> = calls.iter().map(|c| c.join(" ")).collect();
         argv.extend(joined.iter().map(String::as_str));
         Ok(self
@@ -163,8 +195,16 @@ wait"#;
 /// One restatectl call on this machine against the forwarded port: `--single-address`, so it
 /// never dials the nodes' advertised addresses itself (they may not be reachable from here).
 /// Its standard output, or its last line of output when it failed.
-async fn run_here(binary: &Path, forward: &Forward, args: &[&str]) -> Result<String, String> {
-    let address = format!("http://{}/", forward.local());
+async fn run_here(
+    binary: &Path,
+    forward: &Forward,
+    args: &[&str],
+    tls: Option<&IdentityFiles>,
+) -> Result<String, String> {
+    // restatectl checks a node's certificate against the CA alone (not the address it dials),
+    // so the forwarded port speaks TLS as the node does.
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let address = format!("{scheme}://{}/", forward.local());
     // restatectl 1.7.12's `sql` takes the host of `--single-address` but dials port 5122 (seen
     // with strace); with `--address` it asks the given address alone too.
     let flag = if args.first() == Some(&"sql") {
@@ -173,6 +213,7 @@ async fn run_here(binary: &Path, forward: &Forward, args: &[&str]) -> Result<Str
         "--single-address"
     };
     let run = tokio::process::Command::new(binary)
+        .envs(tls.map(tls_variables).unwrap_or_default())
         .args(args)
         .args([flag, address.as_str(), "--yes"])
         // `--single-address` conflicts with an address from the environment.
@@ -199,6 +240,18 @@ async fn run_here(binary: &Path, forward: &Forward, args: &[&str]) -> Result<Str
     Err(format!("{} ({})", last.trim(), out.status))
 }
 
+/// restatectl's TLS options as its environment variables.
+fn tls_variables(files: &IdentityFiles) -> Vec<(&'static str, String)> {
+    [
+        ("RESTATECTL_TLS_CA", &files.ca),
+        ("RESTATECTL_TLS_CERT", &files.cert),
+        ("RESTATECTL_TLS_KEY", &files.key),
+    ]
+    .into_iter()
+    .map(|(name, path)| (name, path.display().to_string()))
+    .collect()
+}
+
 impl<'a> Executor<'a> {
     /// The restatectl the survey found, ready to run; an error names why there is none.
     pub(super) async fn restatectl(&self) -> Result<Restatectl, StepError> {
@@ -219,6 +272,21 @@ impl<'a> Executor<'a> {
             name: surveyed.name().to_string(),
             address: surveyed.reached.host.advertised_address.clone(),
             session: self.session_of(surveyed),
+        };
+        let speaks_tls = surveyed.reached.admin.speaks_tls();
+        let here = matches!(found.source, Source::Path { .. });
+        let tls = match (speaks_tls, here, crate::ca_dir::CaDir::of(self.fleet)) {
+            (false, _, _) | (true, true, None) => None,
+            (true, true, Some(dir)) => Some(dir.client()),
+            (true, false, _) => {
+                let dir = crate::ca_dir::host_tls_dir(&surveyed.reached.host.config_path);
+                use restate_fleet_proto::agent::{TLS_CA_FILE, TLS_CERT_FILE, TLS_KEY_FILE};
+                Some(IdentityFiles {
+                    ca: dir.join(TLS_CA_FILE),
+                    cert: dir.join(TLS_CERT_FILE),
+                    key: dir.join(TLS_KEY_FILE),
+                })
+            }
         };
         let runs = match &found.source {
             Source::Inventory { path } => Runs::There {
@@ -248,6 +316,6 @@ impl<'a> Executor<'a> {
                 }
             }
         };
-        Ok(Restatectl { on, runs })
+        Ok(Restatectl { on, runs, tls })
     }
 }

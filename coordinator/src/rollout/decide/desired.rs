@@ -3,8 +3,13 @@
 
 use std::path::Path;
 
-use restate_fleet_inventory::{self as inventory, CredentialsIn, Fleet, Host, Secret};
-use restate_fleet_proto::agent::{ConfigValue, Environment, PatchOp};
+use restate_fleet_inventory::{self as inventory, CredentialsIn, Fleet, Host, Secret, TlsMode};
+use restate_fleet_proto::agent::{
+    ConfigValue, Environment, PatchOp, TLS_CA_FILE, TLS_CERT_FILE, TLS_KEY_FILE,
+};
+
+use crate::admin::https_address;
+use crate::ca_dir::host_tls_dir;
 
 /// Which part of the managed keys to write. Existing members first get everything but the new
 /// metadata server list (the guide gives them the full list only after the new nodes joined).
@@ -19,32 +24,77 @@ pub enum Scope {
 /// The metadata server list as a preview's `changed_keys` names it.
 pub const METADATA_ADDRESSES: &str = "metadata-client.addresses";
 
-/// The fabric addresses of the metadata servers, in inventory order.
-pub fn metadata_addresses(fleet: &Fleet) -> Vec<String> {
+/// The fabric addresses of the metadata servers, in inventory order, as nodes at fabric TLS mode
+/// `tls` dial them (`https://` from `prefer` on).
+pub fn metadata_addresses(fleet: &Fleet, tls: Option<TlsMode>) -> Vec<String> {
     fleet
         .cluster
         .metadata_servers
         .iter()
         .filter_map(|name| fleet.hosts.iter().find(|h| &h.name == name))
-        .map(|h| h.advertised_address.clone())
+        .map(|h| advertised(h, tls))
         .collect()
+}
+
+/// `host`'s fabric address at TLS mode `tls`: Restate uses an explicit `advertised-address`
+/// verbatim, so the scheme is the tool's to write (docs/fabric-tls.md).
+pub fn advertised(host: &Host, tls: Option<TlsMode>) -> String {
+    match tls {
+        Some(mode) if mode.advertises_https() => https_address(&host.advertised_address),
+        _ => host.advertised_address.clone(),
+    }
+}
+
+/// The glob every node's `allowed-subject-names` holds: the names the tool's CA gives the
+/// cluster's nodes and the tool itself (see `act/certificates.rs`).
+pub fn subject_pattern(cluster: &str) -> String {
+    format!("restate-fleet/{cluster}/*")
+}
+
+/// The `[tls]` table at `mode`: the certificates beside the config, mutual TLS limited to the
+/// cluster's own names.
+fn tls_table(fleet: &Fleet, host: &Host, mode: TlsMode) -> ConfigValue {
+    let dir = host_tls_dir(&host.config_path);
+    let path = |name: &str| ConfigValue::from(dir.join(name).display().to_string().as_str());
+    let refresh = fleet
+        .cluster
+        .tls
+        .as_ref()
+        .map_or("1h", |t| t.refresh_interval.as_str());
+    ConfigValue::Table(std::collections::BTreeMap::from([
+        ("mode".into(), ConfigValue::from(mode.as_str())),
+        ("cert-file".into(), path(TLS_CERT_FILE)),
+        ("key-file".into(), path(TLS_KEY_FILE)),
+        (
+            "ca-files".into(),
+            ConfigValue::Array(vec![path(TLS_CA_FILE)]),
+        ),
+        ("require-client-auth".into(), ConfigValue::Bool(true)),
+        (
+            "allowed-subject-names".into(),
+            ConfigValue::from(vec![subject_pattern(&fleet.cluster.name).as_str()]),
+        ),
+        ("refresh-interval".into(), ConfigValue::from(refresh)),
+    ]))
 }
 
 /// The patch that takes `host`'s file to what the inventory says. `pinned_provider` is the file's
 /// current `[bifrost] default-provider`, which is rewritten only when it pins something other than
-/// the replicated loglet.
+/// the replicated loglet. `tls`: the fabric TLS mode the file gets (`None`: its `[tls]` is left as
+/// it is, and its addresses are `http://`).
 pub fn patch(
     fleet: &Fleet,
     host: &Host,
     scope: Scope,
     pinned_provider: Option<&str>,
+    tls: Option<TlsMode>,
 ) -> Vec<PatchOp> {
     let mut ops = vec![
         PatchOp::set(&["cluster-name"], fleet.cluster.name.as_str()),
         PatchOp::set(&["node-name"], host.node_name.as_str()),
         // Never let a node provision a cluster of its own (split brain); harmless once provisioned.
         PatchOp::set(&["auto-provision"], false),
-        PatchOp::set(&["advertised-address"], host.advertised_address.as_str()),
+        PatchOp::set(&["advertised-address"], advertised(host, tls).as_str()),
         PatchOp::set(
             &["roles"],
             host.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
@@ -53,8 +103,11 @@ pub fn patch(
     if scope == Scope::Full {
         ops.push(PatchOp::set(
             &["metadata-client", "addresses"],
-            metadata_addresses(fleet),
+            metadata_addresses(fleet, tls),
         ));
+    }
+    if let Some(mode) = tls {
+        ops.push(PatchOp::set(&["tls"], tls_table(fleet, host, mode)));
     }
     ops.push(auto_join(host));
     // Restate warns when a registered node's location changes and never clears one: only ever
@@ -220,7 +273,7 @@ roles = ["worker", "log-server"]
     #[test]
     fn new_nodes_get_the_guides_keys() {
         let fleet = fleet();
-        let ops = patch(&fleet, &fleet.hosts[2], Scope::Full, None);
+        let ops = patch(&fleet, &fleet.hosts[2], Scope::Full, None, None);
         let set = |dotted: &str| match find(&ops, dotted) {
             Some(PatchOp::Set { value, .. }) => value.clone(),
             other => panic!("{dotted}: {other:?}"),
@@ -265,7 +318,7 @@ roles = ["worker", "log-server"]
         // (host, listed, has the role) -> auto-join set to false, or Restate's default.
         for (index, want_false) in [(0, false), (1, true), (2, false)] {
             for scope in [Scope::Full, Scope::KeepMetadataList] {
-                let ops = patch(&fleet, &fleet.hosts[index], scope, None);
+                let ops = patch(&fleet, &fleet.hosts[index], scope, None, None);
                 let op = find(&ops, "metadata-server.auto-join").expect("auto-join op");
                 match op {
                     PatchOp::Set { value, .. } => {
@@ -287,32 +340,38 @@ roles = ["worker", "log-server"]
             Ok(loaded) => loaded.fleet,
             Err(err) => panic!("{err}"),
         };
-        let ops = patch(&fleet, &fleet.hosts[0], Scope::Full, None);
+        let ops = patch(&fleet, &fleet.hosts[0], Scope::Full, None, None);
         assert!(matches!(
             find(&ops, "location"),
             Some(PatchOp::Set { value, .. }) if *value == ConfigValue::from("eu.a")
         ));
         // Restate never clears a location: without one, the file's own stays.
-        let ops = patch(&fleet, &fleet.hosts[1], Scope::Full, None);
+        let ops = patch(&fleet, &fleet.hosts[1], Scope::Full, None, None);
         assert!(find(&ops, "location").is_none());
     }
 
     #[test]
     fn members_keep_their_metadata_list_until_asked() {
         let fleet = fleet();
-        let ops = patch(&fleet, &fleet.hosts[0], Scope::KeepMetadataList, None);
+        let ops = patch(&fleet, &fleet.hosts[0], Scope::KeepMetadataList, None, None);
         assert!(find(&ops, "metadata-client.addresses").is_none());
     }
 
     #[test]
     fn a_local_loglet_pin_is_rewritten_and_a_replicated_one_left_alone() {
         let fleet = fleet();
-        let ops = patch(&fleet, &fleet.hosts[0], Scope::Full, Some("local"));
+        let ops = patch(&fleet, &fleet.hosts[0], Scope::Full, Some("local"), None);
         assert!(matches!(
             find(&ops, "bifrost.default-provider"),
             Some(PatchOp::Set { value, .. }) if *value == ConfigValue::from("replicated")
         ));
-        let ops = patch(&fleet, &fleet.hosts[0], Scope::Full, Some("replicated"));
+        let ops = patch(
+            &fleet,
+            &fleet.hosts[0],
+            Scope::Full,
+            Some("replicated"),
+            None,
+        );
         assert!(find(&ops, "bifrost.default-provider").is_none());
     }
 }

@@ -18,6 +18,7 @@ pub mod restatectl;
 pub mod server;
 pub mod snapshot_store;
 pub mod survey;
+pub mod tls;
 pub mod verify;
 
 use restate_fleet_inventory::Fleet;

@@ -36,6 +36,10 @@ pub struct Surveyed {
     pub class: Class,
     /// What happens to its restate-server, when the inventory names one.
     pub server: Option<HostServer>,
+    /// The fabric TLS mode its restate.toml is kept at by every step but the TLS rollout's own
+    /// (`None`: its `[tls]` is left alone): a member's own, a new host's the members' (see
+    /// `decide/tls.rs`).
+    pub tls: Option<restate_fleet_inventory::TlsMode>,
 }
 
 impl Surveyed {
@@ -68,6 +72,8 @@ pub struct Survey {
     pub restatectl: Option<Finding>,
     /// Whether each worker host reaches the snapshot repository's endpoint.
     pub snapshot_store: Vec<Probe>,
+    /// What the run does about fabric TLS, when the inventory has `[cluster.tls]`.
+    pub tls: Option<super::tls::Decided>,
 }
 
 impl Survey {

@@ -24,6 +24,9 @@ pub async fn facts_and_view(
         async move { admin::gather(&early).await }
     });
     let facts = gather_facts(reached).await?;
+    for (host, facts) in reached.iter().zip(&facts) {
+        host.admin.prefer_tls(takes_tls(facts));
+    }
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis(),
         "survey: facts of every host"
@@ -64,6 +67,17 @@ pub async fn facts_and_view(
         "survey: cluster view"
     );
     Ok((facts, view))
+}
+
+/// Whether the node's file has it take TLS on the fabric (`[tls] mode` allow or above).
+pub fn takes_tls(facts: &Facts) -> bool {
+    facts
+        .config
+        .values
+        .tls_mode
+        .as_deref()
+        .and_then(restate_fleet_inventory::TlsMode::parse)
+        .is_some_and(|m| m.loads_certificates())
 }
 
 /// Members first: they answer cluster-wide calls; new nodes would only fail first.

@@ -4,6 +4,7 @@
 //! `decide` nor `act` (what to look at is passed in).
 
 pub mod binaries;
+pub mod certificates;
 pub mod cluster;
 pub mod host_checks;
 pub mod leaving;

@@ -5,7 +5,7 @@ mod step;
 
 pub use step::{Step, keys_text, nodeset_size_text};
 
-use restate_fleet_inventory::Fleet;
+use restate_fleet_inventory::{Fleet, TlsMode};
 use restate_fleet_proto::agent::{Operation, PatchOp, PatchPreview};
 use restate_fleet_version::Version;
 use serde::{Deserialize, Serialize};
@@ -44,7 +44,13 @@ impl Plan {
 /// The patch a host gets in the end.
 pub fn full_patch(fleet: &Fleet, host: &Surveyed) -> Vec<PatchOp> {
     let pinned = host.facts.config.values.bifrost_default_provider.as_deref();
-    desired::patch(fleet, &host.reached.host, Scope::Full, pinned)
+    desired::patch(fleet, &host.reached.host, Scope::Full, pinned, host.tls)
+}
+
+/// The patch of a TLS rollout's step: everything the inventory says, at fabric TLS `mode`.
+pub fn tls_patch(fleet: &Fleet, host: &Surveyed, mode: TlsMode) -> Vec<PatchOp> {
+    let pinned = host.facts.config.values.bifrost_default_provider.as_deref();
+    desired::patch(fleet, &host.reached.host, Scope::Full, pinned, Some(mode))
 }
 
 /// The patch a member gets before new nodes join: everything but the new metadata server list,
@@ -54,7 +60,13 @@ pub fn fix_patch(fleet: &Fleet, host: &Surveyed, metadata_list: bool) -> Vec<Pat
         return full_patch(fleet, host);
     }
     let pinned = host.facts.config.values.bifrost_default_provider.as_deref();
-    desired::patch(fleet, &host.reached.host, Scope::KeepMetadataList, pinned)
+    desired::patch(
+        fleet,
+        &host.reached.host,
+        Scope::KeepMetadataList,
+        pinned,
+        host.tls,
+    )
 }
 
 /// Whether a member running `version` (after any upgrade this run makes) may get the full
@@ -100,6 +112,8 @@ pub struct Gathered {
     pub view: Option<ClusterView>,
     /// Cluster nodes no inventory host names, and what each holds.
     pub leaving: Vec<(String, Holdings)>,
+    /// The fabric TLS rollout, with `[cluster.tls]`.
+    pub tls: Option<super::tls::Decided>,
 }
 
 #[derive(Debug, Clone)]
@@ -252,6 +266,7 @@ pub fn plan(fleet: &Fleet, gathered: &Gathered, replication: Option<u32>) -> Pla
         .collect();
     let mut steps = repairs(gathered, &members);
     server_steps(gathered, &mut steps);
+    steps.extend(tls_files(gathered));
     let membership = gathered
         .view
         .as_ref()
@@ -283,7 +298,46 @@ pub fn plan(fleet: &Fleet, gathered: &Gathered, replication: Option<u32>) -> Pla
     steps.extend(membership.add_after_restart.iter().map(add));
     removal_steps(fleet, gathered, replication, &mut steps);
     replication_steps(fleet, gathered, replication, &mut steps);
+    steps.extend(tls_modes(gathered));
     Plan { steps, files }
+}
+
+/// The members' certificates before anything restarts (new hosts get theirs as they join).
+fn tls_files(gathered: &Gathered) -> Option<Step> {
+    let tls = gathered.tls.as_ref().filter(|t| !t.push.is_empty())?;
+    Some(Step::TlsFiles {
+        hosts: tls.push.clone(),
+        issue: tls
+            .issue
+            .iter()
+            .filter(|(h, _)| tls.push.contains(h))
+            .map(|(h, _)| h.clone())
+            .collect(),
+        ca: tls.makes_ca.then(|| tls.ca_dir.clone()),
+    })
+}
+
+/// Last, once the cluster is as the inventory says otherwise: each mode in turn on every host,
+/// then, at `require`, the check that strangers are refused.
+fn tls_modes(gathered: &Gathered) -> Vec<Step> {
+    let Some(tls) = gathered.tls.as_ref() else {
+        return Vec::new();
+    };
+    let mut steps: Vec<Step> = tls
+        .rollout
+        .phases
+        .iter()
+        .flat_map(|(mode, hosts)| {
+            hosts.iter().map(|host| Step::TlsMode {
+                host: host.clone(),
+                mode: *mode,
+            })
+        })
+        .collect();
+    if !steps.is_empty() && tls.rollout.target == TlsMode::Require {
+        steps.push(Step::TlsRefusals);
+    }
+    steps
 }
 
 /// What comes before anything else, so that every later step sees the cluster whole: a stopped

@@ -1,6 +1,6 @@
 //! One step of a plan, and the line `plan` and the journal show for it.
 
-use restate_fleet_inventory::parse_replication;
+use restate_fleet_inventory::{TlsMode, parse_replication};
 use serde::{Deserialize, Serialize};
 
 use crate::rollout::decide::desired::METADATA_ADDRESSES;
@@ -103,6 +103,23 @@ pub enum Step {
     /// A metadata member the list no longer names leaves the metadata cluster; it stays a
     /// standby metadata server while it keeps the role.
     RemoveMetadataMember { host: String, id: u32 },
+    /// Fabric TLS: each member's certificate, key and the CA's certificate put in place beside
+    /// its restate.toml (no restart: a node at `allow` or above re-reads them within
+    /// `refresh-interval`); `issue`: the hosts whose certificate the CA (made first when `ca`
+    /// names its directory) issues now.
+    TlsFiles {
+        hosts: Vec<String>,
+        #[serde(default)]
+        issue: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ca: Option<String>,
+    },
+    /// Fabric TLS: a member moves to `mode`, restarted behind the usual handover and gates and
+    /// seen alive by the others; every host passes each mode before any goes on.
+    TlsMode { host: String, mode: TlsMode },
+    /// Fabric TLS at `require`: every node's fabric port refuses plain text and TLS without a
+    /// certificate of the cluster's CA.
+    TlsRefusals,
 }
 
 impl std::fmt::Display for Step {
@@ -219,6 +236,32 @@ impl std::fmt::Display for Step {
             Step::RemoveMetadataMember { host, id } => write!(
                 f,
                 "{host} (N{id}): leaves the metadata cluster (RemoveNode, as restatectl metadata-server remove-node N{id}), quorum kept; a standby from then on while it keeps the metadata-server role (auto-join = false)"
+            ),
+            Step::TlsFiles { hosts, issue, ca } => {
+                write!(
+                    f,
+                    "{}: put the fabric TLS certificate, key (0600, <redacted>) and CA beside restate.toml, no restart",
+                    hosts.join(", ")
+                )?;
+                if let Some(ca) = ca {
+                    write!(f, "; make the CA in {ca}")?;
+                }
+                if !issue.is_empty() {
+                    write!(f, "; issue certificates for {}", issue.join(", "))?;
+                }
+                Ok(())
+            }
+            Step::TlsMode { host, mode } => write!(
+                f,
+                "{host}: fabric TLS {mode}{}, restart, wait until healthy and alive to the others",
+                match mode {
+                    TlsMode::Prefer | TlsMode::Require => " (advertises https://)",
+                    TlsMode::Allow | TlsMode::Off => "",
+                }
+            ),
+            Step::TlsRefusals => write!(
+                f,
+                "cluster: check that every node's fabric port refuses plain text and TLS without a certificate"
             ),
             Step::RemoveNode { node, holds } => {
                 write!(

@@ -507,10 +507,82 @@ fn every_fleet_shape_gets_the_guides_steps() {
             hosts: case.hosts,
             view: case.view,
             leaving: case.leaving,
+            tls: None,
         };
         let plan = plan(&fleet, &gathered, case.replication);
         assert_eq!(tags(&plan.steps), case.steps, "{}", case.name);
     }
+}
+
+/// The TLS rollout comes after everything else, one mode on every host before the next; the
+/// certificates come before anything restarts; a re-run at the target plans nothing.
+#[test]
+fn fabric_tls_moves_every_host_one_mode_at_a_time_after_the_rest() {
+    use crate::rollout::decide::tls::{Decided, Rollout};
+    use restate_fleet_inventory::TlsMode::{Allow, Prefer, Require};
+    let fleet = fleet("", &["n1", "n2", "n3"]);
+    let all: Vec<String> = ["n1", "n2", "n3"].map(String::from).to_vec();
+    let tls =
+        |phases: Vec<(restate_fleet_inventory::TlsMode, Vec<String>)>, push: Vec<String>| Decided {
+            rollout: Rollout {
+                join_at: None,
+                phases,
+                target: Require,
+            },
+            issue: push
+                .iter()
+                .map(|h| (h.clone(), "none issued yet".to_string()))
+                .collect(),
+            push,
+            ca_dir: "/ca".into(),
+            makes_ca: true,
+        };
+    let gathered = |decided| Gathered {
+        hosts: converged(&["n1", "n2", "n3"]),
+        view: Some(view("grown")),
+        leaving: vec![],
+        tls: Some(decided),
+    };
+    let from_off = plan(
+        &fleet,
+        &gathered(tls(
+            vec![
+                (Allow, all.clone()),
+                (Prefer, all.clone()),
+                (Require, all.clone()),
+            ],
+            all.clone(),
+        )),
+        None,
+    );
+    let mut want = vec!["tls_files".to_string()];
+    want.extend(std::iter::repeat_n("tls_mode".to_string(), 9));
+    want.push("tls_refusals".into());
+    assert_eq!(tags(&from_off.steps), want);
+    let modes: Vec<String> = from_off.steps.iter().map(ToString::to_string).collect();
+    assert!(
+        modes[0].contains("make the CA in /ca; issue certificates for n1, n2, n3"),
+        "{}",
+        modes[0]
+    );
+    assert!(modes[0].contains("<redacted>"), "{}", modes[0]);
+    assert!(
+        modes[1].starts_with("n1: fabric TLS allow, restart"),
+        "{}",
+        modes[1]
+    );
+    assert!(
+        modes[4].starts_with("n1: fabric TLS prefer (advertises https://)"),
+        "{}",
+        modes[4]
+    );
+    assert!(
+        modes[9].starts_with("n3: fabric TLS require"),
+        "{}",
+        modes[9]
+    );
+    let done = plan(&fleet, &gathered(tls(vec![], vec![])), None);
+    assert!(done.steps.is_empty(), "{:?}", tags(&done.steps));
 }
 
 #[test]
@@ -550,6 +622,7 @@ fn step_lines_name_the_keys_that_change() {
         ],
         view: Some(view("single")),
         leaving: vec![],
+        tls: None,
     };
     let lines: Vec<String> = plan(&fleet, &gathered, None)
         .steps
@@ -627,6 +700,7 @@ fn a_file_the_server_refuses_stops_the_run_once_per_host_and_only_within_the_lim
         hosts: vec![n1, n2, member("n3", true, &[], &[])],
         view: Some(view("grown")),
         leaving: vec![],
+        tls: None,
     };
     let all = rejections(&gathered, None);
     assert_eq!(all.len(), 2, "{all:?}");

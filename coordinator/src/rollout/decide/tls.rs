@@ -1,0 +1,418 @@
+//! Fabric TLS (`[cluster.tls]`, docs/fabric-tls.md): where the cluster's mode is, the modes it
+//! passes through to the inventory's, one at a time on every node, which certificates are issued
+//! or pushed, and what refuses the run before any change.
+
+use restate_fleet_inventory::{Fleet, TlsMode};
+use restate_fleet_version::Version;
+use serde::{Deserialize, Serialize};
+
+use crate::rollout::observe::certificates::{Looked, Seen};
+
+/// The oldest restate-server with `[tls]`; older ones ignore the table without a word.
+pub const MIN_VERSION: Version = Version::new(1, 7, 3);
+
+/// A certificate with this many days left or fewer is renewed, and `check` warns of it.
+pub const RENEW_DAYS: i64 = 30;
+
+/// One host as the TLS rollout sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsHost {
+    pub name: String,
+    /// Whether it is a member already (else it joins in this run).
+    pub member: bool,
+    /// The mode its restate.toml says (`None`: no `[tls]`, which is `off`).
+    pub mode: Option<TlsMode>,
+    /// restate-server's version once this run's upgrades are done.
+    pub version: Option<String>,
+}
+
+/// What the run does about fabric TLS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rollout {
+    /// The mode each new host's file starts at, so that it talks to the members as they are
+    /// (`None`: no `[tls]` at all).
+    pub join_at: Option<TlsMode>,
+    /// The modes every host passes through after the rest of the plan, in order, each with the
+    /// hosts that still need it.
+    pub phases: Vec<(TlsMode, Vec<String>)>,
+    /// The mode the cluster ends at.
+    pub target: TlsMode,
+}
+
+fn effective(mode: Option<TlsMode>) -> TlsMode {
+    mode.unwrap_or(TlsMode::Off)
+}
+
+/// The rollout from the members' files to `target`, or why it cannot be done safely. The members
+/// are at most one mode apart (a run cut short between two hosts); more is refused, since such
+/// nodes cannot talk to each other.
+pub fn rollout(hosts: &[TlsHost], target: TlsMode) -> Result<Rollout, String> {
+    let members: Vec<&TlsHost> = hosts.iter().filter(|h| h.member).collect();
+    let modes = members.iter().map(|h| effective(h.mode));
+    let (low, high) = match (modes.clone().min(), modes.max()) {
+        (Some(low), Some(high)) => (low, high),
+        // A cluster from nothing starts at the inventory's mode.
+        _ => {
+            return Ok(Rollout {
+                join_at: (target != TlsMode::Off).then_some(target),
+                phases: Vec::new(),
+                target,
+            });
+        }
+    };
+    if index(high) - index(low) > 1 {
+        let at = |mode: TlsMode| {
+            members
+                .iter()
+                .filter(|h| effective(h.mode) == mode)
+                .map(|h| h.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return Err(format!(
+            "fabric TLS: {} at {high} and {} at {low} are more than one mode apart and cannot talk to each other; set those at {low} one mode up by hand ([tls] mode in their restate.toml, then a restart) and re-run",
+            at(high),
+            at(low)
+        ));
+    }
+    let any_table = members.iter().any(|h| h.mode.is_some());
+    let join_at = (any_table || low != TlsMode::Off).then_some(low);
+    let modes: Vec<TlsMode> = if target >= high {
+        TlsMode::ALL
+            .into_iter()
+            .filter(|m| *m > low && *m <= target)
+            .collect()
+    } else {
+        TlsMode::ALL
+            .into_iter()
+            .rev()
+            .filter(|m| *m < high && *m >= target)
+            .collect()
+    };
+    let phases = modes
+        .into_iter()
+        .map(|mode| {
+            let due = hosts
+                .iter()
+                .filter(|h| {
+                    let now = if h.member {
+                        effective(h.mode)
+                    } else {
+                        effective(join_at)
+                    };
+                    now != mode
+                })
+                .map(|h| h.name.clone())
+                .collect();
+            (mode, due)
+        })
+        .filter(|(_, due): &(TlsMode, Vec<String>)| !due.is_empty())
+        .collect();
+    Ok(Rollout {
+        join_at,
+        phases,
+        target,
+    })
+}
+
+/// What the run does about fabric TLS, decided from the hosts and their certificates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decided {
+    pub rollout: Rollout,
+    /// Members whose certificate, key or CA file is put in place before any mode changes; new
+    /// hosts get theirs as they join.
+    pub push: Vec<String>,
+    /// Hosts whose certificate is issued (again) by the CA, each with why.
+    pub issue: Vec<(String, String)>,
+    /// The CA's directory, and whether the CA is made by this run.
+    pub ca_dir: String,
+    pub makes_ca: bool,
+}
+
+/// The TLS part of a run, or what refuses it; with the warnings of certificates ending soon.
+pub fn decide(
+    fleet: &Fleet,
+    hosts: &[TlsHost],
+    ca_dir: &str,
+    looked: Result<&Looked, &str>,
+) -> Result<(Decided, Vec<String>), Vec<String>> {
+    let target = fleet.cluster.tls.as_ref().map_or(TlsMode::Off, |t| t.mode);
+    let mut problems = version_problems(fleet, hosts);
+    let rollout = rollout(hosts, target).map_err(|e| vec![e]);
+    let looked = looked.map_err(|e| format!("[cluster.tls] ca-dir {ca_dir}: {e}"));
+    let (rollout, looked) = match (rollout, looked) {
+        (Ok(r), Ok(l)) => (r, l),
+        (r, l) => {
+            problems.extend(r.err().unwrap_or_default());
+            problems.extend(l.err());
+            return Err(problems);
+        }
+    };
+    let mut warnings = Vec::new();
+    let mut push = Vec::new();
+    let mut issue = Vec::new();
+    let pushes = target.loads_certificates();
+    for (host, certs) in hosts.iter().zip(&looked.hosts) {
+        if host.member
+            && let Some(problem) =
+                foreign_ca_problem(&host.name, host.mode, certs.on_host.as_ref(), ca_dir)
+        {
+            problems.push(problem);
+        }
+        warnings.extend(expiry_warning(&host.name, certs.on_host.as_ref()));
+        if !pushes {
+            continue;
+        }
+        let why = must_issue(certs.kept.as_ref().map(|(seen, _)| seen));
+        if let Some(why) = why {
+            issue.push((host.name.clone(), why.to_string()));
+        }
+        if host.member && (why.is_some() || certs.push_changes) {
+            push.push(host.name.clone());
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok((
+        Decided {
+            rollout,
+            push,
+            makes_ca: pushes && !looked.ca_exists,
+            issue,
+            ca_dir: ca_dir.to_string(),
+        },
+        warnings,
+    ))
+}
+
+fn index(mode: TlsMode) -> usize {
+    TlsMode::ALL.iter().position(|m| *m == mode).unwrap_or(0)
+}
+
+/// Hosts whose restate-server has no `[tls]` while the inventory asks for it.
+pub fn version_problems(fleet: &Fleet, hosts: &[TlsHost]) -> Vec<String> {
+    let Some(tls) = &fleet.cluster.tls else {
+        return Vec::new();
+    };
+    if tls.mode == TlsMode::Off {
+        return Vec::new();
+    }
+    hosts
+        .iter()
+        .filter_map(|h| {
+            let version = h.version.as_deref()?;
+            let old = version.parse::<Version>().is_ok_and(|v| v < MIN_VERSION);
+            old.then(|| {
+                format!(
+                    "{}: restate-server {version} has no fabric TLS (it came in {MIN_VERSION}) and would ignore [tls]; upgrade it first ([cluster.restate-server] version) or leave [cluster.tls] out; nothing was changed",
+                    h.name
+                )
+            })
+        })
+        .collect()
+}
+
+/// Whether the certificate kept for a node must be issued again: missing, from another CA, not
+/// naming the node's address, or close to its end.
+pub fn must_issue(kept: Option<&Seen>) -> Option<&'static str> {
+    match kept {
+        None => Some("none issued yet"),
+        Some(s) if !s.signed_by_ca => Some("not signed by the CA"),
+        Some(s) if !s.covers_address => Some("does not name its advertised address"),
+        Some(s) if s.days_left <= RENEW_DAYS => Some("expires within 30 days"),
+        Some(_) => None,
+    }
+}
+
+/// A host that runs TLS with a certificate the inventory's CA did not sign: pushing the CA's
+/// would cut it off from the nodes that still trust the other one.
+pub fn foreign_ca_problem(
+    host: &str,
+    mode: Option<TlsMode>,
+    on_host: Option<&Seen>,
+    ca_dir: &str,
+) -> Option<String> {
+    let mode = mode.filter(|m| m.loads_certificates())?;
+    match on_host {
+        Some(seen) if !seen.signed_by_ca => Some(format!(
+            "{host}: runs fabric TLS at {mode} with a certificate the CA in {ca_dir} did not sign; point [cluster.tls] ca-dir at the cluster's own CA (or move the cluster to off with that CA first); nothing was changed"
+        )),
+        _ => None,
+    }
+}
+
+/// `check`'s warning for a certificate on a host that ends soon.
+pub fn expiry_warning(host: &str, on_host: Option<&Seen>) -> Option<String> {
+    let seen = on_host?;
+    (seen.days_left <= RENEW_DAYS).then(|| {
+        if seen.days_left < 0 {
+            format!("{host}: its fabric TLS certificate expired {} day(s) ago; `restate-fleet apply` issues a new one", -seen.days_left)
+        } else {
+            format!("{host}: its fabric TLS certificate expires in {} day(s); `restate-fleet apply` renews it (nodes re-read it within [cluster.tls] refresh-interval, no restart)", seen.days_left)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TlsMode::*;
+
+    fn host(name: &str, member: bool, mode: Option<TlsMode>) -> TlsHost {
+        TlsHost {
+            name: name.into(),
+            member,
+            mode,
+            version: Some("1.7.12".into()),
+        }
+    }
+
+    fn phases(r: &Rollout) -> Vec<(TlsMode, Vec<&str>)> {
+        r.phases
+            .iter()
+            .map(|(m, h)| (*m, h.iter().map(String::as_str).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn a_cluster_moves_one_mode_at_a_time_on_every_host() {
+        // (hosts, target) -> join_at, phases
+        let three = |mode| {
+            vec![
+                host("n1", true, mode),
+                host("n2", true, mode),
+                host("n3", true, mode),
+            ]
+        };
+        let all = vec!["n1", "n2", "n3"];
+        let cases: Vec<(
+            Vec<TlsHost>,
+            TlsMode,
+            Option<TlsMode>,
+            Vec<(TlsMode, Vec<&str>)>,
+        )> = vec![
+            (
+                three(None),
+                Require,
+                None,
+                vec![
+                    (Allow, all.clone()),
+                    (Prefer, all.clone()),
+                    (Require, all.clone()),
+                ],
+            ),
+            (three(Some(Require)), Require, Some(Require), vec![]),
+            (
+                three(Some(Allow)),
+                Require,
+                Some(Allow),
+                vec![(Prefer, all.clone()), (Require, all.clone())],
+            ),
+            // Down again, one mode at a time.
+            (
+                three(Some(Require)),
+                Off,
+                Some(Require),
+                vec![
+                    (Prefer, all.clone()),
+                    (Allow, all.clone()),
+                    (Off, all.clone()),
+                ],
+            ),
+            (three(None), Off, None, vec![]),
+            // A run cut short after n1 went to prefer: n2 and n3 catch up first.
+            (
+                vec![
+                    host("n1", true, Some(Prefer)),
+                    host("n2", true, Some(Allow)),
+                    host("n3", true, Some(Allow)),
+                ],
+                Require,
+                Some(Allow),
+                vec![(Prefer, vec!["n2", "n3"]), (Require, all.clone())],
+            ),
+            // A new host joins at the members' mode and then moves with them.
+            (
+                vec![host("n1", true, Some(Allow)), host("n4", false, None)],
+                Require,
+                Some(Allow),
+                vec![(Prefer, vec!["n1", "n4"]), (Require, vec!["n1", "n4"])],
+            ),
+            // From nothing, straight at the inventory's mode.
+            (
+                vec![host("n1", false, None), host("n2", false, None)],
+                Require,
+                Some(Require),
+                vec![],
+            ),
+        ];
+        for (hosts, target, join_at, want) in cases {
+            let r = rollout(&hosts, target).unwrap();
+            assert_eq!(r.join_at, join_at, "{hosts:?} -> {target}");
+            assert_eq!(phases(&r), want, "{hosts:?} -> {target}");
+        }
+    }
+
+    #[test]
+    fn hosts_two_modes_apart_are_refused() {
+        let err = rollout(
+            &[host("n1", true, Some(Prefer)), host("n2", true, None)],
+            Require,
+        )
+        .unwrap_err();
+        assert!(err.contains("n1 at prefer and n2 at off"), "{err}");
+    }
+
+    #[test]
+    fn certificates_are_issued_when_missing_foreign_misnamed_or_ending() {
+        let ok = Seen {
+            signed_by_ca: true,
+            covers_address: true,
+            days_left: 300,
+        };
+        assert_eq!(must_issue(Some(&ok)), None);
+        assert!(must_issue(None).is_some());
+        assert!(
+            must_issue(Some(&Seen {
+                signed_by_ca: false,
+                ..ok.clone()
+            }))
+            .is_some()
+        );
+        assert!(
+            must_issue(Some(&Seen {
+                covers_address: false,
+                ..ok.clone()
+            }))
+            .is_some()
+        );
+        assert!(
+            must_issue(Some(&Seen {
+                days_left: 30,
+                ..ok.clone()
+            }))
+            .is_some()
+        );
+        let foreign = Seen {
+            signed_by_ca: false,
+            ..ok.clone()
+        };
+        assert!(foreign_ca_problem("n1", Some(Require), Some(&foreign), "/ca").is_some());
+        // At off the files are not read: a new CA's are pushed before the first mode that reads them.
+        assert!(foreign_ca_problem("n1", Some(Off), Some(&foreign), "/ca").is_none());
+        assert!(foreign_ca_problem("n1", Some(Require), Some(&ok), "/ca").is_none());
+        assert!(
+            expiry_warning(
+                "n1",
+                Some(&Seen {
+                    days_left: 12,
+                    ..ok.clone()
+                })
+            )
+            .unwrap()
+            .contains("expires in 12 day(s)")
+        );
+        assert!(expiry_warning("n1", Some(&ok)).is_none());
+    }
+}

@@ -1,0 +1,139 @@
+//! Fabric TLS certificates as they are, changing nothing: the CA and each node's pair kept in
+//! `[cluster.tls] ca-dir` on this machine, and each host's own certificate (the agent's dry run of
+//! `tls_files`, which also says which of its files a push would change).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures_util::future::join_all;
+use restate_fleet_certs::{Authority, inspect, key_matches, signed_by};
+use restate_fleet_proto::agent::{Operation, TlsFilesReport, TlsMaterial};
+
+use crate::ca_dir::{CaDir, host_tls_dir};
+use crate::reach::{ReachError, Reached};
+
+/// A certificate as the run finds it, judged against the CA and the node's address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub signed_by_ca: bool,
+    pub covers_address: bool,
+    pub days_left: i64,
+}
+
+/// One host's certificates.
+#[derive(Debug, Clone)]
+pub struct HostCerts {
+    pub host: String,
+    /// The pair kept beside the CA for this node, when there is one whose key matches.
+    pub kept: Option<(Seen, TlsMaterial)>,
+    /// The host's own certificate, when it has one.
+    pub on_host: Option<Seen>,
+    /// The host's files a push of the kept pair would change (all, when none is kept).
+    pub push_changes: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Looked {
+    /// The CA, when `ca-dir` has one (a `plan` never makes it).
+    pub ca_exists: bool,
+    pub hosts: Vec<HostCerts>,
+}
+
+/// The host of an advertised address (`http://10.0.0.1:5122/` -> `10.0.0.1`).
+pub fn address_host(advertised: &str) -> Option<String> {
+    let uri: http::Uri = advertised.parse().ok()?;
+    let host = uri.host()?;
+    Some(
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+    )
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// `cert_pem` judged against the CA and the address it must name; `None` when it does not parse.
+pub fn seen(cert_pem: &str, ca_pem: Option<&str>, advertised: &str) -> Option<Seen> {
+    let info = inspect(cert_pem).ok()?;
+    let signed = ca_pem.is_some_and(|ca| signed_by(cert_pem, ca).unwrap_or(false));
+    Some(Seen {
+        signed_by_ca: signed,
+        covers_address: address_host(advertised).is_some_and(|h| info.covers(&h)),
+        days_left: (info.not_after_unix - now_unix()).div_euclid(86_400),
+    })
+}
+
+/// Every host's certificates; `Err` for a CA directory that cannot be used as it is.
+pub async fn look(dir: &CaDir, hosts: &[&Reached]) -> Result<Result<Looked, String>, ReachError> {
+    let ca = match Authority::load(&dir.dir) {
+        Ok(ca) => ca,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let ca_pem = ca.as_ref().map(|c| c.cert_pem().to_string());
+    let asks = hosts.iter().map(|reached| {
+        let host = &reached.host;
+        let kept = kept_pair(
+            dir,
+            &host.node_name,
+            ca_pem.as_deref(),
+            &host.advertised_address,
+        );
+        let op = Operation::TlsFiles {
+            dir: host_tls_dir(&host.config_path),
+            service_user: host.service_user.clone(),
+            files: kept.as_ref().map(|(_, m)| m.clone()),
+            dry_run: true,
+        };
+        async move {
+            let report: TlsFilesReport = reached.ask(op).await?;
+            Ok::<_, ReachError>((kept, report))
+        }
+    });
+    let answers = join_all(asks).await;
+    let mut looked = Looked {
+        ca_exists: ca.is_some(),
+        hosts: Vec::new(),
+    };
+    for (reached, answer) in hosts.iter().zip(answers) {
+        let (kept, report) = answer?;
+        let on_host = report
+            .cert_pem
+            .as_deref()
+            .and_then(|pem| seen(pem, ca_pem.as_deref(), &reached.host.advertised_address));
+        looked.hosts.push(HostCerts {
+            host: reached.host.name.clone(),
+            push_changes: kept.is_none() || !report.changed.is_empty(),
+            kept,
+            on_host,
+        });
+    }
+    Ok(Ok(looked))
+}
+
+/// The pair kept for `node`, when both files are there and the key belongs to the certificate.
+pub fn kept_pair(
+    dir: &CaDir,
+    node: &str,
+    ca_pem: Option<&str>,
+    advertised: &str,
+) -> Option<(Seen, TlsMaterial)> {
+    let ca_pem = ca_pem?;
+    let (cert_path, key_path) = dir.node(node);
+    let cert_pem = std::fs::read_to_string(cert_path).ok()?;
+    let key_pem = std::fs::read_to_string(key_path).ok()?;
+    if !key_matches(&cert_pem, &key_pem).unwrap_or(false) {
+        return None;
+    }
+    let seen = seen(&cert_pem, Some(ca_pem), advertised)?;
+    Some((
+        seen,
+        TlsMaterial {
+            ca_pem: ca_pem.to_string(),
+            cert_pem,
+            key_pem,
+        },
+    ))
+}

@@ -1,0 +1,233 @@
+//! `[cluster.tls]`: mutual TLS on the fabric (port 5122), the state `apply` moves the cluster to
+//! one mode at a time (docs/fabric-tls.md).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::reader::Reader;
+use crate::tree::{self, Entry};
+
+/// Restate's `[tls] mode` (1.7.3+), in the order a running cluster must pass through them: a node
+/// two modes ahead of another cannot talk to it (measured: it is isolated without an error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    Off,
+    Allow,
+    Prefer,
+    Require,
+}
+
+impl TlsMode {
+    pub const ALL: [TlsMode; 4] = [
+        TlsMode::Off,
+        TlsMode::Allow,
+        TlsMode::Prefer,
+        TlsMode::Require,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::Off => "off",
+            TlsMode::Allow => "allow",
+            TlsMode::Prefer => "prefer",
+            TlsMode::Require => "require",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<TlsMode> {
+        TlsMode::ALL.into_iter().find(|m| m.as_str() == text)
+    }
+
+    /// From `prefer` on, nodes advertise (and are dialled at) `https://` addresses.
+    pub fn advertises_https(self) -> bool {
+        self >= TlsMode::Prefer
+    }
+
+    /// From `allow` on, nodes load their certificates and accept TLS.
+    pub fn loads_certificates(self) -> bool {
+        self >= TlsMode::Allow
+    }
+}
+
+impl fmt::Display for TlsMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where the certificates come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum TlsCa {
+    /// restate-fleet keeps the CA in `dir` on this machine (never on the hosts) and issues each
+    /// node its certificate.
+    Managed { dir: PathBuf },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FabricTls {
+    /// The mode the cluster ends in.
+    pub mode: TlsMode,
+    pub ca: TlsCa,
+    /// Validity of an issued node certificate; renewed when 30 days or fewer are left.
+    pub cert_days: u32,
+    /// Restate's `refresh-interval`: how often a node re-reads its certificate files.
+    pub refresh_interval: String,
+}
+
+pub const DEFAULT_CERT_DAYS: u32 = 365;
+/// A renewal at 30 days left must not be due again at once.
+const MIN_CERT_DAYS: i64 = 45;
+const MAX_CERT_DAYS: i64 = 3650;
+
+const KEYS: [&str; 5] = ["mode", "ca", "ca-dir", "cert-days", "refresh-interval"];
+
+pub(crate) fn read(reader: &mut Reader, entry: &Entry, base_dir: &Path) -> Option<FabricTls> {
+    let table = reader.table(entry)?;
+    reader.check_keys(table, "[cluster.tls]", &KEYS, |_| None);
+    let mode = match tree::get(table, "mode") {
+        Some(e) => {
+            let text = reader.string(e)?;
+            match TlsMode::parse(&text) {
+                Some(mode) => mode,
+                None => {
+                    reader.report.error(
+                        e.node.span.clone(),
+                        format!("`mode` is \"off\", \"allow\", \"prefer\" or \"require\", not {text:?}"),
+                        Some("\"require\" (the default) refuses every connection without a certificate of the cluster's CA".into()),
+                    );
+                    return None;
+                }
+            }
+        }
+        None => TlsMode::Require,
+    };
+    let ca = match tree::get(table, "ca") {
+        Some(e) => match reader.string(e)?.as_str() {
+            "managed" => {
+                let Some(dir) = tree::get(table, "ca-dir") else {
+                    reader.report.error(
+                        e.node.span.clone(),
+                        "`ca = \"managed\"` needs `ca-dir`, the directory on this machine that keeps the CA",
+                        Some("add ca-dir = \"./fleet-ca\" (relative to the inventory; created with mode 0700 on the first apply; keep it out of version control and back it up)".into()),
+                    );
+                    return None;
+                };
+                TlsCa::Managed {
+                    dir: base_dir.join(reader.string(dir)?),
+                }
+            }
+            other => {
+                reader.report.error(
+                    e.node.span.clone(),
+                    format!("`ca` is \"managed\", not {other:?}"),
+                    Some("with \"managed\", restate-fleet keeps a CA in `ca-dir` and issues every node its certificate; certificates of your own CA are not supported yet".into()),
+                );
+                return None;
+            }
+        },
+        None => {
+            reader.report.error(
+                entry.key_span.clone(),
+                "[cluster.tls] has no `ca`",
+                Some("add ca = \"managed\" and ca-dir = \"./fleet-ca\"".into()),
+            );
+            return None;
+        }
+    };
+    let cert_days = match tree::get(table, "cert-days") {
+        Some(e) => {
+            let days = reader.integer(e)?;
+            if !(MIN_CERT_DAYS..=MAX_CERT_DAYS).contains(&days) {
+                reader.report.error(
+                    e.node.span.clone(),
+                    format!("`cert-days` is {days}, outside {MIN_CERT_DAYS}..={MAX_CERT_DAYS}"),
+                    Some(format!("leave it out for {DEFAULT_CERT_DAYS} days; certificates are renewed when 30 days are left")),
+                );
+                return None;
+            }
+            u32::try_from(days).ok()?
+        }
+        None => DEFAULT_CERT_DAYS,
+    };
+    let refresh_interval = match tree::get(table, "refresh-interval") {
+        Some(e) => reader.string(e)?,
+        None => "1h".to_string(),
+    };
+    Some(FabricTls {
+        mode,
+        ca,
+        cert_days,
+        refresh_interval,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_are_ordered_as_a_cluster_passes_them() {
+        assert!(TlsMode::Off < TlsMode::Allow && TlsMode::Prefer < TlsMode::Require);
+        for mode in TlsMode::ALL {
+            assert_eq!(TlsMode::parse(mode.as_str()), Some(mode));
+        }
+        assert_eq!(TlsMode::parse("enabled"), None);
+        assert!(!TlsMode::Allow.advertises_https() && TlsMode::Prefer.advertises_https());
+        assert!(!TlsMode::Off.loads_certificates() && TlsMode::Allow.loads_certificates());
+    }
+
+    fn parse(tls: &str, host_config: &str) -> Result<crate::Fleet, String> {
+        let text = format!(
+            "[cluster]\nname = \"c\"\n[cluster.tls]\n{tls}\n[hosts.n1]\naddress = \"10.0.0.1\"\n{host_config}"
+        );
+        crate::parse("/inv/inventory.toml", &text, &|_| None)
+            .map(|l| l.fleet)
+            .map_err(|d| d.to_string())
+    }
+
+    #[test]
+    fn a_managed_ca_defaults_to_require_for_a_year() {
+        let fleet = parse("ca = \"managed\"\nca-dir = \"ca\"", "").unwrap();
+        let tls = fleet.cluster.tls.unwrap();
+        assert_eq!(tls.mode, TlsMode::Require);
+        assert_eq!(
+            tls.ca,
+            TlsCa::Managed {
+                dir: PathBuf::from("/inv/ca")
+            }
+        );
+        assert_eq!((tls.cert_days, tls.refresh_interval.as_str()), (365, "1h"));
+    }
+
+    #[test]
+    fn bad_tls_settings_say_which_key_and_what_to_write() {
+        for (tls, host, says) in [
+            ("ca = \"managed\"", "", "needs `ca-dir`"),
+            ("ca = \"./ca.pem\"", "", "`ca` is \"managed\""),
+            (
+                "mode = \"on\"\nca = \"managed\"\nca-dir = \"x\"",
+                "",
+                "not \"on\"",
+            ),
+            (
+                "ca = \"managed\"\nca-dir = \"x\"\ncert-days = 7",
+                "",
+                "cert-days",
+            ),
+            ("mode = \"allow\"", "", "has no `ca`"),
+            ("ca = \"managed\"\nca-dir = \"x\"\nkey = 1", "", "key"),
+            (
+                "ca = \"managed\"\nca-dir = \"x\"",
+                "[hosts.n1.config.tls]\nmode = \"off\"",
+                "the `config` of n1 sets `tls` keys",
+            ),
+        ] {
+            let err = parse(tls, host).unwrap_err();
+            assert!(err.contains(says), "{tls}: {err}");
+        }
+    }
+}
