@@ -61,8 +61,7 @@ pub fn gather(node: &NodeTarget, restate_server: Option<&Path>) -> Result<Facts,
         let health = match address {
             Some(address) => match health::probe(&health::Target {
                 address,
-                socket: node_dir(values, node, hostname.as_deref())
-                    .map(|d| d.join(health::FABRIC_SOCKET)),
+                sockets: fabric_sockets(values, node),
             }) {
                 Ok(h) => (Some(h), None),
                 Err(e) => (None, Some(e)),
@@ -198,9 +197,17 @@ fn node_dir(values: &ConfigValues, node: &NodeTarget, hostname: Option<&str>) ->
 
 /// The fabric's unix socket of the node `values` configure, where it answers `/health` in plain
 /// HTTP whatever its TLS mode.
-pub fn fabric_socket(values: &ConfigValues, node: &NodeTarget) -> Option<PathBuf> {
+pub fn fabric_sockets(values: &ConfigValues, node: &NodeTarget) -> Vec<PathBuf> {
     let hostname = host::uname().map(|u| u.nodename);
-    node_dir(values, node, hostname.as_deref()).map(|d| d.join(health::FABRIC_SOCKET))
+    working_dirs(node, &System::host())
+        .into_iter()
+        .filter_map(|dir| {
+            let mut at = node.clone();
+            at.working_dir = Some(dir);
+            node_dir(values, &at, hostname.as_deref())
+        })
+        .map(|d| d.join(health::FABRIC_SOCKET))
+        .collect()
 }
 
 /// The data directory of the node whose config `node` names.
@@ -214,14 +221,7 @@ pub fn data_dir(node: &NodeTarget) -> Result<Option<PathBuf>, AgentError> {
 /// working directory, which the request may name, a systemd unit says, or is
 /// `/var/lib/restate` (the unit restate-fleet writes) or `/`. A stopped server cannot say which.
 pub fn find_data_dir(node: &NodeTarget, system: &System) -> Result<Option<PathBuf>, AgentError> {
-    let mut working_dirs: Vec<PathBuf> = node.working_dir.iter().cloned().collect();
-    if let Some(ServiceManager::Systemd { unit }) = &node.service
-        && let Some(dir) = system.unit_working_dir(unit)
-    {
-        working_dirs.push(dir);
-    }
-    working_dirs.extend([PathBuf::from(DEFAULT_WORKING_DIR), PathBuf::from("/")]);
-    for dir in working_dirs {
+    for dir in working_dirs(node, system) {
         let mut at = node.clone();
         at.working_dir = Some(dir);
         if let Some(found) = data_dir(&at)?.filter(|d| d.is_dir()) {
@@ -229,6 +229,20 @@ pub fn find_data_dir(node: &NodeTarget, system: &System) -> Result<Option<PathBu
         }
     }
     Ok(None)
+}
+
+/// Where the server may start: the request's working directory, the unit's, restate-fleet's
+/// unit's, `/`.
+fn working_dirs(node: &NodeTarget, system: &System) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = node.working_dir.iter().cloned().collect();
+    if let Some(ServiceManager::Systemd { unit }) = &node.service
+        && let Some(dir) = system.unit_working_dir(unit)
+    {
+        dirs.push(dir);
+    }
+    dirs.extend([PathBuf::from(DEFAULT_WORKING_DIR), PathBuf::from("/")]);
+    dirs.dedup();
+    dirs
 }
 
 /// `base-dir` as the server sees it: relative paths start at its working directory.

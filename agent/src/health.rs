@@ -26,14 +26,16 @@ const MAX_BACKOFF: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Target {
     pub address: String,
-    pub socket: Option<PathBuf>,
+    /// Where the socket may be: a relative `base-dir` starts at a working directory a stopped
+    /// server cannot tell (see `facts::find_data_dir`); the first that answers counts.
+    pub sockets: Vec<PathBuf>,
 }
 
 impl Target {
     pub fn tcp(address: &str) -> Self {
         Target {
             address: address.to_string(),
-            socket: None,
+            sockets: Vec::new(),
         }
     }
 }
@@ -76,13 +78,13 @@ pub fn host_port(address: &str) -> Result<(String, u16), String> {
 /// usable answer.
 pub fn probe(target: &Target) -> Result<Health, String> {
     let address = target.address.as_str();
-    let socket_error = match target.socket.as_ref().filter(|s| s.exists()) {
-        Some(socket) => match get_health_unix(socket) {
+    let mut socket_error = String::new();
+    for socket in target.sockets.iter().filter(|s| s.exists()) {
+        match get_health_unix(socket) {
             Ok(body) => return parse_health(address, &body),
-            Err(e) => format!("{}: {e}", socket.display()),
-        },
-        None => String::new(),
-    };
+            Err(e) => socket_error = format!("{}: {e}", socket.display()),
+        }
+    }
     if address.starts_with("https://") {
         return Err(if socket_error.is_empty() {
             format!("{address} speaks TLS and the node has no {FABRIC_SOCKET} (yet)")
@@ -374,14 +376,14 @@ mod tests {
         });
         let target = Target {
             address: "https://10.255.255.1:5122/".into(),
-            socket: Some(socket.clone()),
+            sockets: vec![dir.join("elsewhere.sock"), socket.clone()],
         };
         let health = probe(&target).unwrap();
         assert!(health.is_alive());
         assert_eq!(health.address, "https://10.255.255.1:5122/");
         // Without the socket, an https address is never asked in plain text.
         let gone = Target {
-            socket: Some(dir.join("missing.sock")),
+            sockets: vec![dir.join("missing.sock")],
             ..target
         };
         let err = probe(&gone).unwrap_err();

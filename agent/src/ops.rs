@@ -411,7 +411,7 @@ fn health_address(config_text: &str, node: &NodeTarget) -> Result<health::Target
     };
     Ok(health::Target {
         address,
-        socket: crate::facts::fabric_socket(&values, node),
+        sockets: crate::facts::fabric_sockets(&values, node),
     })
 }
 

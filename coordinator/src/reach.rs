@@ -270,7 +270,12 @@ async fn setup(
         abandoned: AtomicBool::new(false),
     };
     if let Some(identity) = tls {
-        reached.attach_tls(identity, true)?;
+        reached
+            .attach_tls(identity, true)
+            .map_err(|e| ReachError::Admin {
+                host: reached.host.name.clone(),
+                detail: e.to_string(),
+            })?;
     }
     Ok(reached)
 }
@@ -286,13 +291,9 @@ impl Reached {
         &self,
         identity: &admin::ClientIdentity,
         prefer: bool,
-    ) -> Result<(), ReachError> {
+    ) -> Result<(), admin::AdminError> {
         let endpoint =
-            admin::tls_endpoint(&self.host.advertised_address, Timeouts::default(), identity)
-                .map_err(|e| ReachError::Admin {
-                    host: self.host.name.clone(),
-                    detail: e.to_string(),
-                })?;
+            admin::tls_endpoint(&self.host.advertised_address, Timeouts::default(), identity)?;
         let channel = match self.grpc {
             GrpcPath::Direct => endpoint.connect_lazy(),
             GrpcPath::Tunnel => endpoint.connect_with_connector_lazy(

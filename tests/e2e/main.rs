@@ -6,6 +6,7 @@ mod apply;
 mod bad_input;
 mod bundle;
 mod day_two;
+mod fabric_tls;
 mod faults;
 mod harness;
 mod hosts_as_they_are;

@@ -65,7 +65,9 @@ impl Executor<'_> {
         for host in &self.survey.hosts {
             if !host.reached.admin.has_tls() {
                 let takes = host.tls.is_some_and(TlsMode::loads_certificates);
-                host.reached.attach_tls(&identity, takes)?;
+                host.reached
+                    .attach_tls(&identity, takes)
+                    .map_err(|e| StepError::host(host.name(), e.to_string()))?;
             }
         }
         Ok(authority)

@@ -286,12 +286,13 @@ mod tests {
             ]
         };
         let all = vec!["n1", "n2", "n3"];
-        let cases: Vec<(
+        type Case<'a> = (
             Vec<TlsHost>,
             TlsMode,
             Option<TlsMode>,
-            Vec<(TlsMode, Vec<&str>)>,
-        )> = vec![
+            Vec<(TlsMode, Vec<&'a str>)>,
+        );
+        let cases: Vec<Case> = vec![
             (
                 three(None),
                 Require,
