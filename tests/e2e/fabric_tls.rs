@@ -85,6 +85,84 @@ fn key_lines(ca: &Path) -> Vec<String> {
         .collect()
 }
 
+/// A certificate for `host` from the lab's CA that ends in 9 days and some hours, made with
+/// openssl from the host's kept key.
+fn short_lived_cert(lab: &Lab, ca: &Path, host: &str) -> String {
+    let ip = lab.host(host).address;
+    let ext = lab.dir().join("short.ext");
+    std::fs::write(
+        &ext,
+        format!(
+            "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+             extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:{ip}\n"
+        ),
+    )
+    .expect("write the extensions");
+    let csr = lab.dir().join("short.csr");
+    let subject = format!("/CN=restate-fleet/{}/node/{host}", lab.cluster_name());
+    let key = ca.join(format!("nodes/{host}.key"));
+    let made = Command::new("openssl")
+        .args(["req", "-new", "-key"])
+        .arg(&key)
+        .args(["-subj", &subject, "-out"])
+        .arg(&csr)
+        .output()
+        .expect("openssl req runs");
+    assert!(made.status.success(), "{}", printed(&made));
+    let signed = Command::new("openssl")
+        .args(["x509", "-req", "-days", "10", "-in"])
+        .arg(&csr)
+        .arg("-CA")
+        .arg(ca.join("ca.pem"))
+        .arg("-CAkey")
+        .arg(ca.join("ca.key"))
+        .arg("-extfile")
+        .arg(&ext)
+        .output()
+        .expect("openssl x509 runs");
+    assert!(signed.status.success(), "{}", printed(&signed));
+    harness::stdout(&signed)
+}
+
+fn end_date(pem: &str) -> String {
+    let mut child = Command::new("openssl")
+        .args(["x509", "-noout", "-enddate"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl runs");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(pem.as_bytes())
+        .expect("pem to openssl");
+    harness::stdout(&child.wait_with_output().expect("openssl ends"))
+        .trim()
+        .to_string()
+}
+
+/// The end date of the certificate `host` serves on its fabric port now.
+fn served_end_date(lab: &Lab, ca: &Path, host: &str) -> String {
+    let ip = lab.host(host).address;
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("{ip}:5122"), "-CAfile"])
+        .arg(ca.join("ca.pem"))
+        .arg("-cert")
+        .arg(ca.join("restate-fleet.pem"))
+        .arg("-key")
+        .arg(ca.join("restate-fleet.key"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl s_client runs");
+    let text = harness::stdout(&out);
+    match (text.find("-----BEGIN CERTIFICATE-----"), text.find("-----END CERTIFICATE-----")) {
+        (Some(a), Some(b)) => end_date(&text[a..b + "-----END CERTIFICATE-----".len()]),
+        _ => String::new(),
+    }
+}
+
 fn every_file(dir: &Path, out: &mut Vec<String>) {
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = entry.path();
@@ -240,6 +318,57 @@ fn off_to_require_under_traffic_then_a_node_joins_with_tls() {
         std::thread::sleep(Duration::from_millis(500));
     }
     assert_rerun_changes_nothing(&lab, "re-run at require");
+
+    // A certificate 9 days from its end, as kept and on n1: `check` warns, `apply` issues a new
+    // one and pushes it without a restart, and n1 serves it once it re-read its files.
+    let short = short_lived_cert(&lab, &ca, "n1");
+    std::fs::write(ca.join("nodes/n1.pem"), &short).expect("kept certificate replaced");
+    std::fs::write(
+        lab.host("n1").path("/etc/restate/tls/node.pem").expect("private path"),
+        &short,
+    )
+    .expect("n1's certificate replaced");
+    let check = fleet(&lab, &["check"]);
+    let text = printed(&check);
+    assert!(
+        text.contains("n1: its fabric TLS certificate expires in 9 day(s)"),
+        "{text}"
+    );
+    said.push(text);
+    let pids: Vec<Option<u32>> = four.iter().map(|h| lab.host(h).restate_pid()).collect();
+    let renewed = fleet(&lab, &["apply", "--yes"]);
+    assert_exit(&renewed, 0, "renewal");
+    let text = printed(&renewed);
+    assert!(text.contains("n1: fabric TLS certificate issued by the CA"), "{text}");
+    said.push(text);
+    let after: Vec<Option<u32>> = four.iter().map(|h| lab.host(h).restate_pid()).collect();
+    assert_eq!(pids, after, "a renewal restarts nothing");
+    let short_end = end_date(&short);
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let served = served_end_date(&lab, &ca, "n1");
+        if !served.is_empty() && served != short_end {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "n1 still serves {served}");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+
+    // Another CA than the cluster's: refused before anything changes, and not made.
+    let foreign = inventory_of(&lab, &four, true).replace(
+        &format!("ca-dir = \"{CA_DIR}\""),
+        "ca-dir = \"another-ca\"",
+    );
+    set_inventory(&lab, &foreign);
+    let refused = fleet(&lab, &["plan"]);
+    assert_exit(&refused, 1, "plan with another CA");
+    let text = printed(&refused);
+    assert!(
+        text.contains("n1: runs fabric TLS at require with a certificate the CA in"),
+        "{text}"
+    );
+    assert!(!lab.dir().join("another-ca").exists(), "plan made a CA");
+    said.push(text);
 
     // No private key in anything printed or recorded.
     every_file(&lab.state_home(), &mut said);

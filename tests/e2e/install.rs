@@ -91,6 +91,26 @@ fn upgrades_installs_and_grows_then_changes_nothing() {
     assert!(staged_files(&lab).is_empty(), "{:?}", staged_files(&lab));
     assert_eq!(lab.host("n1").restate_pid(), n1_pid, "n1 was restarted");
 
+    // Fabric TLS on a 1.6.2 node, which would ignore [tls]: refused before anything is made.
+    let tls = lab.dir().join("tls-on-1.6.toml");
+    std::fs::write(
+        &tls,
+        lab.inventory().replace(
+            "[cluster.snapshots]",
+            "[cluster.tls]\nca = \"managed\"\nca-dir = \"tls-ca\"\n\n[cluster.snapshots]",
+        ),
+    )
+    .expect("write the TLS inventory");
+    let refused = fleet_with(&lab, &tls, &["check"]);
+    assert_exit(&refused, 1, "check of fabric TLS on 1.6.2");
+    let printed = format!("{}{}", stdout(&refused), String::from_utf8_lossy(&refused.stderr));
+    assert!(
+        printed.contains("n1: restate-server 1.6.2 has no fabric TLS (it came in 1.7.3)"),
+        "{printed}"
+    );
+    assert!(!lab.dir().join("tls-ca").exists(), "check made a CA");
+    assert_eq!(lab.host("n1").restate_pid(), n1_pid, "n1 was restarted");
+
     // Keys Restate 1.7 renamed or removed, in n1's file: a removed one refuses the upgrade with
     // the key and the release named; a renamed one is rewritten in the upgrade's restart.
     let inventory = inventory_with_server(&lab, "upgrade.toml", &current, "1.7.12");

@@ -560,6 +560,7 @@ fn fabric_tls_moves_every_host_one_mode_at_a_time_after_the_rest() {
     want.push("tls_refusals".into());
     assert_eq!(tags(&from_off.steps), want);
     let modes: Vec<String> = from_off.steps.iter().map(ToString::to_string).collect();
+    insta::assert_snapshot!(modes.join("\n"));
     assert!(
         modes[0].contains("make the CA in /ca; issue certificates for n1, n2, n3"),
         "{}",
