@@ -299,7 +299,7 @@ def case_traffic(tools: Tools, keys: list[str]) -> dict:
     result = {}
     for shape in (shapes.by_key(k) for k in keys):
         result[shape.key] = {"title": shape.title}
-        for who in ("fleet", "hand"):
+        for who in ("fleet",) if shape.tls else ("fleet", "hand"):
             print(f"case 5: {shape.title} under traffic, {who}", flush=True)
             lab, inventory = prepared(tools, shape)
             with lab:

@@ -111,6 +111,8 @@ def _traffic(traffic: dict) -> list[str]:
     verdicts = []
     for key, row in traffic.items():
         for who, label in (("fleet", "restate-fleet"), ("hand", "by hand")):
+            if who not in row:
+                continue
             x = row[who]
             out.append(
                 f"| {row['title']} | {label} | {x['operation_seconds']:.2f} | {x['calls']} | "

@@ -44,6 +44,10 @@ class Shape:
     # Nothing to change: restate-fleet's converged re-run, and by hand the clients alone for
     # IDLE_SECONDS, the noise floor of case 5's figures.
     idle: bool = False
+    # Fabric TLS (issue 35): the mode the members are at before (None: no [cluster.tls]) and
+    # the one the operation moves them to, with a CA restate-fleet manages. restate-fleet only:
+    # no tool or guide does this rollout, so there is no hand run to compare with.
+    tls: tuple[str | None, str] | None = None
 
 
 def _names(count: int) -> tuple[str, ...]:
@@ -66,7 +70,15 @@ SHAPES = [
           replication=2, rolling=True, restart=True),
     Shape("idle-5", "no change on 5 members, replication 2 (by hand: 19 s of traffic alone)", 5,
           _names(5), replication=2, idle=True),
+    Shape("tls-allow", "fabric TLS off -> allow, 3 members, replication 2", 3, _names(3),
+          replication=2, tls=(None, "allow")),
+    Shape("tls-prefer", "fabric TLS allow -> prefer, 3 members, replication 2", 3, _names(3),
+          replication=2, tls=("allow", "prefer")),
+    Shape("tls-require", "fabric TLS prefer -> require, 3 members, replication 2", 3, _names(3),
+          replication=2, tls=("prefer", "require")),
 ]
+# The three mode steps of one rollout, each measured on its own.
+TLS = ["tls-allow", "tls-prefer", "tls-require"]
 # As long as restate-fleet's live change of rolling-5 takes under traffic (docs/benchmarks.md 5c).
 IDLE_SECONDS = 19
 # Case 3 by default: the shapes of issue 18 (rolling-upgrade-3 on request: its upload of the
@@ -89,9 +101,17 @@ def _with_server(text: str, path: Path, version: str) -> str:
                         f'version = "{version}" }}\n', 1)
 
 
+def _with_tls(text: str, lab: Lab, mode: str) -> str:
+    return text.replace("[cluster.snapshots]", f'[cluster.tls]\nca = "managed"\n'
+                        f'ca-dir = "{lab.dir / "fleet-ca"}"\nmode = "{mode}"\n\n'
+                        "[cluster.snapshots]", 1)
+
+
 def inventory_text(lab: Lab, shape: Shape) -> str:
     """The lab's inventory for the end state of `shape`."""
     text = lab.inventory.read_text()
+    if shape.tls:
+        text = _with_tls(text, lab, shape.tls[1])
     if shape.upgrade:
         text = _with_server(text, SERVER, "1.7.12")
     for host in shape.worker_only:
@@ -119,6 +139,11 @@ def prepare(lab: Lab, shape: Shape, apply) -> Path:
         before.write_text(start)
         apply(before, "--replication", "2")
         wait_settled(lab, 2)
+    if shape.tls and shape.tls[0]:
+        at = lab.dir / f"{shape.key}-at-{shape.tls[0]}.toml"
+        at.write_text(_with_tls(lab.inventory.read_text(), lab, shape.tls[0]))
+        apply(at)
+        wait_settled(lab, 2)
     return target
 
 
@@ -127,10 +152,19 @@ def wait_settled(lab: Lab, copies: int, timeout: float = 120.0) -> None:
     replicated to as many. Restate places the copies seconds after replication is raised; an
     operation started before that would be timed with the placement."""
     url = f"http://{lab.hosts['n1']}:5122"
+    tls: dict[str, str] = {}
+    ca = lab.dir / "fleet-ca"
+    if (ca / "restate-fleet.pem").exists():
+        # From prefer on, restatectl follows the nodes' https:// addresses.
+        url = url.replace("http://", "https://")
+        tls = {"RESTATECTL_TLS_CA": str(ca / "ca.pem"),
+               "RESTATECTL_TLS_CERT": str(ca / "restate-fleet.pem"),
+               "RESTATECTL_TLS_KEY": str(ca / "restate-fleet.key")}
 
     def rows(*args: str) -> list[str]:
         out = subprocess.run([str(RESTATECTL), "--address", url, *args], capture_output=True,
-                             text=True, env=env_without_proxies() | {"NO_COLOR": "1"}, timeout=30)
+                             text=True, env=env_without_proxies() | {"NO_COLOR": "1"} | tls,
+                             timeout=30)
         return [line for line in out.stdout.splitlines() if re.match(r"^\s*\d+\s", line)]
 
     deadline = time.monotonic() + timeout

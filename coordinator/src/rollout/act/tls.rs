@@ -187,7 +187,7 @@ impl Executor<'_> {
             };
             let session = self.session_of(host);
             let plain = match session.open_direct_tcpip(&target, port).await {
-                Ok(stream) => plain_health(stream).await,
+                Ok(stream) => exchange(stream).await,
                 Err(e) => Err(e.to_string()),
             };
             let bare_tls = match session.open_direct_tcpip(&target, port).await {
@@ -254,13 +254,6 @@ async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         Ok(Err(e)) => Err(e.to_string()),
         _ => Err(format!("no HTTP answer ({} bytes)", answer.len())),
     }
-}
-
-async fn plain_health<S>(stream: S) -> Result<String, String>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    exchange(stream).await
 }
 
 async fn tls_health<S>(
