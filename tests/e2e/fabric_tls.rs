@@ -99,7 +99,9 @@ fn short_lived_cert(lab: &Lab, ca: &Path, host: &str) -> String {
     )
     .expect("write the extensions");
     let csr = lab.dir().join("short.csr");
-    let subject = format!("/CN=restate-fleet/{}/node/{host}", lab.cluster_name());
+    // openssl reads `/` as the start of the next name part unless escaped.
+    let common_name = format!("restate-fleet/{}/node/{host}", lab.cluster_name());
+    let subject = format!("/CN={}", common_name.replace('/', "\\/"));
     let key = ca.join(format!("nodes/{host}.key"));
     let made = Command::new("openssl")
         .args(["req", "-new", "-key"])
@@ -157,7 +159,10 @@ fn served_end_date(lab: &Lab, ca: &Path, host: &str) -> String {
         .output()
         .expect("openssl s_client runs");
     let text = harness::stdout(&out);
-    match (text.find("-----BEGIN CERTIFICATE-----"), text.find("-----END CERTIFICATE-----")) {
+    match (
+        text.find("-----BEGIN CERTIFICATE-----"),
+        text.find("-----END CERTIFICATE-----"),
+    ) {
         (Some(a), Some(b)) => end_date(&text[a..b + "-----END CERTIFICATE-----".len()]),
         _ => String::new(),
     }
@@ -324,7 +329,9 @@ fn off_to_require_under_traffic_then_a_node_joins_with_tls() {
     let short = short_lived_cert(&lab, &ca, "n1");
     std::fs::write(ca.join("nodes/n1.pem"), &short).expect("kept certificate replaced");
     std::fs::write(
-        lab.host("n1").path("/etc/restate/tls/node.pem").expect("private path"),
+        lab.host("n1")
+            .path("/etc/restate/tls/node.pem")
+            .expect("private path"),
         &short,
     )
     .expect("n1's certificate replaced");
@@ -339,7 +346,10 @@ fn off_to_require_under_traffic_then_a_node_joins_with_tls() {
     let renewed = fleet(&lab, &["apply", "--yes"]);
     assert_exit(&renewed, 0, "renewal");
     let text = printed(&renewed);
-    assert!(text.contains("n1: fabric TLS certificate issued by the CA"), "{text}");
+    assert!(
+        text.contains("n1: fabric TLS certificate issued by the CA"),
+        "{text}"
+    );
     said.push(text);
     let after: Vec<Option<u32>> = four.iter().map(|h| lab.host(h).restate_pid()).collect();
     assert_eq!(pids, after, "a renewal restarts nothing");
@@ -350,15 +360,16 @@ fn off_to_require_under_traffic_then_a_node_joins_with_tls() {
         if !served.is_empty() && served != short_end {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "n1 still serves {served}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "n1 still serves {served}"
+        );
         std::thread::sleep(Duration::from_secs(1));
     }
 
     // Another CA than the cluster's: refused before anything changes, and not made.
-    let foreign = inventory_of(&lab, &four, true).replace(
-        &format!("ca-dir = \"{CA_DIR}\""),
-        "ca-dir = \"another-ca\"",
-    );
+    let foreign = inventory_of(&lab, &four, true)
+        .replace(&format!("ca-dir = \"{CA_DIR}\""), "ca-dir = \"another-ca\"");
     set_inventory(&lab, &foreign);
     let refused = fleet(&lab, &["plan"]);
     assert_exit(&refused, 1, "plan with another CA");

@@ -103,7 +103,11 @@ fn upgrades_installs_and_grows_then_changes_nothing() {
     .expect("write the TLS inventory");
     let refused = fleet_with(&lab, &tls, &["check"]);
     assert_exit(&refused, 1, "check of fabric TLS on 1.6.2");
-    let printed = format!("{}{}", stdout(&refused), String::from_utf8_lossy(&refused.stderr));
+    let printed = format!(
+        "{}{}",
+        stdout(&refused),
+        String::from_utf8_lossy(&refused.stderr)
+    );
     assert!(
         printed.contains("n1: restate-server 1.6.2 has no fabric TLS (it came in 1.7.3)"),
         "{printed}"

@@ -318,7 +318,8 @@ fn tls_files(gathered: &Gathered) -> Option<Step> {
 }
 
 /// Last, once the cluster is as the inventory says otherwise: each mode in turn on every host,
-/// then, at `require`, the check that strangers are refused.
+/// then, at `require`, the check that strangers are refused (also after nodes joined or a cluster
+/// was made at `require`).
 fn tls_modes(gathered: &Gathered) -> Vec<Step> {
     let Some(tls) = gathered.tls.as_ref() else {
         return Vec::new();
@@ -334,7 +335,8 @@ fn tls_modes(gathered: &Gathered) -> Vec<Step> {
             })
         })
         .collect();
-    if !steps.is_empty() && tls.rollout.target == TlsMode::Require {
+    let joining = gathered.hosts.iter().any(|h| h.class == Class::New);
+    if (joining || !steps.is_empty()) && tls.rollout.target == TlsMode::Require {
         steps.push(Step::TlsRefusals);
     }
     steps
