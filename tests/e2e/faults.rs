@@ -168,21 +168,35 @@ fn said_at(text: &str, needle: &str) -> Option<Duration> {
 }
 
 /// No host has a temporary file left from an interrupted write, and every restate.toml parses.
+/// An agent whose coordinator was killed finishes the operation it is in (a config check runs
+/// the server on a temporary copy for up to 20 s), so a file of that operation may exist while
+/// it ends: left means still there a minute later.
 pub fn assert_no_half_written_file(lab: &Lab) {
     for host in lab.hosts() {
         let dir: PathBuf = host.path("/etc/restate").expect("private path");
-        for entry in std::fs::read_dir(&dir).expect("list /etc/restate") {
-            let name = entry
-                .expect("entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned();
-            assert!(
-                !name.contains(".tmp"),
-                "{}: temporary file {name} left in /etc/restate",
-                host.name
-            );
+        let temporary = || -> Vec<String> {
+            std::fs::read_dir(&dir)
+                .expect("list /etc/restate")
+                .map(|entry| {
+                    entry
+                        .expect("entry")
+                        .file_name()
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .filter(|name| name.contains(".tmp"))
+                .collect()
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !temporary().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
         }
+        let left = temporary();
+        assert!(
+            left.is_empty(),
+            "{}: temporary file(s) {left:?} left in /etc/restate",
+            host.name
+        );
         if let Some(bytes) = config_of(lab, &host.name) {
             let text = String::from_utf8(bytes).expect("UTF-8 config");
             // Written whole or not at all: the tool's own keys are all there.
