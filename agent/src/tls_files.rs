@@ -38,16 +38,24 @@ pub fn tls_files(
     let Some(material) = material else {
         return Ok(report);
     };
-    let owner = match service_user {
-        Some(user) => host::account(user).ok_or_else(|| {
-            AgentError::new(
+    let owner = match service_user.map(|user| (user, host::account(user))) {
+        Some((_, Some(account))) => account,
+        // A new host's user is made by the run before it pushes: every file is still to write.
+        Some((_, None)) if dry_run => {
+            report.changed = [TLS_CA_FILE, TLS_CERT_FILE, TLS_KEY_FILE]
+                .map(String::from)
+                .to_vec();
+            return Ok(report);
+        }
+        Some((user, None)) => {
+            return Err(AgentError::new(
                 ErrorKind::BadRequest,
                 format!("the service user {user:?} does not exist on this host"),
             )
             .with_hint(
                 "create it (restate-fleet apply does for new hosts) or fix `user` in the inventory",
-            )
-        })?,
+            ));
+        }
         None => host::Account { uid: 0, gid: 0 },
     };
     let public = |uid: u32, gid: u32| Access {
@@ -135,6 +143,14 @@ mod tests {
         assert_eq!(narrowed.changed, ["node.key"]);
         let renewed = tls_files(&dir, None, Some(&material("KEY2\n")), false).unwrap();
         assert_eq!(renewed.changed, ["node.key"]);
+        assert_eq!(fs::read_to_string(dir.join("node.key")).unwrap(), "KEY2\n");
+        // A user the run has yet to make: a dry run says all three would be written, a push
+        // refuses.
+        let absent = Some("no-such-user-restate-fleet");
+        let planned = tls_files(&dir, absent, Some(&material("KEY3\n")), true).unwrap();
+        assert_eq!(planned.changed, ["ca.pem", "node.pem", "node.key"]);
+        let refused = tls_files(&dir, absent, Some(&material("KEY3\n")), false).unwrap_err();
+        assert!(refused.to_string().contains("does not exist"), "{refused}");
         assert_eq!(fs::read_to_string(dir.join("node.key")).unwrap(), "KEY2\n");
         let report = format!("{:?}", material("SECRET-KEY"));
         assert!(!report.contains("SECRET-KEY"), "{report}");

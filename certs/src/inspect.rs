@@ -48,6 +48,41 @@ impl CertInfo {
         }
         self.dns_names.iter().any(|san| dns_matches(san, host))
     }
+
+    /// Whether a node whose `allowed-subject-names` are `patterns` admits this certificate, as
+    /// Restate 1.7 decides it: its CN or a DNS or URI SAN (never an IP SAN) matches a pattern in
+    /// which only `*` is special, standing for any run of characters; case matters.
+    pub fn admitted_by(&self, patterns: &[String]) -> bool {
+        let names = self
+            .common_name
+            .iter()
+            .chain(&self.dns_names)
+            .chain(&self.uris);
+        names
+            .into_iter()
+            .any(|name| patterns.iter().any(|p| glob_matches(p, name)))
+    }
+}
+
+/// `*` matches any run of characters (`/` and `.` included), everything else itself.
+fn glob_matches(pattern: &str, name: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = name.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        // No `*`: the whole name.
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 fn dns_matches(san: &str, host: &str) -> bool {
@@ -112,25 +147,29 @@ pub fn inspect(cert_pem: &str) -> Result<CertInfo, CertError> {
     Ok(info)
 }
 
-/// Whether `cert_pem`'s signature verifies with `ca_pem`'s public key and its issuer equals the
-/// CA's subject (byte for byte, as webpki compares them), so a certificate left on a node by an
-/// earlier CA is recognised as foreign and reissued. A signature that does not verify is
-/// `Ok(false)`; only unreadable input or an algorithm that cannot be checked is an error.
+/// Whether `cert_pem`'s signature verifies with the public key of a certificate in `ca_pem` (a
+/// bundle: any of its certificates) whose subject equals the issuer (byte for byte, as webpki
+/// compares them), so a certificate left on a node by an earlier CA is recognised as foreign and
+/// reissued. A signature that does not verify is `Ok(false)`; only unreadable input or an
+/// algorithm that cannot be checked is an error.
 pub fn signed_by(cert_pem: &str, ca_pem: &str) -> Result<bool, CertError> {
     const WHAT: &str = "the certificate";
     const CA: &str = "the CA certificate";
     let cert_der = first_cert_der(cert_pem).map_err(|reason| bad_cert(WHAT, reason))?;
-    let ca_der = first_cert_der(ca_pem).map_err(|reason| bad_cert(CA, reason))?;
     let cert = parse(&cert_der, WHAT)?;
-    let ca = parse(&ca_der, CA)?;
-    if cert.issuer().as_raw() != ca.subject().as_raw() {
-        return Ok(false);
+    let cas = cert_ders(ca_pem).map_err(|reason| bad_cert(CA, reason))?;
+    for ca_der in &cas {
+        let ca = parse(ca_der, CA)?;
+        if cert.issuer().as_raw() != ca.subject().as_raw() {
+            continue;
+        }
+        match cert.verify_signature(Some(ca.public_key())) {
+            Ok(()) => return Ok(true),
+            Err(X509Error::SignatureVerificationError) => {}
+            Err(e) => return Err(bad_cert(WHAT, format!("cannot check its signature: {e}"))),
+        }
     }
-    match cert.verify_signature(Some(ca.public_key())) {
-        Ok(()) => Ok(true),
-        Err(X509Error::SignatureVerificationError) => Ok(false),
-        Err(e) => Err(bad_cert(WHAT, format!("cannot check its signature: {e}"))),
-    }
+    Ok(false)
 }
 
 /// Whether a private key PEM belongs to the certificate (same public key), so that a leftover
@@ -149,13 +188,25 @@ pub fn key_matches(cert_pem: &str, key_pem: &str) -> Result<bool, CertError> {
 
 /// The DER of the first `CERTIFICATE` block, skipping any other blocks and text around them.
 pub(crate) fn first_cert_der(pem: &str) -> Result<Vec<u8>, String> {
+    cert_ders(pem)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| "no BEGIN CERTIFICATE block".to_string())
+}
+
+/// The DER of every `CERTIFICATE` block; at least one.
+fn cert_ders(pem: &str) -> Result<Vec<Vec<u8>>, String> {
+    let mut ders = Vec::new();
     for block in Pem::iter_from_buffer(pem.as_bytes()) {
         let block = block.map_err(|e| e.to_string())?;
         if block.label == "CERTIFICATE" {
-            return Ok(block.contents);
+            ders.push(block.contents);
         }
     }
-    Err("no BEGIN CERTIFICATE block".to_string())
+    if ders.is_empty() {
+        return Err("no BEGIN CERTIFICATE block".to_string());
+    }
+    Ok(ders)
 }
 
 fn parse<'a>(der: &'a [u8], what: &str) -> Result<X509Certificate<'a>, CertError> {

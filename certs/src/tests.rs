@@ -225,6 +225,32 @@ fn signed_by_knows_its_ca() {
     let third = new_ca(&third_dir, "elsewhere");
     assert!(!signed_by(&issued.cert_pem, third.cert_pem()).unwrap());
     assert!(!signed_by(ca.cert_pem(), &issued.cert_pem).unwrap());
+    // An operator's bundle: the signing CA anywhere in it.
+    let bundle = format!("{}{}", third.cert_pem(), ca.cert_pem());
+    assert!(signed_by(&issued.cert_pem, &bundle).unwrap());
+}
+
+#[test]
+fn admitted_by_matches_cn_dns_and_uri_never_ip() {
+    let tmp = TempDir::new("admitted-by");
+    let ca = new_ca(&tmp, "demo");
+    let mut request = node_request();
+    request.uris.push("spiffe://prod/node/n1".into());
+    let info = inspect(&ca.issue(&request).unwrap().cert_pem).unwrap();
+    let admits = |patterns: &[&str]| {
+        info.admitted_by(&patterns.iter().map(|p| p.to_string()).collect::<Vec<_>>())
+    };
+    let cn = info.common_name.clone().unwrap();
+    assert!(admits(&[&cn]));
+    assert!(admits(&["*"]));
+    assert!(admits(&["*.fabric.example"]), "a DNS SAN");
+    assert!(admits(&["spiffe://prod/*"]), "a URI SAN, `*` across `/`");
+    assert!(admits(&["nomatch", "n1.*.example"]));
+    assert!(!admits(&["10.0.0.1"]), "IP SANs are never matched");
+    assert!(!admits(&["*.FABRIC.example"]), "case matters");
+    assert!(!admits(&["n1.fabric"]), "the whole name");
+    assert!(!admits(&["?1.fabric.example"]), "`?` is literal");
+    assert!(!admits(&[]));
 }
 
 #[test]

@@ -12,15 +12,34 @@ use crate::admin::{ClientIdentity, IdentityFiles};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaDir {
     pub dir: PathBuf,
+    /// The tool keeps the CA's key here and issues; else the operator's CA signed every file.
+    pub managed: bool,
 }
 
 impl CaDir {
-    /// The inventory's managed CA directory, when it has one.
+    /// The inventory's CA directory, when it has one.
     pub fn of(fleet: &Fleet) -> Option<CaDir> {
         let tls = fleet.cluster.tls.as_ref()?;
-        match &tls.ca {
-            TlsCa::Managed { dir } => Some(CaDir { dir: dir.clone() }),
+        Some(CaDir {
+            dir: tls.ca.dir().to_path_buf(),
+            managed: matches!(tls.ca, TlsCa::Managed { .. }),
+        })
+    }
+
+    /// The CA certificate (bundle) the nodes trust, `None` while a managed CA is not made yet.
+    pub fn trusted_pem(&self) -> Result<Option<String>, String> {
+        if self.managed {
+            return restate_fleet_certs::Authority::load(&self.dir)
+                .map(|ca| ca.map(|ca| ca.cert_pem().to_string()))
+                .map_err(|e| e.to_string());
         }
+        let path = self.ca_cert();
+        std::fs::read_to_string(&path).map(Some).map_err(|e| {
+            format!(
+                "{}: {e}; with ca = \"own\" it holds the certificate(s) of the CA that signed the nodes' certificates (PEM)",
+                path.display()
+            )
+        })
     }
 
     pub fn ca_cert(&self) -> PathBuf {

@@ -381,9 +381,20 @@ fn check_credentials_file(reader: &mut Reader, cluster: &ClusterDraft, hosts: &[
 
 /// With `[cluster.tls]` the tool writes each node's `[tls]`; a host's own `tls` keys would fight it.
 fn check_tls_config(reader: &mut Reader, cluster: &ClusterDraft, hosts: &[Host]) {
-    let (Some(_), Some(span)) = (&cluster.tls, &cluster.tls_span) else {
+    let (Some(tls), Some(span)) = (&cluster.tls, &cluster.tls_span) else {
         return;
     };
+    // A managed CA's nodes admit `restate-fleet/<cluster>/*`: a `*` in the name would admit
+    // another cluster's nodes and tools.
+    if let (crate::TlsCa::Managed { .. }, Some(name)) = (&tls.ca, &cluster.name)
+        && name.contains('*')
+    {
+        reader.report.error(
+            span.clone(),
+            format!("the cluster name {name:?} has a `*`, which would widen the names every node admits under a managed CA"),
+            Some("use a cluster name without `*`, or ca = \"own\" with allowed-subject-names of your own".into()),
+        );
+    }
     let setting: Vec<&str> = hosts
         .iter()
         .filter(|h| {

@@ -58,13 +58,29 @@ impl fmt::Display for TlsMode {
     }
 }
 
-/// Where the certificates come from.
+/// Where the certificates come from. Either way `dir` is laid out alike (docs/inventory.md):
+/// `ca.pem`, the tool's `restate-fleet.pem`/`.key`, and each node's `nodes/<node>.pem`/`.key`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum TlsCa {
     /// restate-fleet keeps the CA in `dir` on this machine (never on the hosts) and issues each
     /// node its certificate.
     Managed { dir: PathBuf },
+    /// The operator's CA signed every file in `dir`; restate-fleet issues nothing, checks each
+    /// certificate before any change and pushes it.
+    Own {
+        dir: PathBuf,
+        /// Restate's `allowed-subject-names`: globs every node's and the tool's certificate match.
+        allowed_subject_names: Vec<String>,
+    },
+}
+
+impl TlsCa {
+    pub fn dir(&self) -> &Path {
+        match self {
+            TlsCa::Managed { dir } | TlsCa::Own { dir, .. } => dir,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -83,7 +99,14 @@ pub const DEFAULT_CERT_DAYS: u32 = 365;
 const MIN_CERT_DAYS: i64 = 45;
 const MAX_CERT_DAYS: i64 = 3650;
 
-const KEYS: [&str; 5] = ["mode", "ca", "ca-dir", "cert-days", "refresh-interval"];
+const KEYS: [&str; 6] = [
+    "mode",
+    "ca",
+    "ca-dir",
+    "cert-days",
+    "refresh-interval",
+    "allowed-subject-names",
+];
 
 pub(crate) fn read(reader: &mut Reader, entry: &Entry, base_dir: &Path) -> Option<FabricTls> {
     let table = reader.table(entry)?;
@@ -105,37 +128,59 @@ pub(crate) fn read(reader: &mut Reader, entry: &Entry, base_dir: &Path) -> Optio
         }
         None => TlsMode::Require,
     };
-    let ca = match tree::get(table, "ca") {
-        Some(e) => match reader.string(e)?.as_str() {
-            "managed" => {
-                let Some(dir) = tree::get(table, "ca-dir") else {
-                    reader.report.error(
-                        e.node.span.clone(),
-                        "`ca = \"managed\"` needs `ca-dir`, the directory on this machine that keeps the CA",
-                        Some("add ca-dir = \"./fleet-ca\" (relative to the inventory; created with mode 0700 on the first apply; keep it out of version control and back it up)".into()),
-                    );
-                    return None;
-                };
-                TlsCa::Managed {
-                    dir: base_dir.join(reader.string(dir)?),
-                }
-            }
-            other => {
-                reader.report.error(
-                    e.node.span.clone(),
-                    format!("`ca` is \"managed\", not {other:?}"),
-                    Some("with \"managed\", restate-fleet keeps a CA in `ca-dir` and issues every node its certificate; certificates of your own CA are not supported yet".into()),
-                );
-                return None;
-            }
-        },
-        None => {
+    let Some(ca_entry) = tree::get(table, "ca") else {
+        reader.report.error(
+            entry.key_span.clone(),
+            "[cluster.tls] has no `ca`",
+            Some("add ca = \"managed\" and ca-dir = \"./fleet-ca\" (or ca = \"own\" with your CA's files in ca-dir)".into()),
+        );
+        return None;
+    };
+    let kind = reader.string(ca_entry)?;
+    if kind != "managed" && kind != "own" {
+        reader.report.error(
+            ca_entry.node.span.clone(),
+            format!("`ca` is \"managed\" or \"own\", not {kind:?}"),
+            Some("with \"managed\", restate-fleet keeps a CA in `ca-dir` and issues every node its certificate; with \"own\", `ca-dir` holds your CA's ca.pem and the certificates it signed (docs/inventory.md)".into()),
+        );
+        return None;
+    }
+    let Some(dir_entry) = tree::get(table, "ca-dir") else {
+        reader.report.error(
+            ca_entry.node.span.clone(),
+            format!("`ca = \"{kind}\"` needs `ca-dir`, the directory on this machine that keeps the CA"),
+            Some(if kind == "managed" {
+                "add ca-dir = \"./fleet-ca\" (relative to the inventory; created with mode 0700 on the first apply; keep it out of version control and back it up)".into()
+            } else {
+                "add ca-dir = \"./pki\" (relative to the inventory) holding ca.pem, restate-fleet.pem and .key, and nodes/<node-name>.pem and .key".into()
+            }),
+        );
+        return None;
+    };
+    let dir = base_dir.join(reader.string(dir_entry)?);
+    let names = tree::get(table, "allowed-subject-names");
+    let ca = if kind == "managed" {
+        if let Some(e) = names {
             reader.report.error(
-                entry.key_span.clone(),
-                "[cluster.tls] has no `ca`",
-                Some("add ca = \"managed\" and ca-dir = \"./fleet-ca\"".into()),
+                e.node.span.clone(),
+                "`allowed-subject-names` is for ca = \"own\"; a managed CA names the cluster's nodes itself",
+                Some("remove it: every node then admits exactly the names the managed CA gives (restate-fleet/<cluster>/...)".into()),
             );
             return None;
+        }
+        TlsCa::Managed { dir }
+    } else {
+        if let Some(e) = tree::get(table, "cert-days") {
+            reader.report.error(
+                e.node.span.clone(),
+                "`cert-days` is for ca = \"managed\"; your CA sets how long its certificates last",
+                Some("remove it; `check` warns when a certificate in ca-dir has 30 days or fewer left".into()),
+            );
+            return None;
+        }
+        TlsCa::Own {
+            dir,
+            allowed_subject_names: subject_names(reader, names, ca_entry)?,
         }
     };
     let cert_days = match tree::get(table, "cert-days") {
@@ -163,6 +208,32 @@ pub(crate) fn read(reader: &mut Reader, entry: &Entry, base_dir: &Path) -> Optio
         cert_days,
         refresh_interval,
     })
+}
+
+/// With your own CA the inventory says which names the nodes admit: a guess from the
+/// certificates would lock out the next node whose name follows another scheme.
+fn subject_names(reader: &mut Reader, names: Option<&Entry>, ca: &Entry) -> Option<Vec<String>> {
+    let help = "list the names your certificates carry (CN or DNS/URI SAN), `*` matching any run of characters: allowed-subject-names = [\"*.nodes.example.com\", \"restate-fleet.example.com\"]";
+    let Some(entry) = names else {
+        reader.report.error(
+            ca.node.span.clone(),
+            "`ca = \"own\"` needs `allowed-subject-names`, the names each node admits on its fabric port",
+            Some(help.into()),
+        );
+        return None;
+    };
+    let names = reader.string_list(entry)?;
+    let empty = names.iter().find(|(n, _)| n.trim().is_empty());
+    if names.is_empty() || empty.is_some() {
+        let span = empty.map_or(entry.node.span.clone(), |(_, span)| span.clone());
+        reader.report.error(
+            span,
+            "`allowed-subject-names` needs at least one name, none of them empty",
+            Some(help.into()),
+        );
+        return None;
+    }
+    Some(names.into_iter().map(|(n, _)| n).collect())
 }
 
 #[cfg(test)]
@@ -204,6 +275,35 @@ mod tests {
     }
 
     #[test]
+    fn an_own_ca_names_the_subjects_its_nodes_admit() {
+        let fleet = parse(
+            "ca = \"own\"\nca-dir = \"pki\"\nmode = \"prefer\"\nallowed-subject-names = [\"*.nodes.example\", \"fleet.example\"]",
+            "",
+        )
+        .unwrap();
+        let tls = fleet.cluster.tls.unwrap();
+        assert_eq!(tls.mode, TlsMode::Prefer);
+        assert_eq!(
+            tls.ca,
+            TlsCa::Own {
+                dir: PathBuf::from("/inv/pki"),
+                allowed_subject_names: vec!["*.nodes.example".into(), "fleet.example".into()],
+            }
+        );
+        assert_eq!(tls.ca.dir(), Path::new("/inv/pki"));
+    }
+
+    #[test]
+    fn a_managed_ca_refuses_a_cluster_name_that_is_a_glob() {
+        let text = "[cluster]\nname = \"c*\"\n[cluster.tls]\nca = \"managed\"\nca-dir = \"ca\"\n[hosts.n1]\naddress = \"10.0.0.1\"\n";
+        let err = crate::parse("/inv/inventory.toml", text, &|_| None)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("has a `*`"), "{err}");
+    }
+
+    #[test]
     fn bad_tls_settings_say_which_key_and_what_to_write() {
         for (tls, host, says) in [
             ("ca = \"managed\"", "", "needs `ca-dir`"),
@@ -219,6 +319,27 @@ mod tests {
                 "cert-days",
             ),
             ("mode = \"allow\"", "", "has no `ca`"),
+            ("ca = \"own\"", "", "needs `ca-dir`"),
+            (
+                "ca = \"own\"\nca-dir = \"pki\"",
+                "",
+                "needs `allowed-subject-names`",
+            ),
+            (
+                "ca = \"own\"\nca-dir = \"pki\"\nallowed-subject-names = []",
+                "",
+                "at least one name",
+            ),
+            (
+                "ca = \"own\"\nca-dir = \"pki\"\nallowed-subject-names = [\"*.x\"]\ncert-days = 90",
+                "",
+                "your CA sets how long",
+            ),
+            (
+                "ca = \"managed\"\nca-dir = \"x\"\nallowed-subject-names = [\"*\"]",
+                "",
+                "is for ca = \"own\"",
+            ),
             ("ca = \"managed\"\nca-dir = \"x\"\nkey = 1", "", "key"),
             (
                 "ca = \"managed\"\nca-dir = \"x\"",

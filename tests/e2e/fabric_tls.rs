@@ -3,7 +3,9 @@
 //! text and a TLS client without a certificate are refused on every node's 5122 (judged with
 //! curl), restatectl works with the tool's certificate, no key is readable by another user on a
 //! host nor printed anywhere, `status` answers, a fourth node joins with TLS together with a
-//! rolling change, and a re-run changes nothing. On systemd hosts reached through sudo.
+//! rolling change, and a re-run changes nothing. With your own CA (openssl-made), a pair that
+//! does not name its node's address refuses the run before any change; fixed, a cluster is made
+//! at require. On systemd hosts reached through sudo.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -391,5 +393,226 @@ fn off_to_require_under_traffic_then_a_node_joins_with_tls() {
             !said.iter().any(|text| text.contains(&line)),
             "a private key was printed or recorded"
         );
+    }
+}
+
+/// Runs openssl in `dir`; its output in the panic when it fails.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl runs");
+    assert!(out.status.success(), "openssl {args:?}: {}", printed(&out));
+}
+
+/// A P-256 key `<name>.key` and its certificate `<name>.pem` signed by `ca.pem` in `dir`, with
+/// CN `cn` and the extensions `ext` (openssl's x509v3 config lines).
+fn signed_pair(dir: &Path, name: &str, cn: &str, ext: &str) {
+    std::fs::write(dir.join(format!("{name}.ext")), ext).expect("write the extensions");
+    let (key, csr) = (format!("{name}.key"), format!("{name}.csr"));
+    let subject = format!("/CN={cn}");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-subj",
+            &subject,
+            "-out",
+            &csr,
+        ],
+    );
+    let (pem, extfile) = (format!("{name}.pem"), format!("{name}.ext"));
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "200",
+            "-extfile",
+            &extfile,
+            "-out",
+            &pem,
+        ],
+    );
+}
+
+/// `host`'s pair as an operator's CA would issue it: `nodes/<host>.pem`/`.key` in `pki`, named
+/// `<host>.nodes.lab`, and its address when `with_address`.
+fn own_node_pair(lab: &Lab, pki: &Path, host: &str, with_address: bool) {
+    let cn = format!("{host}.nodes.lab");
+    let ip = lab.host(host).address;
+    let san = if with_address {
+        format!("DNS:{cn},IP:{ip}")
+    } else {
+        format!("DNS:{cn}")
+    };
+    let ext = format!(
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+         extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName={san}\n"
+    );
+    // openssl's files for the pair beside the CA's, the pair itself where the inventory says.
+    signed_pair(pki, host, &cn, &ext);
+    for ext in ["pem", "key"] {
+        std::fs::rename(
+            pki.join(format!("{host}.{ext}")),
+            pki.join(format!("nodes/{host}.{ext}")),
+        )
+        .expect("the pair in nodes/");
+    }
+}
+
+#[test]
+fn your_own_ca_is_judged_before_any_change_then_a_cluster_is_made_at_require() {
+    let lab = harness::lab(Spec::new(2).all_systemd());
+    let hosts = ["n1", "n2"];
+    // The operator's PKI, made with openssl: a CA, the tool's client certificate, and one pair
+    // per node, n2's first without its address.
+    let pki = lab.dir().join("pki");
+    std::fs::create_dir_all(pki.join("nodes")).expect("make the PKI folder");
+    openssl(
+        &pki,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "400",
+            "-subj",
+            "/CN=Lab Ops CA",
+        ],
+    );
+    signed_pair(
+        &pki,
+        "restate-fleet",
+        "restate-fleet.ops.lab",
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n",
+    );
+    own_node_pair(&lab, &pki, "n1", true);
+    own_node_pair(&lab, &pki, "n2", false);
+    let inventory = lab.inventory().replace(
+        "[cluster.snapshots]",
+        "[cluster.tls]\nca = \"own\"\nca-dir = \"pki\"\n\
+         allowed-subject-names = [\"*.nodes.lab\", \"restate-fleet.ops.lab\"]\n\n[cluster.snapshots]",
+    );
+    set_inventory(&lab, &inventory);
+    let mut said = Vec::new();
+
+    let refused = fleet(&lab, &["apply", "--yes"]);
+    assert_exit(
+        &refused,
+        1,
+        "apply with n2's certificate not naming its address",
+    );
+    let text = printed(&refused);
+    assert!(
+        text.contains("n2: ")
+            && text.contains("nodes/n2.pem and n2.key: not naming the host's advertised address"),
+        "{text}"
+    );
+    for host in hosts {
+        assert!(
+            lab.host(host).restate_pid().is_none(),
+            "{host}: started although the run was refused"
+        );
+        let tls = lab
+            .host(host)
+            .path("/etc/restate/tls")
+            .expect("private path");
+        assert!(
+            !tls.exists(),
+            "{host}: TLS files written although the run was refused"
+        );
+    }
+    said.push(text);
+
+    own_node_pair(&lab, &pki, "n2", true);
+    let made = fleet(&lab, &["apply", "--yes"]);
+    assert_exit(&made, 0, "a cluster made at require with your own CA");
+    let text = printed(&made);
+    assert!(
+        text.contains("fabric port refuses plain text and TLS without a certificate"),
+        "{text}"
+    );
+    said.push(text);
+
+    let ca_pem = pki.join("ca.pem").display().to_string();
+    for host in hosts {
+        let ip = lab.host(host).address;
+        let plain = curl(&[&format!("http://{ip}:5122/health")]);
+        assert!(
+            !plain.status.success(),
+            "{host}: plain HTTP answered: {}",
+            printed(&plain)
+        );
+        let bare = curl(&["--cacert", &ca_pem, &format!("https://{ip}:5122/health")]);
+        assert!(
+            !bare.status.success(),
+            "{host}: TLS without a certificate answered: {}",
+            printed(&bare)
+        );
+        let stat = harness::ssh(&lab, host, "sudo stat -c '%a %U' /etc/restate/tls/node.key");
+        assert_eq!(
+            harness::stdout(&stat).trim(),
+            "600 restate",
+            "{host}: {}",
+            printed(&stat)
+        );
+    }
+    // Both nodes let each other in with the names of the inventory: one cluster, alive, https.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let nodes = restatectl_tls(&lab, &pki, "n1", &["nodes", "list"]);
+        let status = restatectl_tls(&lab, &pki, "n2", &["status"]);
+        if nodes.matches("https://").count() == 2
+            && status.matches("Member").count() == 2
+            && !status.contains("offline")
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the two nodes are not one cluster over TLS:\n{nodes}\n{status}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_rerun_changes_nothing(&lab, "re-run with your own CA");
+
+    every_file(&lab.state_home(), &mut said);
+    for host in hosts {
+        let key = std::fs::read_to_string(pki.join(format!("nodes/{host}.key"))).expect("key");
+        for line in key
+            .lines()
+            .filter(|l| !l.starts_with("-----") && l.len() > 20)
+        {
+            assert!(
+                !said.iter().any(|text| text.contains(line)),
+                "{host}'s private key was printed or recorded"
+            );
+        }
     }
 }

@@ -103,7 +103,8 @@ async fn fabric_tls(fleet: &Fleet, survey: &mut Survey) -> Result<(), ReachError
         });
     }
     let reached: Vec<&Reached> = taking_part.iter().map(|h| &h.reached).collect();
-    let looked = observe::certificates::look(&dir, &reached).await?;
+    let patterns = decide::desired::subject_patterns(fleet);
+    let looked = observe::certificates::look(&dir, &patterns, &reached).await?;
     let shown = dir.dir.display().to_string();
     match decide::tls::decide(
         fleet,

@@ -18,7 +18,7 @@ impl Executor<'_> {
         names: &[String],
         health: Duration,
     ) -> Vec<Result<String, StepError>> {
-        let authority = match self.new_hosts_need_tls().then(|| self.tls_authority()) {
+        let trust = match self.new_hosts_need_tls().then(|| self.tls_authority()) {
             Some(Err(err)) => {
                 let text = err.to_string();
                 return names
@@ -26,10 +26,10 @@ impl Executor<'_> {
                     .map(|name| Err(StepError::host(name, text.clone())))
                     .collect();
             }
-            Some(Ok(authority)) => Some(authority),
+            Some(Ok(trust)) => Some(trust),
             None => None,
         };
-        let authority = authority.as_ref();
+        let trust = trust.as_ref();
         join_all(names.iter().map(|name| async move {
             let started = async {
                 let host = self.host(name)?;
@@ -44,8 +44,8 @@ impl Executor<'_> {
                 // After the file exists: a dedicated user must be able to read it.
                 self.ensure_service(host).await?;
                 // Owned by that user, before its first start.
-                if let Some(authority) = authority {
-                    self.put_tls_files(authority, host).await?;
+                if let Some(trust) = trust {
+                    self.put_tls_files(trust, host).await?;
                 }
                 self.service(host, ServiceAction::Start, health).await?;
                 Ok("restate.toml written, started".to_string())

@@ -12,14 +12,21 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::executor::{Executor, Restart};
 use crate::ca_dir::{CaDir, host_tls_dir};
+use crate::rollout::decide::desired::subject_patterns;
 use crate::rollout::decide::plan;
 use crate::rollout::decide::survey::Surveyed;
 use crate::rollout::decide::tls::must_issue;
 use crate::rollout::error::StepError;
-use crate::rollout::observe::certificates::{address_host, kept_pair};
+use crate::rollout::observe::certificates::{Judge, address_host, kept_pair};
 
-/// What names the tool's certificates carry, under the cluster's `allowed-subject-names` glob
-/// (`decide::desired::subject_pattern`).
+/// The CA certificate (bundle) the nodes trust; the authority that issues, when it is managed.
+pub(super) struct Trust {
+    pub ca_pem: String,
+    pub authority: Option<Authority>,
+}
+
+/// What names a managed CA's certificates carry, under the cluster's `allowed-subject-names`
+/// glob (`decide::desired::subject_patterns`).
 fn node_name_of(cluster: &str, node: &str) -> String {
     format!("restate-fleet/{cluster}/node/{node}")
 }
@@ -42,22 +49,38 @@ impl Executor<'_> {
             .map_or(restate_fleet_inventory::DEFAULT_CERT_DAYS, |t| t.cert_days)
     }
 
-    /// The CA (made when missing) and the tool's own certificate (issued when missing); every
-    /// host's admin client gets its TLS channel with it. Called before any host needs a file.
-    pub(super) fn tls_authority(&self) -> Result<Authority, StepError> {
+    /// The CA (a managed one made when missing) and the tool's own certificate (a managed CA
+    /// issues it when missing); every host's admin client gets its TLS channel with it. Called
+    /// before any host needs a file.
+    pub(super) fn tls_authority(&self) -> Result<Trust, StepError> {
         let dir = self.ca_dir()?;
         let ca_error =
             |e: restate_fleet_certs::CertError| StepError::cluster(format!("fabric TLS: {e}"));
-        let authority =
-            Authority::load_or_create(&dir.dir, &self.fleet.cluster.name).map_err(ca_error)?;
-        let files = dir.client();
-        if dir.identity().ok().flatten().is_none() {
-            let mut request = Request::client(tool_name_of(&self.fleet.cluster.name));
-            request.days = self.days();
-            let issued = authority.issue(&request).map_err(ca_error)?;
-            write_private(&files.key, issued.key_pem.as_bytes(), 0o600).map_err(ca_error)?;
-            write_private(&files.cert, issued.cert_pem.as_bytes(), 0o644).map_err(ca_error)?;
-        }
+        let trust = if dir.managed {
+            let authority =
+                Authority::load_or_create(&dir.dir, &self.fleet.cluster.name).map_err(ca_error)?;
+            let files = dir.client();
+            if dir.identity().ok().flatten().is_none() {
+                let mut request = Request::client(tool_name_of(&self.fleet.cluster.name));
+                request.days = self.days();
+                let issued = authority.issue(&request).map_err(ca_error)?;
+                write_private(&files.key, issued.key_pem.as_bytes(), 0o600).map_err(ca_error)?;
+                write_private(&files.cert, issued.cert_pem.as_bytes(), 0o644).map_err(ca_error)?;
+            }
+            Trust {
+                ca_pem: authority.cert_pem().to_string(),
+                authority: Some(authority),
+            }
+        } else {
+            let ca_pem = dir
+                .trusted_pem()
+                .map_err(|e| StepError::cluster(format!("fabric TLS: {e}")))?
+                .unwrap_or_default();
+            Trust {
+                ca_pem,
+                authority: None,
+            }
+        };
         let identity = dir
             .identity()
             .map_err(|e| StepError::cluster(format!("fabric TLS: {e}")))?
@@ -70,7 +93,7 @@ impl Executor<'_> {
                     .map_err(|e| StepError::host(host.name(), e.to_string()))?;
             }
         }
-        Ok(authority)
+        Ok(trust)
     }
 
     /// Whether the hosts that join get certificates: the cluster takes TLS now or will by the
@@ -82,18 +105,36 @@ impl Executor<'_> {
         })
     }
 
-    /// `host`'s certificate as kept beside the CA, issued (again) when missing, foreign, not
-    /// naming its address or ending within 30 days.
-    fn material(&self, authority: &Authority, host: &Surveyed) -> Result<TlsMaterial, StepError> {
+    /// `host`'s certificate as kept beside the CA; a managed CA issues it (again) when missing,
+    /// foreign, not naming its address or ending within 30 days (your own CA's pair was judged
+    /// before the run began).
+    fn material(&self, trust: &Trust, host: &Surveyed) -> Result<TlsMaterial, StepError> {
         let dir = self.ca_dir()?;
         let node = &host.reached.host.node_name;
         let advertised = &host.reached.host.advertised_address;
-        let kept = kept_pair(&dir, node, Some(authority.cert_pem()), advertised);
-        if must_issue(kept.as_ref().map(|(seen, _)| seen)).is_none()
-            && let Some((_, material)) = kept
-        {
-            return Ok(material);
-        }
+        let patterns = subject_patterns(self.fleet);
+        let judge = Judge {
+            ca_pem: Some(&trust.ca_pem),
+            patterns: &patterns,
+        };
+        let kept = kept_pair(&dir, node, &judge, advertised);
+        let authority = match (kept, &trust.authority) {
+            (Some((_, material)), None) => return Ok(material),
+            (Some((seen, material)), Some(_)) if must_issue(Some(&seen)).is_none() => {
+                return Ok(material);
+            }
+            (_, Some(authority)) => authority,
+            (None, None) => {
+                let (cert, _) = dir.node(node);
+                return Err(StepError::host(
+                    host.name(),
+                    format!(
+                        "fabric TLS: {} and its key are missing; with ca = \"own\" put the pair your CA signed there and re-run",
+                        cert.display()
+                    ),
+                ));
+            }
+        };
         let fail = |e: restate_fleet_certs::CertError| {
             StepError::host(host.name(), format!("fabric TLS: {e}"))
         };
@@ -119,7 +160,7 @@ impl Executor<'_> {
         self.progress
             .host(host.name(), "fabric TLS certificate issued by the CA");
         Ok(TlsMaterial {
-            ca_pem: authority.cert_pem().to_string(),
+            ca_pem: trust.ca_pem.clone(),
             cert_pem: issued.cert_pem,
             key_pem: issued.key_pem,
         })
@@ -128,10 +169,10 @@ impl Executor<'_> {
     /// The host's certificate, key and CA file in place; the names of the files that changed.
     pub(super) async fn put_tls_files(
         &self,
-        authority: &Authority,
+        trust: &Trust,
         host: &Surveyed,
     ) -> Result<Vec<String>, StepError> {
-        let material = self.material(authority, host)?;
+        let material = self.material(trust, host)?;
         let report: TlsFilesReport = host
             .reached
             .ask(Operation::TlsFiles {
@@ -145,10 +186,10 @@ impl Executor<'_> {
     }
 
     pub(super) async fn tls_files(&mut self, names: &[String]) -> Result<(), StepError> {
-        let authority = self.tls_authority()?;
+        let trust = self.tls_authority()?;
         for name in names {
             let host = self.host(name)?;
-            let changed = self.put_tls_files(&authority, host).await?;
+            let changed = self.put_tls_files(&trust, host).await?;
             if !changed.is_empty() {
                 self.recap.changed(
                     name,
@@ -174,8 +215,8 @@ impl Executor<'_> {
     /// answer, and a TLS client that trusts the CA but shows no certificate is refused.
     pub(super) async fn tls_refusals(&mut self) -> Result<(), StepError> {
         self.settle().await?;
-        let authority = self.tls_authority()?;
-        let roots = roots(authority.cert_pem())?;
+        let trust = self.tls_authority()?;
+        let roots = roots(&trust.ca_pem)?;
         let mut failures = Vec::new();
         for host in self.survey.hosts.iter() {
             let address = &host.reached.host.advertised_address;

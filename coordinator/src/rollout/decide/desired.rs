@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use restate_fleet_inventory::{self as inventory, CredentialsIn, Fleet, Host, Secret, TlsMode};
+use restate_fleet_inventory::{
+    self as inventory, CredentialsIn, Fleet, Host, Secret, TlsCa, TlsMode,
+};
 use restate_fleet_proto::agent::{
     ConfigValue, Environment, PatchOp, TLS_CA_FILE, TLS_CERT_FILE, TLS_KEY_FILE,
 };
@@ -45,10 +47,16 @@ pub fn advertised(host: &Host, tls: Option<TlsMode>) -> String {
     }
 }
 
-/// The glob every node's `allowed-subject-names` holds: the names the tool's CA gives the
-/// cluster's nodes and the tool itself (see `act/certificates.rs`).
-pub fn subject_pattern(cluster: &str) -> String {
-    format!("restate-fleet/{cluster}/*")
+/// Every node's `allowed-subject-names`: under a managed CA the names it gives the cluster's
+/// nodes and the tool itself (`act/tls.rs`), else the inventory's.
+pub fn subject_patterns(fleet: &Fleet) -> Vec<String> {
+    match fleet.cluster.tls.as_ref().map(|t| &t.ca) {
+        Some(TlsCa::Own {
+            allowed_subject_names,
+            ..
+        }) => allowed_subject_names.clone(),
+        _ => vec![format!("restate-fleet/{}/*", fleet.cluster.name)],
+    }
 }
 
 /// The `[tls]` table at `mode`: the certificates beside the config, mutual TLS limited to the
@@ -72,7 +80,12 @@ fn tls_table(fleet: &Fleet, host: &Host, mode: TlsMode) -> ConfigValue {
         ("require-client-auth".into(), ConfigValue::Bool(true)),
         (
             "allowed-subject-names".into(),
-            ConfigValue::from(vec![subject_pattern(&fleet.cluster.name).as_str()]),
+            ConfigValue::Array(
+                subject_patterns(fleet)
+                    .iter()
+                    .map(|p| ConfigValue::from(p.as_str()))
+                    .collect(),
+            ),
         ),
         ("refresh-interval".into(), ConfigValue::from(refresh)),
     ]))

@@ -2,7 +2,7 @@
 //! passes through to the inventory's, one at a time on every node, which certificates are issued
 //! or pushed, and what refuses the run before any change.
 
-use restate_fleet_inventory::{Fleet, TlsMode};
+use restate_fleet_inventory::{Fleet, TlsCa, TlsMode};
 use restate_fleet_version::Version;
 use serde::{Deserialize, Serialize};
 
@@ -152,6 +152,18 @@ pub fn decide(
     let mut push = Vec::new();
     let mut issue = Vec::new();
     let pushes = target.loads_certificates();
+    let own = fleet
+        .cluster
+        .tls
+        .as_ref()
+        .is_some_and(|t| matches!(t.ca, TlsCa::Own { .. }));
+    if own && pushes {
+        match tool_problem(looked.tool.as_ref(), ca_dir) {
+            Some(Ok(problem)) => problems.push(problem),
+            Some(Err(warning)) => warnings.push(warning),
+            None => {}
+        }
+    }
     for (host, certs) in hosts.iter().zip(&looked.hosts) {
         if host.member
             && let Some(problem) =
@@ -159,8 +171,22 @@ pub fn decide(
         {
             problems.push(problem);
         }
-        warnings.extend(expiry_warning(&host.name, certs.on_host.as_ref()));
+        let due = expiry_warning(&host.name, certs.on_host.as_ref(), !own);
+        warnings.extend(due);
         if !pushes {
+            continue;
+        }
+        if own {
+            let kept = certs.kept.as_ref().map(|(seen, _)| seen);
+            match own_problem(&host.name, &certs.node, kept, ca_dir) {
+                Some(Ok(problem)) => problems.push(problem),
+                // The host's own certificate already warned of when it is the one running.
+                Some(Err(warning)) if certs.on_host.is_none() => warnings.push(warning),
+                _ => {}
+            }
+            if host.member && certs.push_changes {
+                push.push(host.name.clone());
+            }
             continue;
         }
         let why = must_issue(certs.kept.as_ref().map(|(seen, _)| seen));
@@ -214,12 +240,13 @@ pub fn version_problems(fleet: &Fleet, hosts: &[TlsHost]) -> Vec<String> {
 }
 
 /// Whether the certificate kept for a node must be issued again: missing, from another CA, not
-/// naming the node's address, or close to its end.
+/// naming the node's address or a name the nodes admit, or close to its end.
 pub fn must_issue(kept: Option<&Seen>) -> Option<&'static str> {
     match kept {
         None => Some("none issued yet"),
         Some(s) if !s.signed_by_ca => Some("not signed by the CA"),
         Some(s) if !s.covers_address => Some("does not name its advertised address"),
+        Some(s) if !s.admitted => Some("names nothing the nodes admit"),
         Some(s) if s.days_left <= RENEW_DAYS => Some("expires within 30 days"),
         Some(_) => None,
     }
@@ -242,16 +269,80 @@ pub fn foreign_ca_problem(
     }
 }
 
-/// `check`'s warning for a certificate on a host that ends soon.
-pub fn expiry_warning(host: &str, on_host: Option<&Seen>) -> Option<String> {
+/// `check`'s warning for a certificate on a host that ends soon; `managed`: the tool renews it.
+pub fn expiry_warning(host: &str, on_host: Option<&Seen>, managed: bool) -> Option<String> {
     let seen = on_host?;
+    let renew = if managed {
+        "`restate-fleet apply` renews it"
+    } else {
+        "renew it with your CA, put the pair in [cluster.tls] ca-dir, and `restate-fleet apply` pushes it"
+    };
     (seen.days_left <= RENEW_DAYS).then(|| {
         if seen.days_left < 0 {
-            format!("{host}: its fabric TLS certificate expired {} day(s) ago; `restate-fleet apply` issues a new one", -seen.days_left)
+            format!("{host}: its fabric TLS certificate expired {} day(s) ago; {renew}", -seen.days_left)
         } else {
-            format!("{host}: its fabric TLS certificate expires in {} day(s); `restate-fleet apply` renews it (nodes re-read it within [cluster.tls] refresh-interval, no restart)", seen.days_left)
+            format!("{host}: its fabric TLS certificate expires in {} day(s); {renew} (nodes re-read it within [cluster.tls] refresh-interval, no restart)", seen.days_left)
         }
     })
+}
+
+/// With your own CA nothing is issued: a node's pair in `ca-dir` that cannot serve refuses the
+/// run (`Ok`), one that ends within 30 days is warned of (`Err`).
+pub fn own_problem(
+    host: &str,
+    node: &str,
+    kept: Option<&Seen>,
+    ca_dir: &str,
+) -> Option<Result<String, String>> {
+    let files = format!("{ca_dir}/nodes/{node}.pem and {node}.key");
+    let why = match kept {
+        None => "missing, or the key does not belong to the certificate",
+        Some(s) if !s.signed_by_ca => "not signed by a CA in ca.pem",
+        Some(s) if !s.covers_address => {
+            "not naming the host's advertised address (an IP or DNS SAN)"
+        }
+        Some(s) if !s.admitted => {
+            "naming nothing [cluster.tls] allowed-subject-names admits (CN or DNS/URI SAN), so the other nodes would refuse it"
+        }
+        Some(s) if !(s.server_auth && s.client_auth) => {
+            "its extended key usage lacks serverAuth or clientAuth, which a node needs to serve and to connect to the others"
+        }
+        Some(s) if s.days_left < 0 => "expired",
+        Some(s) if s.days_left <= RENEW_DAYS => {
+            return Some(Err(format!(
+                "{host}: {files} end in {} day(s); renew them with your CA and `restate-fleet apply` pushes them (no restart)",
+                s.days_left
+            )));
+        }
+        Some(_) => return None,
+    };
+    Some(Ok(format!(
+        "{host}: {files}: {why}; with ca = \"own\" restate-fleet issues nothing: put a pair your CA signed there; nothing was changed"
+    )))
+}
+
+/// The tool's own client pair under your own CA, judged like a node's but for its address.
+pub fn tool_problem(tool: Option<&Seen>, ca_dir: &str) -> Option<Result<String, String>> {
+    let files = format!("{ca_dir}/restate-fleet.pem and restate-fleet.key");
+    let why = match tool {
+        None => "missing, or the key does not belong to the certificate",
+        Some(s) if !s.signed_by_ca => "not signed by a CA in ca.pem",
+        Some(s) if !s.admitted => {
+            "naming nothing [cluster.tls] allowed-subject-names admits, so every node would refuse the tool"
+        }
+        Some(s) if !s.client_auth => "its extended key usage lacks clientAuth",
+        Some(s) if s.days_left < 0 => "expired",
+        Some(s) if s.days_left <= RENEW_DAYS => {
+            return Some(Err(format!(
+                "the tool's client certificate {files} ends in {} day(s); renew it with your CA",
+                s.days_left
+            )));
+        }
+        Some(_) => return None,
+    };
+    Some(Ok(format!(
+        "the tool's client certificate {files}: {why}; with ca = \"own\" put a client certificate (extended key usage clientAuth) of your CA there; nothing was changed"
+    )))
 }
 
 #[cfg(test)]
@@ -370,9 +461,19 @@ mod tests {
         let ok = Seen {
             signed_by_ca: true,
             covers_address: true,
+            admitted: true,
+            server_auth: true,
+            client_auth: true,
             days_left: 300,
         };
         assert_eq!(must_issue(Some(&ok)), None);
+        assert!(
+            must_issue(Some(&Seen {
+                admitted: false,
+                ..ok.clone()
+            }))
+            .is_some()
+        );
         assert!(must_issue(None).is_some());
         assert!(
             must_issue(Some(&Seen {
@@ -409,11 +510,94 @@ mod tests {
                 Some(&Seen {
                     days_left: 12,
                     ..ok.clone()
-                })
+                }),
+                true
             )
             .unwrap()
-            .contains("expires in 12 day(s)")
+            .contains("expires in 12 day(s); `restate-fleet apply` renews it")
         );
-        assert!(expiry_warning("n1", Some(&ok)).is_none());
+        assert!(expiry_warning("n1", Some(&ok), true).is_none());
+    }
+
+    #[test]
+    fn under_your_own_ca_a_pair_that_cannot_serve_refuses_and_one_ending_warns() {
+        let ok = Seen {
+            signed_by_ca: true,
+            covers_address: true,
+            admitted: true,
+            server_auth: true,
+            client_auth: true,
+            days_left: 300,
+        };
+        let with = |f: fn(&mut Seen)| {
+            let mut seen = ok.clone();
+            f(&mut seen);
+            Some(seen)
+        };
+        // (node's pair, refused with, warned with)
+        let cases: Vec<(Option<Seen>, Option<&str>, Option<&str>)> = vec![
+            (Some(ok.clone()), None, None),
+            (None, Some("n1.pem and n1.key: missing"), None),
+            (with(|s| s.signed_by_ca = false), Some("not signed"), None),
+            (
+                with(|s| s.covers_address = false),
+                Some("advertised address"),
+                None,
+            ),
+            (
+                with(|s| s.admitted = false),
+                Some("allowed-subject-names admits"),
+                None,
+            ),
+            (
+                with(|s| s.client_auth = false),
+                Some("lacks serverAuth or clientAuth"),
+                None,
+            ),
+            (
+                with(|s| s.server_auth = false),
+                Some("lacks serverAuth or clientAuth"),
+                None,
+            ),
+            (with(|s| s.days_left = -1), Some("expired"), None),
+            (with(|s| s.days_left = 20), None, Some("end in 20 day(s)")),
+        ];
+        for (kept, refused, warned) in cases {
+            let got = own_problem("h1", "n1", kept.as_ref(), "/pki");
+            let (problem, warning) = match &got {
+                Some(Ok(p)) => (Some(p.as_str()), None),
+                Some(Err(w)) => (None, Some(w.as_str())),
+                None => (None, None),
+            };
+            assert_eq!(problem.is_some(), refused.is_some(), "{kept:?}: {got:?}");
+            assert_eq!(warning.is_some(), warned.is_some(), "{kept:?}: {got:?}");
+            if let (Some(p), Some(r)) = (problem, refused) {
+                assert!(
+                    p.starts_with("h1: /pki/nodes/n1.pem") && p.contains(r),
+                    "{p}"
+                );
+                assert!(p.ends_with("nothing was changed"), "{p}");
+            }
+            if let (Some(w), Some(r)) = (warning, warned) {
+                assert!(w.contains(r), "{w}");
+            }
+        }
+        let tool = tool_problem(None, "/pki").unwrap().unwrap();
+        assert!(
+            tool.contains("/pki/restate-fleet.pem") && tool.contains("clientAuth"),
+            "{tool}"
+        );
+        let unadmitted = with(|s| s.admitted = false);
+        assert!(tool_problem(unadmitted.as_ref(), "/pki").unwrap().is_ok());
+        let server_only = with(|s| s.client_auth = false);
+        assert!(tool_problem(server_only.as_ref(), "/pki").unwrap().is_ok());
+        let client_only = with(|s| s.server_auth = false);
+        assert!(
+            tool_problem(client_only.as_ref(), "/pki").is_none(),
+            "the tool serves nothing"
+        );
+        assert!(tool_problem(Some(&ok), "/pki").is_none());
+        let ending = expiry_warning("n1", with(|s| s.days_left = 3).as_ref(), false).unwrap();
+        assert!(ending.contains("renew it with your CA"), "{ending}");
     }
 }

@@ -2,20 +2,27 @@
 //! `[cluster.tls] ca-dir` on this machine, and each host's own certificate (the agent's dry run of
 //! `tls_files`, which also says which of its files a push would change).
 
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::future::join_all;
-use restate_fleet_certs::{Authority, inspect, key_matches, signed_by};
+use restate_fleet_certs::{inspect, key_matches, signed_by};
 use restate_fleet_proto::agent::{Operation, TlsFilesReport, TlsMaterial};
 
 use crate::ca_dir::{CaDir, host_tls_dir};
 use crate::reach::{ReachError, Reached};
 
-/// A certificate as the run finds it, judged against the CA and the node's address.
+/// A certificate as the run finds it, judged against the CA, the node's address and the names
+/// the nodes admit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seen {
     pub signed_by_ca: bool,
     pub covers_address: bool,
+    /// Its CN or a DNS/URI SAN matches `allowed-subject-names`: the other nodes let it in.
+    pub admitted: bool,
+    /// Its extended key usage lets it serve (a node) and connect (a node and the tool).
+    pub server_auth: bool,
+    pub client_auth: bool,
     pub days_left: i64,
 }
 
@@ -23,6 +30,8 @@ pub struct Seen {
 #[derive(Debug, Clone)]
 pub struct HostCerts {
     pub host: String,
+    /// Its node name, which names its pair in `ca-dir` (`nodes/<node>.pem`).
+    pub node: String,
     /// The pair kept beside the CA for this node, when there is one whose key matches.
     pub kept: Option<(Seen, TlsMaterial)>,
     /// The host's own certificate, when it has one.
@@ -35,7 +44,16 @@ pub struct HostCerts {
 pub struct Looked {
     /// The CA, when `ca-dir` has one (a `plan` never makes it).
     pub ca_exists: bool,
+    /// The tool's own client pair in `ca-dir`, when there is one whose key matches (its address
+    /// is not judged: it is no server).
+    pub tool: Option<Seen>,
     pub hosts: Vec<HostCerts>,
+}
+
+/// What a certificate must match to be let in: Restate's `allowed-subject-names` on every node.
+pub struct Judge<'a> {
+    pub ca_pem: Option<&'a str>,
+    pub patterns: &'a [String],
 }
 
 /// The host of an advertised address (`http://10.0.0.1:5122/` -> `10.0.0.1`).
@@ -55,32 +73,40 @@ fn now_unix() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// `cert_pem` judged against the CA and the address it must name; `None` when it does not parse.
-pub fn seen(cert_pem: &str, ca_pem: Option<&str>, advertised: &str) -> Option<Seen> {
+/// `cert_pem` judged against the CA, the names and the address it must name; `None` when it
+/// does not parse.
+pub fn seen(cert_pem: &str, judge: &Judge, advertised: &str) -> Option<Seen> {
     let info = inspect(cert_pem).ok()?;
-    let signed = ca_pem.is_some_and(|ca| signed_by(cert_pem, ca).unwrap_or(false));
+    let signed = judge
+        .ca_pem
+        .is_some_and(|ca| signed_by(cert_pem, ca).unwrap_or(false));
     Some(Seen {
         signed_by_ca: signed,
         covers_address: address_host(advertised).is_some_and(|h| info.covers(&h)),
+        admitted: info.admitted_by(judge.patterns),
+        server_auth: info.server_auth,
+        client_auth: info.client_auth,
         days_left: (info.not_after_unix - now_unix()).div_euclid(86_400),
     })
 }
 
 /// Every host's certificates; `Err` for a CA directory that cannot be used as it is.
-pub async fn look(dir: &CaDir, hosts: &[&Reached]) -> Result<Result<Looked, String>, ReachError> {
-    let ca = match Authority::load(&dir.dir) {
+pub async fn look(
+    dir: &CaDir,
+    patterns: &[String],
+    hosts: &[&Reached],
+) -> Result<Result<Looked, String>, ReachError> {
+    let ca_pem = match dir.trusted_pem() {
         Ok(ca) => ca,
-        Err(e) => return Ok(Err(e.to_string())),
+        Err(e) => return Ok(Err(e)),
     };
-    let ca_pem = ca.as_ref().map(|c| c.cert_pem().to_string());
+    let judge = Judge {
+        ca_pem: ca_pem.as_deref(),
+        patterns,
+    };
     let asks = hosts.iter().map(|reached| {
         let host = &reached.host;
-        let kept = kept_pair(
-            dir,
-            &host.node_name,
-            ca_pem.as_deref(),
-            &host.advertised_address,
-        );
+        let kept = kept_pair(dir, &host.node_name, &judge, &host.advertised_address);
         let op = Operation::TlsFiles {
             dir: host_tls_dir(&host.config_path),
             service_user: host.service_user.clone(),
@@ -93,8 +119,13 @@ pub async fn look(dir: &CaDir, hosts: &[&Reached]) -> Result<Result<Looked, Stri
         }
     });
     let answers = join_all(asks).await;
+    let client = dir.client();
     let mut looked = Looked {
-        ca_exists: ca.is_some(),
+        ca_exists: ca_pem.is_some(),
+        tool: pair(&client.cert, &client.key, &judge, "").map(|(seen, _, _)| Seen {
+            covers_address: true,
+            ..seen
+        }),
         hosts: Vec::new(),
     };
     for (reached, answer) in hosts.iter().zip(answers) {
@@ -102,9 +133,10 @@ pub async fn look(dir: &CaDir, hosts: &[&Reached]) -> Result<Result<Looked, Stri
         let on_host = report
             .cert_pem
             .as_deref()
-            .and_then(|pem| seen(pem, ca_pem.as_deref(), &reached.host.advertised_address));
+            .and_then(|pem| seen(pem, &judge, &reached.host.advertised_address));
         looked.hosts.push(HostCerts {
             host: reached.host.name.clone(),
+            node: reached.host.node_name.clone(),
             push_changes: kept.is_none() || !report.changed.is_empty(),
             kept,
             on_host,
@@ -117,17 +149,12 @@ pub async fn look(dir: &CaDir, hosts: &[&Reached]) -> Result<Result<Looked, Stri
 pub fn kept_pair(
     dir: &CaDir,
     node: &str,
-    ca_pem: Option<&str>,
+    judge: &Judge,
     advertised: &str,
 ) -> Option<(Seen, TlsMaterial)> {
-    let ca_pem = ca_pem?;
+    let ca_pem = judge.ca_pem?;
     let (cert_path, key_path) = dir.node(node);
-    let cert_pem = std::fs::read_to_string(cert_path).ok()?;
-    let key_pem = std::fs::read_to_string(key_path).ok()?;
-    if !key_matches(&cert_pem, &key_pem).unwrap_or(false) {
-        return None;
-    }
-    let seen = seen(&cert_pem, Some(ca_pem), advertised)?;
+    let (seen, cert_pem, key_pem) = pair(&cert_path, &key_path, judge, advertised)?;
     Some((
         seen,
         TlsMaterial {
@@ -136,4 +163,19 @@ pub fn kept_pair(
             key_pem,
         },
     ))
+}
+
+fn pair(
+    cert_path: &Path,
+    key_path: &Path,
+    judge: &Judge,
+    advertised: &str,
+) -> Option<(Seen, String, String)> {
+    let cert_pem = std::fs::read_to_string(cert_path).ok()?;
+    let key_pem = std::fs::read_to_string(key_path).ok()?;
+    if !key_matches(&cert_pem, &key_pem).unwrap_or(false) {
+        return None;
+    }
+    let seen = seen(&cert_pem, judge, advertised)?;
+    Some((seen, cert_pem, key_pem))
 }
