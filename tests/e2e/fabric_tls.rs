@@ -50,6 +50,31 @@ fn curl(args: &[&str]) -> Output {
         .expect("curl runs")
 }
 
+/// `host`'s fabric port refuses plain HTTP and a TLS client that trusts `ca_pem` but shows no
+/// certificate (judged with curl), and its key is the service user's alone.
+fn assert_fabric_closed(lab: &Lab, host: &str, ca_pem: &str) {
+    let ip = lab.host(host).address;
+    let plain = curl(&[&format!("http://{ip}:5122/health")]);
+    assert!(
+        !plain.status.success(),
+        "{host}: plain HTTP answered: {}",
+        printed(&plain)
+    );
+    let bare = curl(&["--cacert", ca_pem, &format!("https://{ip}:5122/health")]);
+    assert!(
+        !bare.status.success(),
+        "{host}: TLS without a certificate answered: {}",
+        printed(&bare)
+    );
+    let stat = harness::ssh(lab, host, "sudo stat -c '%a %U' /etc/restate/tls/node.key");
+    assert_eq!(
+        harness::stdout(&stat).trim(),
+        "600 restate",
+        "{host}: {}",
+        printed(&stat)
+    );
+}
+
 /// restatectl from this machine against `host` over TLS with the tool's own certificate.
 fn restatectl_tls(lab: &Lab, ca: &Path, host: &str, args: &[&str]) -> String {
     let restatectl = lab::paths::restatectl().expect("restatectl installed");
@@ -230,13 +255,8 @@ fn off_to_require_under_traffic_then_a_node_joins_with_tls() {
         ca.join("restate-fleet.key").display().to_string(),
     );
     for host in three {
+        assert_fabric_closed(&lab, host, &ca_pem);
         let ip = lab.host(host).address;
-        let plain = curl(&[&format!("http://{ip}:5122/health")]);
-        assert!(
-            !plain.status.success(),
-            "{host}: plain HTTP answered: {}",
-            printed(&plain)
-        );
         let h2 = curl(&[
             "--http2-prior-knowledge",
             &format!("http://{ip}:5122/health"),
@@ -245,12 +265,6 @@ fn off_to_require_under_traffic_then_a_node_joins_with_tls() {
             !h2.status.success(),
             "{host}: h2c answered: {}",
             printed(&h2)
-        );
-        let bare = curl(&["--cacert", &ca_pem, &format!("https://{ip}:5122/health")]);
-        assert!(
-            !bare.status.success(),
-            "{host}: TLS without a certificate answered: {}",
-            printed(&bare)
         );
         let ours = curl(&[
             "--cacert",
@@ -265,14 +279,6 @@ fn off_to_require_under_traffic_then_a_node_joins_with_tls() {
             ours.status.success() && printed(&ours).contains("\"Alive\""),
             "{host}: the tool's certificate was refused: {}",
             printed(&ours)
-        );
-        // The key is the service user's alone.
-        let stat = harness::ssh(&lab, host, "sudo stat -c '%a %U' /etc/restate/tls/node.key");
-        assert_eq!(
-            harness::stdout(&stat).trim(),
-            "600 restate",
-            "{host}: {}",
-            printed(&stat)
         );
     }
     let nodes = restatectl_tls(&lab, &ca, "n2", &["nodes", "list"]);
@@ -555,33 +561,16 @@ fn your_own_ca_is_judged_before_any_change_then_a_cluster_is_made_at_require() {
     assert_exit(&made, 0, "a cluster made at require with your own CA");
     let text = printed(&made);
     assert!(
-        text.contains("fabric port refuses plain text and TLS without a certificate"),
+        text.contains(
+            "n1, n2: write restate.toml with fabric TLS require (certificate, key 0600 <redacted>"
+        ) && text.contains("fabric port refuses plain text and TLS without a certificate"),
         "{text}"
     );
     said.push(text);
 
     let ca_pem = pki.join("ca.pem").display().to_string();
     for host in hosts {
-        let ip = lab.host(host).address;
-        let plain = curl(&[&format!("http://{ip}:5122/health")]);
-        assert!(
-            !plain.status.success(),
-            "{host}: plain HTTP answered: {}",
-            printed(&plain)
-        );
-        let bare = curl(&["--cacert", &ca_pem, &format!("https://{ip}:5122/health")]);
-        assert!(
-            !bare.status.success(),
-            "{host}: TLS without a certificate answered: {}",
-            printed(&bare)
-        );
-        let stat = harness::ssh(&lab, host, "sudo stat -c '%a %U' /etc/restate/tls/node.key");
-        assert_eq!(
-            harness::stdout(&stat).trim(),
-            "600 restate",
-            "{host}: {}",
-            printed(&stat)
-        );
+        assert_fabric_closed(&lab, host, &ca_pem);
     }
     // Both nodes let each other in with the names of the inventory: one cluster, alive, https.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);

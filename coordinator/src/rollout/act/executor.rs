@@ -235,12 +235,13 @@ impl<'a> Executor<'a> {
             }
             Step::ReplicatedLoglet => self.replicated_loglet().await,
             Step::Snapshot => self.snapshot().await,
-            Step::JoinNew { hosts } => self.join(hosts).await,
+            Step::JoinNew { hosts, .. } => self.join(hosts).await,
             Step::Provision {
                 hosts,
                 on,
                 replication,
                 property,
+                ..
             } => {
                 self.provision(hosts, on, *replication, property.clone())
                     .await

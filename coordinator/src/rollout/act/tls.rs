@@ -96,13 +96,12 @@ impl Executor<'_> {
         Ok(trust)
     }
 
-    /// Whether the hosts that join get certificates: the cluster takes TLS now or will by the
-    /// end of the run.
+    /// Whether the hosts that join get certificates (`Rollout::joining_with_files`).
     pub(super) fn new_hosts_need_tls(&self) -> bool {
-        self.survey.tls.as_ref().is_some_and(|t| {
-            t.rollout.target.loads_certificates()
-                || t.rollout.join_at.is_some_and(TlsMode::loads_certificates)
-        })
+        self.survey
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.rollout.joining_with_files().is_some())
     }
 
     /// `host`'s certificate as kept beside the CA; a managed CA issues it (again) when missing,

@@ -49,6 +49,7 @@ mod tests {
         };
         let join = Step::JoinNew {
             hosts: vec!["n3".into()],
+            tls: None,
         };
         let cases: [(&str, Vec<Step>, &[Probe], usize); 5] = [
             ("nothing probed", vec![Step::Snapshot], &[], 0),

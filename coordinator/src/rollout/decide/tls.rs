@@ -39,6 +39,16 @@ pub struct Rollout {
     pub target: TlsMode,
 }
 
+impl Rollout {
+    /// The mode new hosts start at when they get certificates before their first start: the
+    /// cluster takes TLS now or will by the end of the run.
+    pub fn joining_with_files(&self) -> Option<TlsMode> {
+        let files = self.target.loads_certificates()
+            || self.join_at.is_some_and(TlsMode::loads_certificates);
+        self.join_at.filter(|_| files)
+    }
+}
+
 fn effective(mode: Option<TlsMode>) -> TlsMode {
     mode.unwrap_or(TlsMode::Off)
 }
@@ -286,6 +296,30 @@ pub fn expiry_warning(host: &str, on_host: Option<&Seen>, managed: bool) -> Opti
     })
 }
 
+/// Why a pair of your own CA cannot be used (`Ok`), or the days it has left when it ends within
+/// 30 (`Err`). `node`: a node's pair, which also serves at the node's address; else the tool's,
+/// which only connects.
+fn own_pair(kept: Option<&Seen>, node: bool) -> Option<Result<&'static str, i64>> {
+    let why = match kept {
+        None => "missing, or the key does not belong to the certificate",
+        Some(s) if !s.signed_by_ca => "not signed by a CA in ca.pem",
+        Some(s) if node && !s.covers_address => {
+            "not naming the host's advertised address (an IP or DNS SAN)"
+        }
+        Some(s) if !s.admitted => {
+            "naming nothing [cluster.tls] allowed-subject-names admits (CN or DNS/URI SAN), so the nodes would refuse it"
+        }
+        Some(s) if node && !(s.server_auth && s.client_auth) => {
+            "its extended key usage lacks serverAuth or clientAuth, which a node needs to serve and to connect to the others"
+        }
+        Some(s) if !s.client_auth => "its extended key usage lacks clientAuth",
+        Some(s) if s.days_left < 0 => "expired",
+        Some(s) if s.days_left <= RENEW_DAYS => return Some(Err(s.days_left)),
+        Some(_) => return None,
+    };
+    Some(Ok(why))
+}
+
 /// With your own CA nothing is issued: a node's pair in `ca-dir` that cannot serve refuses the
 /// run (`Ok`), one that ends within 30 days is warned of (`Err`).
 pub fn own_problem(
@@ -295,54 +329,27 @@ pub fn own_problem(
     ca_dir: &str,
 ) -> Option<Result<String, String>> {
     let files = format!("{ca_dir}/nodes/{node}.pem and {node}.key");
-    let why = match kept {
-        None => "missing, or the key does not belong to the certificate",
-        Some(s) if !s.signed_by_ca => "not signed by a CA in ca.pem",
-        Some(s) if !s.covers_address => {
-            "not naming the host's advertised address (an IP or DNS SAN)"
-        }
-        Some(s) if !s.admitted => {
-            "naming nothing [cluster.tls] allowed-subject-names admits (CN or DNS/URI SAN), so the other nodes would refuse it"
-        }
-        Some(s) if !(s.server_auth && s.client_auth) => {
-            "its extended key usage lacks serverAuth or clientAuth, which a node needs to serve and to connect to the others"
-        }
-        Some(s) if s.days_left < 0 => "expired",
-        Some(s) if s.days_left <= RENEW_DAYS => {
-            return Some(Err(format!(
-                "{host}: {files} end in {} day(s); renew them with your CA and `restate-fleet apply` pushes them (no restart)",
-                s.days_left
-            )));
-        }
-        Some(_) => return None,
-    };
-    Some(Ok(format!(
-        "{host}: {files}: {why}; with ca = \"own\" restate-fleet issues nothing: put a pair your CA signed there; nothing was changed"
-    )))
+    Some(match own_pair(kept, true)? {
+        Ok(why) => Ok(format!(
+            "{host}: {files}: {why}; with ca = \"own\" restate-fleet issues nothing: put a pair your CA signed there; nothing was changed"
+        )),
+        Err(days) => Err(format!(
+            "{host}: {files} end in {days} day(s); renew them with your CA and `restate-fleet apply` pushes them (no restart)"
+        )),
+    })
 }
 
 /// The tool's own client pair under your own CA, judged like a node's but for its address.
 pub fn tool_problem(tool: Option<&Seen>, ca_dir: &str) -> Option<Result<String, String>> {
     let files = format!("{ca_dir}/restate-fleet.pem and restate-fleet.key");
-    let why = match tool {
-        None => "missing, or the key does not belong to the certificate",
-        Some(s) if !s.signed_by_ca => "not signed by a CA in ca.pem",
-        Some(s) if !s.admitted => {
-            "naming nothing [cluster.tls] allowed-subject-names admits, so every node would refuse the tool"
-        }
-        Some(s) if !s.client_auth => "its extended key usage lacks clientAuth",
-        Some(s) if s.days_left < 0 => "expired",
-        Some(s) if s.days_left <= RENEW_DAYS => {
-            return Some(Err(format!(
-                "the tool's client certificate {files} ends in {} day(s); renew it with your CA",
-                s.days_left
-            )));
-        }
-        Some(_) => return None,
-    };
-    Some(Ok(format!(
-        "the tool's client certificate {files}: {why}; with ca = \"own\" put a client certificate (extended key usage clientAuth) of your CA there; nothing was changed"
-    )))
+    Some(match own_pair(tool, false)? {
+        Ok(why) => Ok(format!(
+            "the tool's client certificate {files}: {why}; with ca = \"own\" put a client certificate (extended key usage clientAuth) of your CA there; nothing was changed"
+        )),
+        Err(days) => Err(format!(
+            "the tool's client certificate {files} ends in {days} day(s); renew it with your CA"
+        )),
+    })
 }
 
 #[cfg(test)]

@@ -44,8 +44,8 @@ pub struct HostCerts {
 pub struct Looked {
     /// The CA, when `ca-dir` has one (a `plan` never makes it).
     pub ca_exists: bool,
-    /// The tool's own client pair in `ca-dir`, when there is one whose key matches (its address
-    /// is not judged: it is no server).
+    /// The tool's own client pair in `ca-dir`, when there is one whose key matches (judged
+    /// against no address: it serves nothing).
     pub tool: Option<Seen>,
     pub hosts: Vec<HostCerts>,
 }
@@ -122,10 +122,7 @@ pub async fn look(
     let client = dir.client();
     let mut looked = Looked {
         ca_exists: ca_pem.is_some(),
-        tool: pair(&client.cert, &client.key, &judge, "").map(|(seen, _, _)| Seen {
-            covers_address: true,
-            ..seen
-        }),
+        tool: pair(&client.cert, &client.key, &judge, "").map(|(seen, _, _)| seen),
         hosts: Vec::new(),
     };
     for (reached, answer) in hosts.iter().zip(answers) {

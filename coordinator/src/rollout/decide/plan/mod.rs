@@ -290,7 +290,7 @@ pub fn plan(fleet: &Fleet, gathered: &Gathered, replication: Option<u32>) -> Pla
             }),
     );
     if members.is_empty() {
-        steps.extend(provision(fleet, new, replication));
+        steps.extend(provision(fleet, gathered, new, replication));
     } else {
         member_steps(fleet, gathered, &members, new, replication, &mut steps);
     }
@@ -369,7 +369,12 @@ fn repairs(gathered: &Gathered, members: &[&HostState]) -> Vec<Step> {
 }
 
 /// No member yet: the new hosts form the cluster, provisioned on the first metadata server.
-fn provision(fleet: &Fleet, new: Vec<String>, replication: Option<u32>) -> Option<Step> {
+fn provision(
+    fleet: &Fleet,
+    gathered: &Gathered,
+    new: Vec<String>,
+    replication: Option<u32>,
+) -> Option<Step> {
     let first = new.first()?.clone();
     let on = fleet
         .cluster
@@ -383,7 +388,16 @@ fn provision(fleet: &Fleet, new: Vec<String>, replication: Option<u32>) -> Optio
         on,
         replication: wanted.map(|r| r.nodes),
         property: wanted.map(|r| r.to_string()),
+        tls: joining_tls(gathered),
     })
+}
+
+/// The fabric TLS mode new nodes start at with their certificates, with `[cluster.tls]`.
+fn joining_tls(gathered: &Gathered) -> Option<TlsMode> {
+    gathered
+        .tls
+        .as_ref()
+        .and_then(|t| t.rollout.joining_with_files())
 }
 
 /// The members' fixes (live or with a restart), the replicated loglet, then the new nodes'
@@ -441,7 +455,10 @@ fn member_steps(
         // binds to the old node until that node is removed: the removal comes first.
         steps.extend(removals(gathered, true));
         steps.push(Step::Snapshot);
-        steps.push(Step::JoinNew { hosts: new });
+        steps.push(Step::JoinNew {
+            hosts: new,
+            tls: joining_tls(gathered),
+        });
     }
     steps.extend(rolls);
 }
@@ -498,7 +515,10 @@ fn gentle_grow(
     steps: &mut Vec<Step>,
 ) {
     steps.extend(removals(gathered, true));
-    steps.push(Step::JoinNew { hosts: new });
+    steps.push(Step::JoinNew {
+        hosts: new,
+        tls: joining_tls(gathered),
+    });
     if let Some(wanted) = wanted_replication(fleet, replication).filter(|w| w.nodes > 1) {
         steps.push(Step::RaiseReplication {
             to: wanted.nodes,
@@ -734,7 +754,7 @@ impl Plan {
             | Step::AddMetadataMember { host, .. }
             | Step::RemoveMetadataMember { host, .. }
             | Step::ActivateWorker { host } => kept(host),
-            Step::JoinNew { hosts }
+            Step::JoinNew { hosts, .. }
             | Step::Provision { hosts, .. }
             | Step::StageServer { hosts, .. }
             | Step::InstallServer { hosts, .. } => {

@@ -43,7 +43,12 @@ pub enum Step {
     /// Guide step 5: every partition snapshotted with trim, then no `local` segment left.
     Snapshot,
     /// Guide step 6: write the new nodes' files and start them; wait until they joined.
-    JoinNew { hosts: Vec<String> },
+    /// `tls`: the fabric TLS mode they start at, their certificate and key put in place first.
+    JoinNew {
+        hosts: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tls: Option<TlsMode>,
+    },
     /// No cluster yet: start every node and provision the cluster on the first metadata server.
     /// `replication`: partition and log replication to provision with (`--replication`, else
     /// the inventory's; Restate's default 1 when neither says).
@@ -56,6 +61,9 @@ pub enum Step {
         /// asks for them (`{node: 3, zone: 2}`).
         #[serde(default)]
         property: Option<String>,
+        /// As for [`Step::JoinNew`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tls: Option<TlsMode>,
     },
     /// A member's change that a running server applies from its file (`decide/reload.rs`):
     /// written, and held until its `config` table shows it; restarted behind the usual gates
@@ -158,21 +166,24 @@ impl std::fmt::Display for Step {
                 f,
                 "cluster: snapshot every partition with log trim; check that no log keeps a local segment"
             ),
-            Step::JoinNew { hosts } => write!(
+            Step::JoinNew { hosts, tls } => write!(
                 f,
-                "{}: write restate.toml (auto-provision = false), start, wait until alive and joined",
-                hosts.join(", ")
+                "{}: write restate.toml (auto-provision = false){}, start, wait until alive and joined",
+                hosts.join(", "),
+                tls_files_text(*tls)
             ),
             Step::Provision {
                 hosts,
                 on,
                 replication,
                 property,
+                tls,
             } => {
                 write!(
                     f,
-                    "{}: write restate.toml, start; provision the cluster on {on}",
-                    hosts.join(", ")
+                    "{}: write restate.toml{}, start; provision the cluster on {on}",
+                    hosts.join(", "),
+                    tls_files_text(*tls)
                 )?;
                 match (replication, property) {
                     (Some(to), Some(p)) if spreads(p) => write!(f, " with replication {to} ({p})"),
@@ -287,6 +298,13 @@ impl std::fmt::Display for Step {
     }
 }
 
+/// What a new node gets besides its restate.toml when it starts with fabric TLS.
+fn tls_files_text(tls: Option<TlsMode>) -> String {
+    tls.map(|mode| {
+        format!(" with fabric TLS {mode} (certificate, key 0600 <redacted>, CA beside it)")
+    })
+    .unwrap_or_default()
+}
 /// The keys a member's restart writes, as its step line names them: three or more under one table
 /// read as that table (`worker.snapshots.* (7 keys)`); none is the environment file alone (the
 /// snapshot repository's credentials).

@@ -584,6 +584,50 @@ fn fabric_tls_moves_every_host_one_mode_at_a_time_after_the_rest() {
     );
     let done = plan(&fleet, &gathered(tls(vec![], vec![])), None);
     assert!(done.steps.is_empty(), "{:?}", tags(&done.steps));
+
+    // New nodes start at the members' mode with their files, and the plan says so; a cluster
+    // made from nothing starts at the inventory's.
+    let at_require = Decided {
+        rollout: Rollout {
+            join_at: Some(Require),
+            phases: vec![],
+            target: Require,
+        },
+        ..tls(vec![], vec![])
+    };
+    let mut hosts = converged(&["n1", "n2"]);
+    hosts.push(new("n3"));
+    let joins = plan(
+        &fleet,
+        &Gathered {
+            hosts,
+            tls: Some(at_require.clone()),
+            ..gathered(at_require.clone())
+        },
+        None,
+    );
+    let made = plan(
+        &fleet,
+        &Gathered {
+            hosts: ["n1", "n2", "n3"].map(new).to_vec(),
+            view: None,
+            ..gathered(at_require)
+        },
+        None,
+    );
+    let lines: Vec<String> = [joins, made]
+        .iter()
+        .flat_map(|p| p.steps.iter().map(ToString::to_string))
+        .filter(|l| l.contains("write restate.toml"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    insta::assert_snapshot!("new_nodes_start_with_fabric_tls", lines.join("\n"));
+    for line in &lines {
+        assert!(
+            line.contains("with fabric TLS require (certificate, key 0600 <redacted>"),
+            "{line}"
+        );
+    }
 }
 
 #[test]
