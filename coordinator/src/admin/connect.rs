@@ -14,6 +14,19 @@ use super::AdminError;
 /// Restate's node-to-node fabric port, where the admin gRPC services listen.
 pub const FABRIC_PORT: u16 = 5122;
 
+/// Host (an IPv6 address without its brackets) and port of a URL, `default_port` when it names
+/// none; `None` when it is no URL with a host.
+pub fn host_port(url: &str, default_port: u16) -> Option<(String, u16)> {
+    let uri: http::Uri = url.parse().ok()?;
+    let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
+    Some((host.to_string(), uri.port_u16().unwrap_or(default_port)))
+}
+
+/// Host and port of a fabric address (`http://n1.internal:5122/`), as its own host dials it.
+pub fn fabric_target(address: &str) -> Option<(String, u16)> {
+    host_port(address, FABRIC_PORT)
+}
+
 /// Restate answers some calls (Logs metadata, cluster state of big clusters) with more than tonic's
 /// default 4 MiB.
 pub const MAX_DECODING_MESSAGE_SIZE: usize = 32 * 1024 * 1024;

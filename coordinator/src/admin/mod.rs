@@ -24,7 +24,10 @@ mod view;
 pub use any_node::{Answered, first_answer};
 pub use cluster_state::{AliveNode, ClusterState, NodeLiveness};
 pub use config::{ClusterConfig, ConfigChange, replication_on_nodes};
-pub use connect::{AdminClient, FABRIC_PORT, MAX_DECODING_MESSAGE_SIZE, Timeouts, endpoint};
+pub use connect::{
+    AdminClient, FABRIC_PORT, MAX_DECODING_MESSAGE_SIZE, Timeouts, endpoint, fabric_target,
+    host_port,
+};
 pub use error::AdminError;
 pub use ident::{NodeId, NodeIdent, NodeStatus, RoleStatus};
 pub use logs::{KIND_LOCAL, KIND_REPLICATED, LogChain, Logs, ProviderConfig, Segment};

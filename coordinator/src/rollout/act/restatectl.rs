@@ -7,8 +7,9 @@ use std::time::Duration;
 use futures_util::future::join_all;
 
 use super::executor::Executor;
+use crate::admin::fabric_target;
 use crate::admin::{IdentityFiles, https_address};
-use crate::rollout::decide::restatectl::{Source, fabric_target, transient};
+use crate::rollout::decide::restatectl::{Source, transient};
 use crate::rollout::error::StepError;
 use crate::rollout::observe::restatectl::upload;
 use crate::ssh::Forward;

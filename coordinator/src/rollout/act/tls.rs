@@ -219,10 +219,7 @@ impl Executor<'_> {
         let mut failures = Vec::new();
         for host in self.survey.hosts.iter() {
             let address = &host.reached.host.advertised_address;
-            let (Some(target), Some(port)) = (
-                address_host(address),
-                address.parse::<http::Uri>().ok().and_then(|u| u.port_u16()),
-            ) else {
+            let Some((target, port)) = crate::admin::fabric_target(address) else {
                 continue;
             };
             let session = self.session_of(host);

@@ -234,15 +234,5 @@ pub fn transient(said: &str) -> bool {
     said.contains("[retryable]") || said.contains("currently unavailable")
 }
 
-/// Host and port of a fabric address (`http://n1.internal:5122/`), as its own host dials it.
-pub fn fabric_target(address: &str) -> Option<(String, u16)> {
-    let uri: http::Uri = address.parse().ok()?;
-    let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
-    Some((
-        host.to_string(),
-        uri.port_u16().unwrap_or(crate::admin::FABRIC_PORT),
-    ))
-}
-
 #[cfg(test)]
 mod tests;

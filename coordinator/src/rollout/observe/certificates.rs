@@ -58,13 +58,7 @@ pub struct Judge<'a> {
 
 /// The host of an advertised address (`http://10.0.0.1:5122/` -> `10.0.0.1`).
 pub fn address_host(advertised: &str) -> Option<String> {
-    let uri: http::Uri = advertised.parse().ok()?;
-    let host = uri.host()?;
-    Some(
-        host.trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string(),
-    )
+    crate::admin::fabric_target(advertised).map(|(host, _)| host)
 }
 
 fn now_unix() -> i64 {

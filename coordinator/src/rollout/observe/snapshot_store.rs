@@ -49,13 +49,12 @@ pub async fn probe(endpoint: &str, hosts: &[&Reached]) -> Vec<Probe> {
 }
 
 fn host_and_port(endpoint: &str) -> Option<(String, u16)> {
-    let uri: http::Uri = endpoint.parse().ok()?;
-    let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
-    let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
-        Some("https") => 443,
-        _ => 80,
-    });
-    Some((host.to_string(), port))
+    let default = if endpoint.starts_with("https:") {
+        443
+    } else {
+        80
+    };
+    crate::admin::host_port(endpoint, default)
 }
 
 #[cfg(test)]

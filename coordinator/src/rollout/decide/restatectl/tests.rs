@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::*;
+use crate::admin::fabric_target;
 use crate::rollout::observe::leaving::Holdings;
 
 fn on_path() -> Source {
