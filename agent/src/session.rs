@@ -192,12 +192,23 @@ impl Session {
             }
             Operation::Collect { node } => Ok(Reply::Collect(collect::collect(&node))),
             Operation::TlsFiles {
+                in_place: Some(paths),
+                service_user,
+                files: None,
+                ..
+            } => tls_files::in_place(&paths, service_user.as_deref()).map(Reply::TlsFiles),
+            Operation::TlsFiles {
                 dir,
                 service_user,
                 files,
                 dry_run,
+                in_place: None,
             } => tls_files::tls_files(&dir, service_user.as_deref(), files.as_ref(), dry_run)
                 .map(Reply::TlsFiles),
+            Operation::TlsFiles { .. } => Err(AgentError::new(
+                ErrorKind::BadRequest,
+                "tls_files: files to write and files in place are one or the other",
+            )),
             Operation::HostChecks { node, ports } => {
                 Ok(Reply::HostChecks(host_checks::gather(&node, &ports)))
             }

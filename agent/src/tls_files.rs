@@ -7,7 +7,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use restate_fleet_proto::agent::{
-    AgentError, ErrorKind, TLS_CA_FILE, TLS_CERT_FILE, TLS_KEY_FILE, TlsFilesReport, TlsMaterial,
+    AgentError, ErrorKind, KeyAccess, TLS_CA_FILE, TLS_CERT_FILE, TLS_KEY_FILE, TlsFilesReport,
+    TlsMaterial, TlsPaths,
 };
 
 use crate::files;
@@ -27,13 +28,13 @@ pub fn tls_files(
         )
         .with_path(dir));
     }
-    let cert_path = dir.join(TLS_CERT_FILE);
-    let cert_pem = read(&cert_path)?.map(|b| String::from_utf8_lossy(&b).into_owned());
     let mut report = TlsFilesReport {
         dir: dir.to_path_buf(),
         changed: Vec::new(),
-        cert_pem,
+        cert_pem: read_text(&dir.join(TLS_CERT_FILE))?,
         dry_run,
+        ca_pem: None,
+        key: None,
     };
     let Some(material) = material else {
         return Ok(report);
@@ -88,6 +89,56 @@ pub fn tls_files(
         report.changed.push(name.to_string());
     }
     Ok(report)
+}
+
+/// The operator's own files where they are: the certificate and CA bundle (public) and how the
+/// key may be read, never the key itself. Writes nothing.
+pub fn in_place(
+    paths: &TlsPaths,
+    service_user: Option<&str>,
+) -> Result<TlsFilesReport, AgentError> {
+    for path in [&paths.cert_file, &paths.key_file, &paths.ca_file] {
+        if !path.is_absolute() {
+            return Err(AgentError::new(
+                ErrorKind::BadRequest,
+                "the TLS files must be absolute paths",
+            )
+            .with_path(path));
+        }
+    }
+    let key = fs::metadata(&paths.key_file).ok().map(|meta| {
+        let mode = meta.mode() & 0o7777;
+        let reads = |account: host::Account| {
+            account.uid == 0
+                || (account.uid == meta.uid() && mode & 0o400 != 0)
+                || (account.gid == meta.gid() && mode & 0o040 != 0)
+                || mode & 0o004 != 0
+        };
+        KeyAccess {
+            mode,
+            world_readable: mode & 0o004 != 0,
+            service_user_reads: match service_user {
+                Some(user) => host::account(user).map(reads),
+                None => Some(true),
+            },
+        }
+    });
+    Ok(TlsFilesReport {
+        dir: paths
+            .cert_file
+            .parent()
+            .unwrap_or(Path::new("/"))
+            .to_path_buf(),
+        changed: Vec::new(),
+        cert_pem: read_text(&paths.cert_file)?,
+        dry_run: true,
+        ca_pem: read_text(&paths.ca_file)?,
+        key,
+    })
+}
+
+fn read_text(path: &Path) -> Result<Option<String>, AgentError> {
+    Ok(read(path)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
 }
 
 fn read(path: &Path) -> Result<Option<Vec<u8>>, AgentError> {
@@ -152,6 +203,31 @@ mod tests {
         let refused = tls_files(&dir, absent, Some(&material("KEY3\n")), false).unwrap_err();
         assert!(refused.to_string().contains("does not exist"), "{refused}");
         assert_eq!(fs::read_to_string(dir.join("node.key")).unwrap(), "KEY2\n");
+        // Files of the operator's own, read in place: the key's access, never its bytes.
+        fs::write(dir.join("own.key"), "OWN-SECRET\n").unwrap();
+        fs::set_permissions(
+            dir.join("own.key"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )
+        .unwrap();
+        let paths = TlsPaths {
+            cert_file: dir.join("node.pem"),
+            key_file: dir.join("own.key"),
+            ca_file: dir.join("ca.pem"),
+        };
+        let own = in_place(&paths, None).unwrap();
+        assert_eq!(own.cert_pem.as_deref(), Some("CERT\n"));
+        assert_eq!(own.ca_pem.as_deref(), Some("CA\n"));
+        let key = own.key.clone().unwrap();
+        assert!(key.world_readable && key.mode == 0o644, "{key:?}");
+        assert!(!format!("{own:?}").contains("OWN-SECRET"));
+        let unknown = in_place(&paths, Some("no-such-user-restate-fleet")).unwrap();
+        assert_eq!(unknown.key.unwrap().service_user_reads, None);
+        let missing = TlsPaths {
+            key_file: dir.join("none.key"),
+            ..paths
+        };
+        assert_eq!(in_place(&missing, None).unwrap().key, None);
         let report = format!("{:?}", material("SECRET-KEY"));
         assert!(!report.contains("SECRET-KEY"), "{report}");
         fs::remove_dir_all(&dir).unwrap();

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use restate_fleet_inventory::{Fleet, TlsCa};
+use restate_fleet_inventory::{Fleet, HostFiles, TlsCa};
 
 use crate::admin::{ClientIdentity, IdentityFiles};
 
@@ -14,6 +14,8 @@ pub struct CaDir {
     pub dir: PathBuf,
     /// The tool keeps the CA's key here and issues; else the operator's CA signed every file.
     pub managed: bool,
+    /// Under your own CA, the nodes' files are on the hosts already: none is kept here.
+    pub on_hosts: Option<HostFiles>,
 }
 
 impl CaDir {
@@ -23,6 +25,10 @@ impl CaDir {
         Some(CaDir {
             dir: tls.ca.dir().to_path_buf(),
             managed: matches!(tls.ca, TlsCa::Managed { .. }),
+            on_hosts: match &tls.ca {
+                TlsCa::Own { on_hosts, .. } => on_hosts.clone(),
+                TlsCa::Managed { .. } => None,
+            },
         })
     }
 

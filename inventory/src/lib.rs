@@ -33,7 +33,7 @@ pub use model::{
 pub use placement::{Location, Replication, ReplicationError, parse_replication};
 pub use resolve::{Loaded, parse};
 pub use secret::Secret;
-pub use tls::{DEFAULT_CERT_DAYS, FabricTls, TlsCa, TlsMode};
+pub use tls::{DEFAULT_CERT_DAYS, FabricTls, HostFiles, TlsCa, TlsMode};
 pub use value::{ConfigEntry, ConfigValue};
 
 /// Reads and parses the inventory at `path`, taking `{ env = "VAR" }` values from this process's

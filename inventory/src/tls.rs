@@ -72,7 +72,25 @@ pub enum TlsCa {
         dir: PathBuf,
         /// Restate's `allowed-subject-names`: globs every node's and the tool's certificate match.
         allowed_subject_names: Vec<String>,
+        /// The nodes' files are on the hosts already (put there by the operator's own tooling):
+        /// restate-fleet checks them and names them in `[tls]`, and pushes nothing.
+        on_hosts: Option<HostFiles>,
     },
+}
+
+/// Where each host keeps its certificate, key and CA bundle; `{node}` stands for its node name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostFiles {
+    pub cert_file: String,
+    pub key_file: String,
+    pub ca_file: String,
+}
+
+impl HostFiles {
+    /// The three paths on the host of `node`: certificate, key, CA bundle.
+    pub fn of(&self, node: &str) -> [String; 3] {
+        [&self.cert_file, &self.key_file, &self.ca_file].map(|p| p.replace("{node}", node))
+    }
 }
 
 impl TlsCa {
@@ -99,14 +117,16 @@ pub const DEFAULT_CERT_DAYS: u32 = 365;
 const MIN_CERT_DAYS: i64 = 45;
 const MAX_CERT_DAYS: i64 = 3650;
 
-const KEYS: [&str; 6] = [
+const KEYS: [&str; 7] = [
     "mode",
     "ca",
     "ca-dir",
     "cert-days",
     "refresh-interval",
     "allowed-subject-names",
+    "on-hosts",
 ];
+const HOST_FILE_KEYS: [&str; 3] = ["cert-file", "key-file", "ca-file"];
 
 pub(crate) fn read(reader: &mut Reader, entry: &Entry, base_dir: &Path) -> Option<FabricTls> {
     let table = reader.table(entry)?;
@@ -159,7 +179,16 @@ pub(crate) fn read(reader: &mut Reader, entry: &Entry, base_dir: &Path) -> Optio
     };
     let dir = base_dir.join(reader.string(dir_entry)?);
     let names = tree::get(table, "allowed-subject-names");
+    let on_hosts = tree::get(table, "on-hosts");
     let ca = if kind == "managed" {
+        if let Some(e) = on_hosts {
+            reader.report.error(
+                e.node.span.clone(),
+                "`on-hosts` is for ca = \"own\"; a managed CA issues the nodes' files and pushes them",
+                Some("remove it, or use ca = \"own\" with your CA's ca.pem and restate-fleet pair in ca-dir".into()),
+            );
+            return None;
+        }
         if let Some(e) = names {
             reader.report.error(
                 e.node.span.clone(),
@@ -178,9 +207,15 @@ pub(crate) fn read(reader: &mut Reader, entry: &Entry, base_dir: &Path) -> Optio
             );
             return None;
         }
+        let allowed_subject_names = subject_names(reader, names, ca_entry)?;
+        let on_hosts = match on_hosts {
+            Some(e) => Some(host_files(reader, e)?),
+            None => None,
+        };
         TlsCa::Own {
             dir,
-            allowed_subject_names: subject_names(reader, names, ca_entry)?,
+            allowed_subject_names,
+            on_hosts,
         }
     };
     let cert_days = match tree::get(table, "cert-days") {
@@ -207,6 +242,41 @@ pub(crate) fn read(reader: &mut Reader, entry: &Entry, base_dir: &Path) -> Optio
         ca,
         cert_days,
         refresh_interval,
+    })
+}
+
+/// `on-hosts = { cert-file, key-file, ca-file }`: absolute paths on every host.
+fn host_files(reader: &mut Reader, entry: &Entry) -> Option<HostFiles> {
+    let table = reader.table(entry)?;
+    reader.check_keys(table, "[cluster.tls] on-hosts", &HOST_FILE_KEYS, |_| None);
+    let mut paths = Vec::new();
+    for key in HOST_FILE_KEYS {
+        let Some(e) = tree::get(table, key) else {
+            reader.report.error(
+                entry.node.span.clone(),
+                format!("`on-hosts` has no `{key}`"),
+                Some("name all three files on the hosts: on-hosts = { cert-file = \"/etc/pki/restate/{node}.pem\", key-file = \"/etc/pki/restate/{node}.key\", ca-file = \"/etc/pki/restate/ca.pem\" } ({node} is each host's node name)".into()),
+            );
+            return None;
+        };
+        let path = reader.string(e)?;
+        if !path.starts_with('/') {
+            reader.report.error(
+                e.node.span.clone(),
+                format!("`{key}` is {path:?}, not an absolute path on the hosts"),
+                Some(
+                    "write the full path on the host, e.g. \"/etc/pki/restate/{node}.pem\"".into(),
+                ),
+            );
+            return None;
+        }
+        paths.push(path);
+    }
+    let [cert_file, key_file, ca_file] = <[String; 3]>::try_from(paths).ok()?;
+    Some(HostFiles {
+        cert_file,
+        key_file,
+        ca_file,
     })
 }
 
@@ -288,9 +358,26 @@ mod tests {
             TlsCa::Own {
                 dir: PathBuf::from("/inv/pki"),
                 allowed_subject_names: vec!["*.nodes.example".into(), "fleet.example".into()],
+                on_hosts: None,
             }
         );
         assert_eq!(tls.ca.dir(), Path::new("/inv/pki"));
+        let fleet = parse(
+            "ca = \"own\"\nca-dir = \"pki\"\nallowed-subject-names = [\"*\"]\non-hosts = { cert-file = \"/pki/{node}.pem\", key-file = \"/pki/{node}.key\", ca-file = \"/pki/ca.pem\" }",
+            "",
+        )
+        .unwrap();
+        let Some(TlsCa::Own {
+            on_hosts: Some(files),
+            ..
+        }) = fleet.cluster.tls.map(|t| t.ca)
+        else {
+            panic!("no on-hosts files");
+        };
+        assert_eq!(
+            files.of("n2"),
+            ["/pki/n2.pem", "/pki/n2.key", "/pki/ca.pem"]
+        );
     }
 
     #[test]
@@ -339,6 +426,21 @@ mod tests {
                 "ca = \"managed\"\nca-dir = \"x\"\nallowed-subject-names = [\"*\"]",
                 "",
                 "is for ca = \"own\"",
+            ),
+            (
+                "ca = \"own\"\nca-dir = \"p\"\nallowed-subject-names = [\"*\"]\non-hosts = { cert-file = \"/a.pem\", key-file = \"/a.key\" }",
+                "",
+                "`on-hosts` has no `ca-file`",
+            ),
+            (
+                "ca = \"own\"\nca-dir = \"p\"\nallowed-subject-names = [\"*\"]\non-hosts = { cert-file = \"a.pem\", key-file = \"/a.key\", ca-file = \"/ca.pem\" }",
+                "",
+                "not an absolute path on the hosts",
+            ),
+            (
+                "ca = \"managed\"\nca-dir = \"x\"\non-hosts = { cert-file = \"/a\" }",
+                "",
+                "`on-hosts` is for ca = \"own\"",
             ),
             ("ca = \"managed\"\nca-dir = \"x\"\nkey = 1", "", "key"),
             (

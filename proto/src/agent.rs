@@ -163,6 +163,10 @@ pub enum Operation {
         files: Option<TlsMaterial>,
         #[serde(default, skip_serializing_if = "is_false")]
         dry_run: bool,
+        /// The operator's own files, read where they are instead of in `dir`; nothing is written
+        /// (with `files`, a bad request).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        in_place: Option<TlsPaths>,
     },
     /// Make a node runnable: the system user (when asked), the data directory owned by it, the
     /// config readable by it, and with systemd a unit for restate-server when there is none.
@@ -198,6 +202,25 @@ pub const TLS_CA_FILE: &str = "ca.pem";
 pub const TLS_CERT_FILE: &str = "node.pem";
 pub const TLS_KEY_FILE: &str = "node.key";
 
+/// Where a host keeps fabric TLS files of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsPaths {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    pub ca_file: PathBuf,
+}
+
+/// How a key file on a host may be read; never its content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyAccess {
+    /// Permission bits, e.g. 0o600.
+    pub mode: u32,
+    /// Any user of the host may read it.
+    pub world_readable: bool,
+    /// The service's user may read it; `None` while that user does not exist.
+    pub service_user_reads: Option<bool>,
+}
+
 /// A node's fabric TLS material, PEM.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct TlsMaterial {
@@ -224,6 +247,12 @@ pub struct TlsFilesReport {
     /// The node's certificate as it was before this call (public), to check who signed it.
     pub cert_pem: Option<String>,
     pub dry_run: bool,
+    /// With `in_place`: the CA bundle the node trusts (public) and how its key may be read
+    /// (`None`: no key file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_pem: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyAccess>,
 }
 
 /// Where a node's config lives, how its service is driven and where it answers health checks.

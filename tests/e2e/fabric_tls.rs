@@ -484,12 +484,9 @@ fn own_node_pair(lab: &Lab, pki: &Path, host: &str, with_address: bool) {
     }
 }
 
-#[test]
-fn your_own_ca_is_judged_before_any_change_then_a_cluster_is_made_at_require() {
-    let lab = harness::lab(Spec::new(2).all_systemd());
-    let hosts = ["n1", "n2"];
-    // The operator's PKI, made with openssl: a CA, the tool's client certificate, and one pair
-    // per node, n2's first without its address.
+/// An operator's PKI in the lab's `pki/`, made with openssl: `ca.pem` (and its key), the
+/// tool's client pair `restate-fleet.pem`/`.key`, and an empty `nodes/`.
+fn own_pki(lab: &Lab) -> std::path::PathBuf {
     let pki = lab.dir().join("pki");
     std::fs::create_dir_all(pki.join("nodes")).expect("make the PKI folder");
     openssl(
@@ -518,6 +515,16 @@ fn your_own_ca_is_judged_before_any_change_then_a_cluster_is_made_at_require() {
         "restate-fleet.ops.lab",
         "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n",
     );
+    pki
+}
+
+#[test]
+fn your_own_ca_is_judged_before_any_change_then_a_cluster_is_made_at_require() {
+    let lab = harness::lab(Spec::new(2).all_systemd());
+    let hosts = ["n1", "n2"];
+    // The operator's PKI, made with openssl: a CA, the tool's client certificate, and one pair
+    // per node, n2's first without its address.
+    let pki = own_pki(&lab);
     own_node_pair(&lab, &pki, "n1", true);
     own_node_pair(&lab, &pki, "n2", false);
     let inventory = lab.inventory().replace(
@@ -604,4 +611,113 @@ fn your_own_ca_is_judged_before_any_change_then_a_cluster_is_made_at_require() {
             );
         }
     }
+}
+
+#[test]
+fn your_own_files_already_on_the_hosts_are_judged_where_they_are_and_named_in_place() {
+    let lab = harness::lab(Spec::new(2).all_systemd());
+    let hosts = ["n1", "n2"];
+    // The operator's PKI, and its tooling that put each node's files on its host, the key
+    // owned by the service's user: on n2 readable by everyone.
+    let pki = own_pki(&lab);
+    for host in hosts {
+        own_node_pair(&lab, &pki, host, true);
+        let dir = lab
+            .host(host)
+            .path("/etc/pki/restate")
+            .expect("private path");
+        std::fs::create_dir_all(&dir).expect("make the host's PKI folder");
+        for (from, to) in [
+            (format!("nodes/{host}.pem"), format!("{host}.pem")),
+            (format!("nodes/{host}.key"), format!("{host}.key")),
+            ("ca.pem".to_string(), "ca.pem".to_string()),
+        ] {
+            std::fs::copy(pki.join(from), dir.join(to)).expect("a file on the host");
+        }
+        let mode = if host == "n2" { "0644" } else { "0600" };
+        let placed = harness::ssh(
+            &lab,
+            host,
+            &format!(
+                "sudo useradd --system --no-create-home restate && sudo chown restate /etc/pki/restate/{host}.key && sudo chmod {mode} /etc/pki/restate/{host}.key"
+            ),
+        );
+        assert!(placed.status.success(), "{host}: {}", printed(&placed));
+    }
+    // The laptop keeps only the CA certificate and the tool's pair.
+    std::fs::remove_dir_all(pki.join("nodes")).expect("no node pair on the laptop");
+    let inventory = lab.inventory().replace(
+        "[cluster.snapshots]",
+        "[cluster.tls]\nca = \"own\"\nca-dir = \"pki\"\n\
+         allowed-subject-names = [\"*.nodes.lab\", \"restate-fleet.ops.lab\"]\n\
+         on-hosts = { cert-file = \"/etc/pki/restate/{node}.pem\", key-file = \"/etc/pki/restate/{node}.key\", ca-file = \"/etc/pki/restate/ca.pem\" }\n\n\
+         [cluster.snapshots]",
+    );
+    set_inventory(&lab, &inventory);
+    let mut said = Vec::new();
+
+    let refused = fleet(&lab, &["apply", "--yes"]);
+    assert_exit(&refused, 1, "apply with n2's key readable by everyone");
+    let text = printed(&refused);
+    assert!(
+        text.contains(
+            "n2: /etc/pki/restate/n2.key: readable by every user on the host (mode 0644)"
+        ),
+        "{text}"
+    );
+    for host in hosts {
+        assert!(
+            lab.host(host).restate_pid().is_none(),
+            "{host}: started although the run was refused"
+        );
+    }
+    said.push(text);
+
+    let narrowed = harness::ssh(&lab, "n2", "sudo chmod 0600 /etc/pki/restate/n2.key");
+    assert!(narrowed.status.success(), "{}", printed(&narrowed));
+    let made = fleet(&lab, &["apply", "--yes"]);
+    assert_exit(
+        &made,
+        0,
+        "a cluster made at require with the hosts' own files",
+    );
+    let text = printed(&made);
+    assert!(
+        text.contains("fabric port refuses plain text and TLS without a certificate"),
+        "{text}"
+    );
+    said.push(text);
+    for host in hosts {
+        let config = harness::ssh(&lab, host, "sudo cat /etc/restate/restate.toml");
+        let config = harness::stdout(&config);
+        assert!(
+            config.contains(&format!("cert-file = \"/etc/pki/restate/{host}.pem\""))
+                && config.contains(&format!("key-file = \"/etc/pki/restate/{host}.key\"")),
+            "{host}: [tls] does not name the host's own files:\n{config}"
+        );
+        let pushed = lab
+            .host(host)
+            .path("/etc/restate/tls")
+            .expect("private path");
+        assert!(
+            !pushed.exists(),
+            "{host}: files were pushed beside restate.toml"
+        );
+        let ip = lab.host(host).address;
+        let plain = curl(&[&format!("http://{ip}:5122/health")]);
+        assert!(!plain.status.success(), "{host}: plain HTTP answered");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = restatectl_tls(&lab, &pki, "n2", &["status"]);
+        if status.matches("Member").count() == 2 && !status.contains("offline") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the two nodes are not one cluster over TLS:\n{status}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_rerun_changes_nothing(&lab, "re-run with the hosts' own files");
 }

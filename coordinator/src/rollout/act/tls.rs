@@ -96,7 +96,8 @@ impl Executor<'_> {
         Ok(trust)
     }
 
-    /// Whether the hosts that join get certificates (`Rollout::joining_with_files`).
+    /// Whether the hosts that join start with TLS and its files (`Rollout::joining_with_files`;
+    /// files of the operator's own on the hosts are not pushed, `put_tls_files`).
     pub(super) fn new_hosts_need_tls(&self) -> bool {
         self.survey
             .tls
@@ -171,6 +172,9 @@ impl Executor<'_> {
         trust: &Trust,
         host: &Surveyed,
     ) -> Result<Vec<String>, StepError> {
+        if self.survey.tls.as_ref().is_some_and(|t| t.files_in_place) {
+            return Ok(Vec::new());
+        }
         let material = self.material(trust, host)?;
         let report: TlsFilesReport = host
             .reached
@@ -179,6 +183,7 @@ impl Executor<'_> {
                 service_user: host.reached.host.service_user.clone(),
                 files: Some(material),
                 dry_run: false,
+                in_place: None,
             })
             .await?;
         Ok(report.changed)

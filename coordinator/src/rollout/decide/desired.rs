@@ -59,11 +59,19 @@ pub fn subject_patterns(fleet: &Fleet) -> Vec<String> {
     }
 }
 
-/// The `[tls]` table at `mode`: the certificates beside the config, mutual TLS limited to the
-/// cluster's own names.
+/// The `[tls]` table at `mode`: the certificates beside the config (or where the host keeps its
+/// own), mutual TLS limited to the cluster's own names.
 fn tls_table(fleet: &Fleet, host: &Host, mode: TlsMode) -> ConfigValue {
     let dir = host_tls_dir(&host.config_path);
-    let path = |name: &str| ConfigValue::from(dir.join(name).display().to_string().as_str());
+    let pushed = |name: &str| dir.join(name).display().to_string();
+    // The operator's own files where they are, else those the tool puts beside the config.
+    let [cert, key, ca] = match fleet.cluster.tls.as_ref().map(|t| &t.ca) {
+        Some(TlsCa::Own {
+            on_hosts: Some(files),
+            ..
+        }) => files.of(&host.node_name),
+        _ => [TLS_CERT_FILE, TLS_KEY_FILE, TLS_CA_FILE].map(pushed),
+    };
     let refresh = fleet
         .cluster
         .tls
@@ -71,11 +79,11 @@ fn tls_table(fleet: &Fleet, host: &Host, mode: TlsMode) -> ConfigValue {
         .map_or("1h", |t| t.refresh_interval.as_str());
     ConfigValue::Table(std::collections::BTreeMap::from([
         ("mode".into(), ConfigValue::from(mode.as_str())),
-        ("cert-file".into(), path(TLS_CERT_FILE)),
-        ("key-file".into(), path(TLS_KEY_FILE)),
+        ("cert-file".into(), ConfigValue::from(cert.as_str())),
+        ("key-file".into(), ConfigValue::from(key.as_str())),
         (
             "ca-files".into(),
-            ConfigValue::Array(vec![path(TLS_CA_FILE)]),
+            ConfigValue::Array(vec![ConfigValue::from(ca.as_str())]),
         ),
         ("require-client-auth".into(), ConfigValue::Bool(true)),
         (

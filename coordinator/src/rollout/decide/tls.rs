@@ -6,7 +6,7 @@ use restate_fleet_inventory::{Fleet, TlsCa, TlsMode};
 use restate_fleet_version::Version;
 use serde::{Deserialize, Serialize};
 
-use crate::rollout::observe::certificates::{Looked, Seen};
+use crate::rollout::observe::certificates::{InPlace, Looked, Seen};
 
 /// The oldest restate-server with `[tls]`; older ones ignore the table without a word.
 pub const MIN_VERSION: Version = Version::new(1, 7, 3);
@@ -137,6 +137,19 @@ pub struct Decided {
     /// The CA's directory, and whether the CA is made by this run.
     pub ca_dir: String,
     pub makes_ca: bool,
+    /// The nodes' files are the operator's, on the hosts already: none is pushed.
+    #[serde(default)]
+    pub files_in_place: bool,
+}
+
+impl Decided {
+    /// The mode new hosts start at when the run puts their certificates in place before their
+    /// first start.
+    pub fn joining_with_files(&self) -> Option<TlsMode> {
+        self.rollout
+            .joining_with_files()
+            .filter(|_| !self.files_in_place)
+    }
 }
 
 /// The TLS part of a run, or what refuses it; with the warnings of certificates ending soon.
@@ -181,9 +194,22 @@ pub fn decide(
         {
             problems.push(problem);
         }
-        let due = expiry_warning(&host.name, certs.on_host.as_ref(), !own);
+        let renewal = match (own, certs.in_place.is_some()) {
+            (false, _) => Renewal::Managed,
+            (true, false) => Renewal::Pushed,
+            (true, true) => Renewal::InPlace,
+        };
+        let due = expiry_warning(&host.name, certs.on_host.as_ref(), renewal);
         warnings.extend(due);
         if !pushes {
+            continue;
+        }
+        if let Some(in_place) = &certs.in_place {
+            problems.extend(in_place_problems(
+                &host.name,
+                certs.on_host.as_ref(),
+                in_place,
+            ));
             continue;
         }
         if own {
@@ -217,6 +243,7 @@ pub fn decide(
             makes_ca: pushes && !looked.ca_exists,
             issue,
             ca_dir: ca_dir.to_string(),
+            files_in_place: looked.hosts.iter().any(|h| h.in_place.is_some()),
         },
         warnings,
     ))
@@ -279,13 +306,26 @@ pub fn foreign_ca_problem(
     }
 }
 
-/// `check`'s warning for a certificate on a host that ends soon; `managed`: the tool renews it.
-pub fn expiry_warning(host: &str, on_host: Option<&Seen>, managed: bool) -> Option<String> {
+/// Who renews a node's certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewal {
+    /// The managed CA, on the next `apply`.
+    Managed,
+    /// The operator's CA, the pair put in `ca-dir` and pushed by `apply`.
+    Pushed,
+    /// The operator's tooling, on the host.
+    InPlace,
+}
+
+/// `check`'s warning for a certificate on a host that ends soon.
+pub fn expiry_warning(host: &str, on_host: Option<&Seen>, renewal: Renewal) -> Option<String> {
     let seen = on_host?;
-    let renew = if managed {
-        "`restate-fleet apply` renews it"
-    } else {
-        "renew it with your CA, put the pair in [cluster.tls] ca-dir, and `restate-fleet apply` pushes it"
+    let renew = match renewal {
+        Renewal::Managed => "`restate-fleet apply` renews it",
+        Renewal::Pushed => {
+            "renew it with your CA, put the pair in [cluster.tls] ca-dir, and `restate-fleet apply` pushes it"
+        }
+        Renewal::InPlace => "renew it with your CA where it is on the host",
     };
     (seen.days_left <= RENEW_DAYS).then(|| {
         if seen.days_left < 0 {
@@ -339,6 +379,46 @@ pub fn own_problem(
     })
 }
 
+/// What refuses a host's own files, judged where they are: the certificate as a node's pair of
+/// your CA is judged, the key readable by the service's user and nobody else, and a CA bundle
+/// that verifies every peer.
+pub fn in_place_problems(host: &str, cert: Option<&Seen>, files: &InPlace) -> Vec<String> {
+    let [cert_file, key_file, ca_file] = &files.paths;
+    let fix = "put it right with the tooling that places it and re-run; nothing was changed";
+    let mut problems = Vec::new();
+    if !files.cert_found {
+        problems.push(format!("{host}: {cert_file}: no such file; {fix}"));
+    } else if let Some(Ok(why)) = own_pair(cert, true) {
+        let why = if cert.is_none() {
+            "no certificate in it that can be read (PEM)"
+        } else {
+            why
+        };
+        problems.push(format!("{host}: {cert_file}: {why}; {fix}"));
+    }
+    match &files.key {
+        None => problems.push(format!("{host}: {key_file}: no such file; {fix}")),
+        Some(key) if key.world_readable => problems.push(format!(
+            "{host}: {key_file}: readable by every user on the host (mode {:04o}); chmod 0600 (owned by the service's user) or 0640 (its group), and re-run; nothing was changed",
+            key.mode
+        )),
+        Some(key) if key.service_user_reads == Some(false) => problems.push(format!(
+            "{host}: {key_file}: the service's user cannot read it (mode {:04o}); give it to that user or its group, and re-run; nothing was changed",
+            key.mode
+        )),
+        Some(_) => {}
+    }
+    if !files.ca_found {
+        problems.push(format!("{host}: {ca_file}: no such file; {fix}"));
+    } else if !files.untrusted.is_empty() {
+        problems.push(format!(
+            "{host}: {ca_file} does not verify the certificate of {}: it would refuse them; {fix}",
+            files.untrusted.join(", ")
+        ));
+    }
+    problems
+}
+
 /// The tool's own client pair under your own CA, judged like a node's but for its address.
 pub fn tool_problem(tool: Option<&Seen>, ca_dir: &str) -> Option<Result<String, String>> {
     let files = format!("{ca_dir}/restate-fleet.pem and restate-fleet.key");
@@ -355,6 +435,18 @@ pub fn tool_problem(tool: Option<&Seen>, ca_dir: &str) -> Option<Result<String, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A certificate that passes every check, 300 days from its end.
+    fn usable() -> Seen {
+        Seen {
+            signed_by_ca: true,
+            covers_address: true,
+            admitted: true,
+            server_auth: true,
+            client_auth: true,
+            days_left: 300,
+        }
+    }
     use TlsMode::*;
 
     fn host(name: &str, member: bool, mode: Option<TlsMode>) -> TlsHost {
@@ -465,14 +557,7 @@ mod tests {
 
     #[test]
     fn certificates_are_issued_when_missing_foreign_misnamed_or_ending() {
-        let ok = Seen {
-            signed_by_ca: true,
-            covers_address: true,
-            admitted: true,
-            server_auth: true,
-            client_auth: true,
-            days_left: 300,
-        };
+        let ok = usable();
         assert_eq!(must_issue(Some(&ok)), None);
         assert!(
             must_issue(Some(&Seen {
@@ -518,24 +603,17 @@ mod tests {
                     days_left: 12,
                     ..ok.clone()
                 }),
-                true
+                Renewal::Managed
             )
             .unwrap()
             .contains("expires in 12 day(s); `restate-fleet apply` renews it")
         );
-        assert!(expiry_warning("n1", Some(&ok), true).is_none());
+        assert!(expiry_warning("n1", Some(&ok), Renewal::Managed).is_none());
     }
 
     #[test]
     fn under_your_own_ca_a_pair_that_cannot_serve_refuses_and_one_ending_warns() {
-        let ok = Seen {
-            signed_by_ca: true,
-            covers_address: true,
-            admitted: true,
-            server_auth: true,
-            client_auth: true,
-            days_left: 300,
-        };
+        let ok = usable();
         let with = |f: fn(&mut Seen)| {
             let mut seen = ok.clone();
             f(&mut seen);
@@ -604,7 +682,114 @@ mod tests {
             "the tool serves nothing"
         );
         assert!(tool_problem(Some(&ok), "/pki").is_none());
-        let ending = expiry_warning("n1", with(|s| s.days_left = 3).as_ref(), false).unwrap();
+        let ending =
+            expiry_warning("n1", with(|s| s.days_left = 3).as_ref(), Renewal::Pushed).unwrap();
         assert!(ending.contains("renew it with your CA"), "{ending}");
+    }
+
+    #[test]
+    fn a_hosts_own_files_refuse_the_run_for_what_would_break_it() {
+        use restate_fleet_proto::agent::KeyAccess;
+        let ok = usable();
+        let key = |mode: u32, reads: Option<bool>| KeyAccess {
+            mode,
+            world_readable: mode & 0o004 != 0,
+            service_user_reads: reads,
+        };
+        let good = InPlace {
+            paths: ["/pki/n1.pem", "/pki/n1.key", "/pki/ca.pem"].map(String::from),
+            cert_found: true,
+            key: Some(key(0o600, Some(true))),
+            ca_found: true,
+            untrusted: vec![],
+        };
+        let unaddressed = Seen {
+            covers_address: false,
+            ..ok.clone()
+        };
+        // (certificate as judged, files, what the one refusal says)
+        let cases: Vec<(Option<&Seen>, InPlace, Option<&str>)> = vec![
+            (Some(&ok), good.clone(), None),
+            (
+                Some(&ok),
+                InPlace {
+                    key: Some(key(0o640, None)),
+                    ..good.clone()
+                },
+                None,
+            ),
+            (
+                None,
+                InPlace {
+                    cert_found: false,
+                    ..good.clone()
+                },
+                Some("/pki/n1.pem: no such file"),
+            ),
+            (
+                None,
+                good.clone(),
+                Some("/pki/n1.pem: no certificate in it that can be read"),
+            ),
+            (
+                Some(&unaddressed),
+                good.clone(),
+                Some("/pki/n1.pem: not naming the host's advertised address"),
+            ),
+            (
+                Some(&ok),
+                InPlace {
+                    key: None,
+                    ..good.clone()
+                },
+                Some("/pki/n1.key: no such file"),
+            ),
+            (
+                Some(&ok),
+                InPlace {
+                    key: Some(key(0o644, Some(true))),
+                    ..good.clone()
+                },
+                Some("readable by every user on the host (mode 0644)"),
+            ),
+            (
+                Some(&ok),
+                InPlace {
+                    key: Some(key(0o600, Some(false))),
+                    ..good.clone()
+                },
+                Some("the service's user cannot read it"),
+            ),
+            (
+                Some(&ok),
+                InPlace {
+                    ca_found: false,
+                    ..good.clone()
+                },
+                Some("/pki/ca.pem: no such file"),
+            ),
+            (
+                Some(&ok),
+                InPlace {
+                    untrusted: vec!["n2".into(), "the tool".into()],
+                    ..good.clone()
+                },
+                Some("/pki/ca.pem does not verify the certificate of n2, the tool"),
+            ),
+        ];
+        for (cert, files, want) in cases {
+            let problems = in_place_problems("h1", cert, &files);
+            match want {
+                None => assert!(problems.is_empty(), "{files:?}: {problems:?}"),
+                Some(want) => {
+                    assert_eq!(problems.len(), 1, "{files:?}: {problems:?}");
+                    assert!(
+                        problems[0].starts_with("h1: ") && problems[0].contains(want),
+                        "{problems:?}"
+                    );
+                    assert!(problems[0].ends_with("nothing was changed"), "{problems:?}");
+                }
+            }
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::future::join_all;
 use restate_fleet_certs::{inspect, key_matches, signed_by};
-use restate_fleet_proto::agent::{Operation, TlsFilesReport, TlsMaterial};
+use restate_fleet_proto::agent::{KeyAccess, Operation, TlsFilesReport, TlsMaterial, TlsPaths};
 
 use crate::ca_dir::{CaDir, host_tls_dir};
 use crate::reach::{ReachError, Reached};
@@ -36,6 +36,8 @@ pub struct HostCerts {
     pub kept: Option<(Seen, TlsMaterial)>,
     /// The host's own certificate, when it has one.
     pub on_host: Option<Seen>,
+    /// Under your own CA with the files on the hosts: what the host has.
+    pub in_place: Option<InPlace>,
     /// The host's files a push of the kept pair would change (all, when none is kept).
     pub push_changes: bool,
 }
@@ -48,6 +50,19 @@ pub struct Looked {
     /// against no address: it serves nothing).
     pub tool: Option<Seen>,
     pub hosts: Vec<HostCerts>,
+}
+
+/// A host's own files, judged where they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InPlace {
+    /// Certificate, key and CA bundle paths on the host.
+    pub paths: [String; 3],
+    pub cert_found: bool,
+    pub key: Option<KeyAccess>,
+    pub ca_found: bool,
+    /// The other nodes (by host) and `the tool` whose certificate its CA bundle does not verify:
+    /// it would refuse them.
+    pub untrusted: Vec<String>,
 }
 
 /// What a certificate must match to be let in: Restate's `allowed-subject-names` on every node.
@@ -100,12 +115,24 @@ pub async fn look(
     };
     let asks = hosts.iter().map(|reached| {
         let host = &reached.host;
-        let kept = kept_pair(dir, &host.node_name, &judge, &host.advertised_address);
+        let in_place = dir.on_hosts.as_ref().map(|files| {
+            let [cert_file, key_file, ca_file] = files.of(&host.node_name).map(Into::into);
+            TlsPaths {
+                cert_file,
+                key_file,
+                ca_file,
+            }
+        });
+        let kept = match in_place {
+            Some(_) => None,
+            None => kept_pair(dir, &host.node_name, &judge, &host.advertised_address),
+        };
         let op = Operation::TlsFiles {
             dir: host_tls_dir(&host.config_path),
             service_user: host.service_user.clone(),
             files: kept.as_ref().map(|(_, m)| m.clone()),
             dry_run: true,
+            in_place,
         };
         async move {
             let report: TlsFilesReport = reached.ask(op).await?;
@@ -114,11 +141,13 @@ pub async fn look(
     });
     let answers = join_all(asks).await;
     let client = dir.client();
+    let tool = pair(&client.cert, &client.key, &judge, "");
     let mut looked = Looked {
         ca_exists: ca_pem.is_some(),
-        tool: pair(&client.cert, &client.key, &judge, "").map(|(seen, _, _)| seen),
+        tool: tool.as_ref().map(|(seen, _, _)| seen.clone()),
         hosts: Vec::new(),
     };
+    let mut reports = Vec::new();
     for (reached, answer) in hosts.iter().zip(answers) {
         let (kept, report) = answer?;
         let on_host = report
@@ -128,12 +157,54 @@ pub async fn look(
         looked.hosts.push(HostCerts {
             host: reached.host.name.clone(),
             node: reached.host.node_name.clone(),
-            push_changes: kept.is_none() || !report.changed.is_empty(),
+            push_changes: dir.on_hosts.is_none() && (kept.is_none() || !report.changed.is_empty()),
             kept,
             on_host,
+            in_place: None,
         });
+        reports.push(report);
+    }
+    if let Some(files) = &dir.on_hosts {
+        let tool_pem = tool.as_ref().map(|(_, pem, _)| pem.as_str());
+        judge_in_place(files, &mut looked.hosts, &reports, tool_pem);
     }
     Ok(Ok(looked))
+}
+
+/// Each host's own files, and whether its bundle verifies every peer it will meet: the other
+/// nodes and the tool.
+fn judge_in_place(
+    files: &restate_fleet_inventory::HostFiles,
+    hosts: &mut [HostCerts],
+    reports: &[TlsFilesReport],
+    tool_pem: Option<&str>,
+) {
+    let peers: Vec<(String, Option<String>)> = hosts
+        .iter()
+        .zip(reports)
+        .map(|(h, r)| (h.host.clone(), r.cert_pem.clone()))
+        .chain([("the tool".to_string(), tool_pem.map(str::to_string))])
+        .collect();
+    for (certs, report) in hosts.iter_mut().zip(reports) {
+        let trusts = |pem: &str| {
+            report
+                .ca_pem
+                .as_deref()
+                .is_some_and(|ca| signed_by(pem, ca).unwrap_or(false))
+        };
+        let untrusted = peers
+            .iter()
+            .filter(|(name, pem)| *name != certs.host && pem.as_deref().is_some_and(|p| !trusts(p)))
+            .map(|(name, _)| name.clone())
+            .collect();
+        certs.in_place = Some(InPlace {
+            paths: files.of(&certs.node),
+            cert_found: report.cert_pem.is_some(),
+            key: report.key.clone(),
+            ca_found: report.ca_pem.is_some(),
+            untrusted,
+        });
+    }
 }
 
 /// The pair kept for `node`, when both files are there and the key belongs to the certificate.

@@ -394,10 +394,7 @@ fn provision(
 
 /// The fabric TLS mode new nodes start at with their certificates, with `[cluster.tls]`.
 fn joining_tls(gathered: &Gathered) -> Option<TlsMode> {
-    gathered
-        .tls
-        .as_ref()
-        .and_then(|t| t.rollout.joining_with_files())
+    gathered.tls.as_ref().and_then(|t| t.joining_with_files())
 }
 
 /// The members' fixes (live or with a restart), the replicated loglet, then the new nodes'

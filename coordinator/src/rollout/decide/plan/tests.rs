@@ -536,6 +536,7 @@ fn fabric_tls_moves_every_host_one_mode_at_a_time_after_the_rest() {
             push,
             ca_dir: "/ca".into(),
             makes_ca: true,
+            files_in_place: false,
         };
     let gathered = |decided| Gathered {
         hosts: converged(&["n1", "n2", "n3"]),
