@@ -192,7 +192,7 @@ fn exposure(host: &Checked, warnings: &mut Vec<String>) {
             )),
             INGRESS_PORT => {}
             _ if mode != "require" => warnings.push(format!(
-                "{}: the fabric (port {}) listens on all interfaces ({}) with fabric TLS {mode}: anyone who reaches it can read the cluster's traffic and call its cluster controller; bind it to a private address (`bind-address` in the host's config in the inventory) or require TLS ([cluster.tls] with ca = \"managed\" in the inventory, docs/fabric-tls.md)",
+                "{}: the fabric (port {}) listens on all interfaces ({}) with fabric TLS {mode}: anyone who reaches it can read the cluster's traffic and call its cluster controller; bind it to a private address (`bind-address` in the host's config in the inventory) or require TLS ([cluster.tls] with ca = \"managed\" or \"own\" in the inventory, docs/fabric-tls.md)",
                 host.name, listener.port, listener.address
             )),
             _ => {}
