@@ -25,10 +25,7 @@ impl CaDir {
         Some(CaDir {
             dir: tls.ca.dir().to_path_buf(),
             managed: matches!(tls.ca, TlsCa::Managed { .. }),
-            on_hosts: match &tls.ca {
-                TlsCa::Own { on_hosts, .. } => on_hosts.clone(),
-                TlsCa::Managed { .. } => None,
-            },
+            on_hosts: tls.ca.host_files().cloned(),
         })
     }
 

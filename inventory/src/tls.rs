@@ -94,6 +94,14 @@ impl HostFiles {
 }
 
 impl TlsCa {
+    /// Where the hosts keep files of their own, under your own CA with `on-hosts`.
+    pub fn host_files(&self) -> Option<&HostFiles> {
+        match self {
+            TlsCa::Own { on_hosts, .. } => on_hosts.as_ref(),
+            TlsCa::Managed { .. } => None,
+        }
+    }
+
     pub fn dir(&self) -> &Path {
         match self {
             TlsCa::Managed { dir } | TlsCa::Own { dir, .. } => dir,
@@ -180,33 +188,38 @@ pub(crate) fn read(reader: &mut Reader, entry: &Entry, base_dir: &Path) -> Optio
     let dir = base_dir.join(reader.string(dir_entry)?);
     let names = tree::get(table, "allowed-subject-names");
     let on_hosts = tree::get(table, "on-hosts");
-    let ca = if kind == "managed" {
-        if let Some(e) = on_hosts {
-            reader.report.error(
-                e.node.span.clone(),
+    // Keys of the other kind of CA: (key, why not, what to do).
+    let foreign: &[(&str, &str, &str)] = if kind == "managed" {
+        &[
+            (
+                "on-hosts",
                 "`on-hosts` is for ca = \"own\"; a managed CA issues the nodes' files and pushes them",
-                Some("remove it, or use ca = \"own\" with your CA's ca.pem and restate-fleet pair in ca-dir".into()),
-            );
-            return None;
-        }
-        if let Some(e) = names {
-            reader.report.error(
-                e.node.span.clone(),
+                "remove it, or use ca = \"own\" with your CA's ca.pem and restate-fleet pair in ca-dir",
+            ),
+            (
+                "allowed-subject-names",
                 "`allowed-subject-names` is for ca = \"own\"; a managed CA names the cluster's nodes itself",
-                Some("remove it: every node then admits exactly the names the managed CA gives (restate-fleet/<cluster>/...)".into()),
-            );
+                "remove it: every node then admits exactly the names the managed CA gives (restate-fleet/<cluster>/...)",
+            ),
+        ]
+    } else {
+        &[(
+            "cert-days",
+            "`cert-days` is for ca = \"managed\"; your CA sets how long its certificates last",
+            "remove it; `check` warns when a certificate in ca-dir has 30 days or fewer left",
+        )]
+    };
+    for (key, why, fix) in foreign {
+        if let Some(e) = tree::get(table, key) {
+            reader
+                .report
+                .error(e.node.span.clone(), *why, Some(fix.to_string()));
             return None;
         }
+    }
+    let ca = if kind == "managed" {
         TlsCa::Managed { dir }
     } else {
-        if let Some(e) = tree::get(table, "cert-days") {
-            reader.report.error(
-                e.node.span.clone(),
-                "`cert-days` is for ca = \"managed\"; your CA sets how long its certificates last",
-                Some("remove it; `check` warns when a certificate in ca-dir has 30 days or fewer left".into()),
-            );
-            return None;
-        }
         let allowed_subject_names = subject_names(reader, names, ca_entry)?;
         let on_hosts = match on_hosts {
             Some(e) => Some(host_files(reader, e)?),

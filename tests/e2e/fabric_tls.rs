@@ -91,6 +91,47 @@ fn restatectl_tls(lab: &Lab, ca: &Path, host: &str, args: &[&str]) -> String {
     printed(&out)
 }
 
+/// `apply` refused, saying each of `says`, with no restate-server started on `hosts` and no TLS
+/// file put beside their config; what it printed.
+fn assert_refused_before_any_change(lab: &Lab, hosts: &[&str], says: &[&str]) -> String {
+    let refused = fleet(lab, &["apply", "--yes"]);
+    assert_exit(&refused, 1, &format!("apply refused with {says:?}"));
+    let text = printed(&refused);
+    assert!(says.iter().all(|s| text.contains(s)), "{text}");
+    for host in hosts {
+        assert!(
+            lab.host(host).restate_pid().is_none(),
+            "{host}: started although the run was refused"
+        );
+        let tls = lab
+            .host(host)
+            .path("/etc/restate/tls")
+            .expect("private path");
+        assert!(
+            !tls.exists(),
+            "{host}: TLS files written although the run was refused"
+        );
+    }
+    text
+}
+
+/// Waits up to 60 s until restatectl over TLS (with `ca`'s tool pair) on `host` shows `count`
+/// metadata members and no node offline; its last `status`.
+fn await_members_over_tls(lab: &Lab, ca: &Path, host: &str, count: usize) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = restatectl_tls(lab, ca, host, &["status"]);
+        if status.matches("Member").count() == count && !status.contains("offline") {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not {count} members over TLS, all online:\n{status}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 /// Every private key's body lines, for the check that none was printed or recorded.
 fn key_lines(ca: &Path) -> Vec<String> {
     let mut keys = vec![ca.join("ca.key"), ca.join("restate-fleet.key")];
@@ -315,21 +356,11 @@ fn off_to_require_under_traffic_then_a_node_joins_with_tls() {
         assert_exit(&out, 0, "n4 joins at require");
         said.push(printed(&out));
     });
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let status = restatectl_tls(&lab, &ca, "n4", &["status"]);
-        if status.contains(" n4 ")
-            && status.matches("Member").count() == 4
-            && !status.contains("offline")
-        {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "n4 is no member at require:\n{status}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    let status = await_members_over_tls(&lab, &ca, "n4", 4);
+    assert!(
+        status.contains(" n4 "),
+        "n4 is no member at require:\n{status}"
+    );
     assert_rerun_changes_nothing(&lab, "re-run at require");
 
     // A certificate 10 days from its end, as kept and on n1: `check` warns, `apply` issues a new
@@ -535,32 +566,14 @@ fn your_own_ca_is_judged_before_any_change_then_a_cluster_is_made_at_require() {
     set_inventory(&lab, &inventory);
     let mut said = Vec::new();
 
-    let refused = fleet(&lab, &["apply", "--yes"]);
-    assert_exit(
-        &refused,
-        1,
-        "apply with n2's certificate not naming its address",
+    let text = assert_refused_before_any_change(
+        &lab,
+        &hosts,
+        &[
+            "n2: ",
+            "nodes/n2.pem and n2.key: not naming the host's advertised address",
+        ],
     );
-    let text = printed(&refused);
-    assert!(
-        text.contains("n2: ")
-            && text.contains("nodes/n2.pem and n2.key: not naming the host's advertised address"),
-        "{text}"
-    );
-    for host in hosts {
-        assert!(
-            lab.host(host).restate_pid().is_none(),
-            "{host}: started although the run was refused"
-        );
-        let tls = lab
-            .host(host)
-            .path("/etc/restate/tls")
-            .expect("private path");
-        assert!(
-            !tls.exists(),
-            "{host}: TLS files written although the run was refused"
-        );
-    }
     said.push(text);
 
     own_node_pair(&lab, &pki, "n2", true);
@@ -580,22 +593,9 @@ fn your_own_ca_is_judged_before_any_change_then_a_cluster_is_made_at_require() {
         assert_fabric_closed(&lab, host, &ca_pem);
     }
     // Both nodes let each other in with the names of the inventory: one cluster, alive, https.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let nodes = restatectl_tls(&lab, &pki, "n1", &["nodes", "list"]);
-        let status = restatectl_tls(&lab, &pki, "n2", &["status"]);
-        if nodes.matches("https://").count() == 2
-            && status.matches("Member").count() == 2
-            && !status.contains("offline")
-        {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the two nodes are not one cluster over TLS:\n{nodes}\n{status}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    await_members_over_tls(&lab, &pki, "n2", 2);
+    let nodes = restatectl_tls(&lab, &pki, "n1", &["nodes", "list"]);
+    assert_eq!(nodes.matches("https://").count(), 2, "{nodes}");
     assert_rerun_changes_nothing(&lab, "re-run with your own CA");
 
     every_file(&lab.state_home(), &mut said);
@@ -656,21 +656,11 @@ fn your_own_files_already_on_the_hosts_are_judged_where_they_are_and_named_in_pl
     set_inventory(&lab, &inventory);
     let mut said = Vec::new();
 
-    let refused = fleet(&lab, &["apply", "--yes"]);
-    assert_exit(&refused, 1, "apply with n2's key readable by everyone");
-    let text = printed(&refused);
-    assert!(
-        text.contains(
-            "n2: /etc/pki/restate/n2.key: readable by every user on the host (mode 0644)"
-        ),
-        "{text}"
+    let text = assert_refused_before_any_change(
+        &lab,
+        &hosts,
+        &["n2: /etc/pki/restate/n2.key: readable by every user on the host (mode 0644)"],
     );
-    for host in hosts {
-        assert!(
-            lab.host(host).restate_pid().is_none(),
-            "{host}: started although the run was refused"
-        );
-    }
     said.push(text);
 
     let narrowed = harness::ssh(&lab, "n2", "sudo chmod 0600 /etc/pki/restate/n2.key");
@@ -707,17 +697,6 @@ fn your_own_files_already_on_the_hosts_are_judged_where_they_are_and_named_in_pl
         let plain = curl(&[&format!("http://{ip}:5122/health")]);
         assert!(!plain.status.success(), "{host}: plain HTTP answered");
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let status = restatectl_tls(&lab, &pki, "n2", &["status"]);
-        if status.matches("Member").count() == 2 && !status.contains("offline") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the two nodes are not one cluster over TLS:\n{status}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    await_members_over_tls(&lab, &pki, "n2", 2);
     assert_rerun_changes_nothing(&lab, "re-run with the hosts' own files");
 }

@@ -65,12 +65,10 @@ fn tls_table(fleet: &Fleet, host: &Host, mode: TlsMode) -> ConfigValue {
     let dir = host_tls_dir(&host.config_path);
     let pushed = |name: &str| dir.join(name).display().to_string();
     // The operator's own files where they are, else those the tool puts beside the config.
-    let [cert, key, ca] = match fleet.cluster.tls.as_ref().map(|t| &t.ca) {
-        Some(TlsCa::Own {
-            on_hosts: Some(files),
-            ..
-        }) => files.of(&host.node_name),
-        _ => [TLS_CERT_FILE, TLS_KEY_FILE, TLS_CA_FILE].map(pushed),
+    let on_hosts = fleet.cluster.tls.as_ref().and_then(|t| t.ca.host_files());
+    let [cert, key, ca] = match on_hosts {
+        Some(files) => files.of(&host.node_name),
+        None => [TLS_CERT_FILE, TLS_KEY_FILE, TLS_CA_FILE].map(pushed),
     };
     let refresh = fleet
         .cluster

@@ -243,7 +243,11 @@ pub fn decide(
             makes_ca: pushes && !looked.ca_exists,
             issue,
             ca_dir: ca_dir.to_string(),
-            files_in_place: looked.hosts.iter().any(|h| h.in_place.is_some()),
+            files_in_place: fleet
+                .cluster
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.ca.host_files().is_some()),
         },
         warnings,
     ))
