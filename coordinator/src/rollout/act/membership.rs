@@ -1,6 +1,8 @@
 //! The metadata cluster's membership changed one server at a time, each change gated on the
 //! view (which changes, and when they are refused, is `decide/membership.rs`).
 
+use std::time::{Duration, Instant};
+
 use super::executor::Executor;
 use crate::admin::ClusterView;
 use crate::rollout::decide::membership::{Membership, Target, step_refusal};
@@ -111,13 +113,22 @@ impl Executor<'_> {
             .chain(leaving)
             .collect();
         members.sort_by_key(|(node, _)| (Some(*node) != leader, *node == id));
-        let mut errors = Vec::new();
-        for (_, client) in members {
-            match client.remove_metadata_member(id).await {
-                Ok(()) => return Ok(()),
-                Err(err) => errors.push(err.to_string()),
+        // While the metadata cluster elects a leader (seen in CI right after a member was
+        // drained) every member refuses; another round once one is elected takes it.
+        let deadline = Instant::now() + LEADER_ELECTED_WITHIN;
+        let errors = loop {
+            let mut errors = Vec::new();
+            for (_, client) in &members {
+                match client.remove_metadata_member(id).await {
+                    Ok(()) => return Ok(()),
+                    Err(err) => errors.push(err.to_string()),
+                }
             }
-        }
+            if !no_leader_now(&errors) || Instant::now() >= deadline {
+                break errors;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
         Err(StepError::host(
             host,
             format!(
@@ -129,5 +140,38 @@ impl Executor<'_> {
                 }
             ),
         ))
+    }
+}
+
+/// How long a removal waits for the metadata cluster to have a leader again.
+const LEADER_ELECTED_WITHIN: Duration = Duration::from_secs(30);
+
+/// Every member answered that only the leader takes the change: none is leader right now.
+fn no_leader_now(errors: &[String]) -> bool {
+    !errors.is_empty()
+        && errors
+            .iter()
+            .all(|e| e.contains("needs to be processed by the metadata cluster leader"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::no_leader_now;
+
+    #[test]
+    fn a_removal_waits_only_while_every_member_says_it_is_not_the_leader() {
+        let not_leader = "MetadataServerSvc.RemoveNode failed with Internal: command needs to be processed by the metadata cluster leader".to_string();
+        let cases: [(&[String], bool); 4] = [
+            (&[], false),
+            (std::slice::from_ref(&not_leader), true),
+            (&[not_leader.clone(), not_leader.clone()], true),
+            (
+                &[not_leader.clone(), "connection refused".to_string()],
+                false,
+            ),
+        ];
+        for (errors, wait) in cases {
+            assert_eq!(no_leader_now(errors), wait, "{errors:?}");
+        }
     }
 }
